@@ -1,0 +1,129 @@
+import { BACKENDS, useBackend, type BackendName } from "../../engine/backend.js";
+import { choiceOption, numberOption, type OptionSpec } from "../args.js";
+import type { FitOptions } from "../../train/fit.js";
+import type { OptimizerConfig } from "../../train/optimizers.js";
+import type { ScheduleConfig } from "../../train/schedules.js";
+import { ProgressReporter } from "../progress.js";
+
+export const GLOBAL_OPTIONS: OptionSpec = {
+  backend: { type: "string" },
+  quiet: { type: "boolean", short: "q" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+export const TRAINING_OPTIONS: OptionSpec = {
+  data: { type: "string" },
+  epochs: { type: "string" },
+  "batch-size": { type: "string" },
+  optimizer: { type: "string" },
+  lr: { type: "string" },
+  momentum: { type: "string" },
+  schedule: { type: "string" },
+  warmup: { type: "string" },
+  "step-every": { type: "string" },
+  gamma: { type: "string" },
+  "train-size": { type: "string" },
+  "validation-size": { type: "string" },
+  seed: { type: "string" },
+  out: { type: "string" },
+};
+
+export const GLOBAL_HELP = `  --backend wasm|cpu     TF.js backend (default wasm; cpu is the slow reference)
+  --quiet, -q            no progress output
+  --json                 print the result as one JSON object on stdout`;
+
+export const TRAINING_HELP = `  --data mnist|idx:DIR   data set (default mnist)
+  --epochs N             training epochs (default 10)
+  --batch-size N         mini-batch size (default 128)
+  --optimizer adam|sgd   optimiser (default adam)
+  --lr X                 learning rate (default 0.001 for adam, 0.05 for sgd)
+  --momentum X           SGD momentum (default 0.9)
+  --schedule cosine|step|constant   learning-rate schedule (default cosine)
+  --warmup N             linear warm-up epochs (default 0)
+  --step-every N         step schedule: decay every N epochs (default 3)
+  --gamma X              step schedule: decay factor (default 0.1)
+  --train-size N         use only the first N training samples (after the validation split)
+  --validation-size N    samples held out for validation and keep-best (default 5000)
+  --seed N               random seed (default 42): same seed + backend → same numbers
+  --out DIR              run folder (default runs/<time>-<command>)`;
+
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+export async function selectBackend(values: Values): Promise<BackendName> {
+  const name = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
+  return useBackend(name);
+}
+
+export function reporterFrom(values: Values): ProgressReporter {
+  return new ProgressReporter({ quiet: Boolean(values.quiet) });
+}
+
+export interface TrainingSettings {
+  data: string;
+  trainSize?: number;
+  validationSize: number;
+  seed: number;
+  fit: Omit<FitOptions, "validation" | "reporter" | "label">;
+}
+
+/** Reads the shared training options, with one clear error per bad value. */
+export function trainingSettings(values: Values, defaults: { epochs?: number } = {}): TrainingSettings {
+  const optimizerKind = choiceOption("optimizer", values.optimizer, ["adam", "sgd"] as const) ?? "adam";
+  const lr = numberOption("lr", values.lr, { min: 0, exclusiveMin: true });
+  const optimizer: OptimizerConfig =
+    optimizerKind === "adam"
+      ? { kind: "adam", lr: lr ?? 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 }
+      : { kind: "sgd", lr: lr ?? 0.05, momentum: numberOption("momentum", values.momentum, { min: 0, max: 1 }) ?? 0.9, nesterov: false, weightDecay: 0 };
+  const scheduleKind = choiceOption("schedule", values.schedule, ["cosine", "step", "constant"] as const) ?? "cosine";
+  const warmupEpochs = numberOption("warmup", values.warmup, { min: 0 }) ?? 0;
+  const schedule: ScheduleConfig =
+    scheduleKind === "cosine" ? { kind: "cosine", minFactor: 0, warmupEpochs }
+    : scheduleKind === "step" ? { kind: "step", everyEpochs: numberOption("step-every", values["step-every"], { min: 0, exclusiveMin: true }) ?? 3, gamma: numberOption("gamma", values.gamma, { min: 0, max: 1, exclusiveMin: true }) ?? 0.1, warmupEpochs }
+    : { kind: "constant", warmupEpochs };
+  const seed = numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42;
+  return {
+    data: (values.data as string | undefined) ?? "mnist",
+    trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
+    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
+    seed,
+    fit: {
+      epochs: numberOption("epochs", values.epochs, { int: true, min: 1 }) ?? defaults.epochs ?? 10,
+      batchSize: numberOption("batch-size", values["batch-size"], { int: true, min: 1 }) ?? 128,
+      optimizer,
+      schedule,
+      seed,
+    },
+  };
+}
+
+import type { TrainingReporter, EpochMetrics } from "../../train/reporter.js";
+import type { RunFolder } from "../../run/run-folder.js";
+import type { InMemoryDataset } from "../../data/dataset.js";
+import { UsageError } from "../../util/errors.js";
+
+/** Forwards to the progress output and keeps metrics.json in the run folder up to date after every epoch. */
+export function recordingReporter(run: RunFolder, progress: TrainingReporter): TrainingReporter & { metrics: Record<string, EpochMetrics[]> } {
+  const metrics: Record<string, EpochMetrics[]> = {};
+  return {
+    metrics,
+    onStep: (info) => progress.onStep?.(info),
+    onEpochEnd: (label, m, epochs) => {
+      (metrics[label] ??= []).push(m);
+      run.writeJson("metrics.json", metrics);
+      progress.onEpochEnd?.(label, m, epochs);
+    },
+    onPhaseEnd: (label) => progress.onPhaseEnd?.(label),
+  };
+}
+
+/** Holds out the validation split (seeded), then keeps the first --train-size training samples. */
+export function splitTrainValidation(data: InMemoryDataset, s: TrainingSettings): { train: InMemoryDataset; validation: InMemoryDataset } {
+  if (s.validationSize >= data.size) throw new UsageError(`--validation-size: expected fewer than the ${data.size} training samples, got ${s.validationSize}`);
+  const { train, validation } = data.split(s.validationSize, s.seed);
+  return { train: s.trainSize ? train.take(s.trainSize) : train, validation };
+}
+
+export function printResult(values: Values, json: unknown, human: string): void {
+  process.stdout.write(values.json ? JSON.stringify(json) + "\n" : human + "\n");
+}

@@ -1,0 +1,52 @@
+import { parseOptions, numberOption } from "../args.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { loadImageData } from "../../data/sources.js";
+import { modelConfigFromSpec } from "../../students/spec.js";
+import { SequentialModel } from "../../students/model.js";
+import { saveModel } from "../../students/io.js";
+import { train } from "../../train/distill.js";
+import { evaluate } from "../../eval/classification.js";
+import { RunFolder } from "../../run/run-folder.js";
+import { UsageError } from "../../util/errors.js";
+
+export const TRAIN_HELP = `tsdistill train --model SPEC [options]
+
+Trains a model on hard labels and saves it in the TF.js layers format (run folder/model), e.g. a teacher:
+  tsdistill train --model mlp:1200-1200 --dropout 0.5 --input-dropout 0.2 --epochs 10
+
+  --model SPEC           mlp:<units>-<units>… or cnn:<tokens> (e.g. cnn:conv32-pool-conv64-pool-dense128)
+  --dropout X            dropout rate after each hidden dense layer (default 0)
+  --input-dropout X      dropout rate on the input (default 0)
+${TRAINING_HELP}
+${GLOBAL_HELP}`;
+
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { values } = parseOptions("train", argv, { ...GLOBAL_OPTIONS, ...TRAINING_OPTIONS, model: { type: "string" }, dropout: { type: "string" }, "input-dropout": { type: "string" } });
+  if (values.help) return void process.stdout.write(TRAIN_HELP + "\n");
+  if (!values.model) throw new UsageError("train: --model is required (e.g. --model mlp:800-800)");
+  const settings = trainingSettings(values);
+  const dropout = numberOption("dropout", values.dropout, { min: 0, max: 0.99 }) ?? 0;
+  const inputDropout = numberOption("input-dropout", values["input-dropout"], { min: 0, max: 0.99 }) ?? 0;
+  const backend = await selectBackend(values);
+  const data = loadImageData(settings.data);
+  const spec = String(values.model);
+  const modelConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout, inputDropout });
+  const { train: trainSet, validation } = splitTrainValidation(data.train, settings);
+  const run = RunFolder.create("train", values.out as string | undefined);
+  try {
+    run.writeJson("config.json", { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
+    const model = new SequentialModel(modelConfig, settings.seed);
+    const reporter = recordingReporter(run, reporterFrom(values));
+    const fitResult = await train(model, trainSet, { ...settings.fit, validation, reporter, label: "train" });
+    const test = evaluate((x) => model.predict(x), data.test);
+    await saveModel(model, run.path("model"), { spec, dropout, inputDropout, data: settings.data, input: "pixels scaled to [0, 1]", outputs: "logits", testAccuracy: test.accuracy });
+    const result = { model: spec, params: model.paramCount, testAccuracy: test.accuracy, testErrors: test.errors, testSize: test.n, bestEpoch: fitResult.bestEpoch, bestValAccuracy: fitResult.bestValAccuracy, trainSeconds: fitResult.seconds, backend };
+    run.writeJson("results.json", result);
+    const dir = run.finish();
+    model.dispose();
+    printResult(values, { ...result, runDir: dir, modelDir: `${dir}/model` }, `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors of ${test.n}), ${model.paramCount.toLocaleString("en-US")} params\nsaved to ${dir}/model`);
+  } catch (err) {
+    run.discard();
+    throw err;
+  }
+}

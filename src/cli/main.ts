@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import { TsdistillError } from "../util/errors.js";
+import { demoCommand } from "./commands/demo.js";
+import { trainCommand } from "./commands/train.js";
+import { distillCommand } from "./commands/distill.js";
+import { evalCommand } from "./commands/eval.js";
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
+  demo: { run: demoCommand, summary: "MNIST end to end: teacher, student alone, distilled student, comparison table" },
+  train: { run: trainCommand, summary: "train a model on hard labels and save it (TF.js layers format)" },
+  distill: { run: distillCommand, summary: "distill a student from a saved teacher" },
+  eval: { run: evalCommand, summary: "evaluate a saved model (accuracy, agreement, size, latency)" },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export const MAIN_HELP = `tsdistill — knowledge distillation for TypeScript
+
+Usage: tsdistill <command> [options]
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .join("\n")}
+
+Run 'tsdistill <command> --help' for a command's options.`;
+
+/** Runs the CLI; returns the exit code. Errors meant for users print as one line. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(MAIN_HELP + "\n");
+    return command ? 0 : 2;
+  }
+  if (command === "--version" || command === "-v") {
+    process.stdout.write(version() + "\n");
+    return 0;
+  }
+  const entry = COMMANDS[command];
+  if (!entry) {
+    process.stderr.write(`tsdistill: unknown command "${command}"; expected one of ${Object.keys(COMMANDS).join(", ")}\n`);
+    return 2;
+  }
+  try {
+    await entry.run(rest);
+    return 0;
+  } catch (err) {
+    if (err instanceof TsdistillError) {
+      process.stderr.write(`tsdistill: error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`tsdistill: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,108 @@
+import { Rng } from "../util/rng.js";
+
+/** One mini-batch: inputs flattened row-major, integer labels, and each sample's index in its dataset. */
+export interface Batch {
+  x: Float32Array;
+  y: Int32Array;
+  /** Row of each sample in the dataset it came from (to look up cached teacher outputs). */
+  indices: Int32Array;
+  size: number;
+}
+
+export interface BatchOptions {
+  batchSize: number;
+  /** Shuffle with this stream (omit for dataset order). */
+  rng?: Rng;
+  dropLast?: boolean;
+}
+
+/**
+ * A source of labelled samples for training and evaluation. In-memory datasets implement it directly;
+ * streaming sources (files too large for memory) only need `batches`.
+ */
+export interface DataSource {
+  readonly name: string;
+  readonly size: number;
+  readonly sampleShape: number[];
+  readonly numClasses: number;
+  batches(opts: BatchOptions): AsyncIterable<Batch>;
+}
+
+/** Labelled samples held in memory as one Float32Array. */
+export class InMemoryDataset implements DataSource {
+  readonly sampleSize: number;
+
+  constructor(
+    readonly name: string,
+    readonly x: Float32Array,
+    readonly y: Int32Array,
+    readonly sampleShape: number[],
+    readonly numClasses: number,
+  ) {
+    this.sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+    if (x.length !== y.length * this.sampleSize) {
+      throw new Error(`dataset ${name}: ${x.length} input values do not make ${y.length} samples of shape [${sampleShape}]`);
+    }
+  }
+
+  get size(): number {
+    return this.y.length;
+  }
+
+  /** The samples at `indices`, in that order, as a new dataset. */
+  subset(indices: ArrayLike<number>, name = this.name): InMemoryDataset {
+    const d = this.sampleSize;
+    const x = new Float32Array(indices.length * d);
+    const y = new Int32Array(indices.length);
+    for (let i = 0; i < indices.length; i++) {
+      const j = indices[i];
+      x.set(this.x.subarray(j * d, (j + 1) * d), i * d);
+      y[i] = this.y[j];
+    }
+    return new InMemoryDataset(name, x, y, this.sampleShape, this.numClasses);
+  }
+
+  /** The first n samples. */
+  take(n: number): InMemoryDataset {
+    const m = Math.min(n, this.size);
+    return new InMemoryDataset(this.name, this.x.slice(0, m * this.sampleSize), this.y.slice(0, m), this.sampleShape, this.numClasses);
+  }
+
+  /** A seeded random split into `train` and `validation` (validationSize samples). */
+  split(validationSize: number, seed: number): { train: InMemoryDataset; validation: InMemoryDataset } {
+    if (validationSize < 0 || validationSize >= this.size) {
+      throw new Error(`validation size ${validationSize} must be in [0, ${this.size})`);
+    }
+    const perm = new Rng(seed, "split", this.name).permutation(this.size);
+    const val = perm.subarray(0, validationSize).slice().sort();
+    const train = perm.subarray(validationSize).slice().sort();
+    return { train: this.subset(train, `${this.name}/train`), validation: this.subset(val, `${this.name}/validation`) };
+  }
+
+  /** Samples as a batch, in the order given. */
+  gather(indices: Int32Array): Batch {
+    const d = this.sampleSize;
+    const x = new Float32Array(indices.length * d);
+    const y = new Int32Array(indices.length);
+    for (let i = 0; i < indices.length; i++) {
+      const j = indices[i];
+      x.set(this.x.subarray(j * d, (j + 1) * d), i * d);
+      y[i] = this.y[j];
+    }
+    return { x, y, indices, size: indices.length };
+  }
+
+  *batchesSync(opts: BatchOptions): Generator<Batch> {
+    const order = opts.rng ? opts.rng.permutation(this.size) : Int32Array.from({ length: this.size }, (_, i) => i);
+    const n = this.size;
+    for (let start = 0; start < n; start += opts.batchSize) {
+      const end = Math.min(start + opts.batchSize, n);
+      if (opts.dropLast && end - start < opts.batchSize) break;
+      yield this.gather(order.subarray(start, end));
+    }
+  }
+
+  async *batches(opts: BatchOptions): AsyncIterable<Batch> {
+    yield* this.batchesSync(opts);
+  }
+}

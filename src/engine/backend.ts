@@ -1,0 +1,42 @@
+import * as tf from "@tensorflow/tfjs-core";
+// The umbrella package registers the gradient functions (tfjs-core alone does not) and the converter.
+import "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import { TsdistillError } from "../util/errors.js";
+
+export const BACKENDS = ["wasm", "cpu"] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+/**
+ * Selects the TF.js backend. wasm (XNNPACK, SIMD) is the default in Node; cpu (plain JS) is the reference and
+ * the fallback when wasm cannot start. Returns the backend actually in use.
+ */
+// PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info.
+tf.env().set("PROD", true);
+
+export async function useBackend(name: BackendName = "wasm", { fallback = true } = {}): Promise<BackendName> {
+  if (!BACKENDS.includes(name)) {
+    throw new TsdistillError(`--backend: unknown backend "${name}"; expected one of ${BACKENDS.join(", ")}`);
+  }
+  if (tf.getBackend() === name) return name;
+  let ok = false;
+  try {
+    ok = await tf.setBackend(name);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    if (!fallback || name === "cpu") throw new TsdistillError(`backend "${name}" could not be initialised`);
+    process.stderr.write(`tsdistill: backend "${name}" could not start; falling back to cpu\n`);
+    await tf.setBackend("cpu");
+    await tf.ready();
+    return "cpu";
+  }
+  await tf.ready();
+  return name;
+}
+
+export function currentBackend(): string {
+  return tf.getBackend();
+}

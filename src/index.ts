@@ -1,0 +1,28 @@
+// Public library API: the CLI is a thin layer over these.
+export { useBackend, currentBackend, BACKENDS, type BackendName } from "./engine/backend.js";
+export { dense, conv2d, conv2dFilterGrad, conv2dInputGrad, convPads, type Activation, type Padding } from "./engine/ops.js";
+export { Rng } from "./util/rng.js";
+export { TsdistillError, UsageError, DataError } from "./util/errors.js";
+export { parseIdx, readIdxFile, encodeIdx, type IdxArray } from "./data/idx.js";
+export { InMemoryDataset, type Batch, type BatchOptions, type DataSource } from "./data/dataset.js";
+export { loadMnist, loadIdxImageSplit, mnistDataDir } from "./data/mnist.js";
+export { loadImageData } from "./data/sources.js";
+export { SequentialModel, type ModelConfig, type ForwardOptions } from "./students/model.js";
+export type { LayerConfig } from "./students/layers.js";
+export { modelConfigFromSpec, type SpecOptions } from "./students/spec.js";
+export { saveModel, loadModel, loadLayersModel, toLayersModel, fromLayersModel, type ModelMetadata } from "./students/io.js";
+export { type Teacher, modelTeacher, layersModelTeacher, TeacherLogitCache } from "./teachers/teacher.js";
+export { crossEntropy } from "./losses/cross-entropy.js";
+export { kdLoss, softKl, type KdOptions } from "./losses/kd.js";
+export { fit, FitConfig, type FitOptions, type FitResult, type LossFn, type StepContext } from "./train/fit.js";
+export { train, distill, type DistillOptions, type DistillResult } from "./train/distill.js";
+export { createOptimizer, OptimizerConfig, type Optimizer } from "./train/optimizers.js";
+export { lrFactor, ScheduleConfig } from "./train/schedules.js";
+export type { TrainingReporter, StepInfo, EpochMetrics } from "./train/reporter.js";
+export { evaluate, predictLogits, classificationMetrics, agreement, argmaxRows, type ClassificationMetrics, type Predictor } from "./eval/classification.js";
+export { measureLatency, type LatencyStats } from "./eval/latency.js";
+export { bytesOnDisk } from "./eval/size.js";
+export { RunFolder } from "./run/run-folder.js";
+export { runMnistDemo, demoConfig, formatDemoTable, DemoConfig, type DemoResult, type ModelReport } from "./demo/mnist-demo.js";
+export { ProgressReporter } from "./cli/progress.js";
+export { main } from "./cli/main.js";

@@ -1,0 +1,94 @@
+import { TsdistillError } from "../util/errors.js";
+import type { Activation } from "../engine/ops.js";
+import type { LayerConfig } from "./layers.js";
+import type { ModelConfig } from "./model.js";
+
+export interface SpecOptions {
+  inputShape: number[];
+  numClasses: number;
+  /** Dropout rate after each hidden dense layer (0 = none). */
+  dropout?: number;
+  /** Dropout rate on the input (Hinton et al. used 0.2 for the MNIST teacher). */
+  inputDropout?: number;
+  /** Hidden activation (default relu). */
+  activation?: Activation;
+}
+
+export const SPEC_HELP =
+  'expected "mlp:<units>-<units>…" (e.g. mlp:800-800) or "cnn:<tokens>" with tokens conv<filters>[k<size>][s<stride>], ' +
+  "pool[<size>], avgpool[<size>], dense<units> (e.g. cnn:conv32-pool-conv64-pool-dense128)";
+
+/**
+ * Builds a model config from a compact spec string. The last layer is always a linear dense layer with
+ * `numClasses` units (the logits).
+ */
+export function modelConfigFromSpec(spec: string, opts: SpecOptions): ModelConfig {
+  const bad = (why: string): never => {
+    throw new TsdistillError(`model spec "${spec}": ${why}; ${SPEC_HELP}`);
+  };
+  const m = /^(mlp|cnn)(?::(.*))?$/.exec(spec.trim());
+  if (!m) bad("unknown model family");
+  const family = m![1];
+  const body = (m![2] ?? "").trim();
+  const dropout = opts.dropout ?? 0;
+  const inputDropout = opts.inputDropout ?? 0;
+  for (const [name, rate] of [["dropout", dropout], ["inputDropout", inputDropout]] as const) {
+    if (!(rate >= 0 && rate < 1)) throw new TsdistillError(`${name}: expected a rate in [0, 1), got ${rate}`);
+  }
+  const activation = opts.activation ?? "relu";
+  const counters = new Map<string, number>();
+  const name = (base: string) => {
+    const n = (counters.get(base) ?? 0) + 1;
+    counters.set(base, n);
+    return `${base}_${n}`;
+  };
+  const layers: LayerConfig[] = [];
+  const flatten = () => layers.push({ type: "flatten", name: name("flatten") });
+  const hiddenDense = (units: number) => {
+    layers.push({ type: "dense", name: name("dense"), units, activation, useBias: true });
+    if (dropout > 0) layers.push({ type: "dropout", name: name("dropout"), rate: dropout });
+  };
+  let flat = opts.inputShape.length === 1;
+
+  if (family === "mlp") {
+    const hidden = body === "" ? [] : body.split("-").map((t) => (/^\d+$/.test(t) && Number(t) > 0 ? Number(t) : bad(`"${t}" is not a positive layer width`)));
+    if (!flat) flatten();
+    flat = true;
+    if (inputDropout > 0) layers.push({ type: "dropout", name: name("dropout"), rate: inputDropout });
+    hidden.forEach(hiddenDense);
+  } else {
+    if (opts.inputShape.length !== 3) bad(`cnn needs image input [height, width, channels], the data has samples of shape [${opts.inputShape}]`);
+    if (body === "") bad("cnn needs at least one layer token");
+    if (inputDropout > 0) layers.push({ type: "dropout", name: name("dropout"), rate: inputDropout });
+    for (const token of body.split("-")) {
+      let t: RegExpExecArray | null;
+      if ((t = /^conv(\d+)(?:k(\d+))?(?:s(\d+))?$/.exec(token))) {
+        if (flat) bad(`"${token}" comes after a dense layer`);
+        const filters = Number(t[1]);
+        const kernelSize = t[2] ? Number(t[2]) : 3;
+        const strides = t[3] ? Number(t[3]) : 1;
+        if (filters < 1 || kernelSize < 1 || strides < 1) bad(`"${token}" needs positive sizes`);
+        layers.push({ type: "conv2d", name: name("conv2d"), filters, kernelSize, strides, padding: "same", activation, useBias: true });
+      } else if ((t = /^(avg)?pool(\d+)?$/.exec(token))) {
+        if (flat) bad(`"${token}" comes after a dense layer`);
+        const size = t[2] ? Number(t[2]) : 2;
+        if (size < 1) bad(`"${token}" needs a positive pool size`);
+        layers.push(
+          t[1]
+            ? { type: "avgPool2d", name: name("average_pooling2d"), poolSize: size, strides: size, padding: "valid" }
+            : { type: "maxPool2d", name: name("max_pooling2d"), poolSize: size, strides: size, padding: "valid" },
+        );
+      } else if ((t = /^dense(\d+)$/.exec(token))) {
+        if (!flat) flatten();
+        flat = true;
+        if (Number(t[1]) < 1) bad(`"${token}" needs a positive width`);
+        hiddenDense(Number(t[1]));
+      } else {
+        bad(`unknown token "${token}"`);
+      }
+    }
+    if (!flat) flatten();
+  }
+  layers.push({ type: "dense", name: name("dense"), units: opts.numClasses, activation: "linear", useBias: true });
+  return { inputShape: [...opts.inputShape], layers };
+}

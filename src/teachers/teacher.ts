@@ -1,0 +1,60 @@
+import * as tf from "@tensorflow/tfjs-core";
+import type { LayersModel } from "@tensorflow/tfjs-layers";
+import type { SequentialModel } from "../students/model.js";
+import type { InMemoryDataset } from "../data/dataset.js";
+import { predictLogits } from "../eval/classification.js";
+
+/** A frozen model whose outputs a student learns to reproduce. */
+export interface Teacher {
+  readonly name: string;
+  readonly numClasses: number;
+  /** Logits for a batch [n, ...sampleShape] → [n, numClasses]. */
+  logits(x: tf.Tensor): tf.Tensor2D;
+}
+
+/** A teacher from an engine model (e.g. one trained with `tsdistill train`). */
+export function modelTeacher(model: SequentialModel, name = "teacher"): Teacher {
+  return { name, numClasses: model.numOutputs, logits: (x) => model.predict(x) };
+}
+
+/**
+ * A teacher from a stock tf.layers model. If its last layer applies softmax, the log-probabilities are used
+ * as logits (equal to the logits up to a per-row constant, which softmax ignores).
+ */
+export function layersModelTeacher(model: LayersModel, name = "teacher"): Teacher {
+  const last = model.layers[model.layers.length - 1];
+  const softmaxOut = (last.getConfig() as { activation?: string }).activation === "softmax";
+  const numClasses = (model.outputs[0].shape as number[])[1];
+  return {
+    name,
+    numClasses,
+    logits: (x) =>
+      tf.tidy(() => {
+        const y = model.predict(x) as tf.Tensor2D;
+        return softmaxOut ? (tf.log(tf.maximum(y, 1e-30)) as tf.Tensor2D) : y;
+      }),
+  };
+}
+
+/**
+ * The teacher's logits for a whole in-memory dataset, computed once. With a frozen teacher and no
+ * augmentation this replaces a teacher forward pass at every step.
+ */
+export class TeacherLogitCache {
+  constructor(
+    readonly values: Float32Array,
+    readonly numClasses: number,
+  ) {}
+
+  static compute(teacher: Teacher, data: InMemoryDataset, batchSize = 1000): TeacherLogitCache {
+    return new TeacherLogitCache(predictLogits((x) => teacher.logits(x), data, batchSize), teacher.numClasses);
+  }
+
+  /** Rows for these sample indices, as a [n, numClasses] tensor. */
+  gather(indices: Int32Array): tf.Tensor2D {
+    const c = this.numClasses;
+    const out = new Float32Array(indices.length * c);
+    for (let i = 0; i < indices.length; i++) out.set(this.values.subarray(indices[i] * c, (indices[i] + 1) * c), i * c);
+    return tf.tensor2d(out, [indices.length, c]);
+  }
+}

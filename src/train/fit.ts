@@ -1,0 +1,122 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { z } from "zod";
+import type { Batch, DataSource, InMemoryDataset } from "../data/dataset.js";
+import type { SequentialModel } from "../students/model.js";
+import { evaluate } from "../eval/classification.js";
+import { Rng } from "../util/rng.js";
+import { createOptimizer, OptimizerConfig } from "./optimizers.js";
+import { lrFactor, ScheduleConfig } from "./schedules.js";
+import type { EpochMetrics, TrainingReporter } from "./reporter.js";
+
+export const FitConfig = z.object({
+  epochs: z.number().int().positive(),
+  batchSize: z.number().int().positive().default(128),
+  optimizer: OptimizerConfig.default({ kind: "adam", lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 }),
+  schedule: ScheduleConfig.default({ kind: "cosine", minFactor: 0, warmupEpochs: 0 }),
+  seed: z.number().int().default(42),
+  /** Restore the weights of the epoch with the best validation accuracy at the end. */
+  keepBest: z.boolean().default(true),
+});
+export type FitConfig = z.infer<typeof FitConfig>;
+export type FitConfigInput = z.input<typeof FitConfig>;
+
+/** What a loss sees at each step besides the student's logits. */
+export interface StepContext {
+  batch: Batch;
+  /** The batch inputs as a tensor [n, ...sampleShape]. */
+  x: tf.Tensor;
+  /** Integer labels [n]. */
+  y: tf.Tensor1D;
+  epoch: number;
+}
+
+/** Per-step training loss: a pure function of tensors, called inside the gradient tape. */
+export type LossFn = (logits: tf.Tensor2D, ctx: StepContext) => tf.Scalar;
+
+export interface FitResult {
+  history: EpochMetrics[];
+  bestEpoch: number;
+  bestValAccuracy: number | null;
+  seconds: number;
+}
+
+export interface FitOptions extends FitConfigInput {
+  validation?: InMemoryDataset;
+  reporter?: TrainingReporter;
+  /** Label shown in progress output and logs. */
+  label?: string;
+}
+
+/**
+ * The training loop: seeded shuffling and dropout, optimiser + LR schedule, validation each epoch and a
+ * keep-best checkpoint. Same seed and backend → same numbers.
+ */
+export async function fit(model: SequentialModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
+  const { validation, reporter, label = "train", ...rest } = options;
+  const cfg = FitConfig.parse(rest);
+  const optimizer = createOptimizer(cfg.optimizer);
+  const params = model.params;
+  const stepsPerEpoch = Math.ceil(train.size / cfg.batchSize);
+  const history: EpochMetrics[] = [];
+  let best: { epoch: number; acc: number; weights: tf.Tensor[] } | null = null;
+  const start = performance.now();
+  let samplesSeen = 0;
+  try {
+    for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+      const epochStart = performance.now();
+      const shuffle = new Rng(cfg.seed, "shuffle", epoch);
+      const dropout = new Rng(cfg.seed, "dropout", epoch);
+      let lossSum = 0;
+      let seen = 0;
+      let step = 0;
+      let lr = 0;
+      for await (const batch of train.batches({ batchSize: cfg.batchSize, rng: shuffle })) {
+        lr = cfg.optimizer.lr * lrFactor(cfg.schedule, epoch + step / stepsPerEpoch, cfg.epochs);
+        const value = tf.tidy(() => {
+          const x = tf.tensor(batch.x, [batch.size, ...train.sampleShape]);
+          const y = tf.tensor1d(batch.y, "int32");
+          const ctx: StepContext = { batch, x, y, epoch };
+          const { value: l, grads } = tf.variableGrads(() => loss(model.forward(x, { training: true, rng: dropout }).logits, ctx), params);
+          optimizer.step(params, params.map((p) => grads[p.name]), lr);
+          return l.dataSync()[0];
+        });
+        if (!Number.isFinite(value)) throw new Error(`${label}: loss became ${value} at epoch ${epoch + 1}, step ${step + 1}; try a lower learning rate`);
+        lossSum += value * batch.size;
+        seen += batch.size;
+        samplesSeen += batch.size;
+        step++;
+        if (reporter?.onStep) {
+          const elapsed = (performance.now() - start) / 1000;
+          const sps = samplesSeen / Math.max(elapsed, 1e-9);
+          const remaining = (cfg.epochs - epoch) * train.size - seen;
+          reporter.onStep({ label, epoch, epochs: cfg.epochs, step, stepsPerEpoch, loss: lossSum / seen, samplesPerSecond: sps, etaSeconds: remaining / sps });
+        }
+      }
+      const seconds = (performance.now() - epochStart) / 1000;
+      const metrics: EpochMetrics = { epoch: epoch + 1, loss: lossSum / Math.max(seen, 1), lr, seconds, samplesPerSecond: seen / seconds };
+      if (validation) {
+        const v = evaluate((x) => model.predict(x), validation);
+        metrics.valAccuracy = v.accuracy;
+        metrics.valLoss = v.loss;
+        if (cfg.keepBest && (!best || v.accuracy > best.acc)) {
+          best?.weights.forEach((w) => w.dispose());
+          best = { epoch: epoch + 1, acc: v.accuracy, weights: model.snapshot() };
+        }
+      }
+      history.push(metrics);
+      reporter?.onEpochEnd?.(label, metrics, cfg.epochs);
+    }
+    if (best) model.setWeights(best.weights);
+  } finally {
+    best?.weights.forEach((w) => w.dispose());
+    optimizer.dispose();
+    reporter?.onPhaseEnd?.(label);
+  }
+  const lastVal = history.length ? history[history.length - 1].valAccuracy : undefined;
+  return {
+    history,
+    bestEpoch: best?.epoch ?? history.length,
+    bestValAccuracy: best?.acc ?? lastVal ?? null,
+    seconds: (performance.now() - start) / 1000,
+  };
+}
