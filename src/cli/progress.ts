@@ -33,22 +33,30 @@ export class ProgressReporter implements TrainingReporter {
     this.quiet = opts.quiet ?? false;
   }
 
+  /** Phases running now (two when a teacher and a student train in parallel), drawn on one line. */
+  private active = new Map<string, StepInfo>();
+
   onStep(info: StepInfo): void {
     if (this.quiet || !this.tty) return;
+    this.active.set(info.label, info);
     const now = performance.now();
-    const done = info.step === info.stepsPerEpoch;
-    if (!done && now - this.lastDraw < 100) return;
+    if (now - this.lastDraw < 100) return;
     this.lastDraw = now;
-    const frac = (info.epoch + info.step / info.stepsPerEpoch) / info.epochs;
-    const width = 24;
-    const filled = Math.round(frac * width);
-    const bar = "█".repeat(filled) + "░".repeat(width - filled);
-    const line =
-      `${info.label.padEnd(14)} epoch ${info.epoch + 1}/${info.epochs} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ` +
-      `${Math.round(info.samplesPerSecond).toLocaleString("en-US")} samples/s  loss ${info.loss.toFixed(4)}  ETA ${formatDuration(info.etaSeconds)}`;
+    const parts = [...this.active.values()].map((i) => {
+      const frac = (i.epoch + i.step / i.stepsPerEpoch) / i.epochs;
+      const width = this.active.size > 1 ? 10 : 24;
+      const filled = Math.round(frac * width);
+      const bar = "█".repeat(filled) + "░".repeat(width - filled);
+      const detail = this.active.size > 1 ? "" : `  loss ${i.loss.toFixed(4)}`;
+      return `${i.label} ${i.epoch + 1}/${i.epochs} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${Math.round(i.samplesPerSecond).toLocaleString("en-US")} samples/s${detail}  ETA ${formatDuration(i.etaSeconds)}`;
+    });
     const cols = this.stream.columns ?? 120;
-    this.stream.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
+    this.stream.write(`\r\x1b[2K${parts.join("  |  ").slice(0, cols - 1)}`);
     this.lineOpen = true;
+  }
+
+  onPhaseEnd(label: string): void {
+    this.active.delete(label);
   }
 
   onEpochEnd(label: string, m: EpochMetrics, epochs: number): void {

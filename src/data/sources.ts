@@ -15,3 +15,20 @@ export function loadImageData(spec: string): { name: string; train: InMemoryData
   }
   throw new UsageError(`--data: unknown data set "${spec}"; ${DATA_HELP}`);
 }
+
+export interface SplitOptions {
+  validationSize: number;
+  /** Keep only the first N training samples after the validation split. */
+  trainSize?: number;
+  seed: number;
+}
+
+/** Loads a data set and makes the seeded train/validation split (the same in every process). */
+export function loadSplits(spec: string, opts: SplitOptions): { name: string; train: InMemoryDataset; validation: InMemoryDataset; test: InMemoryDataset } {
+  const data = loadImageData(spec);
+  if (opts.validationSize >= data.train.size) {
+    throw new UsageError(`--validation-size: expected fewer than the ${data.train.size} training samples, got ${opts.validationSize}`);
+  }
+  const { train, validation } = data.train.split(opts.validationSize, opts.seed);
+  return { name: data.name, train: opts.trainSize ? train.take(opts.trainSize) : train, validation, test: data.test };
+}

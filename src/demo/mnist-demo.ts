@@ -1,10 +1,17 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { loadMnist } from "../data/mnist.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadSplits } from "../data/sources.js";
+import { loadModel } from "../students/io.js";
+import { runTrainJob, type TrainJob } from "../train/job.js";
+import { runTrainJobInWorker } from "../train/workers.js";
+import type { BackendName } from "../engine/backend.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { saveModel } from "../students/io.js";
-import { train, distill } from "../train/distill.js";
+import { distill } from "../train/distill.js";
 import { modelTeacher } from "../teachers/teacher.js";
 import { agreement, evaluate } from "../eval/classification.js";
 import { measureLatency } from "../eval/latency.js";
@@ -18,7 +25,14 @@ export const DemoConfig = z.object({
   /** Training samples used (the rest of MNIST's 60k training set is not used; validation comes first). */
   trainSize: z.number().int().positive().max(55000).default(55000),
   validationSize: z.number().int().positive().default(5000),
-  teacher: z.object({ spec: z.string(), dropout: z.number(), inputDropout: z.number(), epochs: z.number().int().positive() }),
+  teacher: z.object({
+    spec: z.string(),
+    dropout: z.number(),
+    inputDropout: z.number(),
+    /** Random shifts of the teacher's training images, in pixels (Hinton et al.: up to 2). */
+    jitter: z.number().int().min(0),
+    epochs: z.number().int().positive(),
+  }),
   student: z.object({ spec: z.string(), epochs: z.number().int().positive() }),
   temperature: z.number().positive(),
   alpha: z.number().min(0).max(1),
@@ -35,20 +49,22 @@ export function demoConfig(quick: boolean, seed = 42): DemoConfig {
           seed,
           trainSize: 15000,
           validationSize: 2000,
-          teacher: { spec: "mlp:1200-1200", dropout: 0.5, inputDropout: 0.2, epochs: 8 },
+          teacher: { spec: "mlp:1200-1200", dropout: 0.5, inputDropout: 0.2, jitter: 2, epochs: 8 },
           student: { spec: "mlp:800-800", epochs: 5 },
           temperature: 4,
           alpha: 0.1,
         }
       : {
           seed,
-          teacher: { spec: "mlp:1200-1200", dropout: 0.5, inputDropout: 0.2, epochs: 10 },
+          teacher: { spec: "mlp:1200-1200", dropout: 0.5, inputDropout: 0.2, jitter: 2, epochs: 10 },
           student: { spec: "mlp:800-800", epochs: 8 },
           temperature: 4,
           alpha: 0.1,
         },
   );
 }
+
+const MODEL_META = { input: "MNIST pixels scaled to [0, 1], shape [28, 28, 1]", outputs: "logits over digits 0-9" };
 
 export interface ModelReport {
   accuracy: number;
@@ -78,31 +94,69 @@ export interface DemoResult {
  * MNIST: trains a teacher (784-1200-1200-10 with dropout), the student (784-800-800-10) alone, and the same
  * student (same initial weights, same epochs) distilled from the teacher; compares them on the test set.
  */
-export async function runMnistDemo(config: DemoConfig, opts: { reporter?: TrainingReporter; run?: RunFolder; info?: (msg: string) => void } = {}): Promise<DemoResult> {
+export interface DemoRunOptions {
+  reporter?: TrainingReporter;
+  /** Where models and metrics go; without one, models are saved to a temp folder that is removed. */
+  run?: RunFolder;
+  info?: (msg: string) => void;
+  /** Train the teacher and the student-alone baseline at the same time in two worker threads (default true). */
+  parallel?: boolean;
+}
+
+export async function runMnistDemo(config: DemoConfig, opts: DemoRunOptions = {}): Promise<DemoResult> {
   const start = performance.now();
   const { reporter, run } = opts;
   const info = opts.info ?? (() => {});
-  const mnist = loadMnist();
-  const { train: trainAll, validation } = mnist.train.split(config.validationSize, config.seed);
-  const trainSet = trainAll.take(config.trainSize);
-  const test = mnist.test;
-  info(`MNIST: ${trainSet.size} training, ${validation.size} validation, ${test.size} test images; backend ${currentBackend()}`);
+  const workDir = run ? run.dir : mkdtempSync(join(tmpdir(), "tsdistill-demo-"));
+  try {
+    return await demo(config, { ...opts, info }, workDir, start);
+  } finally {
+    if (!run) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function demo(config: DemoConfig, opts: DemoRunOptions & { info: (msg: string) => void }, workDir: string, start: number): Promise<DemoResult> {
+  const { reporter, info } = opts;
+  const split = { validationSize: config.validationSize, trainSize: config.trainSize, seed: config.seed };
+  const { train: trainSet, validation, test } = loadSplits("mnist", split);
+  const parallel = opts.parallel ?? true;
+  info(
+    `MNIST: ${trainSet.size} training, ${validation.size} validation, ${test.size} test images; backend ${currentBackend()}` +
+      (parallel ? "; teacher and student-alone train in parallel (2 worker threads)" : ""),
+  );
   const shape = { inputShape: trainSet.sampleShape, numClasses: 10 };
-  const fitBase = { batchSize: config.batchSize, optimizer: { kind: "adam" as const, lr: config.lr }, validation, reporter };
-  const metrics: Record<string, EpochMetrics[]> = {};
-  const saveMetrics = () => run?.writeJson("metrics.json", metrics);
-
-  const teacher = new SequentialModel(modelConfigFromSpec(config.teacher.spec, { ...shape, dropout: config.teacher.dropout, inputDropout: config.teacher.inputDropout }), config.seed);
-  const teacherFit = await train(teacher, trainSet, { ...fitBase, epochs: config.teacher.epochs, seed: config.seed, label: "teacher" });
-  metrics.teacher = teacherFit.history;
-  saveMetrics();
-
+  const fitBase = { batchSize: config.batchSize, optimizer: { kind: "adam" as const, lr: config.lr } };
+  const backend = currentBackend() as BackendName;
   const studentConfig = modelConfigFromSpec(config.student.spec, shape);
   const studentSeed = config.seed + 1;
-  const alone = new SequentialModel(studentConfig, studentSeed);
-  const aloneFit = await train(alone, trainSet, { ...fitBase, epochs: config.student.epochs, seed: studentSeed, label: "student alone" });
-  metrics.studentAlone = aloneFit.history;
-  saveMetrics();
+  const teacherJob: TrainJob = {
+    label: "teacher",
+    backend,
+    data: "mnist",
+    split,
+    model: modelConfigFromSpec(config.teacher.spec, { ...shape, dropout: config.teacher.dropout, inputDropout: config.teacher.inputDropout }),
+    initSeed: config.seed,
+    fit: { ...fitBase, epochs: config.teacher.epochs, seed: config.seed },
+    augmentShift: config.teacher.jitter,
+    outDir: join(workDir, "teacher"),
+    metadata: { ...MODEL_META, spec: config.teacher.spec, role: "teacher", dropout: config.teacher.dropout, inputDropout: config.teacher.inputDropout, jitter: config.teacher.jitter },
+  };
+  const aloneJob: TrainJob = {
+    label: "student alone",
+    backend,
+    data: "mnist",
+    split,
+    model: studentConfig,
+    initSeed: studentSeed,
+    fit: { ...fitBase, epochs: config.student.epochs, seed: studentSeed },
+    outDir: join(workDir, "student-alone"),
+    metadata: { ...MODEL_META, spec: config.student.spec, role: "student trained alone" },
+  };
+  const [teacherRun, aloneRun] = parallel
+    ? await Promise.all([runTrainJobInWorker(teacherJob, reporter), runTrainJobInWorker(aloneJob, reporter)])
+    : [await runTrainJob(teacherJob, reporter), await runTrainJob(aloneJob, reporter)];
+  const teacher = (await loadModel(teacherRun.modelDir)).model;
+  const alone = (await loadModel(aloneRun.modelDir)).model;
 
   const student = new SequentialModel(studentConfig, studentSeed);
   const distillFit = await distill({
@@ -110,43 +164,37 @@ export async function runMnistDemo(config: DemoConfig, opts: { reporter?: Traini
     teacher: modelTeacher(teacher),
     student,
     data: trainSet,
+    validation,
+    reporter,
     temperature: config.temperature,
     alpha: config.alpha,
     epochs: config.student.epochs,
     seed: studentSeed,
     label: "distilled",
   });
-  metrics.distilled = distillFit.history;
-  saveMetrics();
+  await saveModel(student, join(workDir, "student"), { ...MODEL_META, spec: config.student.spec, role: "distilled student", temperature: config.temperature, alpha: config.alpha });
 
   const teacherEval = evaluate((x) => teacher.predict(x), test);
-  const report = async (model: SequentialModel, name: string, trainSeconds: number, meta: Record<string, unknown>): Promise<ModelReport> => {
-    const ev = name === "teacher" ? teacherEval : evaluate((x) => model.predict(x), test);
+  const report = (model: SequentialModel, dir: string, trainSeconds: number): ModelReport => {
+    const ev = model === teacher ? teacherEval : evaluate((x) => model.predict(x), test);
     const one = tf.tensor(test.x.subarray(0, test.sampleSize), [1, ...test.sampleShape]);
     const latency = measureLatency(() => tf.tidy(() => model.predict(one).dataSync()), { warmup: 20, runs: 300, maxSeconds: 3 });
     one.dispose();
-    let bytes = 0;
-    if (run) {
-      await saveModel(model, run.path(name), { ...meta, input: "MNIST pixels scaled to [0, 1], shape [28, 28, 1]", outputs: "logits over digits 0-9" });
-      bytes = bytesOnDisk(run.path(name));
-    } else {
-      bytes = model.paramCount * 4;
-    }
     return {
       accuracy: ev.accuracy,
       errors: ev.errors,
       testSize: ev.n,
       params: model.paramCount,
-      bytesOnDisk: bytes,
+      bytesOnDisk: bytesOnDisk(dir),
       latencyMsBatch1: latency.p50Ms,
       trainSeconds,
       agreementWithTeacher: agreement(teacherEval.logits, ev.logits, 10),
     };
   };
   const result: DemoResult = {
-    teacher: await report(teacher, "teacher", teacherFit.seconds, { spec: config.teacher.spec, role: "teacher" }),
-    studentAlone: await report(alone, "student-alone", aloneFit.seconds, { spec: config.student.spec, role: "student trained alone" }),
-    distilled: await report(student, "student", distillFit.seconds + distillFit.teacherSeconds, { spec: config.student.spec, role: "distilled student", temperature: config.temperature, alpha: config.alpha }),
+    teacher: report(teacher, teacherRun.modelDir, teacherRun.fit.seconds),
+    studentAlone: report(alone, aloneRun.modelDir, aloneRun.fit.seconds),
+    distilled: report(student, join(workDir, "student"), distillFit.seconds + distillFit.teacherSeconds),
     gapClosed: null,
     config,
     backend: currentBackend(),

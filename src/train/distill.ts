@@ -39,7 +39,8 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     throw new Error(`teacher has ${teacher.numClasses} outputs but the student has ${student.numOutputs}`);
   }
   const t0 = performance.now();
-  const useCache = (cacheTeacher ?? true) && data instanceof InMemoryDataset;
+  // Cached logits are only valid for the unaugmented inputs.
+  const useCache = (cacheTeacher ?? true) && data instanceof InMemoryDataset && !fitOptions.augment;
   const cache = useCache ? TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null;
   const teacherSeconds = (performance.now() - t0) / 1000;
   const result = await fit(

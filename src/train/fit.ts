@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import type { Batch, DataSource, InMemoryDataset } from "../data/dataset.js";
+import type { Augment } from "../data/augment.js";
 import type { SequentialModel } from "../students/model.js";
 import { evaluate } from "../eval/classification.js";
 import { Rng } from "../util/rng.js";
@@ -42,6 +43,8 @@ export interface FitResult {
 
 export interface FitOptions extends FitConfigInput {
   validation?: InMemoryDataset;
+  /** On-the-fly input augmentation (seeded per epoch). */
+  augment?: Augment;
   reporter?: TrainingReporter;
   /** Label shown in progress output and logs. */
   label?: string;
@@ -52,7 +55,7 @@ export interface FitOptions extends FitConfigInput {
  * keep-best checkpoint. Same seed and backend → same numbers.
  */
 export async function fit(model: SequentialModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
-  const { validation, reporter, label = "train", ...rest } = options;
+  const { validation, reporter, augment, label = "train", ...rest } = options;
   const cfg = FitConfig.parse(rest);
   const optimizer = createOptimizer(cfg.optimizer);
   const params = model.params;
@@ -66,11 +69,13 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
       const epochStart = performance.now();
       const shuffle = new Rng(cfg.seed, "shuffle", epoch);
       const dropout = new Rng(cfg.seed, "dropout", epoch);
+      const augmentRng = new Rng(cfg.seed, "augment", epoch);
       let lossSum = 0;
       let seen = 0;
       let step = 0;
       let lr = 0;
-      for await (const batch of train.batches({ batchSize: cfg.batchSize, rng: shuffle })) {
+      for await (const raw of train.batches({ batchSize: cfg.batchSize, rng: shuffle })) {
+        const batch = augment ? augment(raw, train.sampleShape, augmentRng) : raw;
         lr = cfg.optimizer.lr * lrFactor(cfg.schedule, epoch + step / stepsPerEpoch, cfg.epochs);
         const value = tf.tidy(() => {
           const x = tf.tensor(batch.x, [batch.size, ...train.sampleShape]);

@@ -1,0 +1,63 @@
+// Shared test helpers (not a test file itself: the runner only picks up *.test.ts).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import assert from "node:assert/strict";
+
+/** A fresh temp folder, removed when the test ends (pass the test context's `after`). */
+export function tempDir(prefix = "tsdistill-test-"): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+function flat(a: ArrayLike<number> | number[] | number): number[] {
+  if (typeof a === "number") return [a];
+  return Array.from(a as ArrayLike<number>);
+}
+
+/**
+ * Asserts |a − b| ≤ atol + rtol·|b| element-wise, where atol = atolScale·max|b| (plus a tiny floor), and names
+ * the worst element on failure.
+ */
+export function assertAllClose(
+  actual: ArrayLike<number> | number,
+  expected: ArrayLike<number> | number,
+  { rtol = 1e-4, atolScale = 1e-5, atol: atolFixed = 0, what = "values" }: { rtol?: number; atolScale?: number; atol?: number; what?: string } = {},
+): void {
+  const a = flat(actual);
+  const b = flat(expected);
+  assert.equal(a.length, b.length, `${what}: length ${a.length} vs expected ${b.length}`);
+  let maxAbs = 0;
+  for (const v of b) maxAbs = Math.max(maxAbs, Math.abs(v));
+  const atol = Math.max(atolFixed, atolScale * maxAbs, 1e-30);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (!Number.isFinite(a[i]) || !Number.isFinite(b[i])) {
+      if (!(Number.isNaN(a[i]) && Number.isNaN(b[i])) && a[i] !== b[i]) {
+        worst = i;
+        worstExcess = Infinity;
+        break;
+      }
+      continue;
+    }
+    const excess = Math.abs(a[i] - b[i]) / (atol + rtol * Math.abs(b[i]));
+    if (excess > 1 && excess > worstExcess) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst >= 0) {
+    assert.fail(
+      `${what}: element ${worst} of ${a.length} is ${a[worst]}, expected ${b[worst]} ` +
+        `(|diff| ${Math.abs(a[worst] - b[worst]).toExponential(3)} > atol ${atol.toExponential(3)} + rtol ${rtol} · |expected|; max|expected| ${maxAbs.toExponential(3)})`,
+    );
+  }
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
