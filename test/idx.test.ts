@@ -183,6 +183,17 @@ test("corrupt idx files each give a one-line DataError naming the file", async (
   });
 });
 
+test(
+  "readIdxFile on a folder gives a DataError naming it",
+  (t) => {
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const sub = join(dir, "train-images-idx3-ubyte");
+    mkdirSync(sub);
+    assertDataError(() => readIdxFile(sub), sub);
+  },
+);
+
 /** Writes an MNIST-format split (images idx3 + labels idx1) into `dir`. */
 function writeSplit(dir: string, split: string, images: number[][], rows: number, cols: number, labels: number[], gz = false): void {
   const img = encodeIdx("uint8", [images.length, rows, cols], images.flat());

@@ -98,13 +98,10 @@ async function runOptimizer(backend: Backend, path: Path, config: OptimizerConfi
     grads.forEach((gs, step) => {
       tf.tidy(() => {
         const g = gs.map((a, i) => tf.tensor(a, SHAPES[i]));
-        if (path === "ops" && step === 0) {
-          // The tensor-op fallback (used where backend memory cannot be viewed); once it has state, step()
-          // stays on it.
-          (opt as unknown as { stepWithOps(p: tf.Variable[], g: tf.Tensor[], lr: number): void }).stepWithOps(params, g, config.lr * lrs[step]);
-        } else {
-          opt.step(params, g, config.lr * lrs[step]);
-        }
+        // The tensor-op fallback is what step() uses where backend memory cannot be viewed; the path is
+        // chosen once per optimiser, so forcing it before the first step keeps every step on it.
+        if (path === "ops" && step === 0) (opt as unknown as { fused: boolean | null }).fused = false;
+        opt.step(params, g, config.lr * lrs[step]);
       });
     });
     const out = params.map((p) => Float32Array.from(p.dataSync() as Float32Array));

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { readDataFile } from "../util/files.js";
 import { gunzipSync } from "node:zlib";
 import { DataError } from "../util/errors.js";
 
@@ -78,8 +78,7 @@ export function parseIdx(buf: Uint8Array, source = "idx data"): IdxArray {
 }
 
 export function readIdxFile(path: string): IdxArray {
-  if (!existsSync(path)) throw new DataError(path, "not found; expected an idx file (optionally gzipped)");
-  return parseIdx(readFileSync(path), path);
+  return parseIdx(readDataFile(path, "an idx file (optionally gzipped)"), path);
 }
 
 /** Encodes an array as an idx file (used by tests and by tools that write transfer sets). */

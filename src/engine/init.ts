@@ -15,7 +15,8 @@ export function dropoutMask(shape: number[], rate: number, rng: Rng): tf.Tensor 
   const size = shape.reduce((a, b) => a * b, 1);
   const keep = 1 - rate;
   const scale = 1 / keep;
+  const threshold = keep * 4294967296; // compare raw 32-bit draws: same as next() < keep, without the division
   const values = new Float32Array(size);
-  for (let i = 0; i < size; i++) values[i] = rng.next() < keep ? scale : 0;
+  for (let i = 0; i < size; i++) values[i] = rng.nextUint32() < threshold ? scale : 0;
   return tf.tensor(values, shape, "float32");
 }

@@ -1,10 +1,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { DataError } from "../util/errors.js";
-import { writeDirAtomic } from "../util/files.js";
+import { readDataFile, writeDirAtomic } from "../util/files.js";
 import type { Activation, Padding } from "../engine/ops.js";
 import { ACTIVATIONS } from "../engine/ops.js";
 import type { LayerConfig } from "./layers.js";
@@ -86,10 +85,10 @@ interface ModelJson {
 /** Reads a TF.js layers model folder (model.json + weight shards) as a stock tf.layers model. */
 export async function loadLayersModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
   const jsonPath = join(dir, "model.json");
-  if (!existsSync(jsonPath)) throw new DataError(jsonPath, "not found; expected a TF.js layers model folder (model.json + weight files)");
+  const jsonText = readDataFile(jsonPath, "a TF.js layers model folder (model.json + weight files)").toString("utf8");
   let json: ModelJson;
   try {
-    json = JSON.parse(readFileSync(jsonPath, "utf8"));
+    json = JSON.parse(jsonText);
   } catch (err) {
     throw new DataError(jsonPath, `is not valid JSON (${(err as Error).message})`);
   }
@@ -101,9 +100,7 @@ export async function loadLayersModel(dir: string): Promise<{ model: tfl.LayersM
   for (const group of json.weightsManifest) {
     weightSpecs.push(...group.weights);
     for (const p of group.paths) {
-      const file = join(dir, p);
-      if (!existsSync(file)) throw new DataError(file, `weight file named in ${jsonPath} is missing`);
-      chunks.push(readFileSync(file));
+      chunks.push(readDataFile(join(dir, p), `a weight file named in ${jsonPath}`));
     }
   }
   const total = chunks.reduce((n, c) => n + c.length, 0);

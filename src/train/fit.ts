@@ -5,6 +5,7 @@ import type { Augment } from "../data/augment.js";
 import type { SequentialModel } from "../students/model.js";
 import { evaluate } from "../eval/classification.js";
 import { Rng } from "../util/rng.js";
+import { TsdistillError } from "../util/errors.js";
 import { createOptimizer, OptimizerConfig } from "./optimizers.js";
 import { lrFactor, ScheduleConfig } from "./schedules.js";
 import type { EpochMetrics, TrainingReporter } from "./reporter.js";
@@ -85,7 +86,7 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
           optimizer.step(params, params.map((p) => grads[p.name]), lr);
           return l.dataSync()[0];
         });
-        if (!Number.isFinite(value)) throw new Error(`${label}: loss became ${value} at epoch ${epoch + 1}, step ${step + 1}; try a lower learning rate`);
+        if (!Number.isFinite(value)) throw new TsdistillError(`${label}: loss became ${value} at epoch ${epoch + 1}, step ${step + 1}; try a lower learning rate`);
         lossSum += value * batch.size;
         seen += batch.size;
         samplesSeen += batch.size;

@@ -28,6 +28,15 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/** The fused path is chosen once per optimiser: its state (plain arrays) cannot move to the tensor path. */
+function canUpdateInPlace(params: tf.Variable[], grads: tf.Tensor[]): boolean {
+  return params.every((p, i) => float32View(p) !== null && float32View(grads[i]) !== null);
+}
+
+function updateOrThrow(v: tf.Variable, grad: tf.Tensor, update: Parameters<typeof updateVariable>[2]): void {
+  if (!updateVariable(v, grad, update)) throw new Error(`optimiser: cannot update ${v.name} in place (backend changed during training?)`);
+}
+
 /** Adam (Kingma & Ba) with bias correction; decoupled weight decay (AdamW) when weightDecay > 0. */
 class Adam implements Optimizer {
   private m: tf.Variable[] = [];
@@ -38,14 +47,16 @@ class Adam implements Optimizer {
   private fm: Float32Array[] = [];
   private fv: Float32Array[] = [];
 
+  private fused: boolean | null = null;
+
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
-    if (this.m.length === 0 && this.stepInPlace(params, grads, lr)) return;
-    this.stepWithOps(params, grads, lr);
+    this.fused ??= canUpdateInPlace(params, grads);
+    if (this.fused) this.stepInPlace(params, grads, lr);
+    else this.stepWithOps(params, grads, lr);
   }
 
   /** One fused loop per parameter over the backend's memory: no temporaries, no extra passes. */
-  private stepInPlace(params: tf.Variable[], grads: tf.Tensor[], lr: number): boolean {
-    if (!params.every((p, i) => float32View(p) && float32View(grads[i]))) return false;
+  private stepInPlace(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
     const { beta1, beta2, epsilon, weightDecay } = this.config;
     if (this.fm.length === 0) {
       this.fm = params.map((p) => new Float32Array(p.size));
@@ -59,7 +70,7 @@ class Adam implements Optimizer {
     params.forEach((param, i) => {
       const m = this.fm[i];
       const v = this.fv[i];
-      updateVariable(param, grads[i], (next, p, g) => {
+      updateOrThrow(param, grads[i], (next, p, g) => {
         for (let j = 0; j < p.length; j++) {
           const gj = g[j];
           const mj = beta1 * m[j] + b1 * gj;
@@ -70,7 +81,6 @@ class Adam implements Optimizer {
         }
       });
     });
-    return true;
   }
 
   private stepWithOps(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
@@ -107,18 +117,20 @@ class SgdMomentum implements Optimizer {
 
   private fvel: Float32Array[] = [];
 
+  private fused: boolean | null = null;
+
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
-    if (this.velocity.length === 0 && this.stepInPlace(params, grads, lr)) return;
-    this.stepWithOps(params, grads, lr);
+    this.fused ??= canUpdateInPlace(params, grads);
+    if (this.fused) this.stepInPlace(params, grads, lr);
+    else this.stepWithOps(params, grads, lr);
   }
 
-  private stepInPlace(params: tf.Variable[], grads: tf.Tensor[], lr: number): boolean {
-    if (!params.every((p, i) => float32View(p) && float32View(grads[i]))) return false;
+  private stepInPlace(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
     const { momentum, nesterov, weightDecay } = this.config;
     if (this.fvel.length === 0) this.fvel = params.map((p) => new Float32Array(p.size));
     params.forEach((param, i) => {
       const vel = this.fvel[i];
-      updateVariable(param, grads[i], (next, p, g) => {
+      updateOrThrow(param, grads[i], (next, p, g) => {
         for (let j = 0; j < p.length; j++) {
           const gj = g[j] + weightDecay * p[j];
           const vj = momentum * vel[j] + gj;
@@ -127,7 +139,6 @@ class SgdMomentum implements Optimizer {
         }
       });
     });
-    return true;
   }
 
   private stepWithOps(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {

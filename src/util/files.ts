@@ -1,4 +1,5 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
+import { DataError } from "./errors.js";
 import { dirname, join, basename } from "node:path";
 
 /** Writes a file atomically: a temp file in the same folder, then rename, so readers never see half a file. */
@@ -29,5 +30,21 @@ export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Prom
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
+  }
+}
+
+/** Reads a whole file, turning "missing", "a folder" and "unreadable" into one-line DataErrors naming it. */
+export function readDataFile(path: string, expected: string): Buffer {
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new DataError(path, `not found; expected ${expected}`);
+  }
+  if (!isFile) throw new DataError(path, `is not a regular file; expected ${expected}`);
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new DataError(path, `could not be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); expected ${expected}`);
   }
 }
