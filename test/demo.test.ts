@@ -12,6 +12,7 @@ await useBackend("wasm");
 
 const tiny = DemoConfig.parse({
   seed: 7,
+  teacherTrainSize: 3000,
   trainSize: 1500,
   validationSize: 300,
   teacher: { spec: "mlp:96", dropout: 0.2, inputDropout: 0, jitter: 1, epochs: 2 },

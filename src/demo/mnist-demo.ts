@@ -22,8 +22,13 @@ import { currentBackend } from "../engine/backend.js";
 
 export const DemoConfig = z.object({
   seed: z.number().int().default(42),
-  /** Training samples used (the rest of MNIST's 60k training set is not used; validation comes first). */
-  trainSize: z.number().int().positive().max(55000).default(55000),
+  /** Images the teacher trains on (MNIST's 60k training images less the validation split). */
+  teacherTrainSize: z.number().int().positive().max(59999).default(55000),
+  /**
+   * The students' transfer set: the first `trainSize` of the teacher's training images. Both students (alone
+   * and distilled) see exactly these images for the same epochs.
+   */
+  trainSize: z.number().int().positive().max(59999).default(20000),
   validationSize: z.number().int().positive().default(5000),
   teacher: z.object({
     spec: z.string(),
@@ -47,18 +52,22 @@ export function demoConfig(quick: boolean, seed = 42): DemoConfig {
     quick
       ? {
           seed,
+          teacherTrainSize: 55000,
           trainSize: 15000,
-          validationSize: 2000,
-          teacher: { spec: "mlp:1200-1200", dropout: 0.5, inputDropout: 0.2, jitter: 2, epochs: 8 },
-          student: { spec: "mlp:800-800", epochs: 5 },
-          temperature: 4,
+          validationSize: 5000,
+          teacher: { spec: "mlp:1200-1200", dropout: 0.3, inputDropout: 0, jitter: 0, epochs: 2 },
+          student: { spec: "mlp:800-800", epochs: 4 },
+          temperature: 8,
           alpha: 0.1,
         }
       : {
           seed,
-          teacher: { spec: "mlp:1200-1200", dropout: 0.5, inputDropout: 0.2, jitter: 2, epochs: 10 },
-          student: { spec: "mlp:800-800", epochs: 8 },
-          temperature: 4,
+          teacherTrainSize: 55000,
+          trainSize: 20000,
+          validationSize: 5000,
+          teacher: { spec: "mlp:1200-1200", dropout: 0.3, inputDropout: 0, jitter: 0, epochs: 10 },
+          student: { spec: "mlp:800-800", epochs: 10 },
+          temperature: 8,
           alpha: 0.1,
         },
   );
@@ -117,11 +126,14 @@ export async function runMnistDemo(config: DemoConfig, opts: DemoRunOptions = {}
 
 async function demo(config: DemoConfig, opts: DemoRunOptions & { info: (msg: string) => void }, workDir: string, start: number): Promise<DemoResult> {
   const { reporter, info } = opts;
+  if (config.trainSize > config.teacherTrainSize) throw new Error(`demo: the transfer set (${config.trainSize}) must be part of the teacher's training set (${config.teacherTrainSize})`);
   const split = { validationSize: config.validationSize, trainSize: config.trainSize, seed: config.seed };
+  const teacherSplit = { ...split, trainSize: config.teacherTrainSize };
   const { train: trainSet, validation, test } = loadSplits("mnist", split);
   const parallel = opts.parallel ?? true;
   info(
-    `MNIST: ${trainSet.size} training, ${validation.size} validation, ${test.size} test images; backend ${currentBackend()}` +
+    `MNIST: the teacher trains on ${config.teacherTrainSize} images, both students on the same ${trainSet.size}-image transfer set; ` +
+      `${validation.size} validation, ${test.size} test images; backend ${currentBackend()}` +
       (parallel ? "; teacher and student-alone train in parallel (2 worker threads)" : ""),
   );
   const shape = { inputShape: trainSet.sampleShape, numClasses: 10 };
@@ -133,7 +145,7 @@ async function demo(config: DemoConfig, opts: DemoRunOptions & { info: (msg: str
     label: "teacher",
     backend,
     data: "mnist",
-    split,
+    split: teacherSplit,
     model: modelConfigFromSpec(config.teacher.spec, { ...shape, dropout: config.teacher.dropout, inputDropout: config.teacher.inputDropout }),
     initSeed: config.seed,
     fit: { ...fitBase, epochs: config.teacher.epochs, seed: config.seed },
@@ -236,6 +248,8 @@ export function formatDemoTable(r: DemoResult): string {
     ...body.map(line),
     "",
     `Gap closed (student alone → teacher): ${gap}`,
-    `Distillation: T = ${r.config.temperature}, α = ${r.config.alpha} (weight of hard labels); student epochs ${r.config.student.epochs}, seed ${r.config.seed}, backend ${r.backend}, total ${r.seconds.toFixed(0)} s`,
+    `Teacher: ${r.config.teacherTrainSize} training images, ${r.config.teacher.epochs} epochs, dropout ${r.config.teacher.dropout}. ` +
+      `Students: the same ${r.config.trainSize}-image transfer set and ${r.config.student.epochs} epochs each, same initial weights.`,
+    `Distillation: T = ${r.config.temperature}, α = ${r.config.alpha} (weight of hard labels); seed ${r.config.seed}, backend ${r.backend}, total ${r.seconds.toFixed(0)} s`,
   ].join("\n");
 }

@@ -10,11 +10,21 @@ export interface Teacher {
   readonly numClasses: number;
   /** Logits for a batch [n, ...sampleShape] → [n, numClasses]. */
   logits(x: tf.Tensor): tf.Tensor2D;
+  /** Logits plus named intermediate outputs (feature-based distillation), where the teacher exposes them. */
+  forward?(x: tf.Tensor, capture: string[]): { logits: tf.Tensor2D; features: Map<string, tf.Tensor> };
+  /** Names of the layers `forward` can capture, and their output shapes (no batch dimension). */
+  layers?(): { name: string; shape: number[] }[];
 }
 
-/** A teacher from an engine model (e.g. one trained with `tsdistill train`). */
+/** A teacher from an engine model (e.g. one trained with `tsdistill train`); exposes every layer's output. */
 export function modelTeacher(model: SequentialModel, name = "teacher"): Teacher {
-  return { name, numClasses: model.numOutputs, logits: (x) => model.predict(x) };
+  return {
+    name,
+    numClasses: model.numOutputs,
+    logits: (x) => model.predict(x),
+    forward: (x, capture) => model.forward(x, { training: false, capture }),
+    layers: () => model.layers.map((l) => ({ name: l.config.name, shape: l.outputShape })),
+  };
 }
 
 /**

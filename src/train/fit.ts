@@ -30,6 +30,10 @@ export interface StepContext {
   /** Integer labels [n]. */
   y: tf.Tensor1D;
   epoch: number;
+  /** Fractional epoch (epoch + step / stepsPerEpoch), for schedules of loss weights, α and T. */
+  progress: number;
+  /** The student's intermediate outputs named in FitOptions.capture. */
+  features: Map<string, tf.Tensor>;
 }
 
 /** Per-step training loss: a pure function of tensors, called inside the gradient tape. */
@@ -49,6 +53,10 @@ export interface FitOptions extends FitConfigInput {
   reporter?: TrainingReporter;
   /** Label shown in progress output and logs. */
   label?: string;
+  /** Student layers whose outputs the loss reads (feature-based distillation). */
+  capture?: string[];
+  /** Trainable tensors outside the model that the loss uses (e.g. projectors); updated, never saved. */
+  extraParams?: tf.Variable[];
 }
 
 /**
@@ -56,10 +64,10 @@ export interface FitOptions extends FitConfigInput {
  * keep-best checkpoint. Same seed and backend → same numbers.
  */
 export async function fit(model: SequentialModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
-  const { validation, reporter, augment, label = "train", ...rest } = options;
+  const { validation, reporter, augment, label = "train", capture, extraParams = [], ...rest } = options;
   const cfg = FitConfig.parse(rest);
   const optimizer = createOptimizer(cfg.optimizer);
-  const params = model.params;
+  const params = [...model.params, ...extraParams];
   const stepsPerEpoch = Math.ceil(train.size / cfg.batchSize);
   const history: EpochMetrics[] = [];
   let best: { epoch: number; acc: number; weights: tf.Tensor[] } | null = null;
@@ -81,9 +89,11 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
         const value = tf.tidy(() => {
           const x = tf.tensor(batch.x, [batch.size, ...train.sampleShape]);
           const y = tf.tensor1d(batch.y, "int32");
-          const ctx: StepContext = { batch, x, y, epoch };
-          const { value: l, grads } = tf.variableGrads(() => loss(model.forward(x, { training: true, rng: dropout }).logits, ctx), params);
-          optimizer.step(params, params.map((p) => grads[p.name]), lr);
+          const { value: l, grads } = tf.variableGrads(() => {
+            const out = model.forward(x, { training: true, rng: dropout, capture });
+            return loss(out.logits, { batch, x, y, epoch, progress: epoch + step / stepsPerEpoch, features: out.features });
+          }, params);
+          optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
           return l.dataSync()[0];
         });
         if (!Number.isFinite(value)) throw new TsdistillError(`${label}: loss became ${value} at epoch ${epoch + 1}, step ${step + 1}; try a lower learning rate`);

@@ -37,3 +37,40 @@ export function lrFactor(schedule: ScheduleConfig, epoch: number, totalEpochs: n
       return schedule.gamma ** Math.floor((epoch - warm) / schedule.everyEpochs);
   }
 }
+
+/**
+ * A number that may change during training (a loss weight, α, T): a constant, a ramp from `from` to `to`
+ * between epochs `start` and `end` (linear or cosine; held before and after), or piecewise-constant steps
+ * (`steps: [[epoch, value], …]`, each value holding from its epoch on).
+ */
+export const ScheduledValue = z.union([
+  z.number(),
+  z.object({
+    kind: z.enum(["linear", "cosine"]),
+    from: z.number(),
+    to: z.number(),
+    start: z.number().min(0).default(0),
+    /** Epoch where the ramp ends; default: the end of training. */
+    end: z.number().positive().optional(),
+  }),
+  z.object({
+    kind: z.literal("step"),
+    steps: z.array(z.tuple([z.number().min(0), z.number()])).min(1),
+  }),
+]);
+export type ScheduledValue = z.infer<typeof ScheduledValue>;
+
+/** The value at fractional epoch `epoch` of a run of `totalEpochs`. */
+export function valueAt(v: ScheduledValue, epoch: number, totalEpochs: number): number {
+  if (typeof v === "number") return v;
+  if (v.kind === "step") {
+    let value = v.steps[0][1];
+    for (const [at, val] of [...v.steps].sort((a, b) => a[0] - b[0])) if (epoch >= at) value = val;
+    return value;
+  }
+  const end = v.end ?? totalEpochs;
+  const span = Math.max(end - v.start, 1e-9);
+  const t = Math.min(Math.max((epoch - v.start) / span, 0), 1);
+  const shape = v.kind === "linear" ? t : 0.5 * (1 - Math.cos(Math.PI * t));
+  return v.from + (v.to - v.from) * shape;
+}

@@ -9,8 +9,14 @@ import { modelTeacher } from "../../teachers/teacher.js";
 import { agreement, evaluate } from "../../eval/classification.js";
 import { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
+import { loadRecipe } from "../../distill/recipe.js";
+import { runRecipe } from "../../distill/run-recipe.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher DIR --student SPEC [options]
+tsdistill distill --config RECIPE.yaml [--out DIR] [--quiet] [--json]
+
+With --config, runs a YAML recipe (teacher, student, data, a weighted sum of loss terms from any family, stages,
+optimiser, schedule, seed); see recipes/ for one commented example per family.
 
 Distills a student from a saved teacher (a TF.js layers model folder, e.g. from 'tsdistill train') with
 Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). The teacher's logits are computed once.
@@ -32,8 +38,10 @@ export async function distillCommand(argv: string[]): Promise<void> {
     temperature: { type: "string" },
     alpha: { type: "string" },
     dropout: { type: "string" },
+    config: { type: "string" },
   });
   if (values.help) return void process.stdout.write(DISTILL_HELP + "\n");
+  if (values.config) return recipeCommand(values);
   if (!values.teacher) throw new UsageError("distill: --teacher is required (a model folder, e.g. runs/<run>/model)");
   if (!values.student) throw new UsageError("distill: --student is required (e.g. --student mlp:800-800)");
   const settings = trainingSettings(values);
@@ -83,6 +91,33 @@ export async function distillCommand(argv: string[]): Promise<void> {
     );
     student.dispose();
     teacherModel.dispose();
+  } catch (err) {
+    run.discard();
+    throw err;
+  }
+}
+
+async function recipeCommand(values: Record<string, string | boolean | (string | boolean)[] | undefined>): Promise<void> {
+  const allowed = new Set(["config", "out", "quiet", "json", "help", "backend"]);
+  const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
+  if (extra.length) throw new UsageError(`distill: --${extra[0]} cannot be combined with --config (set it in the recipe)`);
+  const file = String(values.config);
+  const recipe = loadRecipe(file);
+  if (values.backend) recipe.backend = (await selectBackend(values)) as typeof recipe.backend;
+  const progress = reporterFrom(values);
+  const run = RunFolder.create(recipe.name, (values.out as string | undefined) ?? recipe.output);
+  try {
+    run.writeJson("config.json", { command: "distill --config", file, recipe });
+    const result = await runRecipe(recipe, { reporter: recordingReporter(run, progress), run, info: (m) => progress.info(m), source: file });
+    run.writeJson("results.json", result);
+    const dir = run.finish();
+    result.runDir = dir;
+    const s = result.student;
+    printResult(
+      values,
+      result,
+      `${recipe.name}: student ${s.spec} test accuracy ${(s.accuracy * 100).toFixed(2)}% (${s.errors} errors), teacher ${(result.teacher.accuracy * 100).toFixed(2)}%, agreement ${(s.agreementWithTeacher * 100).toFixed(2)}%\nsaved to ${dir}/student`,
+    );
   } catch (err) {
     run.discard();
     throw err;

@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { useBackend } from "../engine/backend.js";
+import { loadSplits } from "../data/sources.js";
+import { SequentialModel } from "../students/model.js";
+import { modelConfigFromSpec } from "../students/spec.js";
+import { loadModel, saveModel } from "../students/io.js";
+import { modelTeacher, TeacherLogitCache, type Teacher } from "../teachers/teacher.js";
+import { fit, type LossFn } from "../train/fit.js";
+import { runTrainJob } from "../train/job.js";
+import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
+import { agreement, evaluate } from "../eval/classification.js";
+import type { RunFolder } from "../run/run-folder.js";
+import { TsdistillError } from "../util/errors.js";
+import { recipeStages, type Recipe } from "./recipe.js";
+import { WeightedSumLoss, type ModelShapes } from "./terms.js";
+
+export interface RecipeResult {
+  name: string;
+  student: { spec: string; params: number; accuracy: number; errors: number; agreementWithTeacher: number };
+  teacher: { params: number; accuracy: number; errors: number };
+  testSize: number;
+  stages: { name: string; epochs: number; terms: string[]; history: EpochMetrics[] }[];
+  seconds: number;
+  runDir?: string;
+}
+
+function shapesOf(student: SequentialModel, teacher: Teacher, teacherModel: SequentialModel): ModelShapes {
+  const teacherLayers = teacher.layers?.() ?? [];
+  return {
+    studentLayer: (name) => (name === "logits" ? student.outputShape : student.layers.find((l) => l.config.name === name)?.outputShape),
+    teacherLayer: (name) => (name === "logits" ? teacherModel.outputShape : teacherLayers.find((l) => l.name === name)?.shape),
+    studentLayers: student.layerNames(),
+    teacherLayers: teacherLayers.map((l) => l.name),
+  };
+}
+
+/**
+ * Runs a recipe: loads (or trains) the teacher, builds the student, trains it stage by stage on the weighted
+ * sum of each stage's terms, evaluates both on the test split and saves the student (projectors are not part
+ * of it). Every term is validated before any training starts.
+ */
+export interface RecipeRunOptions {
+  reporter?: TrainingReporter;
+  run?: RunFolder;
+  info?: (m: string) => void;
+  /** The recipe's file, named in validation errors. */
+  source?: string;
+}
+
+export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Promise<RecipeResult> {
+  const start = performance.now();
+  const info = opts.info ?? (() => {});
+  await useBackend(recipe.backend);
+  const split = { validationSize: recipe.data.validationSize, trainSize: recipe.data.trainSize, seed: recipe.seed };
+  const { train, validation, test } = loadSplits(recipe.data.source, split);
+  const shape = { inputShape: train.sampleShape, numClasses: train.numClasses };
+  const student = new SequentialModel(modelConfigFromSpec(recipe.student.spec, { ...shape, dropout: recipe.student.dropout, inputDropout: recipe.student.inputDropout }), recipe.seed + 1);
+  const workDir = opts.run ? opts.run.dir : mkdtempSync(join(tmpdir(), "tsdistill-recipe-"));
+  let teacherModel: SequentialModel | null = null;
+  const compiled: WeightedSumLoss[] = [];
+  try {
+    const t = recipe.teacher;
+    if (t.kind === "tfjs") {
+      teacherModel = (await loadModel(t.path)).model;
+    } else {
+      const teacherConfig = modelConfigFromSpec(t.spec, { ...shape, dropout: t.dropout, inputDropout: t.inputDropout });
+      // Validate the student's terms against the teacher's layers before spending time on training it.
+      const probe = new SequentialModel(teacherConfig, 0);
+      recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
+      probe.dispose();
+      info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
+      const job = await runTrainJob(
+        {
+          label: "teacher",
+          backend: recipe.backend,
+          data: recipe.data.source,
+          split: { ...split, trainSize: t.trainSize },
+          model: teacherConfig,
+          initSeed: recipe.seed,
+          fit: { epochs: t.epochs, batchSize: recipe.training.batchSize, optimizer: { kind: "adam", lr: t.lr }, seed: recipe.seed },
+          augmentShift: t.jitter,
+          outDir: join(workDir, "teacher"),
+          metadata: { spec: t.spec, role: "teacher", recipe: recipe.name },
+        },
+        opts.reporter,
+      );
+      teacherModel = (await loadModel(job.modelDir)).model;
+    }
+    if (teacherModel.numOutputs !== train.numClasses) {
+      throw new TsdistillError(`teacher: the model has ${teacherModel.numOutputs} outputs but ${recipe.data.source} has ${train.numClasses} classes`);
+    }
+    const teacher = modelTeacher(teacherModel);
+    const shapes = shapesOf(student, teacher, teacherModel);
+    const stages = recipeStages(recipe);
+    stages.forEach((st, i) => compiled.push(WeightedSumLoss.compile(st.terms, shapes, recipe.seed, stageWhere(recipe, i, opts.source))));
+
+    let cache: TeacherLogitCache | null = null;
+    const results: RecipeResult["stages"] = [];
+    for (const [i, st] of stages.entries()) {
+      const loss = compiled[i];
+      const cached = loss.teacherCapture.length === 0;
+      if (cached) cache ??= TeacherLogitCache.compute(teacher, train);
+      const lossFn: LossFn = (logits, ctx) => {
+        const tOut = cached ? { logits: cache!.gather(ctx.batch.indices), features: new Map() } : teacher.forward!(ctx.x, loss.teacherCapture);
+        return loss.compute({
+          studentLogits: logits,
+          studentFeatures: ctx.features,
+          teacherLogits: tOut.logits,
+          teacherFeatures: tOut.features,
+          labels: ctx.y,
+          epoch: ctx.progress,
+          epochs: st.epochs,
+        }).total;
+      };
+      const last = i === stages.length - 1;
+      const fitResult = await fit(student, train, lossFn, {
+        epochs: st.epochs,
+        batchSize: recipe.training.batchSize,
+        optimizer: { ...recipe.training.optimizer, lr: st.lr ?? recipe.training.optimizer.lr },
+        schedule: recipe.training.schedule,
+        seed: recipe.seed + 1 + i,
+        validation,
+        reporter: opts.reporter,
+        label: stages.length > 1 ? `stage ${st.name}` : "distill",
+        capture: loss.studentCapture,
+        extraParams: loss.extraParams,
+        // Earlier stages may not train the output layer at all (e.g. hints only): keep the last weights there.
+        keepBest: last,
+      });
+      results.push({ name: st.name, epochs: st.epochs, terms: st.terms.map((x) => x.loss), history: fitResult.history });
+    }
+    const sEval = evaluate((x) => student.predict(x), test);
+    const tEval = evaluate((x) => teacher.logits(x), test);
+    await saveModel(student, join(workDir, "student"), { spec: recipe.student.spec, role: "distilled student", recipe: recipe.name, terms: stages.flatMap((s) => s.terms.map((x) => x.loss)) });
+    return {
+      name: recipe.name,
+      student: { spec: recipe.student.spec, params: student.paramCount, accuracy: sEval.accuracy, errors: sEval.errors, agreementWithTeacher: agreement(tEval.logits, sEval.logits, test.numClasses) },
+      teacher: { params: teacherModel.paramCount, accuracy: tEval.accuracy, errors: tEval.errors },
+      testSize: test.size,
+      stages: results,
+      seconds: (performance.now() - start) / 1000,
+    };
+  } finally {
+    for (const c of compiled) c.dispose();
+    teacherModel?.dispose();
+    student.dispose();
+    if (!opts.run) rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function stageWhere(recipe: Recipe, i: number, source?: string): string {
+  const field = recipe.stages ? `stages[${i}].terms` : "loss.terms";
+  return source ? `${source}: ${field}` : field;
+}
