@@ -173,7 +173,7 @@ test("loading errors: one-line DataErrors naming the file", async (t) => {
   await t.test("missing weights file", async () => {
     const d = copy("no-weights");
     rmSync(join(d, "weights.bin"));
-    await rejectsNaming(loadModel(d), join(d, "weights.bin"), /missing/);
+    await rejectsNaming(loadModel(d), join(d, "weights.bin"), /not found/);
   });
   await t.test("weights file of the wrong size", async () => {
     const d = copy("short-weights");
