@@ -161,3 +161,50 @@ test("a recipe with one term of each family (CE, KD, FitNets, RKD) trains end to
     cleanup();
   }
 });
+
+test("CLI: distill --config runs a recipe; a bad recipe fails with one line and leaves no run folder", async () => {
+  const { spawnSync } = await import("node:child_process");
+  const { existsSync, readdirSync: ls } = await import("node:fs");
+  const { dir, cleanup } = tempDir();
+  const cli = (...args: string[]) => spawnSync(process.execPath, ["bin/tsdistill.js", ...args], { encoding: "utf8" });
+  try {
+    const good = join(dir, "good.yaml");
+    writeFileSync(
+      good,
+      stringify({
+        name: "cli",
+        data: { validationSize: 300, trainSize: 1000 },
+        teacher: { kind: "train", spec: "mlp:32", epochs: 1, trainSize: 2000 },
+        student: { spec: "mlp:16" },
+        training: { epochs: 1, batchSize: 32 },
+        loss: { terms: [{ loss: "kd", options: { temperature: 4, alpha: 0.1 } }] },
+      }),
+    );
+    const out = join(dir, "run");
+    const r = cli("distill", "--config", good, "--out", out, "--quiet", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.name, "cli");
+    assert.ok(res.student.accuracy > 0.3 && res.teacher.accuracy > 0.3, r.stdout);
+    for (const f of ["config.json", "metrics.json", "results.json", "teacher/model.json", "student/model.json", "student/weights.bin"]) {
+      assert.ok(existsSync(join(out, f)), `run folder has ${f}`);
+    }
+
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, stringify({ teacher: { kind: "train", spec: "mlp:8", epochs: 1 }, student: { spec: "mlp:8" }, loss: { terms: [{ loss: "kdd" }] } }));
+    const out2 = join(dir, "run2");
+    const e = cli("distill", "--config", bad, "--out", out2);
+    assert.equal(e.status, 1, e.stderr);
+    const lines = e.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, e.stderr);
+    assert.match(lines[0], /bad\.yaml: loss\.terms\[0\]\.loss: unknown loss "kdd"/);
+    assert.ok(!existsSync(out2), "no run folder");
+    assert.deepEqual(ls(dir).filter((f) => f.includes("partial")), [], "no partial folders");
+
+    const mixed = cli("distill", "--config", good, "--epochs", "3");
+    assert.equal(mixed.status, 2);
+    assert.match(mixed.stderr, /--epochs cannot be combined with --config/);
+  } finally {
+    cleanup();
+  }
+});
