@@ -48,7 +48,7 @@ export class ProgressReporter implements TrainingReporter {
       const filled = Math.round(frac * width);
       const bar = "█".repeat(filled) + "░".repeat(width - filled);
       const detail = this.active.size > 1 ? "" : `  loss ${i.loss.toFixed(4)}`;
-      return `${i.label} ${i.epoch + 1}/${i.epochs} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ${Math.round(i.samplesPerSecond).toLocaleString("en-US")} samples/s${detail}  ETA ${formatDuration(i.etaSeconds)}`;
+      return `${i.label} ${i.epoch + 1}/${i.epochs} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ETA ${formatDuration(i.etaSeconds)}  ${Math.round(i.samplesPerSecond).toLocaleString("en-US")} samples/s${detail}`;
     });
     const cols = this.stream.columns ?? 120;
     this.stream.write(`\r\x1b[2K${parts.join("  |  ").slice(0, cols - 1)}`);
