@@ -3,9 +3,11 @@ import { DataError } from "./errors.js";
 import { dirname, join, basename } from "node:path";
 
 /** Writes a file atomically: a temp file in the same folder, then rename, so readers never see half a file. */
+let tmpCounter = 0;
+
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${++tmpCounter}.tmp`);
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
@@ -21,16 +23,25 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
  */
 export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Promise<void> | void): Promise<void> {
   mkdirSync(dirname(dir), { recursive: true });
-  const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = join(dirname(dir), `.${basename(dir)}.${process.pid}.${Date.now()}.${++tmpCounter}.tmp`);
   mkdirSync(tmp, { recursive: true });
   try {
     await fill(tmp);
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+  // Move an existing folder aside first, so a failed rename never loses it.
+  const old = existsSync(dir) ? `${tmp}.old` : null;
+  if (old) renameSync(dir, old);
+  try {
+    renameSync(tmp, dir);
+  } catch (err) {
+    if (old) renameSync(old, dir);
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  if (old) rmSync(old, { recursive: true, force: true });
 }
 
 /** Reads a whole file, turning "missing", "a folder" and "unreadable" into one-line DataErrors naming it. */

@@ -1,0 +1,79 @@
+import { join, resolve } from "node:path";
+import { parseOptions, choiceOption, numberOption } from "../args.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { loadImageData, DATA_HELP } from "../../data/sources.js";
+import { loadModel, saveModel } from "../../students/io.js";
+import { saveOnnx } from "../../export/onnx.js";
+import { OnnxRunner } from "../../export/onnx-runtime.js";
+import { classificationMetrics, predictLogits, agreement } from "../../eval/classification.js";
+import { bytesOnDisk } from "../../eval/size.js";
+import { UsageError } from "../../util/errors.js";
+
+export const EXPORT_HELP = `tsdistill export --model DIR --format onnx|tfjs [--int8] [--out PATH]
+
+Exports a saved model. onnx: an ONNX file (opset 13, dynamic batch, NHWC input, logits output; dropout removed),
+checked by running it in onnxruntime-node against TF.js on test images (max |diff| and agreement printed);
+--int8 stores the kernels as int8 with per-output-channel scales and prints the size and accuracy change.
+tfjs: a TF.js layers model folder (loads with tf.loadLayersModel in Node and browsers). Distillation-only
+parts (projectors, teachers) are never part of a saved student.
+
+  --model DIR            model folder (model.json + weights)
+  --format onnx|tfjs     output format (default onnx)
+  --int8                 int8 weights (onnx only for now)
+  --out PATH             output file (onnx, default DIR.onnx) or folder (tfjs)
+  --check N              test images for the onnx check (default 1000; 0 skips it)
+  --data mnist|idx:DIR   data for the check (default mnist); ${DATA_HELP}
+${GLOBAL_HELP}`;
+
+export async function exportCommand(argv: string[]): Promise<void> {
+  const { values } = parseOptions("export", argv, {
+    ...GLOBAL_OPTIONS,
+    model: { type: "string" },
+    format: { type: "string" },
+    int8: { type: "boolean" },
+    out: { type: "string" },
+    check: { type: "string" },
+    data: { type: "string" },
+  });
+  if (values.help) return void process.stdout.write(EXPORT_HELP + "\n");
+  if (!values.model) throw new UsageError("export: --model is required (a model folder, e.g. runs/<run>/student)");
+  const format = choiceOption("format", values.format, ["onnx", "tfjs"] as const) ?? "onnx";
+  const checkN = numberOption("check", values.check, { int: true, min: 0 }) ?? 1000;
+  if (format === "tfjs" && values.int8) throw new UsageError("export: --int8 is available for --format onnx only (TF.js's weight format has per-tensor quantization only)");
+  await selectBackend(values);
+  const modelDir = String(values.model);
+  const { model, metadata } = await loadModel(modelDir);
+  const out = resolve(String(values.out ?? (format === "onnx" ? `${modelDir.replace(/\/+$/, "")}${values.int8 ? ".int8" : ""}.onnx` : join(modelDir, "..", "export-tfjs"))));
+  if (format === "tfjs") {
+    await saveModel(model, out, { ...metadata, exportedFrom: modelDir });
+    printResult(values, { format, out, bytes: bytesOnDisk(out), params: model.paramCount }, `TF.js layers model: ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes)`);
+    return;
+  }
+  const floatBytes = saveOnnx(model, out, { quantize: values.int8 ? "int8" : "none", docString: `exported by tsdistill from ${modelDir}` });
+  const result: Record<string, unknown> = { format, out, bytes: floatBytes, params: model.paramCount, int8: Boolean(values.int8) };
+  const lines = [`ONNX (opset 13${values.int8 ? ", int8 weights" : ""}): ${out} (${floatBytes.toLocaleString("en-US")} bytes)`];
+  if (checkN > 0) {
+    const data = loadImageData((values.data as string | undefined) ?? "mnist").test.take(checkN);
+    if (data.sampleShape.join() !== model.config.inputShape.join()) {
+      throw new UsageError(`--data: samples have shape [${data.sampleShape}] but the model expects [${model.config.inputShape}]`);
+    }
+    const ref = predictLogits((x) => model.predict(x), data);
+    const runner = await OnnxRunner.create(out);
+    const got = await runner.run(data.x, [data.size, ...data.sampleShape]);
+    await runner.release();
+    let maxDiff = 0;
+    for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
+    const cols = ref.length / data.size;
+    const accTfjs = classificationMetrics(ref, data.y, cols).accuracy;
+    const accOnnx = classificationMetrics(got, data.y, cols).accuracy;
+    Object.assign(result, { checked: data.size, maxAbsDiff: maxDiff, agreement: agreement(ref, got, cols), accuracyTfjs: accTfjs, accuracyOnnx: accOnnx });
+    lines.push(`checked on ${data.size} test images in onnxruntime-node: max |onnx − tfjs| = ${maxDiff.toExponential(2)}, same class ${(agreement(ref, got, cols) * 100).toFixed(2)}%, accuracy ${(accOnnx * 100).toFixed(2)}% (TF.js ${(accTfjs * 100).toFixed(2)}%)`);
+    if (values.int8) {
+      const floatSize = model.paramCount * 4;
+      Object.assign(result, { float32WeightBytes: floatSize, sizeReduction: floatSize / floatBytes, accuracyChange: accOnnx - accTfjs });
+      lines.push(`int8: ${(floatSize / floatBytes).toFixed(2)}× smaller than the float32 weights; accuracy change ${((accOnnx - accTfjs) * 100).toFixed(2)} points`);
+    }
+  }
+  model.dispose();
+  printResult(values, result, lines.join("\n"));
+}

@@ -1,0 +1,32 @@
+import * as ort from "onnxruntime-node";
+
+/** Runs an ONNX model (bytes or file) on a float32 batch with onnxruntime-node's CPU provider. */
+export class OnnxRunner {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputName: string,
+    readonly outputName: string,
+  ) {}
+
+  /**
+   * `exactFloat` keeps dequantized int8 weights in float32 arithmetic; by default onnxruntime may fuse
+   * DequantizeLinear + MatMul into an int8 kernel that also rounds the activations.
+   */
+  static async create(model: Uint8Array | string, opts: { threads?: number; exactFloat?: boolean } = {}): Promise<OnnxRunner> {
+    const options: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: opts.threads ?? 1,
+      ...(opts.exactFloat ? { extra: { session: { qdq_matmulnbits_accuracy_level: "1" } } } : {}),
+    };
+    const session = typeof model === "string" ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    return new OnnxRunner(session, session.inputNames[0], session.outputNames[0]);
+  }
+
+  async run(x: Float32Array, shape: number[]): Promise<Float32Array> {
+    const out = await this.session.run({ [this.inputName]: new ort.Tensor("float32", x, shape) });
+    return out[this.outputName].data as Float32Array;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
