@@ -88,7 +88,7 @@ async function main() {
       } as RecipeInput);
       const r = await runRecipe(recipe);
       const secs = r.stages.reduce((s, st) => s + st.history.reduce((a, h) => a + h.seconds, 0), 0);
-      teacherLine = `Teacher: ${(r.teacher.accuracy * 100).toFixed(2)}% (${r.teacher.errors} errors), ${r.teacher.params.toLocaleString("en-US")} params; student ${r.student.params.toLocaleString("en-US")} params.`;
+      teacherLine = `Teacher: ${(r.teacher!.accuracy * 100).toFixed(2)}% (${r.teacher!.errors} errors), ${r.teacher!.params.toLocaleString("en-US")} params; student ${r.student.params.toLocaleString("en-US")} params.`;
       lines.push(`| ${row.family} | ${row.method} | ${(r.student.accuracy * 100).toFixed(2)}% | ${r.student.errors} | ${(r.student.agreementWithTeacher * 100).toFixed(2)}% | ${secs.toFixed(0)} |`);
       process.stderr.write(`${row.method}: ${(r.student.accuracy * 100).toFixed(2)}%, agreement ${(r.student.agreementWithTeacher * 100).toFixed(2)}%\n`);
     }

@@ -11,6 +11,8 @@ import { TermSpec } from "./terms.js";
 export const TeacherSpec = z.discriminatedUnion("kind", [
   /** A TF.js layers model folder (model.json + weights), e.g. from `tsdistill train`. */
   z.object({ kind: z.literal("tfjs"), path: z.string() }).strict(),
+  /** A teacher cache from `tsdistill label` over exactly this transfer set: logits only, the teacher is not loaded. */
+  z.object({ kind: z.literal("cache"), path: z.string() }).strict(),
   /** Trains the teacher first (hard labels), so a recipe can stand alone. */
   z
     .object({

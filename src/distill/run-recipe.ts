@@ -6,11 +6,13 @@ import { loadSplits } from "../data/sources.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { loadModel, saveModel } from "../students/io.js";
-import { modelTeacher, TeacherLogitCache, type Teacher } from "../teachers/teacher.js";
+import * as tf from "@tensorflow/tfjs-core";
+import { modelTeacher, TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
+import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../teachers/label-cache.js";
 import { fit, type LossFn } from "../train/fit.js";
 import { runTrainJob } from "../train/job.js";
 import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
-import { agreement, evaluate } from "../eval/classification.js";
+import { agreement, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
 import { TsdistillError } from "../util/errors.js";
 import { recipeStages, type Recipe } from "./recipe.js";
@@ -19,18 +21,21 @@ import { WeightedSumLoss, type ModelShapes } from "./terms.js";
 export interface RecipeResult {
   name: string;
   student: { spec: string; params: number; accuracy: number; errors: number; agreementWithTeacher: number };
-  teacher: { params: number; accuracy: number; errors: number };
+  /** null when the recipe distils from a teacher cache (the teacher itself is not loaded). */
+  teacher: { params: number; accuracy: number; errors: number } | null;
+  /** Where the student's agreement with the teacher was measured. */
+  agreementMeasuredOn: "test set" | "transfer set (teacher cache)";
   testSize: number;
   stages: { name: string; epochs: number; terms: string[]; history: EpochMetrics[] }[];
   seconds: number;
   runDir?: string;
 }
 
-function shapesOf(student: SequentialModel, teacher: Teacher, teacherModel: SequentialModel): ModelShapes {
-  const teacherLayers = teacher.layers?.() ?? [];
+function shapesOf(student: SequentialModel, teacher: Teacher | null, teacherOutputShape: number[]): ModelShapes {
+  const teacherLayers = teacher?.layers?.() ?? [];
   return {
     studentLayer: (name) => (name === "logits" ? student.outputShape : student.layers.find((l) => l.config.name === name)?.outputShape),
-    teacherLayer: (name) => (name === "logits" ? teacherModel.outputShape : teacherLayers.find((l) => l.name === name)?.shape),
+    teacherLayer: (name) => (name === "logits" ? teacherOutputShape : teacherLayers.find((l) => l.name === name)?.shape),
     studentLayers: student.layerNames(),
     teacherLayers: teacherLayers.map((l) => l.name),
   };
@@ -59,16 +64,19 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   const student = new SequentialModel(modelConfigFromSpec(recipe.student.spec, { ...shape, dropout: recipe.student.dropout, inputDropout: recipe.student.inputDropout }), recipe.seed + 1);
   const workDir = opts.run ? opts.run.dir : mkdtempSync(join(tmpdir(), "tsdistill-recipe-"));
   let teacherModel: SequentialModel | null = null;
+  let labelCache: LabelCache | null = null;
   const compiled: WeightedSumLoss[] = [];
   try {
     const t = recipe.teacher;
     if (t.kind === "tfjs") {
       teacherModel = (await loadModel(t.path)).model;
+    } else if (t.kind === "cache") {
+      labelCache = openLabelCache(t.path, { datasetHash: hashDataset(train), numSamples: train.size });
     } else {
       const teacherConfig = modelConfigFromSpec(t.spec, { ...shape, dropout: t.dropout, inputDropout: t.inputDropout });
       // Validate the student's terms against the teacher's layers before spending time on training it.
       const probe = new SequentialModel(teacherConfig, 0);
-      recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
+      recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
       probe.dispose();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
       const job = await runTrainJob(
@@ -88,22 +96,24 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       );
       teacherModel = (await loadModel(job.modelDir)).model;
     }
-    if (teacherModel.numOutputs !== train.numClasses) {
-      throw new TsdistillError(`teacher: the model has ${teacherModel.numOutputs} outputs but ${recipe.data.source} has ${train.numClasses} classes`);
+    const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
+    const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
+    if (numOutputs !== train.numClasses) {
+      throw new TsdistillError(`teacher: it has ${numOutputs} outputs but ${recipe.data.source} has ${train.numClasses} classes`);
     }
-    const teacher = modelTeacher(teacherModel);
-    const shapes = shapesOf(student, teacher, teacherModel);
+    const teacher = teacherModel ? modelTeacher(teacherModel) : null;
+    const shapes = shapesOf(student, teacher, [numOutputs]);
     const stages = recipeStages(recipe);
     stages.forEach((st, i) => compiled.push(WeightedSumLoss.compile(st.terms, shapes, recipe.seed, stageWhere(recipe, i, opts.source))));
 
-    let cache: TeacherLogitCache | null = null;
+    let cache: LogitLookup | null = lookup;
     const results: RecipeResult["stages"] = [];
     for (const [i, st] of stages.entries()) {
       const loss = compiled[i];
       const cached = loss.teacherCapture.length === 0;
-      if (cached) cache ??= TeacherLogitCache.compute(teacher, train);
+      if (cached) cache ??= TeacherLogitCache.compute(teacher!, train);
       const lossFn: LossFn = (logits, ctx) => {
-        const tOut = cached ? { logits: cache!.gather(ctx.batch.indices), features: new Map() } : teacher.forward!(ctx.x, loss.teacherCapture);
+        const tOut = cached ? { logits: cache!.gather(ctx.batch.indices), features: new Map<string, tf.Tensor>() } : teacher!.forward!(ctx.x, loss.teacherCapture);
         return loss.compute({
           studentLogits: logits,
           studentFeatures: ctx.features,
@@ -132,12 +142,17 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       results.push({ name: st.name, epochs: st.epochs, terms: st.terms.map((x) => x.loss), history: fitResult.history });
     }
     const sEval = evaluate((x) => student.predict(x), test);
-    const tEval = evaluate((x) => teacher.logits(x), test);
+    const tEval = teacher ? evaluate((x) => teacher.logits(x), test) : null;
+    // Without the teacher (cache only), agreement is measured on the transfer set the cache holds.
+    const agree = tEval
+      ? agreement(tEval.logits, sEval.logits, test.numClasses)
+      : agreement(labelCache!.logitsFor(train.y.map((_, i) => i)), predictLogits((x) => student.predict(x), train), train.numClasses);
     await saveModel(student, join(workDir, "student"), { spec: recipe.student.spec, role: "distilled student", recipe: recipe.name, terms: stages.flatMap((s) => s.terms.map((x) => x.loss)) });
     return {
       name: recipe.name,
-      student: { spec: recipe.student.spec, params: student.paramCount, accuracy: sEval.accuracy, errors: sEval.errors, agreementWithTeacher: agreement(tEval.logits, sEval.logits, test.numClasses) },
-      teacher: { params: teacherModel.paramCount, accuracy: tEval.accuracy, errors: tEval.errors },
+      student: { spec: recipe.student.spec, params: student.paramCount, accuracy: sEval.accuracy, errors: sEval.errors, agreementWithTeacher: agree },
+      teacher: tEval && teacherModel ? { params: teacherModel.paramCount, accuracy: tEval.accuracy, errors: tEval.errors } : null,
+      agreementMeasuredOn: tEval ? "test set" : "transfer set (teacher cache)",
       testSize: test.size,
       stages: results,
       seconds: (performance.now() - start) / 1000,
@@ -145,6 +160,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   } finally {
     for (const c of compiled) c.dispose();
     teacherModel?.dispose();
+    labelCache?.close();
     student.dispose();
     if (!opts.run) rmSync(workDir, { recursive: true, force: true });
   }

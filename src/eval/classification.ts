@@ -15,7 +15,7 @@ export function predictLogits(predict: Predictor, data: InMemoryDataset, batchSi
       return logits.dataSync() as Float32Array;
     });
     out ??= new Float32Array(data.size * cols);
-    out.set(values, batch.indices[0] * cols);
+    for (let i = 0; i < batch.size; i++) out.set(values.subarray(i * cols, (i + 1) * cols), batch.indices[i] * cols);
   }
   return out ?? new Float32Array(0);
 }

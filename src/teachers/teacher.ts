@@ -46,11 +46,18 @@ export function layersModelTeacher(model: LayersModel, name = "teacher"): Teache
   };
 }
 
+/** Teacher logits looked up by dataset row: an in-memory cache or an on-disk teacher cache. */
+export interface LogitLookup {
+  readonly numClasses: number;
+  /** Rows for these sample indices, as a [n, numClasses] tensor. */
+  gather(indices: Int32Array): tf.Tensor2D;
+}
+
 /**
  * The teacher's logits for a whole in-memory dataset, computed once. With a frozen teacher and no
  * augmentation this replaces a teacher forward pass at every step.
  */
-export class TeacherLogitCache {
+export class TeacherLogitCache implements LogitLookup {
   constructor(
     readonly values: Float32Array,
     readonly numClasses: number,
@@ -63,7 +70,9 @@ export class TeacherLogitCache {
   /** Rows for these sample indices, as a [n, numClasses] tensor. */
   gather(indices: Int32Array): tf.Tensor2D {
     const c = this.numClasses;
+    const rows = this.values.length / c;
     const out = new Float32Array(indices.length * c);
+    for (let i = 0; i < indices.length; i++) if (!(indices[i] >= 0 && indices[i] < rows)) throw new RangeError(`teacher logits: row ${indices[i]} is outside 0..${rows - 1}`);
     for (let i = 0; i < indices.length; i++) out.set(this.values.subarray(indices[i] * c, (indices[i] + 1) * c), i * c);
     return tf.tensor2d(out, [indices.length, c]);
   }

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InMemoryDataset, type DataSource } from "../data/dataset.js";
 import type { SequentialModel } from "../students/model.js";
-import { TeacherLogitCache, type Teacher } from "../teachers/teacher.js";
+import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import { crossEntropy } from "../losses/cross-entropy.js";
 import { kdLoss } from "../losses/kd.js";
 import { fit, type FitOptions, type FitResult } from "./fit.js";
@@ -12,7 +12,10 @@ export function train(model: SequentialModel, data: DataSource, options: FitOpti
 }
 
 export interface DistillOptions extends FitOptions {
-  teacher: Teacher;
+  /** The teacher; may be omitted when `teacherLogits` supplies its outputs (e.g. an on-disk teacher cache). */
+  teacher?: Teacher;
+  /** Precomputed teacher logits by dataset row; the teacher is then not run at all. */
+  teacherLogits?: LogitLookup;
   student: SequentialModel;
   data: DataSource;
   /** Softmax temperature T. */
@@ -34,20 +37,24 @@ export interface DistillResult extends FitResult {
  * Hinton knowledge distillation: the student minimises α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
  */
 export async function distill(options: DistillOptions): Promise<DistillResult> {
-  const { teacher, student, data, temperature = 4, alpha = 0.1, cacheTeacher, ...fitOptions } = options;
-  if (teacher.numClasses !== student.numOutputs) {
-    throw new Error(`teacher has ${teacher.numClasses} outputs but the student has ${student.numOutputs}`);
+  const { teacher, teacherLogits, student, data, temperature = 4, alpha = 0.1, cacheTeacher, ...fitOptions } = options;
+  const numClasses = teacherLogits?.numClasses ?? teacher?.numClasses;
+  if (numClasses === undefined) throw new Error("distill needs a teacher or teacherLogits");
+  if (numClasses !== student.numOutputs) {
+    throw new Error(`teacher has ${numClasses} outputs but the student has ${student.numOutputs}`);
   }
+  if (teacherLogits && fitOptions.augment) throw new Error("precomputed teacher logits hold the unaugmented inputs only; distil without augmentation");
   const t0 = performance.now();
   // Cached logits are only valid for the unaugmented inputs.
   const useCache = (cacheTeacher ?? true) && data instanceof InMemoryDataset && !fitOptions.augment;
-  const cache = useCache ? TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null;
+  const cache: LogitLookup | null = teacherLogits ?? (useCache && teacher ? TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null);
+  if (!cache && !teacher) throw new Error("distill needs a teacher to run on each batch");
   const teacherSeconds = (performance.now() - t0) / 1000;
   const result = await fit(
     student,
     data,
     (logits, ctx) => {
-      const t = cache ? cache.gather(ctx.batch.indices) : tf.tidy(() => teacher.logits(ctx.x));
+      const t = cache ? cache.gather(ctx.batch.indices) : tf.tidy(() => teacher!.logits(ctx.x));
       return kdLoss(logits, t, ctx.y, { temperature, alpha });
     },
     { label: "distill", ...fitOptions },

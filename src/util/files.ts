@@ -2,9 +2,9 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, e
 import { DataError } from "./errors.js";
 import { dirname, join, basename } from "node:path";
 
-/** Writes a file atomically: a temp file in the same folder, then rename, so readers never see half a file. */
 let tmpCounter = 0;
 
+/** Writes a file atomically: a temp file in the same folder, then rename, so readers never see half a file. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.${++tmpCounter}.tmp`);

@@ -6,7 +6,8 @@ import { SequentialModel } from "../../students/model.js";
 import { loadModel, saveModel } from "../../students/io.js";
 import { distill } from "../../train/distill.js";
 import { modelTeacher } from "../../teachers/teacher.js";
-import { agreement, evaluate } from "../../eval/classification.js";
+import { agreement, evaluate, predictLogits } from "../../eval/classification.js";
+import { cacheLogitLookup, hashDataset, openLabelCache } from "../../teachers/label-cache.js";
 import { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
@@ -22,6 +23,8 @@ Distills a student from a saved teacher (a TF.js layers model folder, e.g. from 
 Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). The teacher's logits are computed once.
 
   --teacher DIR          teacher model folder (model.json + weights)
+  --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
+                         must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
   --student SPEC         student architecture, e.g. mlp:800-800
   --temperature T        softmax temperature (default 4)
   --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
@@ -34,6 +37,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,
     teacher: { type: "string" },
+    "teacher-cache": { type: "string" },
     student: { type: "string" },
     temperature: { type: "string" },
     alpha: { type: "string" },
@@ -42,7 +46,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(DISTILL_HELP + "\n");
   if (values.config) return recipeCommand(values);
-  if (!values.teacher) throw new UsageError("distill: --teacher is required (a model folder, e.g. runs/<run>/model)");
+  if (!values.teacher && !values["teacher-cache"]) throw new UsageError("distill: --teacher (a model folder) or --teacher-cache (a folder from 'tsdistill label') is required");
+  if (values.teacher && values["teacher-cache"]) throw new UsageError("distill: give --teacher or --teacher-cache, not both");
   if (!values.student) throw new UsageError("distill: --student is required (e.g. --student mlp:800-800)");
   const settings = trainingSettings(values);
   const temperature = numberOption("temperature", values.temperature, { min: 0, exclusiveMin: true }) ?? 4;
@@ -52,30 +57,40 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const data = loadImageData(settings.data);
   const spec = String(values.student);
   const studentConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout });
-  const { model: teacherModel } = await loadModel(String(values.teacher));
-  if (teacherModel.numOutputs !== data.train.numClasses) {
-    throw new UsageError(`--teacher: the model has ${teacherModel.numOutputs} outputs but ${settings.data} has ${data.train.numClasses} classes`);
-  }
   const { train: trainSet, validation } = splitTrainValidation(data.train, settings);
+  // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
+  const cacheDir = values["teacher-cache"] as string | undefined;
+  const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
+  const teacherLogits = cache ? cacheLogitLookup(cache, cacheDir!) : undefined;
+  const teacherModel = values.teacher ? (await loadModel(String(values.teacher))).model : null;
+  const teacherOutputs = teacherModel?.numOutputs ?? teacherLogits!.numClasses;
+  if (teacherOutputs !== data.train.numClasses) {
+    throw new UsageError(`--teacher: the teacher has ${teacherOutputs} outputs but ${settings.data} has ${data.train.numClasses} classes`);
+  }
   const run = RunFolder.create("distill", values.out as string | undefined);
   try {
-    run.writeJson("config.json", { command: "distill", teacher: values.teacher, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
+    const teacherName = values.teacher ?? `cache ${cacheDir}`;
+    run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
     const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, reporterFrom(values));
-    const teacher = modelTeacher(teacherModel);
-    const fitResult = await distill({ ...settings.fit, teacher, student, data: trainSet, temperature, alpha, validation, reporter });
+    const teacher = teacherModel ? modelTeacher(teacherModel) : undefined;
+    const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter });
     const test = evaluate((x) => student.predict(x), data.test);
-    const teacherTest = evaluate((x) => teacher.logits(x), data.test);
-    const agree = agreement(teacherTest.logits, test.logits, data.test.numClasses);
-    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: values.teacher, temperature, alpha, data: settings.data, input: "pixels scaled to [0, 1]", outputs: "logits" });
+    // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
+    const teacherTest = teacher ? evaluate((x) => teacher.logits(x), data.test) : null;
+    const agree = teacherTest
+      ? agreement(teacherTest.logits, test.logits, data.test.numClasses)
+      : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), data.train.numClasses);
+    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, temperature, alpha, data: settings.data, input: "pixels scaled to [0, 1]", outputs: "logits" });
     const result = {
       student: spec,
       params: student.paramCount,
       testAccuracy: test.accuracy,
       testErrors: test.errors,
-      teacherTestAccuracy: teacherTest.accuracy,
-      teacherParams: teacherModel.paramCount,
+      teacherTestAccuracy: teacherTest?.accuracy ?? null,
+      teacherParams: teacherModel?.paramCount ?? null,
       agreementWithTeacher: agree,
+      agreementMeasuredOn: teacherTest ? "test set" : "transfer set (teacher cache)",
       testSize: test.n,
       bestEpoch: fitResult.bestEpoch,
       trainSeconds: fitResult.seconds,
@@ -84,16 +99,15 @@ export async function distillCommand(argv: string[]): Promise<void> {
     };
     run.writeJson("results.json", result);
     const dir = run.finish();
-    printResult(
-      values,
-      { ...result, runDir: dir, studentDir: `${dir}/student` },
-      `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%\nsaved to ${dir}/student`,
-    );
+    const teacherPart = teacherTest ? `teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%` : `agreement with the cached teacher on the transfer set ${(agree * 100).toFixed(2)}%`;
+    printResult(values, { ...result, runDir: dir, studentDir: `${dir}/student` }, `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}\nsaved to ${dir}/student`);
     student.dispose();
-    teacherModel.dispose();
+    teacherModel?.dispose();
   } catch (err) {
     run.discard();
     throw err;
+  } finally {
+    cache?.close();
   }
 }
 
@@ -116,7 +130,9 @@ async function recipeCommand(values: Record<string, string | boolean | (string |
     printResult(
       values,
       result,
-      `${recipe.name}: student ${s.spec} test accuracy ${(s.accuracy * 100).toFixed(2)}% (${s.errors} errors), teacher ${(result.teacher.accuracy * 100).toFixed(2)}%, agreement ${(s.agreementWithTeacher * 100).toFixed(2)}%\nsaved to ${dir}/student`,
+      `${recipe.name}: student ${s.spec} test accuracy ${(s.accuracy * 100).toFixed(2)}% (${s.errors} errors), ` +
+        (result.teacher ? `teacher ${(result.teacher.accuracy * 100).toFixed(2)}%, ` : "") +
+        `agreement ${(s.agreementWithTeacher * 100).toFixed(2)}% (${result.agreementMeasuredOn})\nsaved to ${dir}/student`,
     );
   } catch (err) {
     run.discard();

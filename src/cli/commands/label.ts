@@ -1,0 +1,76 @@
+import { parseOptions, numberOption } from "../args.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_HELP, loadSplits } from "../../data/sources.js";
+import { loadModel } from "../../students/io.js";
+import { modelTeacher } from "../../teachers/teacher.js";
+import { hashModelFolder } from "../../teachers/model-hash.js";
+import { labelDataset } from "../../teachers/label-cache.js";
+import { UsageError } from "../../util/errors.js";
+
+export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [options]
+
+Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
+first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
+shapes, top-k setting). Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
+written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher.
+
+  --teacher DIR          teacher model folder (model.json + weights)
+  --out DIR              cache folder
+  --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
+  --validation-size N    held-out images, as for distill (default 5000)
+  --train-size N         label only the first N transfer images
+  --seed N               the split's seed, as for distill (default 42)
+  --shard-size N         samples per shard (default 10000)
+  --top-k K              store only each sample's top-K classes (log-probabilities)
+  --overwrite            replace a cache made by another teacher or from other data
+${GLOBAL_HELP}`;
+
+export async function labelCommand(argv: string[]): Promise<void> {
+  const { values } = parseOptions("label", argv, {
+    ...GLOBAL_OPTIONS,
+    teacher: { type: "string" },
+    out: { type: "string" },
+    data: { type: "string" },
+    "validation-size": { type: "string" },
+    "train-size": { type: "string" },
+    seed: { type: "string" },
+    "shard-size": { type: "string" },
+    "top-k": { type: "string" },
+    overwrite: { type: "boolean" },
+  });
+  if (values.help) return void process.stdout.write(LABEL_HELP + "\n");
+  if (!values.teacher) throw new UsageError("label: --teacher is required (a model folder)");
+  if (!values.out) throw new UsageError("label: --out is required (the cache folder)");
+  const split = {
+    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
+    trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
+    seed: numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42,
+  };
+  const shardSize = numberOption("shard-size", values["shard-size"], { int: true, min: 1 }) ?? 10000;
+  const topK = numberOption("top-k", values["top-k"], { int: true, min: 1 });
+  await selectBackend(values);
+  const teacherDir = String(values.teacher);
+  const teacherHash = hashModelFolder(teacherDir);
+  const { model } = await loadModel(teacherDir);
+  const { train } = loadSplits((values.data as string | undefined) ?? "mnist", split);
+  if (topK && topK >= model.numOutputs) throw new UsageError(`--top-k: expected fewer than the teacher's ${model.numOutputs} classes, got ${topK}`);
+  const t0 = performance.now();
+  let computed = 0;
+  const manifest = await labelDataset(modelTeacher(model), train, String(values.out), {
+    teacherHash,
+    shardSize,
+    topK,
+    overwrite: Boolean(values.overwrite),
+    onShard: (i, n) => {
+      computed++;
+      if (!values.quiet) process.stderr.write(`shard ${i + 1}/${n} written\n`);
+    },
+  });
+  model.dispose();
+  const seconds = (performance.now() - t0) / 1000;
+  printResult(
+    values,
+    { out: values.out, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds },
+    `${manifest.numSamples} samples in ${manifest.shards.length} shards at ${values.out} (${computed} computed now, ${manifest.shards.length - computed} reused), ${seconds.toFixed(1)} s`,
+  );
+}
