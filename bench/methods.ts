@@ -37,7 +37,8 @@ const mlpRows: Row[] = [
   },
   { family: "feature", method: "KD + cosine on hidden states (dense_2, projector)", recipe: { loss: { terms: [kd, { loss: "cosine", ...hidden }] } } },
   { family: "feature", method: "KD + PKT (dense_2)", recipe: { loss: { terms: [kd, { loss: "pkt", weight: 1, ...hidden }] } } },
-  { family: "relation", method: "KD + RKD distance (25) and angle (50) (dense_2)", recipe: { loss: { terms: [kd, { loss: "rkd-distance", weight: 25, ...hidden }, { loss: "rkd-angle", weight: 50, ...hidden }] } } },
+  // RKD on the logits: the angle term costs O(B³·d), prohibitive at d = 800 on one wasm thread.
+  { family: "relation", method: "KD + RKD distance (25) and angle (50) (logits)", recipe: { loss: { terms: [kd, { loss: "rkd-distance", weight: 25, student: "logits", teacher: "logits" }, { loss: "rkd-angle", weight: 50, student: "logits", teacher: "logits" }] } } },
   { family: "relation", method: "KD + SP (3000) (dense_2)", recipe: { loss: { terms: [kd, { loss: "sp", weight: 3000, ...hidden }] } } },
   { family: "relation", method: "KD + CC (dense_2)", recipe: { loss: { terms: [kd, { loss: "cc", weight: 1, ...hidden }] } } },
 ];
