@@ -347,6 +347,14 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
       await new Promise((resolve) => setImmediate(resolve));
       if (opts.signal?.aborted) throw abortError(opts.signal);
       const batch = data.gather(rows.subarray(b, Math.min(b + batchSize, count)));
+      if (teacher.logitsAsync) {
+        const values = await teacher.logitsAsync(batch.x, batch.size);
+        if (values.length !== batch.size * numClasses) {
+          throw new TsdistillError(`teacher ${teacher.name}: returned ${values.length} values for ${batch.size} samples, expected ${batch.size * numClasses}`);
+        }
+        logits.set(values, b * numClasses);
+        continue;
+      }
       const values = tf.tidy(() => {
         const out = teacher.logits(tf.tensor(batch.x, [batch.size, ...data.sampleShape]));
         if (out.rank !== 2 || out.shape[0] !== batch.size || out.shape[1] !== numClasses) {

@@ -10,6 +10,8 @@ export interface Teacher {
   readonly numClasses: number;
   /** Logits for a batch [n, ...sampleShape] → [n, numClasses]. */
   logits(x: tf.Tensor): tf.Tensor2D;
+  /** For teachers that run asynchronously (ONNX Runtime, HTTP): logits [n, C] for n samples, row-major. */
+  logitsAsync?(x: Float32Array, n: number): Promise<Float32Array>;
   /** Logits plus named intermediate outputs (feature-based distillation), where the teacher exposes them. */
   forward?(x: tf.Tensor, capture: string[]): { logits: tf.Tensor2D; features: Map<string, tf.Tensor> };
   /** Names of the layers `forward` can capture, and their output shapes (no batch dimension). */

@@ -1,54 +1,126 @@
-import * as tf from "@tensorflow/tfjs-core";
-import { parseOptions } from "../args.js";
+import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { loadModel } from "../../students/io.js";
-import { agreement, evaluate } from "../../eval/classification.js";
-import { measureLatency } from "../../eval/latency.js";
-import { bytesOnDisk } from "../../eval/size.js";
+import { evaluateModels, type EvaluationSuite, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
 import { UsageError } from "../../util/errors.js";
 
 export const EVAL_HELP = `tsdistill eval --model DIR [--teacher DIR] [options]
 
-Evaluates a saved model on the test split: accuracy, errors, and with --teacher the agreement with the
-teacher; parameters, size on disk and batch-1 latency.
+Evaluates a saved model on the test split: accuracy, top-1/top-5, loss, calibration (ECE over 15 confidence
+bins and the reliability curve), per-class accuracy and the confusion matrix; parameters, size on disk,
+latency (p50/p99 at batch 1) and throughput (samples/s at --batch). With --teacher the teacher gets the same
+treatment in the same process, plus fidelity (top-1 agreement), KL(teacher ‖ student), compression ratio
+(teacher bytes / student bytes) and speed-up (teacher p50 / student p50).
 
   --model DIR            model folder (model.json + weights)
-  --teacher DIR          teacher model folder, for agreement
+  --teacher DIR          teacher model folder
   --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
-${GLOBAL_HELP}`;
+  --batch N              batch size for the throughput measurement (default 256)
+${GLOBAL_HELP}
+  (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
+
+const pct = (x: number | null | undefined, digits = 2) => (x == null ? "-" : `${(x * 100).toFixed(digits)}%`);
+const ms = (x: number | undefined) => (x === undefined ? "-" : x < 1 ? `${x.toFixed(3)} ms` : `${x.toFixed(2)} ms`);
+const int = (x: number) => Math.round(x).toLocaleString("en-US");
+const mb = (bytes: number) => (bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`);
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ").trimEnd();
+  return [line(head), ...rows.map(line)].join("\n");
+}
+
+/** The human summary: a metric × model table, then per-class accuracy and the student's confusion matrix. */
+export function formatEvaluation(suite: EvaluationSuite, backend: string): string {
+  const ms_ = suite.models;
+  const cmp = (m: ModelEvaluation): ModelComparison | undefined => suite.comparisons.find((c) => c.student === m.name);
+  const row = (label: string, f: (m: ModelEvaluation) => string) => [label, ...ms_.map(f)];
+  const rows = [
+    row("accuracy (top-1)", (m) => pct(m.accuracy)),
+    row("top-5 accuracy", (m) => pct(m.top5Accuracy)),
+    row("errors", (m) => `${m.errors} / ${m.testSize}`),
+    row("loss (cross-entropy)", (m) => m.loss.toFixed(4)),
+    row("ECE (15 bins)", (m) => pct(m.calibration.ece)),
+    row("params", (m) => int(m.params)),
+    row("size on disk", (m) => mb(m.bytesOnDisk)),
+    row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
+    row("latency b=1 p99", (m) => ms(m.timing?.batch1.p99Ms)),
+    row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+  ];
+  if (suite.comparisons.length) {
+    rows.push(
+      row("fidelity (top-1 agreement)", (m) => (m.teacher ? "-" : pct(m.agreementWithTeacher))),
+      row("KL(teacher ‖ model)", (m) => (m.teacher ? "-" : `${m.klFromTeacher!.toFixed(4)} nats`)),
+      row("compression (teacher bytes / bytes)", (m) => (cmp(m) ? `${cmp(m)!.compressionRatio.toFixed(2)}×` : "-")),
+      row("speed-up (teacher p50 / p50)", (m) => (cmp(m)?.speedUp != null ? `${cmp(m)!.speedUp!.toFixed(2)}×` : "-")),
+    );
+  }
+  const out = [table(["", ...ms_.map((m) => m.name)], rows), ""];
+  const classes = Array.from({ length: suite.numClasses }, (_, c) => String(c));
+  out.push(`per-class accuracy (${suite.data}, ${suite.testSize} test samples):`);
+  out.push(table(["class", ...classes], ms_.map((m) => [m.name, ...m.perClass.accuracy.map((a) => (a === null ? "-" : (a * 100).toFixed(1)))])));
+  const student = ms_.find((m) => !m.teacher) ?? ms_[0];
+  if (suite.numClasses <= 20) {
+    out.push("", `confusion matrix of ${student.name} (rows: true class, columns: predicted):`);
+    out.push(table(["", ...classes], student.confusionMatrix.map((r, c) => [String(c), ...r.map(String)])));
+  }
+  out.push("", `backend ${backend}; --json gives the reliability curves and every matrix`);
+  return out.join("\n");
+}
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, data: { type: "string" } });
+  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, data: { type: "string" }, batch: { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");
+  const batchSize = numberOption("batch", values.batch, { int: true, min: 1 }) ?? 256;
   const backend = await selectBackend(values);
-  const { model } = await loadModel(String(values.model));
-  const teacher = values.teacher ? (await loadModel(String(values.teacher))).model : null;
-  const data = loadImageData((values.data as string | undefined) ?? "mnist");
-  const test = data.test;
-  if (model.numOutputs !== test.numClasses) throw new UsageError(`--model: the model has ${model.numOutputs} outputs but the data has ${test.numClasses} classes`);
-  const ev = evaluate((x) => model.predict(x), test);
-  const tev = teacher ? evaluate((x) => teacher.predict(x), test) : null;
-  const one = tf.tensor(test.x.subarray(0, test.sampleSize), [1, ...test.sampleShape]);
-  const latency = measureLatency(() => tf.tidy(() => model.predict(one).dataSync()), { runs: 300, maxSeconds: 3 });
-  one.dispose();
+  const modelDir = String(values.model);
+  const teacherDir = values.teacher ? String(values.teacher) : null;
+  // Load once up front so a bad folder fails before the data is read (one line naming model.json).
+  (await loadModel(modelDir)).model.dispose();
+  if (teacherDir) (await loadModel(teacherDir)).model.dispose();
+  const dataName = (values.data as string | undefined) ?? "mnist";
+  const test = loadImageData(dataName).test;
+  if (test.size === 0) throw new UsageError(`--data: ${dataName} has no test samples`);
+  const suite = await evaluateModels(
+    [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherDir ? "student" : "model", dir: modelDir }],
+    test,
+    dataName,
+    { batchSize },
+  );
+  const teacher = suite.models.find((m) => m.teacher) ?? null;
+  const student = suite.models.find((m) => !m.teacher)!;
+  const comparison = suite.comparisons[0] ?? null;
   const result = {
-    model: values.model,
-    accuracy: ev.accuracy,
-    errors: ev.errors,
-    testSize: ev.n,
-    loss: ev.loss,
-    params: model.paramCount,
-    bytesOnDisk: bytesOnDisk(String(values.model)),
-    latencyMsBatch1: latency.p50Ms,
-    ...(tev ? { teacherAccuracy: tev.accuracy, agreementWithTeacher: agreement(tev.logits, ev.logits, test.numClasses) } : {}),
+    model: modelDir,
+    teacherModel: teacherDir,
+    data: dataName,
+    testSize: suite.testSize,
+    numClasses: suite.numClasses,
+    batchSize,
     backend,
+    // The headline numbers of --model, flat (the full breakdown is under "student" and "teacher").
+    accuracy: student.accuracy,
+    errors: student.errors,
+    loss: student.loss,
+    top1Accuracy: student.top1Accuracy,
+    top5Accuracy: student.top5Accuracy,
+    ece: student.calibration.ece,
+    params: student.params,
+    bytesOnDisk: student.bytesOnDisk,
+    latencyMsBatch1: student.timing!.batch1.p50Ms,
+    latencyMsBatch1P99: student.timing!.batch1.p99Ms,
+    samplesPerSecond: student.timing!.batchN.samplesPerSecond,
+    teacherAccuracy: teacher?.accuracy ?? null,
+    agreementWithTeacher: student.agreementWithTeacher,
+    fidelity: student.agreementWithTeacher,
+    klTeacherStudent: student.klFromTeacher,
+    compressionRatio: comparison?.compressionRatio ?? null,
+    speedUp: comparison?.speedUp ?? null,
+    student,
+    teacher,
+    comparison,
   };
-  const lines = [
-    `accuracy ${(ev.accuracy * 100).toFixed(2)}% (${ev.errors} errors of ${ev.n}), loss ${ev.loss.toFixed(4)}`,
-    `${model.paramCount.toLocaleString("en-US")} params, ${(result.bytesOnDisk / 1024 / 1024).toFixed(2)} MB on disk, batch-1 latency p50 ${latency.p50Ms.toFixed(3)} ms (${backend})`,
-  ];
-  if (tev) lines.push(`teacher accuracy ${(tev.accuracy * 100).toFixed(2)}%, agreement with teacher ${((result.agreementWithTeacher ?? 0) * 100).toFixed(2)}%`);
-  printResult(values, result, lines.join("\n"));
+  printResult(values, result, formatEvaluation(suite, backend));
 }

@@ -4,7 +4,8 @@ import { DATA_HELP, loadSplits } from "../../data/sources.js";
 import { loadModel } from "../../students/io.js";
 import { modelTeacher } from "../../teachers/teacher.js";
 import { hashModelFolder } from "../../teachers/model-hash.js";
-import { labelDataset } from "../../teachers/label-cache.js";
+import { hashFiles, labelDataset } from "../../teachers/label-cache.js";
+import { OnnxTeacher } from "../../teachers/onnx-teacher.js";
 import { UsageError } from "../../util/errors.js";
 
 export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [options]
@@ -14,7 +15,8 @@ first --train-size images) and writes sharded safetensors files plus manifest.js
 shapes, top-k setting). Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher.
 
-  --teacher DIR          teacher model folder (model.json + weights)
+  --teacher PATH         teacher: a TF.js model folder (model.json + weights) or an ONNX file (*.onnx; its input
+                         spec is read from the model, NCHW inputs are transposed, probability outputs are logged)
   --out DIR              cache folder
   --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
   --validation-size N    held-out images, as for distill (default 5000)
@@ -49,14 +51,17 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const shardSize = numberOption("shard-size", values["shard-size"], { int: true, min: 1 }) ?? 10000;
   const topK = numberOption("top-k", values["top-k"], { int: true, min: 1 });
   await selectBackend(values);
-  const teacherDir = String(values.teacher);
-  const teacherHash = hashModelFolder(teacherDir);
-  const { model } = await loadModel(teacherDir);
+  const teacherPath = String(values.teacher);
   const { train } = loadSplits((values.data as string | undefined) ?? "mnist", split);
-  if (topK && topK >= model.numOutputs) throw new UsageError(`--top-k: expected fewer than the teacher's ${model.numOutputs} classes, got ${topK}`);
+  const isOnnx = teacherPath.endsWith(".onnx");
+  const teacherHash = isOnnx ? hashFiles([teacherPath]) : hashModelFolder(teacherPath);
+  const model = isOnnx ? null : (await loadModel(teacherPath)).model;
+  const teacher = model ? modelTeacher(model) : await OnnxTeacher.open(teacherPath, { sampleShape: train.sampleShape });
+  if (teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${teacher.numClasses} outputs but the data has ${train.numClasses} classes`);
+  if (topK && topK >= teacher.numClasses) throw new UsageError(`--top-k: expected fewer than the teacher's ${teacher.numClasses} classes, got ${topK}`);
   const t0 = performance.now();
   let computed = 0;
-  const manifest = await labelDataset(modelTeacher(model), train, String(values.out), {
+  const manifest = await labelDataset(teacher, train, String(values.out), {
     teacherHash,
     shardSize,
     topK,
@@ -66,7 +71,8 @@ export async function labelCommand(argv: string[]): Promise<void> {
       if (!values.quiet) process.stderr.write(`shard ${i + 1}/${n} written\n`);
     },
   });
-  model.dispose();
+  model?.dispose();
+  if (teacher instanceof OnnxTeacher) await teacher.close();
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,

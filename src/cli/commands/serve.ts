@@ -1,0 +1,95 @@
+import { choiceOption, numberOption, parseOptions } from "../args.js";
+import { GLOBAL_OPTIONS } from "./common.js";
+import { BACKENDS } from "../../engine/backend.js";
+import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, startServer } from "../../serve/server.js";
+import { UsageError } from "../../util/errors.js";
+
+export const SERVE_HELP = `tsdistill serve --model DIR [--onnx FILE|auto] [--host 127.0.0.1] [--port 8080] [--max-body BYTES]
+
+Serves a saved model over HTTP (JSON). Runs in TF.js, or in onnxruntime-node when an ONNX file is given
+(--onnx auto uses DIR.onnx or DIR/model.onnx when present, TF.js otherwise). Stops on SIGINT/SIGTERM.
+
+  GET  /health     {"status": "ok"}
+  GET  /metadata   input shape, classes, parameter count, runtime, labels, the model's metadata
+  POST /predict    {"input": [...]} (one sample, flat or nested to the input shape) or {"inputs": [[...], ...]}
+                   → {"predictions": [{"class", "probabilities", "logits"}]} (softmax computed by the server)
+
+Client errors are answered as {"error": "..."} with a 4xx status (400 bad input, 404, 405, 413, 415).
+
+  --model DIR            model folder (model.json + weights)
+  --onnx FILE|auto       serve this ONNX file (from 'tsdistill export') through onnxruntime-node
+  --host ADDR            address to bind (default 127.0.0.1, this machine only; 0.0.0.0 exposes it)
+  --port N               port (default 8080; 0 picks a free one)
+  --max-body BYTES       largest request body (default ${DEFAULT_MAX_BODY_BYTES}, 1 MiB); larger ones get 413
+  --max-batch N          most samples per request (default ${DEFAULT_MAX_BATCH})
+  --backend wasm|cpu     TF.js backend (default wasm)
+  --json                 print the startup line as one JSON object
+  --help, -h             this help`;
+
+/** Runs the server until SIGINT or SIGTERM, then closes it (requests in flight finish) and returns. */
+export async function serveCommand(argv: string[]): Promise<void> {
+  const { values } = parseOptions("serve", argv, {
+    ...GLOBAL_OPTIONS,
+    model: { type: "string" },
+    onnx: { type: "string" },
+    host: { type: "string" },
+    port: { type: "string" },
+    "max-body": { type: "string" },
+    "max-batch": { type: "string" },
+  });
+  if (values.help) return void process.stdout.write(SERVE_HELP + "\n");
+  if (!values.model) throw new UsageError("serve: --model is required (a model folder, e.g. runs/<run>/student)");
+  if (values.onnx === "") throw new UsageError('--onnx: expected an ONNX file or "auto", got ""');
+  const host = String(values.host ?? "127.0.0.1");
+  if (host.trim() === "") throw new UsageError('--host: expected an address such as 127.0.0.1, got ""');
+  const port = numberOption("port", values.port, { int: true, min: 0, max: 65535 }) ?? 8080;
+  const maxBodyBytes = numberOption("max-body", values["max-body"], { int: true, min: 1 }) ?? DEFAULT_MAX_BODY_BYTES;
+  const maxBatch = numberOption("max-batch", values["max-batch"], { int: true, min: 1 }) ?? DEFAULT_MAX_BATCH;
+  const backend = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
+  const modelDir = String(values.model);
+
+  const running = await startServer({ modelDir, onnx: values.onnx as string | undefined, host, port, maxBodyBytes, maxBatch, backend });
+  const p = running.predictor;
+  const log = (line: string) => {
+    if (!values.quiet) process.stderr.write(`tsdistill serve: ${line}\n`);
+  };
+  if (values.onnx === "auto" && p.runtime === "tfjs") log(`--onnx auto: no ${modelDir.replace(/[/\\]+$/, "")}.onnx or model.onnx found; serving with TF.js`);
+  if (p.onnxCheck && (p.onnxCheck.sameClass < 1 || p.onnxCheck.maxAbsDiff > 1e-3)) {
+    log(
+      `warning: ${p.engine} differs from ${modelDir} on ${p.onnxCheck.samples} random inputs (max |diff| ${p.onnxCheck.maxAbsDiff.toExponential(2)}, ` +
+        `same class ${(p.onnxCheck.sameClass * 100).toFixed(0)}%): an int8 export, or a stale one?`,
+    );
+  }
+  const runtime = p.runtime === "tfjs" ? `TF.js (${p.engine})` : `onnxruntime-node (${p.engine})`;
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ url: running.url, model: modelDir, runtime: p.runtime, engine: p.engine, inputShape: p.inputShape, numClasses: p.numClasses }) + "\n");
+  } else {
+    process.stdout.write(`serving ${modelDir} with ${runtime} at ${running.url}\n`);
+  }
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        process.stderr.write(`tsdistill serve: ${signal} again; exiting now\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      log(`${signal}: stopping (requests in flight finish first)`);
+      running.close().then(
+        () => {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+          log("stopped");
+          resolve();
+        },
+        (err) => {
+          process.stderr.write(`tsdistill serve: error while stopping: ${(err as Error).message}\n`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}

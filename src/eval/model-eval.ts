@@ -1,0 +1,194 @@
+// Evaluates saved models side by side on one test split: quality, calibration, fidelity to a teacher, size and
+// speed. Used by `tsdistill eval` and by the run report.
+import * as tf from "@tensorflow/tfjs-core";
+import type { InMemoryDataset } from "../data/dataset.js";
+import { loadModel } from "../students/io.js";
+import type { SequentialModel } from "../students/model.js";
+import { DataError } from "../util/errors.js";
+import { agreement, classificationMetrics, predictLogits } from "./classification.js";
+import type { LatencyStats } from "./latency.js";
+import { confusionMatrix, expectedCalibrationError, klDivergence, perClassAccuracy, topKAccuracy, type Calibration, type PerClassAccuracy } from "./metrics.js";
+import { bytesOnDisk } from "./size.js";
+import { measureInterleaved } from "./timing.js";
+import { join } from "node:path";
+
+export interface ModelEntry {
+  /** Display name, e.g. "teacher", "student alone", "distilled". */
+  name: string;
+  /** Model folder (model.json + weights). */
+  dir: string;
+  /** The teacher is the reference for fidelity, KL, compression and speed-up. At most one entry. */
+  teacher?: boolean;
+}
+
+export interface ModelTiming {
+  /** Latency of one sample (batch 1), in ms. */
+  batch1: LatencyStats;
+  /** Latency of one batch of `batchSize` samples, and the throughput it gives. */
+  batchN: LatencyStats & { batchSize: number; samplesPerSecond: number };
+}
+
+export interface ModelEvaluation {
+  name: string;
+  dir: string;
+  teacher: boolean;
+  params: number;
+  bytesOnDisk: number;
+  testSize: number;
+  accuracy: number;
+  errors: number;
+  /** Mean cross-entropy of the labels. */
+  loss: number;
+  top1Accuracy: number;
+  top5Accuracy: number;
+  calibration: Calibration;
+  perClass: PerClassAccuracy;
+  /** confusionMatrix[true][predicted]. */
+  confusionMatrix: number[][];
+  /** Top-1 agreement with the teacher on the test split (fidelity); null without a teacher. */
+  agreementWithTeacher: number | null;
+  /** Batch mean of KL(teacher ‖ this model) at temperature 1, in nats; null without a teacher. */
+  klFromTeacher: number | null;
+  timing: ModelTiming | null;
+}
+
+export interface ModelComparison {
+  teacher: string;
+  student: string;
+  /** Top-1 agreement (share of test samples where the student predicts the teacher's class). */
+  fidelity: number;
+  klTeacherStudent: number;
+  /** teacher parameters / student parameters. */
+  paramRatio: number;
+  /** teacher bytes on disk / student bytes on disk. */
+  compressionRatio: number;
+  /** teacher batch-1 p50 latency / student batch-1 p50 latency; null without timing. */
+  speedUp: number | null;
+  /** student throughput / teacher throughput at the batch size; null without timing. */
+  throughputRatio: number | null;
+}
+
+export interface EvaluationSuite {
+  data: string;
+  testSize: number;
+  numClasses: number;
+  batchSize: number;
+  models: ModelEvaluation[];
+  comparisons: ModelComparison[];
+}
+
+export interface SuiteOptions {
+  /** Samples per batch for the throughput measurement (default 256). */
+  batchSize?: number;
+  /** Measure latency and throughput (default true). */
+  timing?: boolean;
+  latencyRuns?: number;
+  throughputRuns?: number;
+  /** Seconds each timing loop may take in all (default 3). */
+  maxSeconds?: number;
+}
+
+/** Throws a one-line DataError when the model cannot run on the data. */
+function checkFits(model: SequentialModel, dir: string, data: InMemoryDataset, dataName: string): void {
+  const inSize = model.config.inputShape.reduce((a, b) => a * b, 1);
+  const file = join(dir, "model.json");
+  if (inSize !== data.sampleSize) {
+    throw new DataError(file, `takes inputs of shape [${model.config.inputShape}] but ${dataName} has samples of shape [${data.sampleShape}]`);
+  }
+  if (model.numOutputs !== data.numClasses) throw new DataError(file, `has ${model.numOutputs} outputs but ${dataName} has ${data.numClasses} classes`);
+}
+
+/** n samples of `data` (repeated cyclically when it holds fewer) as one batch tensor. */
+function batchTensor(data: InMemoryDataset, n: number): tf.Tensor {
+  const d = data.sampleSize;
+  const x = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) x.set(data.x.subarray((i % data.size) * d, ((i % data.size) + 1) * d), i * d);
+  return tf.tensor(x, [n, ...data.sampleShape]);
+}
+
+/**
+ * Loads every model, checks it fits the data, and evaluates it on `data`. With a teacher among the entries,
+ * every other model gets fidelity and KL against it and a comparison row. Latency (batch 1) and throughput
+ * (batch `batchSize`) are measured round-robin over all models in this process, so the numbers compare.
+ */
+export async function evaluateModels(entries: ModelEntry[], data: InMemoryDataset, dataName: string, opts: SuiteOptions = {}): Promise<EvaluationSuite> {
+  const batchSize = opts.batchSize ?? 256;
+  if (entries.filter((e) => e.teacher).length > 1) throw new Error("evaluateModels: at most one teacher");
+  if (data.size === 0) throw new DataError(dataName, "has no test samples");
+  const loaded: { entry: ModelEntry; model: SequentialModel }[] = [];
+  try {
+    for (const entry of entries) {
+      const { model } = await loadModel(entry.dir);
+      loaded.push({ entry, model });
+      checkFits(model, entry.dir, data, dataName);
+    }
+    const cols = data.numClasses;
+    const logits = loaded.map(({ model }) => predictLogits((x) => model.predict(x), data));
+    const ti = loaded.findIndex((l) => l.entry.teacher);
+    const teacherLogits = ti >= 0 ? logits[ti] : null;
+
+    let timings: (ModelTiming | null)[] = loaded.map(() => null);
+    if (opts.timing ?? true) {
+      const one = batchTensor(data, 1);
+      const many = batchTensor(data, batchSize);
+      try {
+        const maxSeconds = opts.maxSeconds ?? 3;
+        const b1 = measureInterleaved(
+          loaded.map(({ model }) => () => tf.tidy(() => void model.predict(one).dataSync())),
+          { warmup: 50, runs: opts.latencyRuns ?? 300, maxSeconds },
+        );
+        const bn = measureInterleaved(
+          loaded.map(({ model }) => () => tf.tidy(() => void model.predict(many).dataSync())),
+          { warmup: 3, runs: opts.throughputRuns ?? 50, maxSeconds, minRuns: 5 },
+        );
+        timings = loaded.map((_, i) => ({ batch1: b1[i], batchN: { ...bn[i], batchSize, samplesPerSecond: (batchSize * 1000) / bn[i].p50Ms } }));
+      } finally {
+        one.dispose();
+        many.dispose();
+      }
+    }
+
+    const models: ModelEvaluation[] = loaded.map(({ entry, model }, i) => {
+      const lg = logits[i];
+      const cm = classificationMetrics(lg, data.y, cols);
+      const isTeacher = Boolean(entry.teacher);
+      return {
+        name: entry.name,
+        dir: entry.dir,
+        teacher: isTeacher,
+        params: model.paramCount,
+        bytesOnDisk: bytesOnDisk(entry.dir),
+        testSize: cm.n,
+        accuracy: cm.accuracy,
+        errors: cm.errors,
+        loss: cm.loss,
+        top1Accuracy: topKAccuracy(lg, data.y, cols, 1),
+        top5Accuracy: topKAccuracy(lg, data.y, cols, 5),
+        calibration: expectedCalibrationError(lg, data.y, cols, 15),
+        perClass: perClassAccuracy(lg, data.y, cols),
+        confusionMatrix: confusionMatrix(lg, data.y, cols),
+        agreementWithTeacher: teacherLogits ? agreement(teacherLogits, lg, cols) : null,
+        klFromTeacher: teacherLogits ? klDivergence(teacherLogits, lg, cols) : null,
+        timing: timings[i],
+      };
+    });
+    const teacher = ti >= 0 ? models[ti] : null;
+    const comparisons: ModelComparison[] = teacher
+      ? models
+          .filter((m) => !m.teacher)
+          .map((m) => ({
+            teacher: teacher.name,
+            student: m.name,
+            fidelity: m.agreementWithTeacher!,
+            klTeacherStudent: m.klFromTeacher!,
+            paramRatio: teacher.params / m.params,
+            compressionRatio: teacher.bytesOnDisk / m.bytesOnDisk,
+            speedUp: teacher.timing && m.timing ? teacher.timing.batch1.p50Ms / m.timing.batch1.p50Ms : null,
+            throughputRatio: teacher.timing && m.timing ? m.timing.batchN.samplesPerSecond / teacher.timing.batchN.samplesPerSecond : null,
+          }))
+      : [];
+    return { data: dataName, testSize: data.size, numClasses: cols, batchSize, models, comparisons };
+  } finally {
+    for (const { model } of loaded) model.dispose();
+  }
+}

@@ -1,0 +1,12 @@
+import { chromium } from "playwright-core";
+const [file, png] = process.argv.slice(2);
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+const page = await browser.newPage({ viewport: { width: 1150, height: 900 } });
+const errs: string[] = [];
+page.on("console", (m) => { if (m.type() === "error") errs.push(m.text()); });
+page.on("pageerror", (e) => errs.push(String(e)));
+page.on("request", (r) => { if (!r.url().startsWith("file:")) errs.push("request " + r.url()); });
+await page.goto("file://" + file);
+await page.screenshot({ path: png, fullPage: true });
+console.log("errors", errs);
+await browser.close();
