@@ -6,6 +6,7 @@ import { distillCommand } from "./commands/distill.js";
 import { evalCommand } from "./commands/eval.js";
 import { exportCommand } from "./commands/export.js";
 import { labelCommand } from "./commands/label.js";
+import { serveCommand } from "./commands/serve.js";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: "MNIST end to end: teacher, student alone, distilled student, comparison table" },
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   label: { run: labelCommand, summary: "run a teacher once over the transfer set into a resumable safetensors cache" },
   distill: { run: distillCommand, summary: "distill a student from a saved teacher" },
   eval: { run: evalCommand, summary: "evaluate a saved model (accuracy, agreement, size, latency)" },
+  serve: { run: serveCommand, summary: "serve a saved model over HTTP (JSON): /health, /metadata, /predict (TF.js or onnxruntime)" },
   export: { run: exportCommand, summary: "export a saved model to ONNX (float or int8, checked in onnxruntime) or TF.js" },
 };
 

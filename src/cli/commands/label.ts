@@ -1,11 +1,8 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadSplits } from "../../data/sources.js";
-import { loadModel } from "../../students/io.js";
-import { modelTeacher } from "../../teachers/teacher.js";
-import { hashModelFolder } from "../../teachers/model-hash.js";
-import { hashFiles, labelDataset } from "../../teachers/label-cache.js";
-import { OnnxTeacher } from "../../teachers/onnx-teacher.js";
+import { labelDataset } from "../../teachers/label-cache.js";
+import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { UsageError } from "../../util/errors.js";
 
 export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [options]
@@ -15,8 +12,9 @@ first --train-size images) and writes sharded safetensors files plus manifest.js
 shapes, top-k setting). Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher.
 
-  --teacher PATH         teacher: a TF.js model folder (model.json + weights) or an ONNX file (*.onnx; its input
-                         spec is read from the model, NCHW inputs are transposed, probability outputs are logged)
+  --teacher PATH         ${TEACHER_SPEC_HELP}. ONNX: the input spec is read from the model, NCHW inputs are
+                         transposed, probability outputs are logged. Repeat --teacher for an ensemble.
+  --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --out DIR              cache folder
   --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
   --validation-size N    held-out images, as for distill (default 5000)
@@ -30,7 +28,8 @@ ${GLOBAL_HELP}`;
 export async function labelCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("label", argv, {
     ...GLOBAL_OPTIONS,
-    teacher: { type: "string" },
+    teacher: { type: "string", multiple: true },
+    weights: { type: "string" },
     out: { type: "string" },
     data: { type: "string" },
     "validation-size": { type: "string" },
@@ -51,12 +50,12 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const shardSize = numberOption("shard-size", values["shard-size"], { int: true, min: 1 }) ?? 10000;
   const topK = numberOption("top-k", values["top-k"], { int: true, min: 1 });
   await selectBackend(values);
-  const teacherPath = String(values.teacher);
+  const specs = (values.teacher as string[]).map(String);
+  const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
+  if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
   const { train } = loadSplits((values.data as string | undefined) ?? "mnist", split);
-  const isOnnx = teacherPath.endsWith(".onnx");
-  const teacherHash = isOnnx ? hashFiles([teacherPath]) : hashModelFolder(teacherPath);
-  const model = isOnnx ? null : (await loadModel(teacherPath)).model;
-  const teacher = model ? modelTeacher(model) : await OnnxTeacher.open(teacherPath, { sampleShape: train.sampleShape });
+  const opened = await openTeachers(specs, train.sampleShape, weights);
+  const { teacher, hash: teacherHash } = opened;
   if (teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${teacher.numClasses} outputs but the data has ${train.numClasses} classes`);
   if (topK && topK >= teacher.numClasses) throw new UsageError(`--top-k: expected fewer than the teacher's ${teacher.numClasses} classes, got ${topK}`);
   const t0 = performance.now();
@@ -71,8 +70,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
       if (!values.quiet) process.stderr.write(`shard ${i + 1}/${n} written\n`);
     },
   });
-  model?.dispose();
-  if (teacher instanceof OnnxTeacher) await teacher.close();
+  await opened.close();
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,
