@@ -39,10 +39,15 @@ test("export: ONNX float and int8 are checked against TF.js; TF.js export loads 
     assert.equal(t.status, 0, t.stderr);
     assert.ok(existsSync(join(dir, "tfjs", "model.json")) && existsSync(join(dir, "tfjs", "weights.bin")));
 
+    const t8 = cli("export", "--model", modelDir, "--format", "tfjs", "--int8", "--out", join(dir, "tfjs8"), "--check", "300", "--json");
+    assert.equal(t8.status, 0, t8.stderr);
+    const t8r = JSON.parse(t8.stdout);
+    assert.ok(t8r.sizeReduction > 2.5, `uint8 TF.js weights are smaller: ${t8r.sizeReduction}`);
+    assert.ok(t8r.agreement >= 0.95, `uint8 TF.js agreement ${t8r.agreement}`);
+
     for (const [args, mention] of [
       [["export", "--model", join(dir, "missing")], "model.json"],
       [["export", "--model", modelDir, "--format", "pb"], "--format"],
-      [["export", "--model", modelDir, "--format", "tfjs", "--int8"], "--int8"],
     ] as const) {
       const r = cli(...args);
       assert.notEqual(r.status, 0);

@@ -2,7 +2,9 @@ import { join, resolve } from "node:path";
 import { parseOptions, choiceOption, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
 import { loadImageData, DATA_HELP } from "../../data/sources.js";
-import { loadModel, saveModel } from "../../students/io.js";
+import * as tf from "@tensorflow/tfjs-core";
+import { loadLayersModel, loadModel, saveModel } from "../../students/io.js";
+import { quantizeTfjsFolder } from "../../export/tfjs-int8.js";
 import { saveOnnx } from "../../export/onnx.js";
 import { OnnxRunner } from "../../export/onnx-runtime.js";
 import { classificationMetrics, predictLogits, agreement } from "../../eval/classification.js";
@@ -19,7 +21,8 @@ parts (projectors, teachers) are never part of a saved student.
 
   --model DIR            model folder (model.json + weights)
   --format onnx|tfjs     output format (default onnx)
-  --int8                 int8 weights (onnx only for now)
+  --int8                 8-bit weights: onnx int8 with per-output-channel scales; tfjs uint8 with one scale per
+                         tensor (the quantization TF.js's loader reads)
   --out PATH             output file (onnx, default DIR.onnx) or folder (tfjs)
   --check N              test images for the onnx check (default 1000; 0 skips it)
   --data mnist|idx:DIR   data for the check (default mnist); ${DATA_HELP}
@@ -39,14 +42,33 @@ export async function exportCommand(argv: string[]): Promise<void> {
   if (!values.model) throw new UsageError("export: --model is required (a model folder, e.g. runs/<run>/student)");
   const format = choiceOption("format", values.format, ["onnx", "tfjs"] as const) ?? "onnx";
   const checkN = numberOption("check", values.check, { int: true, min: 0 }) ?? 1000;
-  if (format === "tfjs" && values.int8) throw new UsageError("export: --int8 is available for --format onnx only (TF.js's weight format has per-tensor quantization only)");
   await selectBackend(values);
   const modelDir = String(values.model);
   const { model, metadata } = await loadModel(modelDir);
   const out = resolve(String(values.out ?? (format === "onnx" ? `${modelDir.replace(/\/+$/, "")}${values.int8 ? ".int8" : ""}.onnx` : join(modelDir, "..", "export-tfjs"))));
   if (format === "tfjs") {
     await saveModel(model, out, { ...metadata, exportedFrom: modelDir });
-    printResult(values, { format, out, bytes: bytesOnDisk(out), params: model.paramCount }, `TF.js layers model: ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes)`);
+    const result: Record<string, unknown> = { format, out, bytes: bytesOnDisk(out), params: model.paramCount, int8: Boolean(values.int8) };
+    const lines = [`TF.js layers model: ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes)`];
+    if (values.int8) {
+      const sizes = await quantizeTfjsFolder(out, out);
+      Object.assign(result, { bytes: bytesOnDisk(out), float32WeightBytes: sizes.floatBytes, quantizedWeightBytes: sizes.quantizedBytes, sizeReduction: sizes.floatBytes / sizes.quantizedBytes });
+      lines[0] = `TF.js layers model with uint8 kernels (per-tensor scale, TF.js's format): ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes, weights ${(sizes.floatBytes / sizes.quantizedBytes).toFixed(2)}× smaller)`;
+      if (checkN > 0) {
+        const data = loadImageData((values.data as string | undefined) ?? "mnist").test.take(checkN);
+        const { model: lm } = await loadLayersModel(out);
+        const got = predictLogits((x) => lm.predict(x) as tf.Tensor2D, data);
+        const ref = predictLogits((x) => model.predict(x), data);
+        lm.dispose();
+        const cols = ref.length / data.size;
+        const accFloat = classificationMetrics(ref, data.y, cols).accuracy;
+        const accQ = classificationMetrics(got, data.y, cols).accuracy;
+        Object.assign(result, { checked: data.size, agreement: agreement(ref, got, cols), accuracyFloat: accFloat, accuracyInt8: accQ, accuracyChange: accQ - accFloat });
+        lines.push(`checked on ${data.size} test images with tf.loadLayersModel: same class ${(agreement(ref, got, cols) * 100).toFixed(2)}%, accuracy ${(accQ * 100).toFixed(2)}% (float ${(accFloat * 100).toFixed(2)}%)`);
+      }
+    }
+    model.dispose();
+    printResult(values, result, lines.join("\n"));
     return;
   }
   const floatBytes = saveOnnx(model, out, { quantize: values.int8 ? "int8" : "none", docString: `exported by tsdistill from ${modelDir}` });
