@@ -43,3 +43,13 @@ export { ApiTeacher, ApiTeacherConfig, toSoftLabels, toTopK } from "./teachers/a
 export { exportOnnx, saveOnnx, type OnnxExportOptions } from "./export/onnx.js";
 export { quantizeWeightsInt8, dequantizeInt8 } from "./export/quantize.js";
 export { OnnxRunner } from "./export/onnx-runtime.js";
+export { topKAccuracy, expectedCalibrationError, perClassAccuracy, confusionMatrix, klDivergence, regressionMetrics, softmaxRows } from "./eval/metrics.js";
+export { evaluateModels } from "./eval/model-eval.js";
+export { measureInterleaved } from "./eval/timing.js";
+export { buildRunReport, writeRunReport } from "./report/run-report.js";
+export { renderReportHtml } from "./report/html.js";
+export { createServer, startServer } from "./serve/server.js";
+export { FunctionTeacher, EnsembleTeacher, type TeacherFunction } from "./teachers/function-teacher.js";
+export { OnnxTeacher } from "./teachers/onnx-teacher.js";
+export { openTeacher, openTeachers } from "./teachers/open-teacher.js";
+export { quantizeTfjsFolder } from "./export/tfjs-int8.js";

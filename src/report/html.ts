@@ -30,20 +30,32 @@ function colorOf(names: string[], name: string): string {
 /** Every chart of the report, in page order (each an <svg data-chart="name"> with drawn marks). */
 export function buildCharts(r: RunReport): Chart[] {
   const charts: Chart[] = [];
+  // Chart names stay unique even when two phases or models slug alike ("stage a", "stage-a").
+  const used = new Set<string>();
+  const uniq = (base: string) => {
+    let name = base;
+    for (let i = 2; used.has(name); i++) name = `${base}-${i}`;
+    used.add(name);
+    return name;
+  };
   const phaseNames = r.phases.map((p) => p.name);
   const finite = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
-  const lossSeries: LineSeries[] = [];
   const accSeries: LineSeries[] = [];
   for (const p of r.phases) {
     const color = colorOf(phaseNames, p.name);
     const loss = p.epochs.filter((e) => finite(e.epoch) && finite(e.loss)).map((e) => [e.epoch, e.loss] as [number, number]);
     const valLoss = p.epochs.filter((e) => finite(e.epoch) && finite(e.valLoss)).map((e) => [e.epoch, e.valLoss!] as [number, number]);
     const valAcc = p.epochs.filter((e) => finite(e.epoch) && finite(e.valAccuracy)).map((e) => [e.epoch, e.valAccuracy!] as [number, number]);
-    if (loss.length) lossSeries.push({ name: `${p.name} (train)`, color, points: loss });
-    if (valLoss.length) lossSeries.push({ name: `${p.name} (validation)`, color, points: valLoss, dashed: true });
+    // One loss chart per phase: phases train on different losses (cross-entropy, distillation sums) and scales.
+    const series: LineSeries[] = [];
+    if (loss.length) series.push({ name: "training", color, points: loss });
+    if (valLoss.length) series.push({ name: "validation", color: "#4b5563", points: valLoss, dashed: true });
+    if (series.length) {
+      const name = uniq(`loss-${slug(p.name)}`);
+      charts.push({ name, section: "curves", svg: lineChart(name, { title: `Loss per epoch: ${p.name}`, xLabel: "epoch", yLabel: "loss", series, width: 420, legendWidth: 100 }) });
+    }
     if (valAcc.length) accSeries.push({ name: p.name, color, points: valAcc });
   }
-  if (lossSeries.length) charts.push({ name: "loss", section: "curves", svg: lineChart("loss", { title: "Loss per epoch (solid: training, dashed: validation)", xLabel: "epoch", yLabel: "loss", series: lossSeries }) });
   if (accSeries.length) {
     const ys = accSeries.flatMap((s) => s.points.map((p) => p[1]));
     charts.push({ name: "val-accuracy", section: "curves", svg: lineChart("val-accuracy", { title: "Validation accuracy per epoch", xLabel: "epoch", yLabel: "validation accuracy", series: accSeries, yMin: Math.max(0, Math.min(...ys) - 0.02), yMax: Math.min(1, Math.max(...ys) + 0.02), fmtY: pctFmt }) });
@@ -62,11 +74,13 @@ export function buildCharts(r: RunReport): Chart[] {
   if (ev) {
     const names = ev.models.map((m) => m.name);
     for (const m of ev.models) {
-      charts.push({ name: `reliability-${slug(m.name)}`, section: "calibration", svg: reliabilityChart(`reliability-${slug(m.name)}`, { title: `${m.name}: ECE ${pct(m.calibration.ece)}`, bins: m.calibration.bins, color: colorOf(names, m.name) }) });
+      const name = uniq(`reliability-${slug(m.name)}`);
+      charts.push({ name, section: "calibration", svg: reliabilityChart(name, { title: `${m.name}: ECE ${pct(m.calibration.ece)}`, bins: m.calibration.bins, color: colorOf(names, m.name) }) });
     }
     const labels = Array.from({ length: ev.numClasses }, (_, c) => String(c));
     for (const m of ev.models) {
-      charts.push({ name: `confusion-${slug(m.name)}`, section: "confusion", svg: heatmapChart(`confusion-${slug(m.name)}`, { title: `${m.name}: ${m.errors} errors of ${m.testSize}`, matrix: m.confusionMatrix, labels }) });
+      const name = uniq(`confusion-${slug(m.name)}`);
+      charts.push({ name, section: "confusion", svg: heatmapChart(name, { title: `${m.name}: ${m.errors} errors of ${m.testSize}`, matrix: m.confusionMatrix, labels }) });
     }
     charts.push({
       name: "per-class-accuracy",
@@ -111,7 +125,9 @@ export function buildCharts(r: RunReport): Chart[] {
       });
     }
   }
-  return charts;
+  // Page order: the sections as renderReportHtml lays them out (the sort is stable within a section).
+  const order: Chart["section"][] = ["results", "curves", "calibration", "confusion", "classes", "speed"];
+  return charts.sort((a, b) => order.indexOf(a.section) - order.indexOf(b.section));
 }
 
 /** The data-chart names the HTML will hold, in page order. */
@@ -229,7 +245,7 @@ export function renderReportHtml(r: RunReport): string {
   } else parts.push(`<p>No per-epoch metrics.</p>`);
 
   if (r.evaluation) {
-    parts.push(`<h2>Calibration: reliability diagrams</h2><p class="meta">Bars: accuracy per confidence bin (15 equal-width bins; empty bins are not drawn). Amber: the gap to the bin's mean confidence (dot: where the mean confidence lies). Dashed: perfect calibration.</p>`);
+    parts.push(`<h2>Calibration: reliability diagrams</h2><p class="meta">Bars: accuracy per confidence bin (15 equal-width bins; empty bins are not drawn). Black tick: the bin's mean confidence; amber: over-confidence (accuracy below confidence). Dashed: perfect calibration.</p>`);
     parts.push(section("calibration"));
     parts.push(`<h2>Confusion matrices</h2><p class="meta">Blue: correct (share of the true class); red: confusions.</p>`);
     parts.push(section("confusion"));

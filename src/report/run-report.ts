@@ -5,7 +5,8 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path
 import type { EpochMetrics } from "../train/reporter.js";
 import { loadImageData } from "../data/sources.js";
 import { evaluateModels, type EvaluationSuite, type ModelEntry } from "../eval/model-eval.js";
-import { DataError } from "../util/errors.js";
+import { DataError, TsdistillError } from "../util/errors.js";
+import type { InMemoryDataset } from "../data/dataset.js";
 import { writeFileAtomic } from "../util/files.js";
 import { renderReportHtml, reportCharts } from "./html.js";
 
@@ -232,9 +233,17 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
   let data: string | null = null;
   const entries = runModels(dir, kind, config, notes);
   if ((opts.evaluate ?? true) && entries.length) {
-    data = opts.data ?? runData(config);
-    const test = loadImageData(data).test;
-    evaluation = await evaluateModels(entries, test, data, { batchSize: opts.batchSize ?? 256, timing: opts.timing ?? true, maxSeconds: opts.maxSeconds ?? 2, latencyRuns: 200, throughputRuns: 30 });
+    const dataName = opts.data ?? runData(config);
+    let test: InMemoryDataset | null = null;
+    try {
+      test = loadImageData(dataName).test;
+      data = dataName;
+    } catch (err) {
+      // The run's own data set may have moved since: report what the folder holds and say why models are missing.
+      if (opts.data !== undefined || !(err instanceof TsdistillError)) throw err;
+      notes.push(`the run's data set could not be loaded (${err.message}); pass --data to evaluate the models`);
+    }
+    if (test) evaluation = await evaluateModels(entries, test, dataName, { batchSize: opts.batchSize ?? 256, timing: opts.timing ?? true, maxSeconds: opts.maxSeconds ?? 2, latencyRuns: 200, throughputRuns: 30 });
   } else if (!entries.length) {
     notes.push("no model folders (model.json) in the run folder: no evaluation charts");
   }

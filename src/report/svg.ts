@@ -89,8 +89,8 @@ export interface LineSeries {
 }
 
 /** Lines with a dot per point (a single-point series still draws its dot). */
-export function lineChart(name: string, o: { title: string; xLabel: string; yLabel: string; series: LineSeries[]; yMin?: number; yMax?: number; fmtY?: (v: number) => string }): string {
-  const fr: Frame = { width: 640, height: 300, left: 58, right: 170, top: 28, bottom: 40 };
+export function lineChart(name: string, o: { title: string; xLabel: string; yLabel: string; series: LineSeries[]; yMin?: number; yMax?: number; fmtY?: (v: number) => string; width?: number; legendWidth?: number }): string {
+  const fr: Frame = { width: o.width ?? 640, height: 300, left: 58, right: o.legendWidth ?? 170, top: 28, bottom: 40 };
   const pts = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
   const xs = pts.map((p) => p[0]);
   const ys = pts.map((p) => p[1]);
@@ -166,10 +166,12 @@ export function reliabilityChart(name: string, o: { title: string; bins: Reliabi
     const x = ax.sx(b.lower);
     const w = Math.max(1, ax.sx(b.upper) - x - 1);
     const top = ax.sy(b.accuracy);
-    s += `<rect class="bar" x="${f(x)}" y="${f(top)}" width="${f(w)}" height="${f(Math.max(1, ax.y0 - top))}" fill="${o.color}" fill-opacity="0.75"><title>${esc(`confidence (${b.lower.toFixed(3)}, ${b.upper.toFixed(3)}]: ${b.count} samples, accuracy ${(b.accuracy * 100).toFixed(1)}%, mean confidence ${(b.meanConfidence * 100).toFixed(1)}%`)}</title></rect>`;
-    const c = ax.sy(b.meanConfidence);
-    s += `<rect class="gap" x="${f(x)}" y="${f(Math.min(c, top))}" width="${f(w)}" height="${f(Math.max(0.5, Math.abs(c - top)))}" fill="#f59e0b" fill-opacity="0.55" stroke="#b45309" stroke-width="0.6"/>`;
-    s += `<circle cx="${f(ax.sx(b.meanConfidence))}" cy="${f(top)}" r="2.5" fill="#111827"/>`;
+    const conf = ax.sy(b.meanConfidence);
+    const what = `confidence (${b.lower.toFixed(3)}, ${b.upper.toFixed(3)}]: ${b.count} samples, accuracy ${(b.accuracy * 100).toFixed(1)}%, mean confidence ${(b.meanConfidence * 100).toFixed(1)}%`;
+    s += `<rect class="bar" x="${f(x)}" y="${f(top)}" width="${f(w)}" height="${f(Math.max(1, ax.y0 - top))}" fill="${o.color}" fill-opacity="0.8"><title>${esc(what)}</title></rect>`;
+    // Over-confidence (accuracy below confidence): the missing accuracy, up to the confidence, in amber.
+    if (conf < top) s += `<rect class="gap" x="${f(x)}" y="${f(conf)}" width="${f(w)}" height="${f(top - conf)}" fill="#f59e0b" fill-opacity="0.6"><title>${esc(what)}</title></rect>`;
+    s += `<line class="confidence" x1="${f(x)}" y1="${f(conf)}" x2="${f(x + w)}" y2="${f(conf)}" stroke="#111827" stroke-width="2"/>`;
   }
   s += `<line class="diagonal" x1="${f(ax.sx(0))}" y1="${f(ax.sy(0))}" x2="${f(ax.sx(1))}" y2="${f(ax.sy(1))}" stroke="#374151" stroke-width="1.2" stroke-dasharray="4 3"/>`;
   return s + "</svg>";
