@@ -256,7 +256,8 @@ export function topKKd(studentLogits: tf.Tensor2D, topIndices: tf.Tensor2D, topL
     const ndIdx = tf.reshape(tf.stack([rows, topIndices], 2), [B * k, 2]) as tf.Tensor2D;
     const scatter = (v: tf.Tensor) => tf.scatterND(ndIdx, tf.reshape(v, [B * k]), [B, C]) as tf.Tensor2D;
 
-    const lp = tf.cast(topLogprobs, "float32") as tf.Tensor2D;
+    // −∞ (a probability of exactly 0, as some APIs report) becomes −1e9: same probability, no 0·∞ = NaN.
+    const lp = tf.maximum(tf.cast(topLogprobs, "float32"), -1e9) as tf.Tensor2D;
     const lpT = tf.div(lp, T) as tf.Tensor2D;
     let logZ: tf.Tensor1D;
     let logTail: tf.Tensor1D | null = null; // log of the tempered tail's total weight, −1e9 when r = 0
