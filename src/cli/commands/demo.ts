@@ -10,8 +10,8 @@ On MNIST: trains a teacher (784-1200-1200-10 with dropout) on the 55,000 trainin
 784-800-800-10 alone on a transfer set (the first 20,000 of those images), distills the same student (same
 initial weights, same images, same epochs) from the teacher, and prints test errors, accuracy, agreement with
 the teacher, parameters, size on disk, batch-1 latency and the share of the student→teacher gap closed.
-The teacher and the student-alone baseline train at the same time on the two cores. The default run takes
-about 10 minutes on 2 cores; --quick under 3.
+The teacher and the student-alone baseline train at the same time on the two cores. The default run took
+12 minutes on a 2-core machine (≤ 15); --quick under 3.
 
   --quick                a smaller budget (teacher 2 epochs; students 4 epochs on 15,000 images)
   --seed N               random seed (default 42)
