@@ -52,4 +52,4 @@ export { createServer, startServer } from "./serve/server.js";
 export { FunctionTeacher, EnsembleTeacher, type TeacherFunction } from "./teachers/function-teacher.js";
 export { OnnxTeacher } from "./teachers/onnx-teacher.js";
 export { openTeacher, openTeachers } from "./teachers/open-teacher.js";
-export { quantizeTfjsFolder } from "./export/tfjs-int8.js";
+export { saveTfjsInt8 } from "./export/tfjs-int8.js";

@@ -4,7 +4,7 @@ import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./commo
 import { loadImageData, DATA_HELP } from "../../data/sources.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel, loadModel, saveModel } from "../../students/io.js";
-import { quantizeTfjsFolder } from "../../export/tfjs-int8.js";
+import { saveTfjsInt8 } from "../../export/tfjs-int8.js";
 import { saveOnnx } from "../../export/onnx.js";
 import { OnnxRunner } from "../../export/onnx-runtime.js";
 import { classificationMetrics, predictLogits, agreement } from "../../eval/classification.js";
@@ -21,8 +21,8 @@ parts (projectors, teachers) are never part of a saved student.
 
   --model DIR            model folder (model.json + weights)
   --format onnx|tfjs     output format (default onnx)
-  --int8                 8-bit weights: onnx int8 with per-output-channel scales; tfjs uint8 with one scale per
-                         tensor (the quantization TF.js's loader reads)
+  --int8                 int8 kernels with per-output-channel scales (onnx: DequantizeLinear per axis; tfjs: the
+                         scales are folded into the next layer so stock tf.loadLayersModel reads it)
   --out PATH             output file (onnx, default DIR.onnx) or folder (tfjs)
   --check N              test images for the onnx check (default 1000; 0 skips it)
   --data mnist|idx:DIR   data for the check (default mnist); ${DATA_HELP}
@@ -47,13 +47,19 @@ export async function exportCommand(argv: string[]): Promise<void> {
   const { model, metadata } = await loadModel(modelDir);
   const out = resolve(String(values.out ?? (format === "onnx" ? `${modelDir.replace(/\/+$/, "")}${values.int8 ? ".int8" : ""}.onnx` : join(modelDir, "..", "export-tfjs"))));
   if (format === "tfjs") {
-    await saveModel(model, out, { ...metadata, exportedFrom: modelDir });
-    const result: Record<string, unknown> = { format, out, bytes: bytesOnDisk(out), params: model.paramCount, int8: Boolean(values.int8) };
-    const lines = [`TF.js layers model: ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes)`];
-    if (values.int8) {
-      const sizes = await quantizeTfjsFolder(out, out);
-      Object.assign(result, { bytes: bytesOnDisk(out), float32WeightBytes: sizes.floatBytes, quantizedWeightBytes: sizes.quantizedBytes, sizeReduction: sizes.floatBytes / sizes.quantizedBytes });
-      lines[0] = `TF.js layers model with uint8 kernels (per-tensor scale, TF.js's format): ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes, weights ${(sizes.floatBytes / sizes.quantizedBytes).toFixed(2)}× smaller)`;
+    const result: Record<string, unknown> = { format, out, params: model.paramCount, int8: Boolean(values.int8) };
+    const lines: string[] = [];
+    if (!values.int8) {
+      await saveModel(model, out, { ...metadata, exportedFrom: modelDir });
+      result.bytes = bytesOnDisk(out);
+      lines.push(`TF.js layers model: ${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes)`);
+    } else {
+      const sizes = await saveTfjsInt8(model, out, { ...metadata, exportedFrom: modelDir });
+      Object.assign(result, { bytes: bytesOnDisk(out), float32WeightBytes: sizes.floatBytes, quantizedWeightBytes: sizes.quantizedBytes, sizeReduction: sizes.floatBytes / sizes.quantizedBytes, perChannelLayers: sizes.perChannelLayers });
+      lines.push(
+        `TF.js layers model with int8 kernels (per-output-channel scales folded forward in ${sizes.perChannelLayers.join(", ") || "no layer"}; per-tensor in the rest): ` +
+          `${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes, weights ${(sizes.floatBytes / sizes.quantizedBytes).toFixed(2)}× smaller)`,
+      );
       if (checkN > 0) {
         const data = loadImageData((values.data as string | undefined) ?? "mnist").test.take(checkN);
         const { model: lm } = await loadLayersModel(out);
