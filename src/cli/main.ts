@@ -8,16 +8,24 @@ import { exportCommand } from "./commands/export.js";
 import { labelCommand } from "./commands/label.js";
 import { serveCommand } from "./commands/serve.js";
 import { reportCommand } from "./commands/report.js";
+import { autoCommand } from "./commands/auto.js";
+import { runsCommand } from "./commands/runs.js";
+import { runCommand } from "./commands/run.js";
+import { doctorCommand } from "./commands/doctor.js";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: "MNIST end to end: teacher, student alone, distilled student, comparison table" },
   train: { run: trainCommand, summary: "train a model on hard labels and save it (TF.js layers format)" },
   label: { run: labelCommand, summary: "run a teacher once over the transfer set into a resumable safetensors cache" },
+  run: { run: runCommand, summary: "run an experiment recipe (recipes/*.yaml): teacher, student alone and distilled variants, one table" },
   distill: { run: distillCommand, summary: "distill a student from a saved teacher" },
   eval: { run: evalCommand, summary: "evaluate a model (and its teacher): accuracy, top-k, fidelity, KL, ECE, confusion, latency, throughput, size" },
   report: { run: reportCommand, summary: "HTML + JSON report of a run folder: curves, results, calibration, confusion, speed" },
   serve: { run: serveCommand, summary: "serve a saved model over HTTP (JSON): /health, /metadata, /predict (TF.js or onnxruntime)" },
   export: { run: exportCommand, summary: "export a saved model to ONNX (float or int8, checked in onnxruntime) or TF.js" },
+  auto: { run: autoCommand, summary: "search for the best student under size / latency / agreement constraints (resumable; Pareto report)" },
+  runs: { run: runsCommand, summary: "list and compare the searches and trials in the run store (SQLite)" },
+  doctor: { run: doctorCommand, summary: "report the backend in use, the native BLAS addon, BLAS config, threads and CPU" },
 };
 
 function version(): string {

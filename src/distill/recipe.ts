@@ -55,9 +55,20 @@ export const Recipe = z
         validationSize: z.number().int().positive().default(5000),
         /** The students' transfer set: the first N training images (default: all). */
         trainSize: z.number().int().positive().optional(),
+        /** Classes left out of the students' transfer set (Hinton et al.'s omitted-3s experiment). */
+        omitClasses: z.array(z.number().int().min(0)).default([]),
+        /** Extra transfer samples the teacher labels: noisy copies, mixup blends, shifted image copies. */
+        transfer: z
+          .object({
+            noise: z.object({ copies: z.number().int().positive(), std: z.number().positive(), clip: z.tuple([z.number(), z.number()]).optional() }).strict().optional(),
+            mixup: z.object({ count: z.number().int().positive(), alpha: z.number().positive() }).strict().optional(),
+            shift: z.object({ copies: z.number().int().positive(), maxShift: z.number().int().positive() }).strict().optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
-      .default({ source: "mnist", validationSize: 5000 }),
+      .default({ source: "mnist", validationSize: 5000, omitClasses: [] }),
     teacher: TeacherSpec,
     student: z
       .object({

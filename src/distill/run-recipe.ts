@@ -3,6 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
+import { savePreprocess } from "../data/preprocess.js";
+import { buildTransferSet } from "../data/transfer.js";
+import type { InMemoryDataset } from "../data/dataset.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { loadModel, saveModel } from "../students/io.js";
@@ -52,6 +55,10 @@ export interface RecipeRunOptions {
   info?: (m: string) => void;
   /** The recipe's file, named in validation errors. */
   source?: string;
+  /** Folder for the student (and a trained teacher); kept. Default: the run folder, else a temp folder. */
+  workDir?: string;
+  /** Progress label of the training (default "distill", or "stage <name>" per stage). */
+  label?: string;
 }
 
 export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Promise<RecipeResult> {
@@ -59,10 +66,17 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   const info = opts.info ?? (() => {});
   await useBackend(recipe.backend);
   const split = { validationSize: recipe.data.validationSize, trainSize: recipe.data.trainSize, seed: recipe.seed };
-  const { train, validation, test } = loadSplits(recipe.data.source, split);
+  const loaded = loadSplits(recipe.data.source, split);
+  const { validation, test } = loaded;
+  // Extra transfer samples carry no label (−1): only the teacher's outputs train on them; hard-label terms skip them.
+  const tr = recipe.data.transfer;
+  const transfer = (base: InMemoryDataset) =>
+    tr ? buildTransferSet(base, { seed: recipe.seed, noise: tr.noise && { ...tr.noise, labels: "unlabeled" }, mixup: tr.mixup && { ...tr.mixup, labels: "unlabeled" }, shift: tr.shift }) : base;
+  const train = transfer(withoutClasses(loaded.train, recipe.data.omitClasses));
   const shape = { inputShape: train.sampleShape, numClasses: train.numClasses };
   const student = new SequentialModel(modelConfigFromSpec(recipe.student.spec, { ...shape, dropout: recipe.student.dropout, inputDropout: recipe.student.inputDropout }), recipe.seed + 1);
-  const workDir = opts.run ? opts.run.dir : mkdtempSync(join(tmpdir(), "tsdistill-recipe-"));
+  const keepWorkDir = !!(opts.workDir ?? opts.run);
+  const workDir = opts.workDir ?? (opts.run ? opts.run.dir : mkdtempSync(join(tmpdir(), "tsdistill-recipe-")));
   let teacherModel: SequentialModel | null = null;
   let labelCache: LabelCache | null = null;
   const compiled: WeightedSumLoss[] = [];
@@ -79,22 +93,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
       probe.dispose();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
-      const job = await runTrainJob(
-        {
-          label: "teacher",
-          backend: recipe.backend,
-          data: recipe.data.source,
-          split: { ...split, trainSize: t.trainSize },
-          model: teacherConfig,
-          initSeed: recipe.seed,
-          fit: { epochs: t.epochs, batchSize: recipe.training.batchSize, optimizer: { kind: "adam", lr: t.lr }, seed: recipe.seed },
-          augmentShift: t.jitter,
-          outDir: join(workDir, "teacher"),
-          metadata: { spec: t.spec, role: "teacher", recipe: recipe.name },
-        },
-        opts.reporter,
-      );
-      teacherModel = (await loadModel(job.modelDir)).model;
+      teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter))).model;
     }
     const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
     const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
@@ -111,9 +110,14 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     for (const [i, st] of stages.entries()) {
       const loss = compiled[i];
       const cached = loss.teacherCapture.length === 0;
-      if (cached) cache ??= TeacherLogitCache.compute(teacher!, train);
+      if (cached && loss.usesTeacher) cache ??= TeacherLogitCache.compute(teacher!, train);
       const lossFn: LossFn = (logits, ctx) => {
-        const tOut = cached ? { logits: cache!.gather(ctx.batch.indices), features: new Map<string, tf.Tensor>() } : teacher!.forward!(ctx.x, loss.teacherCapture);
+        // Hard labels only (the student alone): no term reads the teacher, so its logits are never computed.
+        const tOut = !loss.usesTeacher
+          ? { logits, features: new Map<string, tf.Tensor>() }
+          : cached
+            ? { logits: cache!.gather(ctx.batch.indices), features: new Map<string, tf.Tensor>() }
+            : teacher!.forward!(ctx.x, loss.teacherCapture);
         return loss.compute({
           studentLogits: logits,
           studentFeatures: ctx.features,
@@ -133,7 +137,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
         seed: recipe.seed + 1 + i,
         validation,
         reporter: opts.reporter,
-        label: stages.length > 1 ? `stage ${st.name}` : "distill",
+        label: stages.length > 1 ? `${opts.label ? opts.label + " " : ""}stage ${st.name}` : (opts.label ?? "distill"),
         capture: loss.studentCapture,
         extraParams: loss.extraParams,
         // Earlier stages may not train the output layer at all (e.g. hints only): keep the last weights there.
@@ -148,6 +152,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       ? agreement(tEval.logits, sEval.logits, test.numClasses)
       : agreement(labelCache!.logitsFor(train.y.map((_, i) => i)), predictLogits((x) => student.predict(x), train), train.numClasses);
     await saveModel(student, join(workDir, "student"), { spec: recipe.student.spec, role: "distilled student", recipe: recipe.name, terms: stages.flatMap((s) => s.terms.map((x) => x.loss)) });
+    if (loaded.preprocess) savePreprocess(join(workDir, "student"), loaded.preprocess);
     return {
       name: recipe.name,
       student: { spec: recipe.student.spec, params: student.paramCount, accuracy: sEval.accuracy, errors: sEval.errors, agreementWithTeacher: agree },
@@ -162,8 +167,41 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     teacherModel?.dispose();
     labelCache?.close();
     student.dispose();
-    if (!opts.run) rmSync(workDir, { recursive: true, force: true });
+    if (!keepWorkDir) rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Trains a recipe's `teacher: {kind: train}` on hard labels (all training samples unless trainSize) and saves it. */
+export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter): Promise<string> {
+  const t = recipe.teacher;
+  if (t.kind !== "train") throw new TsdistillError(`teacher: kind "${t.kind}" is not trained by the recipe`);
+  const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed });
+  const shape = { inputShape: shapeSource.train.sampleShape, numClasses: shapeSource.train.numClasses };
+  const job = await runTrainJob(
+    {
+      label: "teacher",
+      backend: recipe.backend,
+      data: recipe.data.source,
+      split: { validationSize: recipe.data.validationSize, seed: recipe.seed, trainSize: t.trainSize },
+      model: modelConfigFromSpec(t.spec, { ...shape, dropout: t.dropout, inputDropout: t.inputDropout }),
+      initSeed: recipe.seed,
+      fit: { epochs: t.epochs, batchSize: recipe.training.batchSize, optimizer: { kind: "adam", lr: t.lr }, seed: recipe.seed },
+      augmentShift: t.jitter,
+      outDir,
+      metadata: { spec: t.spec, role: "teacher", recipe: recipe.name },
+    },
+    reporter,
+  );
+  return job.modelDir;
+}
+
+/** The data set without the samples of these classes (the students' transfer set in the omitted-class experiment). */
+export function withoutClasses(data: InMemoryDataset, classes: number[]): InMemoryDataset {
+  if (classes.length === 0) return data;
+  const drop = new Set(classes);
+  const keep: number[] = [];
+  for (let i = 0; i < data.size; i++) if (!drop.has(data.y[i])) keep.push(i);
+  return data.subset(keep, `${data.name} without class ${classes.join(", ")}`);
 }
 
 function stageWhere(recipe: Recipe, i: number, source?: string): string {

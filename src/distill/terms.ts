@@ -104,6 +104,11 @@ export class WeightedSumLoss {
     return new WeightedSumLoss(terms, studentCapture, teacherCapture);
   }
 
+  /** Whether any term reads the teacher (false for hard labels only: the student trains alone). */
+  get usesTeacher(): boolean {
+    return this.terms.some((t) => t.def.family !== "hard");
+  }
+
   /** Projector weights (trained with the student, dropped at export). */
   get extraParams(): tf.Variable[] {
     return this.terms.flatMap((t) => t.projector?.params ?? []);

@@ -25,7 +25,7 @@ export function float32View(t: tf.Tensor): Float32Array | null {
     if (!info) return null;
     return new Float32Array(b.wasm.HEAPU8.buffer, info.memoryOffset, t.size);
   }
-  if (name === "cpu") {
+  if (name === "cpu" || name === "native") {
     const values = (backend as CpuBackendInternals).data.get(t.dataId)?.values;
     return values instanceof Float32Array && values.length === t.size ? values : null;
   }
@@ -45,6 +45,12 @@ export function deepCopy<T extends tf.Tensor>(t: T): T {
  */
 export function updateVariable(v: tf.Variable, grad: tf.Tensor, update: (next: Float32Array, current: Float32Array, grad: Float32Array) => void): boolean {
   if (!float32View(v) || !float32View(grad)) return false;
+  // native caches nothing by storage: write in place unless the storage is shared (a clone would see it).
+  if (tf.getBackend() === "native" && (tf.backend() as RefCounted).refCount?.(v.dataId) === 1) {
+    const current = float32View(v) as Float32Array;
+    update(current, current, float32View(grad) as Float32Array);
+    return true;
+  }
   const fresh = tf.zerosLike(v);
   // Views are taken after the allocation, which may have grown (and so moved) the wasm heap.
   const next = float32View(fresh);

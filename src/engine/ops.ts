@@ -1,10 +1,28 @@
 import * as tf from "@tensorflow/tfjs-core";
+import { NATIVE_ACTIVATION_GRAD } from "./native-backend.js";
 
 /**
  * Differentiable ops whose gradients avoid the wasm backend's slow paths: matMul with transposeA/B runs
  * 10-20x slower there than an explicit transpose followed by a plain matMul, and wasm has no
- * Conv2DBackpropFilter kernel at all. Each op is a tf.customGrad, so tf.variableGrads works as usual.
+ * Conv2DBackpropFilter kernel at all. On the native backend the transposes are BLAS flags and the backprop
+ * kernels are im2col + gemm, so there the gradients call them directly. Each op is a tf.customGrad, so
+ * tf.variableGrads works as usual.
  */
+
+const onNative = (): boolean => tf.getBackend() === "native";
+
+/**
+ * On native, the fused kernels are called directly: inside a gradient tape tf.fused.* would split them into
+ * separate matMul/add/activation ops (it fuses only outside tapes), and our custom gradients never need theirs.
+ */
+function runKernel(name: string, inputs: Record<string, tf.Tensor | null | undefined>, attrs: Record<string, unknown>): tf.Tensor {
+  const defined = Object.fromEntries(Object.entries(inputs).filter(([, t]) => t)) as tf.NamedTensorMap;
+  return tf.engine().runKernel(name, defined, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
+
+function gradOfActivation(dy: tf.Tensor, y: tf.Tensor, activation: Activation): tf.Tensor {
+  return onNative() ? runKernel(NATIVE_ACTIVATION_GRAD, { dy, y }, { activation }) : activationGrad(dy, y, activation);
+}
 
 export type Activation = "linear" | "relu" | "sigmoid" | "tanh";
 export const ACTIVATIONS: readonly Activation[] = ["linear", "relu", "sigmoid", "tanh"];
@@ -61,14 +79,20 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D | n
   return withGrad<tf.Tensor2D>(
     inputs,
     ([xx, w, b]) => {
+      if (onNative() && FUSABLE.has(activation)) {
+        const value = runKernel("_FusedMatMul", { a: xx, b: w, bias: b }, { transposeA: false, transposeB: false, activation }) as tf.Tensor2D;
+        return { value, saved: [xx, w, value] };
+      }
       const value: tf.Tensor2D = FUSABLE.has(activation)
         ? (tf.fused.matMul({ a: xx as tf.Tensor2D, b: w as tf.Tensor2D, bias: b, activation: activation as tf.fused.Activation }) as tf.Tensor2D)
         : (applyActivation(b ? tf.add(tf.matMul(xx as tf.Tensor2D, w as tf.Tensor2D), b) : tf.matMul(xx as tf.Tensor2D, w as tf.Tensor2D), activation) as tf.Tensor2D);
       return { value, saved: [xx, w, value] };
     },
     (dy, [sx, sw, sy]) => {
-      const dz = activationGrad(dy, sy, activation);
-      const grads = [tf.matMul(dz, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dz)];
+      const dz = gradOfActivation(dy, sy, activation);
+      const grads = onNative()
+        ? [tf.matMul(dz, sw, false, true), tf.matMul(sx, dz, true, false)]
+        : [tf.matMul(dz, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dz)];
       if (bias) grads.push(tf.sum(dz, 0));
       return grads;
     },
@@ -147,6 +171,15 @@ export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, xShape: [n
   });
 }
 
+/** [∂L/∂x, ∂L/∂W] through TF.js's own backprop kernels (the native backend runs them as im2col + gemm). */
+function nativeConvGrads(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D, geom: ConvGeometry): tf.Tensor[] {
+  const attrs = { strides: geom.stride, pad: geom.padding, dataFormat: "NHWC", dimRoundingMode: undefined };
+  const engine = tf.engine();
+  const dx = engine.runKernel("Conv2DBackpropInput", { dy, filter: kernel }, { ...attrs, inputShape: x.shape } as unknown as tf.NamedAttrMap);
+  const dw = engine.runKernel("Conv2DBackpropFilter", { x, dy }, { ...attrs, filterShape: kernel.shape } as unknown as tf.NamedAttrMap);
+  return [dx as tf.Tensor, dw as tf.Tensor];
+}
+
 /** y = act(conv2d(x, W, stride, padding) + b) for NHWC x and W [kh, kw, ci, co]. */
 export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, geom: ConvGeometry, activation: Activation): tf.Tensor4D {
   const kernelSize: [number, number] = [kernel.shape[0], kernel.shape[1]];
@@ -154,6 +187,11 @@ export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | 
   return withGrad<tf.Tensor4D>(
     inputs,
     ([xx, w, b]) => {
+      if (onNative() && FUSABLE.has(activation)) {
+        const attrs = { strides: geom.stride, pad: geom.padding, dataFormat: "NHWC", dilations: 1, dimRoundingMode: undefined, activation };
+        const value = runKernel("FusedConv2D", { x: xx, filter: w, bias: b }, attrs) as tf.Tensor4D;
+        return { value, saved: [xx, w, value] };
+      }
       const value: tf.Tensor4D = FUSABLE.has(activation)
         ? tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: w as tf.Tensor4D, strides: geom.stride, pad: geom.padding, bias: b, activation: activation as tf.fused.Activation })
         : (applyActivation(tf.conv2d(xx as tf.Tensor4D, w as tf.Tensor4D, geom.stride, geom.padding).add(b ?? tf.scalar(0)), activation) as tf.Tensor4D);
@@ -161,8 +199,10 @@ export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | 
     },
     (dy, saved) => {
       const [sx, sw, sy] = saved as tf.Tensor4D[];
-      const dz = activationGrad(dy, sy, activation) as tf.Tensor4D;
-      const grads: tf.Tensor[] = [conv2dInputGrad(dz, sw, sx.shape, geom), conv2dFilterGrad(sx, dz, kernelSize, geom)];
+      const dz = gradOfActivation(dy, sy, activation) as tf.Tensor4D;
+      const grads: tf.Tensor[] = onNative()
+        ? nativeConvGrads(sx, sw, dz, geom)
+        : [conv2dInputGrad(dz, sw, sx.shape, geom), conv2dFilterGrad(sx, dz, kernelSize, geom)];
       if (bias) grads.push(tf.sum(dz, [0, 1, 2]));
       return grads;
     },

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DataError, TsdistillError } from "../util/errors.js";
-import type { Teacher } from "./teacher.js";
+import type { Teacher, TeacherMetadata } from "./teacher.js";
 
 /**
  * What a function teacher exports: scores for n samples given row-major inputs (tsdistill's layout, e.g. NHWC
@@ -19,19 +19,24 @@ function flatten(out: Float32Array | number[][], n: string): Float32Array {
 
 /** Any JS/TS function as a teacher (`module#export`, default export when no name is given). */
 export class FunctionTeacher implements Teacher {
+  readonly metadata: TeacherMetadata;
+
   private constructor(
     private readonly fn: TeacherFunction,
     readonly name: string,
     readonly numClasses: number,
     private readonly sampleShape: number[],
-  ) {}
+    hash: string | null,
+  ) {
+    this.metadata = { kind: "function", input: { shape: [null, ...sampleShape], dtype: "float32", layout: "any" }, output: { numClasses, kind: "logits" }, hash };
+  }
 
-  static fromFunction(fn: TeacherFunction, name: string, numClasses: number, sampleShape: number[]): FunctionTeacher {
-    return new FunctionTeacher(fn, name, numClasses, sampleShape);
+  static fromFunction(fn: TeacherFunction, name: string, numClasses: number, sampleShape: number[], hash: string | null = null): FunctionTeacher {
+    return new FunctionTeacher(fn, name, numClasses, sampleShape, hash);
   }
 
   /** Loads `path/to/module.js#exportName`; the number of classes is read from one probe call. */
-  static async load(spec: string, sampleShape: number[]): Promise<FunctionTeacher> {
+  static async load(spec: string, sampleShape: number[], hash: string | null = null): Promise<FunctionTeacher> {
     const [file, exportName = "default"] = spec.split("#");
     const path = resolve(file);
     if (!existsSync(path)) throw new DataError(path, "not found; expected a JS/TS module exporting a teacher function");
@@ -46,7 +51,7 @@ export class FunctionTeacher implements Teacher {
     const per = sampleShape.reduce((a, b) => a * b, 1);
     const probe = flatten(await (fn as TeacherFunction)(new Float32Array(per), 1, sampleShape), spec);
     if (probe.length < 2) throw new TsdistillError(`teacher ${spec}: returned ${probe.length} scores for one sample; expected one per class`);
-    return new FunctionTeacher(fn as TeacherFunction, spec, probe.length, sampleShape);
+    return new FunctionTeacher(fn as TeacherFunction, spec, probe.length, sampleShape, hash);
   }
 
   async logitsAsync(x: Float32Array, n: number): Promise<Float32Array> {
@@ -67,12 +72,14 @@ export class FunctionTeacher implements Teacher {
 export class EnsembleTeacher implements Teacher {
   readonly name: string;
   readonly numClasses: number;
+  readonly metadata: TeacherMetadata;
   private readonly weights: number[];
 
   constructor(
     private readonly members: Teacher[],
     weights: number[] | undefined,
     private readonly sampleShape: number[],
+    hash: string | null = null,
   ) {
     if (members.length < 1) throw new TsdistillError("ensemble: expected at least one teacher");
     const w = weights ?? members.map(() => 1);
@@ -83,14 +90,21 @@ export class EnsembleTeacher implements Teacher {
     this.numClasses = members[0].numClasses;
     this.weights = w;
     this.name = `ensemble(${members.map((m) => m.name).join(", ")})`;
+    const first = members[0].metadata;
+    this.metadata = {
+      kind: "ensemble",
+      input: first?.input ?? { shape: [null, ...sampleShape], dtype: "float32", layout: "any" },
+      output: { numClasses: this.numClasses, classNames: members.map((m) => m.metadata?.output.classNames).find(Boolean), kind: "probabilities" },
+      hash,
+    };
   }
 
-  async logitsAsync(x: Float32Array, n: number): Promise<Float32Array> {
+  async logitsAsync(x: Float32Array, n: number, rows?: Int32Array): Promise<Float32Array> {
     const C = this.numClasses;
     const total = this.weights.reduce((a, b) => a + b, 0);
     const acc = new Float64Array(n * C);
     for (const [i, m] of this.members.entries()) {
-      const z = m.logitsAsync ? await m.logitsAsync(x, n) : (tf.tidy(() => m.logits(tf.tensor(x, [n, ...this.sampleShape])).dataSync()) as Float32Array);
+      const z = m.logitsAsync ? await m.logitsAsync(x, n, rows) : (tf.tidy(() => m.logits(tf.tensor(x, [n, ...this.sampleShape])).dataSync()) as Float32Array);
       for (let r = 0; r < n; r++) {
         let max = -Infinity;
         for (let c = 0; c < C; c++) max = Math.max(max, z[r * C + c]);

@@ -348,7 +348,7 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
       if (opts.signal?.aborted) throw abortError(opts.signal);
       const batch = data.gather(rows.subarray(b, Math.min(b + batchSize, count)));
       if (teacher.logitsAsync) {
-        const values = await teacher.logitsAsync(batch.x, batch.size);
+        const values = await teacher.logitsAsync(batch.x, batch.size, rows.subarray(b, Math.min(b + batchSize, count)));
         if (values.length !== batch.size * numClasses) {
           throw new TsdistillError(`teacher ${teacher.name}: returned ${values.length} values for ${batch.size} samples, expected ${batch.size * numClasses}`);
         }

@@ -2,47 +2,126 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as ort from "onnxruntime-node";
 import { readDataFile } from "../util/files.js";
 import { DataError, TsdistillError } from "../util/errors.js";
-import type { Teacher } from "./teacher.js";
+import { withExtraOutputs } from "./onnx-graph-outputs.js";
+import type { FeatureTensor, Teacher, TeacherMetadata } from "./teacher.js";
+
+/** What an input builder sees besides the batch. */
+export interface OnnxInputContext {
+  sampleShape: number[];
+  /** The model's inputs as onnxruntime reports them. */
+  inputs: readonly { name: string; type?: string; shape?: readonly (number | string)[] }[];
+  /** The batch as the model's first input would take it (NCHW-transposed when the model wants it). */
+  main: ort.Tensor;
+  /** The previous call's state outputs, keyed by the input they feed (empty on the first call and after resetState). */
+  state: ReadonlyMap<string, ort.Tensor>;
+  /** onnxruntime's Tensor class, so a builder module need not import onnxruntime-node itself. */
+  Tensor: typeof ort.Tensor;
+}
+
+/**
+ * Builds the feeds of one call for a model with extra inputs or recurrent state, e.g. Silero VAD:
+ * `(x, n, ctx) => ({ input: ctx.main, state: ctx.state.get("state") ?? zeros([2, n, 128]), sr: int64(16000) })`.
+ */
+export type OnnxInputBuilder = (x: Float32Array, n: number, ctx: OnnxInputContext) => Record<string, ort.Tensor> | Promise<Record<string, ort.Tensor>>;
+
+export type OnnxOutputKind = "logits" | "probabilities";
 
 export interface OnnxTeacherOptions {
   /** Shape of one sample in tsdistill's layout (NHWC for images), e.g. [28, 28, 1]. */
   sampleShape: number[];
   /** "auto": NCHW when the model's input is [N, C, H, W] with C = the data's channels (and H, W match), else NHWC. */
   layout?: "auto" | "nhwc" | "nchw";
-  /** "auto": probabilities when every output row sums to 1 on a probe batch (then log is taken), else logits. */
-  output?: "auto" | "logits" | "probabilities";
+  /**
+   * "auto": probabilities when every output row of a probe batch lies in [0, 1] and sums to 1 (then log is taken),
+   * else logits. A one-column output is a binary score: probabilities p become [log(1−p), log p] ("auto": when the
+   * probe's values lie in [0, 1]), a logit z becomes [0, z].
+   */
+  output?: "auto" | OnnxOutputKind;
+  /** Which model output holds the scores (default the first). */
+  outputName?: string;
+  /** Intermediate tensors to expose by name (added as graph outputs before the session is made); read with forwardAsync. */
+  capture?: string[];
+  /** Feeds for models with extra inputs or recurrent state; without it the model must have exactly one input. */
+  inputBuilder?: OnnxInputBuilder;
+  /** Recurrent state: model output name → the input it feeds on the next call (handed to the builder as ctx.state). */
+  state?: Record<string, string>;
+  classNames?: string[];
+  /** Content hash for the metadata (open-teacher.ts passes the file's). */
+  hash?: string | null;
   /** Threads for onnxruntime (default 1). */
   threads?: number;
 }
 
+interface Resolved {
+  nchw: boolean;
+  outputName: string;
+  columns: number;
+  probabilities: boolean;
+}
+
 /**
- * A teacher from any ONNX classifier, run with onnxruntime-node's CPU provider. The input spec is read from the
- * model; image batches are transposed to NCHW when the model wants it. ONNX Runtime is asynchronous, so this teacher
+ * A teacher from any ONNX model, run with onnxruntime-node's CPU provider. The input spec is read from the model;
+ * image batches are transposed to NCHW when the model wants it; extra inputs and recurrent state go through an input
+ * builder; named intermediate tensors are made graph outputs. ONNX Runtime is asynchronous, so this teacher
  * implements `logitsAsync`: it labels a transfer set into a teacher cache (`tsdistill label`), from which students
  * train without the teacher.
  */
 export class OnnxTeacher implements Teacher {
+  readonly numClasses: number;
+  readonly metadata: TeacherMetadata;
+  private state = new Map<string, ort.Tensor>();
+  private r: Resolved;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly name: string,
-    readonly numClasses: number,
-    private readonly nchw: boolean,
-    private readonly sampleShape: number[],
-    private readonly probabilities: boolean,
-  ) {}
+    private readonly opts: OnnxTeacherOptions,
+    resolved: Resolved,
+  ) {
+    this.r = resolved;
+    this.numClasses = resolved.columns === 1 ? 2 : resolved.columns;
+    const meta = session.inputMetadata[0] as { name: string; type?: string; shape?: readonly (number | string)[] };
+    const dims = (meta.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : null));
+    this.metadata = {
+      kind: "onnx",
+      input: { name: meta.name, shape: dims, dtype: "float32", layout: resolved.nchw ? "nchw" : opts.sampleShape.length === 3 ? "nhwc" : opts.sampleShape.length > 1 ? "sequence" : "flat" },
+      output: {
+        numClasses: this.numClasses,
+        classNames: opts.classNames,
+        kind: resolved.columns === 1 ? (resolved.probabilities ? "binary-probability" : "binary-logit") : resolved.probabilities ? "probabilities" : "logits",
+      },
+      hash: opts.hash ?? null,
+    };
+  }
 
   static async open(path: string, opts: OnnxTeacherOptions): Promise<OnnxTeacher> {
-    const bytes = readDataFile(path, "an ONNX model file");
+    const bytes = withExtraOutputs(readDataFile(path, "an ONNX model file"), opts.capture ?? [], path);
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: opts.threads ?? 1 });
     } catch (err) {
       throw new DataError(path, `could not be loaded by onnxruntime (${(err as Error).message.split("\n")[0]})`);
     }
+    try {
+      return await OnnxTeacher.resolve(session, path, opts);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  private static async resolve(session: ort.InferenceSession, path: string, opts: OnnxTeacherOptions): Promise<OnnxTeacher> {
     const inputs = session.inputMetadata;
-    if (inputs.length !== 1) throw new DataError(path, `has ${inputs.length} inputs (${session.inputNames.join(", ")}); a teacher with extra inputs needs an input builder`);
-    const meta = inputs[0] as { shape?: readonly (number | string)[] };
-    const dims = meta.shape ?? [];
+    if (inputs.length !== 1 && !opts.inputBuilder) {
+      throw new DataError(path, `has ${inputs.length} inputs (${session.inputNames.join(", ")}); a teacher with extra inputs or state needs an input builder (inputBuilder)`);
+    }
+    for (const [out, inp] of Object.entries(opts.state ?? {})) {
+      if (!session.outputNames.includes(out)) throw new DataError(path, `state: the model has no output "${out}" (outputs: ${session.outputNames.join(", ")})`);
+      if (!session.inputNames.includes(inp)) throw new DataError(path, `state: the model has no input "${inp}" (inputs: ${session.inputNames.join(", ")})`);
+    }
+    const outputName = opts.outputName ?? session.outputNames[0];
+    if (!session.outputNames.includes(outputName)) throw new DataError(path, `outputName: the model has no output "${outputName}" (outputs: ${session.outputNames.join(", ")})`);
+    const dims = (inputs[0] as { shape?: readonly (number | string)[] }).shape ?? [];
     const s = opts.sampleShape;
     const fixed = (i: number) => (typeof dims[i] === "number" ? (dims[i] as number) : null);
     let nchw = opts.layout === "nchw";
@@ -51,47 +130,97 @@ export class OnnxTeacher implements Teacher {
     }
     const perSample = s.reduce((a, b) => a * b, 1);
     const modelPerSample = dims.slice(1).reduce<number>((a, d) => (typeof d === "number" ? a * d : a), 1);
-    if (dims.slice(1).every((d) => typeof d === "number") && modelPerSample !== perSample) {
+    if (!opts.inputBuilder && dims.slice(1).every((d) => typeof d === "number") && modelPerSample !== perSample) {
       throw new DataError(path, `expects samples of shape [${dims.slice(1)}] (${modelPerSample} values) but the data has [${s}] (${perSample} values)`);
     }
-    const teacher = new OnnxTeacher(session, path, 0, nchw, s, false);
-    const probe = await teacher.run(new Float32Array(perSample * 2).fill(0.5), 2);
-    const numClasses = probe.length / 2;
+    const probeTeacher = new OnnxTeacher(session, path, opts, { nchw, outputName, columns: 2, probabilities: false });
+    const probe = (await probeTeacher.run(new Float32Array(perSample * 2).fill(0.5), 2)).get(outputName)!;
+    const columns = probe.data.length / 2;
+    if (!Number.isInteger(columns) || columns < 1) throw new DataError(path, `output "${outputName}" has ${probe.data.length} values for 2 samples; expected [n, classes]`);
     let probabilities = opts.output === "probabilities";
     if ((opts.output ?? "auto") === "auto") {
-      probabilities = [0, 1].every((r) => {
-        const row = probe.subarray(r * numClasses, (r + 1) * numClasses);
-        const sum = row.reduce((a, b) => a + b, 0);
-        return row.every((v) => v >= 0) && Math.abs(sum - 1) < 1e-4;
-      });
+      const inUnit = Array.from(probe.data).every((v) => v >= 0 && v <= 1);
+      probabilities =
+        columns === 1
+          ? inUnit
+          : inUnit &&
+            [0, 1].every((r) => {
+              const sum = probe.data.subarray(r * columns, (r + 1) * columns).reduce((a, b) => a + b, 0);
+              return Math.abs(sum - 1) < 1e-4;
+            });
     }
-    return new OnnxTeacher(session, path, numClasses, nchw, s, probabilities);
+    return new OnnxTeacher(session, path, opts, { nchw, outputName, columns, probabilities });
   }
 
-  private async run(x: Float32Array, n: number): Promise<Float32Array> {
-    const name = this.session.inputNames[0];
+  /** Forgets the recurrent state (the next call starts from the builder's initial state). */
+  resetState(): void {
+    this.state = new Map();
+  }
+
+  /** The model's outputs for a batch (score output, captured tensors, state outputs), as float32 arrays with shapes. */
+  private async run(x: Float32Array, n: number): Promise<Map<string, FeatureTensor>> {
     let data = x;
-    let shape = [n, ...this.sampleShape];
-    if (this.nchw) {
-      const [h, w, c] = this.sampleShape;
+    let shape = [n, ...this.opts.sampleShape];
+    if (this.r.nchw) {
+      const [h, w, c] = this.opts.sampleShape;
       data = new Float32Array(x.length);
       for (let i = 0; i < n; i++)
         for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) data[((i * c + ch) * h + y) * w + xx] = x[((i * h + y) * w + xx) * c + ch];
       shape = [n, c, h, w];
     }
-    const out = await this.session.run({ [name]: new ort.Tensor("float32", data, shape) });
-    const first = out[this.session.outputNames[0]];
-    if (first.type !== "float32") throw new TsdistillError(`teacher ${this.name}: output ${this.session.outputNames[0]} is ${first.type}, expected float32 scores`);
-    return first.data as Float32Array;
+    const main = new ort.Tensor("float32", data, shape);
+    const feeds = this.opts.inputBuilder
+      ? await this.opts.inputBuilder(x, n, { sampleShape: this.opts.sampleShape, inputs: this.session.inputMetadata as OnnxInputContext["inputs"], main, state: this.state, Tensor: ort.Tensor })
+      : { [this.session.inputNames[0]]: main };
+    const missing = this.session.inputNames.filter((k) => !(k in feeds));
+    if (missing.length) throw new TsdistillError(`teacher ${this.name}: the input builder gave no feed for input ${missing.map((m) => `"${m}"`).join(", ")}`);
+    let out: ort.InferenceSession.OnnxValueMapType;
+    try {
+      out = await this.session.run(feeds);
+    } catch (err) {
+      throw new TsdistillError(`teacher ${this.name}: onnxruntime failed (${(err as Error).message.split("\n")[0]})`);
+    }
+    const next = new Map<string, ort.Tensor>();
+    for (const [o, i] of Object.entries(this.opts.state ?? {})) next.set(i, out[o] as ort.Tensor);
+    this.state = next;
+    const result = new Map<string, FeatureTensor>();
+    for (const name of [this.r.outputName, ...(this.opts.capture ?? [])]) {
+      const t = out[name] as ort.Tensor;
+      if (t.type !== "float32") throw new TsdistillError(`teacher ${this.name}: output ${name} is ${t.type}, expected float32`);
+      result.set(name, { data: t.data as Float32Array, shape: t.dims.map(Number) });
+    }
+    return result;
+  }
+
+  private toLogits(y: Float32Array, n: number): Float32Array {
+    const { columns, probabilities } = this.r;
+    if (y.length !== n * columns) throw new TsdistillError(`teacher ${this.name}: output ${this.r.outputName} has ${y.length} values for ${n} samples, expected ${n * columns}`);
+    const log = (v: number) => Math.log(Math.max(v, 1e-30));
+    if (columns === 1) {
+      const out = new Float32Array(2 * n);
+      for (let i = 0; i < n; i++) {
+        out[2 * i] = probabilities ? log(1 - y[i]) : 0;
+        out[2 * i + 1] = probabilities ? log(y[i]) : y[i];
+      }
+      return out;
+    }
+    if (!probabilities) return y;
+    return Float32Array.from(y, log);
   }
 
   /** Logits [n, C] for n samples in tsdistill's layout (log-probabilities when the model outputs probabilities). */
   async logitsAsync(x: Float32Array, n: number): Promise<Float32Array> {
-    const y = await this.run(x, n);
-    if (!this.probabilities) return y;
-    const out = new Float32Array(y.length);
-    for (let i = 0; i < y.length; i++) out[i] = Math.log(Math.max(y[i], 1e-30));
-    return out;
+    return this.toLogits((await this.run(x, n)).get(this.r.outputName)!.data, n);
+  }
+
+  /** Logits plus the tensors named in `capture` (each must have been given in the options' `capture` at open). */
+  async forwardAsync(x: Float32Array, n: number, capture: string[]): Promise<{ logits: Float32Array; features: Map<string, FeatureTensor> }> {
+    const known = this.opts.capture ?? [];
+    const unknown = capture.filter((c) => !known.includes(c));
+    if (unknown.length) throw new TsdistillError(`teacher ${this.name}: "${unknown[0]}" was not captured; open the teacher with capture: [${[...known, ...unknown].map((c) => `"${c}"`).join(", ")}]`);
+    const out = await this.run(x, n);
+    const features = new Map(capture.map((c) => [c, out.get(c)!] as const));
+    return { logits: this.toLogits(out.get(this.r.outputName)!.data, n), features };
   }
 
   logits(): tf.Tensor2D {

@@ -4,14 +4,53 @@ import type { SequentialModel } from "../students/model.js";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { predictLogits } from "../eval/classification.js";
 
+/** Where a teacher came from. */
+export type TeacherKind = "engine" | "tfjs-layers" | "tfjs-graph" | "onnx" | "function" | "ensemble" | "api";
+
+/** What a teacher takes, what it returns, and which content it is (filled by every adapter). */
+export interface TeacherMetadata {
+  kind: TeacherKind;
+  input: {
+    /** The model's input name, where it has one (ONNX, graph models). */
+    name?: string;
+    /** Batch first; null for a dimension the model leaves open (the batch, a sequence length). */
+    shape: (number | null)[];
+    dtype: "float32" | "int32" | "string";
+    /** "nhwc"/"nchw": images; "flat": vectors; "text": raw strings (api teachers); "any": whatever the function takes. */
+    layout: "nhwc" | "nchw" | "flat" | "sequence" | "text" | "any";
+  };
+  output: {
+    numClasses: number;
+    classNames?: string[];
+    /** What the model itself returns; `logits` always hands back logits (log-probabilities for probability models). */
+    kind: "logits" | "probabilities" | "binary-probability" | "binary-logit" | "label-logprobs";
+  };
+  /** sha256 of the teacher's content (weights and definition), as used by teacher caches; null when unknown (in-memory). */
+  hash: string | null;
+}
+
+/** A named intermediate tensor read from an asynchronous teacher. */
+export interface FeatureTensor {
+  data: Float32Array;
+  shape: number[];
+}
+
 /** A frozen model whose outputs a student learns to reproduce. */
 export interface Teacher {
   readonly name: string;
   readonly numClasses: number;
+  /** Input/output spec and content hash (optional so hand-written teachers keep compiling). */
+  readonly metadata?: TeacherMetadata;
   /** Logits for a batch [n, ...sampleShape] → [n, numClasses]. */
   logits(x: tf.Tensor): tf.Tensor2D;
-  /** For teachers that run asynchronously (ONNX Runtime, HTTP): logits [n, C] for n samples, row-major. */
-  logitsAsync?(x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * For teachers that run asynchronously (ONNX Runtime, HTTP): logits [n, C] for n samples, row-major. `rows` are
+   * the samples' row indices in the dataset being labelled, for teachers that read something else than `x` for a row
+   * (the api teacher reads the row's raw text).
+   */
+  logitsAsync?(x: Float32Array, n: number, rows?: Int32Array): Promise<Float32Array>;
+  /** Asynchronous teachers: logits plus named intermediate tensors (row-major, batch first). */
+  forwardAsync?(x: Float32Array, n: number, capture: string[]): Promise<{ logits: Float32Array; features: Map<string, FeatureTensor> }>;
   /** Logits plus named intermediate outputs (feature-based distillation), where the teacher exposes them. */
   forward?(x: tf.Tensor, capture: string[]): { logits: tf.Tensor2D; features: Map<string, tf.Tensor> };
   /** Names of the layers `forward` can capture, and their output shapes (no batch dimension). */
@@ -19,10 +58,16 @@ export interface Teacher {
 }
 
 /** A teacher from an engine model (e.g. one trained with `tsdistill train`); exposes every layer's output. */
-export function modelTeacher(model: SequentialModel, name = "teacher"): Teacher {
+export function modelTeacher(model: SequentialModel, name = "teacher", hash: string | null = null): Teacher {
   return {
     name,
     numClasses: model.numOutputs,
+    metadata: {
+      kind: "engine",
+      input: { shape: [null, ...model.config.inputShape], dtype: "float32", layout: model.config.inputShape.length === 3 ? "nhwc" : "flat" },
+      output: { numClasses: model.numOutputs, kind: "logits" },
+      hash,
+    },
     logits: (x) => model.predict(x),
     forward: (x, capture) => model.forward(x, { training: false, capture }),
     layers: () => model.layers.map((l) => ({ name: l.config.name, shape: l.outputShape })),
@@ -37,9 +82,16 @@ export function layersModelTeacher(model: LayersModel, name = "teacher"): Teache
   const last = model.layers[model.layers.length - 1];
   const softmaxOut = (last.getConfig() as { activation?: string }).activation === "softmax";
   const numClasses = (model.outputs[0].shape as number[])[1];
+  const inputShape = (model.inputs[0].shape as (number | null)[]).map((d) => (d === -1 ? null : d));
   return {
     name,
     numClasses,
+    metadata: {
+      kind: "tfjs-layers",
+      input: { shape: inputShape, dtype: "float32", layout: inputShape.length === 4 ? "nhwc" : "flat" },
+      output: { numClasses, kind: softmaxOut ? "probabilities" : "logits" },
+      hash: null,
+    },
     logits: (x) =>
       tf.tidy(() => {
         const y = model.predict(x) as tf.Tensor2D;

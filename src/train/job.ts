@@ -1,4 +1,5 @@
 import { loadSplits, type SplitOptions } from "../data/sources.js";
+import { savePreprocess } from "../data/preprocess.js";
 import { randomShift } from "../data/augment.js";
 import { SequentialModel, type ModelConfig } from "../students/model.js";
 import { saveModel, type ModelMetadata } from "../students/io.js";
@@ -33,7 +34,7 @@ export interface TrainJobResult {
 
 export async function runTrainJob(job: TrainJob, reporter?: TrainingReporter): Promise<TrainJobResult> {
   await useBackend(job.backend);
-  const { train: trainSet, validation } = loadSplits(job.data, job.split);
+  const { train: trainSet, validation, preprocess } = loadSplits(job.data, job.split);
   const model = new SequentialModel(job.model, job.initSeed);
   try {
     const fit = await train(model, trainSet, {
@@ -44,6 +45,7 @@ export async function runTrainJob(job: TrainJob, reporter?: TrainingReporter): P
       augment: job.augmentShift ? randomShift(job.augmentShift) : undefined,
     });
     await saveModel(model, job.outDir, job.metadata ?? {});
+    if (preprocess) savePreprocess(job.outDir, preprocess);
     return { fit, modelDir: job.outDir, params: model.paramCount };
   } finally {
     model.dispose();

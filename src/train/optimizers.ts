@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { float32View, updateVariable } from "../engine/memory.js";
+import { nativeAddon, type NativeAddon } from "../engine/native-addon.js";
 
 export const OptimizerConfig = z.discriminatedUnion("kind", [
   z.object({
@@ -31,6 +32,11 @@ export interface Optimizer {
 /** The fused path is chosen once per optimiser: its state (plain arrays) cannot move to the tensor path. */
 function canUpdateInPlace(params: tf.Variable[], grads: tf.Tensor[]): boolean {
   return params.every((p, i) => float32View(p) !== null && float32View(grads[i]) !== null);
+}
+
+/** On the native backend the fused updates run in the addon (same arithmetic as the JS loops below). */
+function nativeUpdater(): NativeAddon | null {
+  return tf.getBackend() === "native" ? nativeAddon : null;
 }
 
 function updateOrThrow(v: tf.Variable, grad: tf.Tensor, update: Parameters<typeof updateVariable>[2]): void {
@@ -67,10 +73,12 @@ class Adam implements Optimizer {
     const keep = 1 - lr * weightDecay;
     const b1 = 1 - beta1;
     const b2 = 1 - beta2;
+    const native = nativeUpdater();
     params.forEach((param, i) => {
       const m = this.fm[i];
       const v = this.fv[i];
       updateOrThrow(param, grads[i], (next, p, g) => {
+        if (native) return native.adam(next, p, g, m, v, stepSize, beta1, beta2, epsilon, keep);
         for (let j = 0; j < p.length; j++) {
           const gj = g[j];
           const mj = beta1 * m[j] + b1 * gj;
@@ -128,9 +136,11 @@ class SgdMomentum implements Optimizer {
   private stepInPlace(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
     const { momentum, nesterov, weightDecay } = this.config;
     if (this.fvel.length === 0) this.fvel = params.map((p) => new Float32Array(p.size));
+    const native = nativeUpdater();
     params.forEach((param, i) => {
       const vel = this.fvel[i];
       updateOrThrow(param, grads[i], (next, p, g) => {
+        if (native) return native.sgd(next, p, g, vel, lr, momentum, nesterov, weightDecay);
         for (let j = 0; j < p.length; j++) {
           const gj = g[j] + weightDecay * p[j];
           const vj = momentum * vel[j] + gj;

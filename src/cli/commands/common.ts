@@ -29,7 +29,7 @@ export const TRAINING_OPTIONS: OptionSpec = {
   out: { type: "string" },
 };
 
-export const GLOBAL_HELP = `  --backend wasm|cpu     TF.js backend (default wasm; cpu is the slow reference)
+export const GLOBAL_HELP = `  --backend wasm|cpu|native   TF.js backend (default wasm; native: BLAS kernels, see tsdistill doctor; cpu: slow reference)
   --quiet, -q            no progress output
   --json                 print the result as one JSON object on stdout`;
 

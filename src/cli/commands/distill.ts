@@ -1,11 +1,12 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { loadImageData } from "../../data/sources.js";
+import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
-import { loadModel, saveModel } from "../../students/io.js";
+import { saveModel } from "../../students/io.js";
 import { distill } from "../../train/distill.js";
-import { modelTeacher } from "../../teachers/teacher.js";
+import { openTfjsFolder } from "../../teachers/teacher-openers.js";
 import { agreement, evaluate, predictLogits } from "../../eval/classification.js";
 import { cacheLogitLookup, hashDataset, openLabelCache } from "../../teachers/label-cache.js";
 import { RunFolder } from "../../run/run-folder.js";
@@ -22,7 +23,8 @@ optimiser, schedule, seed); see recipes/ for one commented example per family.
 Distills a student from a saved teacher (a TF.js layers model folder, e.g. from 'tsdistill train') with
 Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). The teacher's logits are computed once.
 
-  --teacher DIR          teacher model folder (model.json + weights)
+  --teacher DIR          teacher model folder (model.json + weights): from 'tsdistill train', or any TF.js layers
+                         or graph model (other teachers: label them first with 'tsdistill label')
   --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
                          must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
   --student SPEC         student architecture, e.g. mlp:800-800
@@ -62,9 +64,11 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const cacheDir = values["teacher-cache"] as string | undefined;
   const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
   const teacherLogits = cache ? cacheLogitLookup(cache, cacheDir!) : undefined;
-  const teacherModel = values.teacher ? (await loadModel(String(values.teacher))).model : null;
-  const teacherOutputs = teacherModel?.numOutputs ?? teacherLogits!.numClasses;
+  const opened = values.teacher ? await openTfjsFolder(String(values.teacher)) : null;
+  const teacher = opened?.teacher;
+  const teacherOutputs = teacher?.numClasses ?? teacherLogits!.numClasses;
   if (teacherOutputs !== data.train.numClasses) {
+    await opened?.close();
     throw new UsageError(`--teacher: the teacher has ${teacherOutputs} outputs but ${settings.data} has ${data.train.numClasses} classes`);
   }
   const run = RunFolder.create("distill", values.out as string | undefined);
@@ -73,7 +77,6 @@ export async function distillCommand(argv: string[]): Promise<void> {
     run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
     const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, reporterFrom(values));
-    const teacher = teacherModel ? modelTeacher(teacherModel) : undefined;
     const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter });
     const test = evaluate((x) => student.predict(x), data.test);
     // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
@@ -81,14 +84,15 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const agree = teacherTest
       ? agreement(teacherTest.logits, test.logits, data.test.numClasses)
       : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), data.train.numClasses);
-    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, temperature, alpha, data: settings.data, input: "pixels scaled to [0, 1]", outputs: "logits" });
+    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, temperature, alpha, data: settings.data, input: data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]", outputs: "logits" });
+    if (data.preprocess) savePreprocess(run.path("student"), data.preprocess);
     const result = {
       student: spec,
       params: student.paramCount,
       testAccuracy: test.accuracy,
       testErrors: test.errors,
       teacherTestAccuracy: teacherTest?.accuracy ?? null,
-      teacherParams: teacherModel?.paramCount ?? null,
+      teacherParams: opened?.paramCount ?? null,
       agreementWithTeacher: agree,
       agreementMeasuredOn: teacherTest ? "test set" : "transfer set (teacher cache)",
       testSize: test.n,
@@ -102,12 +106,12 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const teacherPart = teacherTest ? `teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%` : `agreement with the cached teacher on the transfer set ${(agree * 100).toFixed(2)}%`;
     printResult(values, { ...result, runDir: dir, studentDir: `${dir}/student` }, `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}\nsaved to ${dir}/student`);
     student.dispose();
-    teacherModel?.dispose();
   } catch (err) {
     run.discard();
     throw err;
   } finally {
     cache?.close();
+    await opened?.close();
   }
 }
 

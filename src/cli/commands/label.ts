@@ -4,6 +4,7 @@ import { DATA_HELP, loadSplits } from "../../data/sources.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { UsageError } from "../../util/errors.js";
+import { textsOf } from "../../data/text-dataset.js";
 
 export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [options]
 
@@ -12,8 +13,10 @@ first --train-size images) and writes sharded safetensors files plus manifest.js
 shapes, top-k setting). Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher.
 
-  --teacher PATH         ${TEACHER_SPEC_HELP}. ONNX: the input spec is read from the model, NCHW inputs are
-                         transposed, probability outputs are logged. Repeat --teacher for an ensemble.
+  --teacher PATH         ${TEACHER_SPEC_HELP}.
+                         ONNX: the input spec is read from the model, NCHW inputs are transposed, probability
+                         outputs are logged. A config of kind api labels the raw texts of --data jsonl:<file>
+                         through an OpenAI-compatible endpoint. Repeat --teacher for an ensemble.
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --out DIR              cache folder
   --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
@@ -40,7 +43,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     overwrite: { type: "boolean" },
   });
   if (values.help) return void process.stdout.write(LABEL_HELP + "\n");
-  if (!values.teacher) throw new UsageError("label: --teacher is required (a model folder)");
+  if (!values.teacher) throw new UsageError(`label: --teacher is required (${TEACHER_SPEC_HELP})`);
   if (!values.out) throw new UsageError("label: --out is required (the cache folder)");
   const split = {
     validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
@@ -53,11 +56,19 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const specs = (values.teacher as string[]).map(String);
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
-  const { train } = loadSplits((values.data as string | undefined) ?? "mnist", split);
-  const opened = await openTeachers(specs, train.sampleShape, weights);
+  const { train, preprocess } = loadSplits((values.data as string | undefined) ?? "mnist", split);
+  const texts = textsOf(train) ?? undefined;
+  const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
+  const opened = await openTeachers(specs, train.sampleShape, weights, { texts, api: { batch: { onRetry } } });
   const { teacher, hash: teacherHash } = opened;
-  if (teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${teacher.numClasses} outputs but the data has ${train.numClasses} classes`);
-  if (topK && topK >= teacher.numClasses) throw new UsageError(`--top-k: expected fewer than the teacher's ${teacher.numClasses} classes, got ${topK}`);
+  try {
+    if (teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${teacher.numClasses} outputs but the data has ${train.numClasses} classes`);
+    if (topK && topK >= teacher.numClasses) throw new UsageError(`--top-k: expected fewer than the teacher's ${teacher.numClasses} classes, got ${topK}`);
+    checkClassOrder(teacher.metadata?.output.classNames, (preprocess as { labelNames?: string[] } | undefined)?.labelNames);
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
   const t0 = performance.now();
   let computed = 0;
   const manifest = await labelDataset(teacher, train, String(values.out), {
@@ -69,12 +80,21 @@ export async function labelCommand(argv: string[]): Promise<void> {
       computed++;
       if (!values.quiet) process.stderr.write(`shard ${i + 1}/${n} written\n`);
     },
-  });
-  await opened.close();
+  }).finally(() => opened.close());
+  const teacherStats = opened.stats?.() ?? null;
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,
-    { out: values.out, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds },
+    { out: values.out, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
     `${manifest.numSamples} samples in ${manifest.shards.length} shards at ${values.out} (${computed} computed now, ${manifest.shards.length - computed} reused), ${seconds.toFixed(1)} s`,
   );
+}
+
+/** A teacher that names its classes must list them in the data's class order (class i is the same class for both). */
+function checkClassOrder(teacherNames: string[] | undefined, dataNames: string[] | undefined): void {
+  if (!teacherNames || !dataNames) return;
+  const norm = (a: string[]) => a.map((n) => n.trim().toLowerCase());
+  if (norm(teacherNames).join("\u0000") !== norm(dataNames).join("\u0000")) {
+    throw new UsageError(`--teacher: the teacher's classes [${teacherNames.join(", ")}] are not the data's classes in the data's order [${dataNames.join(", ")}]; list the labels in that order`);
+  }
 }

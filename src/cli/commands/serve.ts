@@ -22,7 +22,7 @@ Client errors are answered as {"error": "..."} with a 4xx status (400 bad input,
   --port N               port (default 8080; 0 picks a free one)
   --max-body BYTES       largest request body (default ${DEFAULT_MAX_BODY_BYTES}, 1 MiB); larger ones get 413
   --max-batch N          most samples per request (default ${DEFAULT_MAX_BATCH})
-  --backend wasm|cpu     TF.js backend (default wasm)
+  --backend wasm|cpu|native   TF.js backend (default wasm)
   --json                 print the startup line as one JSON object
   --help, -h             this help`;
 

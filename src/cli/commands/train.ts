@@ -1,6 +1,7 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { loadImageData } from "../../data/sources.js";
+import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
 import { saveModel } from "../../students/io.js";
@@ -39,7 +40,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const reporter = recordingReporter(run, reporterFrom(values));
     const fitResult = await train(model, trainSet, { ...settings.fit, validation, reporter, label: "train" });
     const test = evaluate((x) => model.predict(x), data.test);
-    await saveModel(model, run.path("model"), { spec, dropout, inputDropout, data: settings.data, input: "pixels scaled to [0, 1]", outputs: "logits", testAccuracy: test.accuracy });
+    await saveModel(model, run.path("model"), { spec, dropout, inputDropout, data: settings.data, input: data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]", outputs: "logits", testAccuracy: test.accuracy });
+    if (data.preprocess) savePreprocess(run.path("model"), data.preprocess);
     const result = { model: spec, params: model.paramCount, testAccuracy: test.accuracy, testErrors: test.errors, testSize: test.n, bestEpoch: fitResult.bestEpoch, bestValAccuracy: fitResult.bestValAccuracy, trainSeconds: fitResult.seconds, backend };
     run.writeJson("results.json", result);
     const dir = run.finish();

@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""PyTorch side of bench/vs-pytorch.ts: one workload per process, one JSON line on stdout.
+
+Usage: /usr/bin/python3 bench/pytorch_bench.py WORKLOAD BATCH SECONDS
+WORKLOAD: kd-mlp (Hinton KD step: teacher 784-1200-1200-10 forward, student 784-800-800-10 train), cnn (CE
+training of conv5x5x32-pool-conv5x5x64-pool-dense128-10), infer (student forward; batch 1 reports p50 latency),
+sgemm (1024^3 matmul GFLOPS, to show which BLAS runs). Same synthetic data scheme as the TypeScript side.
+"""
+import json
+import resource
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+
+def mlp(hidden):
+    layers, width = [nn.Flatten()], 784
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, 10))
+
+
+def cnn():
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def batches(batch, count=8):
+    return [(torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))) for _ in range(count)]
+
+
+def timed(step, seconds, warmup=3):
+    for i in range(warmup):
+        step(i)
+    n, start = 0, time.perf_counter()
+    while n < 3 or time.perf_counter() - start < seconds:
+        step(n)
+        n += 1
+    return n, time.perf_counter() - start
+
+
+def kd_mlp(batch, seconds, T=4.0, alpha=0.1):
+    teacher, student = mlp([1200, 1200]).eval(), mlp([800, 800])
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3, eps=1e-7)
+    data = batches(batch)
+    losses = []
+
+    def step(i):
+        x, y = data[i % len(data)]
+        with torch.no_grad():
+            t = teacher(x)
+        s = student(x)
+        soft = F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True)
+        loss = alpha * F.cross_entropy(s, y) + (1 - alpha) * T * T * soft
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+
+    n, dt = timed(step, seconds)
+    return {"samples_per_s": n * batch / dt, "steps": n, "final_loss": losses[-1]}
+
+
+def train_cnn(batch, seconds):
+    model = cnn()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    data = batches(batch)
+    losses = []
+
+    def step(i):
+        x, y = data[i % len(data)]
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+
+    n, dt = timed(step, seconds, warmup=1)
+    return {"samples_per_s": n * batch / dt, "steps": n, "final_loss": losses[-1]}
+
+
+def infer(batch, seconds):
+    model = mlp([800, 800]).eval()
+    data = batches(batch)
+    times = []
+
+    def step(i):
+        x = data[i % len(data)][0]
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            model(x)
+        times.append(time.perf_counter() - t0)
+
+    n, dt = timed(step, seconds, warmup=20)
+    times = sorted(times[20:])
+    return {"samples_per_s": n * batch / dt, "p50_ms": times[len(times) // 2] * 1000, "steps": n}
+
+
+def sgemm(_batch, seconds):
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    n, dt = timed(lambda i: a @ b, seconds)
+    return {"gflops": 2 * 1024 ** 3 * n / dt / 1e9, "steps": n}
+
+
+def main():
+    workload, batch, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    run = {"kd-mlp": kd_mlp, "cnn": train_cnn, "infer": infer, "sgemm": sgemm}[workload]
+    result = run(batch, seconds)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["blas"] = next((part.strip() for part in torch.__config__.show().replace("\n", ",").split(",") if "BLAS_INFO" in part), "?")
+    result["threads"] = torch.get_num_threads()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

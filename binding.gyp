@@ -1,0 +1,18 @@
+{
+  "targets": [
+    {
+      "target_name": "tsdistill_native",
+      "sources": ["native/addon.c", "native/gemm.c", "native/conv.c", "native/pool.c"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wno-unused-parameter"],
+      "conditions": [
+        ["OS=='mac'", {
+          "defines": ["ACCELERATE_NEW_LAPACK"],
+          "libraries": ["-framework Accelerate"],
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3"] }
+        }, {
+          "libraries": ["-lopenblas", "-lm"]
+        }]
+      ]
+    }
+  ]
+}

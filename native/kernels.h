@@ -1,0 +1,30 @@
+/* Compute kernels over row-major float32 buffers; the N-API glue (addon.c) checks sizes before calling. */
+#ifndef TSDISTILL_KERNELS_H
+#define TSDISTILL_KERNELS_H
+#include <stddef.h>
+
+enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_ELU = 3, ACT_LEAKYRELU = 4, ACT_SIGMOID = 5, ACT_TANH = 6 };
+
+/* Conv geometry (NHWC input, filter [kh, kw, ci, co]), padding as TF computes it. */
+typedef struct {
+  int n, h, w, ci, kh, kw, co, sh, sw, dh, dw, top, left, oh, ow;
+} conv_geom;
+
+void batched_gemm(int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b, float *c,
+                  int batch, size_t stride_a, size_t stride_b, float beta);
+void bias_act(float *c, size_t rows, int cols, const float *bias, int act, float alpha);
+void conv2d_forward(const conv_geom *g, const float *x, const float *w, float *y);
+void conv2d_backprop_input(const conv_geom *g, const float *dy, const float *w, float *dx);
+void conv2d_backprop_filter(const conv_geom *g, const float *x, const float *dy, float *dw);
+/* Pooling reuses conv_geom with kh/kw as the window and co == ci. */
+void max_pool(const conv_geom *g, const float *x, float *y);
+void max_pool_grad(const conv_geom *g, const float *dy, const float *x, float *dx);
+void avg_pool(const conv_geom *g, const float *x, float *y);
+void avg_pool_grad(const conv_geom *g, const float *dy, float *dx);
+void activation_grad(const float *dy, const float *y, float *dz, size_t len, int act);
+void sum_rows(const float *x, float *out, size_t rows, size_t cols);
+void adam_update(float *out, const float *p, const float *g, float *m, float *v, size_t len, double step_size,
+                 double beta1, double beta2, double eps, double keep);
+void sgd_update(float *out, const float *p, const float *g, float *vel, size_t len, double lr, double momentum,
+                int nesterov, double weight_decay);
+#endif

@@ -1,0 +1,114 @@
+// The end of a search: the finalists (both Pareto fronts and the best candidate) are evaluated on the test split
+// and timed again side by side, the best student meeting the constraints is copied to <out>/best (a model folder
+// that `tsdistill export` takes), and results.json, report.html and the store's search row are written.
+import * as tf from "@tensorflow/tfjs-core";
+import { cpSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import type { BackendName } from "../engine/backend.js";
+import type { InMemoryDataset } from "../data/dataset.js";
+import { loadModel } from "../students/io.js";
+import type { SequentialModel } from "../students/model.js";
+import { hashDataset, openLabelCache } from "../teachers/label-cache.js";
+import { agreement, classificationMetrics, evaluate } from "../eval/classification.js";
+import { measureInterleaved } from "../eval/timing.js";
+import { bytesOnDisk } from "../eval/size.js";
+import type { RunStore, SearchRow, SearchStatus } from "../runs/store.js";
+import { writeDirAtomic, writeFileAtomic } from "../util/files.js";
+import { renderParetoHtml } from "../report/pareto-html.js";
+import { summarizeSearch, type SearchSummary } from "./summary.js";
+
+export interface AutoResult {
+  searchId: number;
+  db: string;
+  outDir: string;
+  status: SearchStatus;
+  teacher: { spec: string; testAccuracy: number };
+  data: string;
+  backend: string;
+  summary: SearchSummary;
+  /** <out>/best, or null when no candidate met the constraints. */
+  bestDir: string | null;
+  reportPath: string;
+  resultsPath: string;
+  /** Seconds of this invocation, and of all invocations of this search. */
+  seconds: number;
+  elapsedSeconds: number;
+}
+
+export interface FinalizeContext {
+  status: "finished" | "budget";
+  test: InMemoryDataset;
+  caches: { test: string };
+  backend: BackendName;
+  seconds: number;
+  log: (m: string) => void;
+}
+
+export async function finalizeSearch(store: RunStore, search: SearchRow, ctx: FinalizeContext): Promise<AutoResult> {
+  const { test } = ctx;
+  const first = summarizeSearch(search, store.trials(search.id));
+  const finalists = [...new Set([...first.frontLatency, ...first.frontParams, ...(first.best ? [first.best.trialId] : [])])];
+  const cache = openLabelCache(ctx.caches.test, { datasetHash: hashDataset(test), numSamples: test.size });
+  const teacherTest = cache.logitsFor(Int32Array.from({ length: test.size }, (_, i) => i));
+  cache.close();
+  const teacherAccuracy = classificationMetrics(teacherTest, test.y, test.numClasses).accuracy;
+
+  const loaded: { id: number; model: SequentialModel }[] = [];
+  try {
+    for (const id of finalists) {
+      const t = store.trial(id)!;
+      if (!t.modelDir || !existsSync(t.modelDir)) continue;
+      const { model } = await loadModel(t.modelDir);
+      loaded.push({ id, model });
+      const ev = evaluate((x) => model.predict(x), test);
+      store.setTestMetrics(id, ev.accuracy, { testAgreement: agreement(teacherTest, ev.logits, test.numClasses), testErrors: ev.errors, bytesOnDisk: bytesOnDisk(t.modelDir) });
+    }
+    if (loaded.length) {
+      // All finalists timed round-robin in this process, so their latencies compare with each other.
+      const one = tf.tensor(test.x.subarray(0, test.sampleSize), [1, ...test.sampleShape]);
+      const stats = measureInterleaved(
+        loaded.map(({ model }) => () => void tf.tidy(() => model.predict(one).dataSync())),
+        { warmup: 20, runs: 300, maxSeconds: Math.min(10, 1 + loaded.length) },
+      );
+      one.dispose();
+      loaded.forEach(({ id }, i) => store.setTestMetrics(id, store.trial(id)!.testAccuracy, { finalLatencyMs: stats[i].p50Ms }));
+    }
+  } finally {
+    for (const l of loaded) l.model.dispose();
+  }
+
+  const summary = summarizeSearch(search, store.trials(search.id));
+  const out = search.outDir;
+  let bestDir: string | null = null;
+  if (summary.best?.modelDir && existsSync(summary.best.modelDir)) {
+    bestDir = join(out, "best");
+    const from = summary.best.modelDir;
+    await writeDirAtomic(bestDir, (tmp) => cpSync(from, tmp, { recursive: true }));
+  }
+  const settings = search.settings;
+  const latest = store.search(search.id)!;
+  const result: AutoResult = {
+    searchId: search.id,
+    db: store.path,
+    outDir: out,
+    status: ctx.status,
+    teacher: { spec: String(settings.teacher), testAccuracy: teacherAccuracy },
+    data: String(settings.data),
+    backend: ctx.backend,
+    summary,
+    bestDir,
+    reportPath: join(out, "report.html"),
+    resultsPath: join(out, "results.json"),
+    seconds: ctx.seconds,
+    elapsedSeconds: latest.elapsedSeconds,
+  };
+  writeFileAtomic(result.resultsPath, JSON.stringify(result, null, 2) + "\n");
+  writeFileAtomic(result.reportPath, renderParetoHtml(result));
+  store.updateSearch(search.id, {
+    status: ctx.status,
+    bestTrialId: summary.best?.trialId ?? null,
+    result: { best: summary.best, frontLatency: summary.frontLatency, frontParams: summary.frontParams, counts: summary.counts, teacherTestAccuracy: teacherAccuracy },
+  });
+  ctx.log(`${summary.counts.finished} trials finished (${summary.counts.skipped} candidates skipped before training); report ${result.reportPath}`);
+  return result;
+}

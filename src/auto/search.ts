@@ -1,0 +1,355 @@
+// `tsdistill auto`: finds the best student under size / latency / agreement constraints. The teacher runs once
+// over the transfer, validation and test splits (resumable safetensors caches in the output folder); candidates
+// are sampled from the space, filtered on parameters and measured batch-1 latency before any training, and
+// trained in brackets of successive halving by a pool of worker threads. Every trial lives in the run store, so
+// running the same command again after an interruption reuses the finished trials and reruns the rest.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { useBackend, type BackendName } from "../engine/backend.js";
+import { loadSplits } from "../data/sources.js";
+import { hashDataset, labelDataset } from "../teachers/label-cache.js";
+import { openTeacher } from "../teachers/open-teacher.js";
+import { RunStore, type SearchRow, type TrialRow } from "../runs/store.js";
+import { TsdistillError, UsageError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/files.js";
+import { bracketSize, promote, rungEpochs, type HalvingOptions } from "./asha.js";
+import { JobAborted, JobNotStarted, JobPool } from "./pool.js";
+import { DEFAULT_CANDIDATE, defaultSpace, describeCandidate, paramCount, sampleCandidate, scaleSpec, type Candidate, type SpaceOptions } from "./space.js";
+import type { MeasureResult, TrainTrialResult } from "./trial.js";
+import { scoreOf, type Constraints, type Objective } from "./summary.js";
+import { finalizeSearch, type AutoResult } from "./finalize.js";
+
+export interface AutoOptions {
+  /** Teacher: a TF.js model folder, an .onnx file or fn:module#export. */
+  teacher: string;
+  data: string;
+  trainSize?: number;
+  validationSize: number;
+  seed: number;
+  constraints: Constraints;
+  objective: Objective;
+  /** Stop starting trials after this many seconds (all invocations of this search together). */
+  timeBudgetSeconds?: number;
+  /** Number of candidates to try (those skipped by the constraints do not count). */
+  trials?: number;
+  /** Worker threads (0: run every job in this thread). */
+  workers: number;
+  out: string;
+  /** Run store; default: the one named in <out>/search.json, else runs/tsdistill.db. */
+  db?: string;
+  backend: BackendName;
+  halving: HalvingOptions;
+  batchSize: number;
+  /** Overrides of the default space (tests use tiny widths). */
+  space?: Partial<SpaceOptions>;
+  /** Start from the demo's known-good candidate, scaled down to fit the constraints (default true). */
+  seedDefault?: boolean;
+  /** Seconds of timed runs per latency measurement (default 1). */
+  latencySeconds?: number;
+  log?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_DB = join("runs", "tsdistill.db");
+const SEARCH_FILE = "search.json";
+
+/** The fields that define a search: a rerun with the same --out must match them (budgets and workers may change). */
+function defining(s: Record<string, unknown>): Record<string, unknown> {
+  const { timeBudgetSeconds: _t, trials: _n, workers: _w, ...rest } = s;
+  return rest;
+}
+
+function firstDifference(a: unknown, b: unknown, path = ""): string | null {
+  if (JSON.stringify(a) === JSON.stringify(b)) return null;
+  if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b as object)])].sort();
+    for (const k of keys) {
+      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
+      if (d) return d;
+    }
+  }
+  return `${path || "settings"} was ${JSON.stringify(a)}, now ${JSON.stringify(b)}`;
+}
+
+/** Opens the store and the search for `out`: resumes it when the settings match, else creates it. */
+function openSearch(opts: AutoOptions, settings: Record<string, unknown>): { store: RunStore; search: SearchRow; resumed: boolean } {
+  const out = resolve(opts.out);
+  const marker = join(out, SEARCH_FILE);
+  let dbPath = opts.db ? resolve(opts.db) : null;
+  if (existsSync(marker)) {
+    const recorded = resolve(String((JSON.parse(readFileSync(marker, "utf8")) as { db?: string }).db ?? ""));
+    if (dbPath && dbPath !== recorded) throw new UsageError(`--db: ${out} belongs to the run store ${recorded}, not ${dbPath}`);
+    dbPath = recorded;
+  } else if (existsSync(out) && readdirSync(out).length > 0) {
+    throw new UsageError(`--out: ${out} exists and is not a tsdistill auto folder (no ${SEARCH_FILE}); choose a new folder`);
+  }
+  dbPath ??= resolve(DEFAULT_DB);
+  const store = RunStore.open(dbPath, { create: true });
+  try {
+    const found = store.searchByOutDir(out);
+    if (found) {
+      const diff = firstDifference(defining(found.settings), defining(settings));
+      if (diff) throw new UsageError(`--out: ${out} holds a search with other settings (${diff}); use a new --out to start another search`);
+      return { store, search: found, resumed: true };
+    }
+    if (existsSync(marker)) throw new UsageError(`--out: ${out}/${SEARCH_FILE} names ${dbPath}, which has no search for it; choose a new folder`);
+    mkdirSync(out, { recursive: true });
+    const search = store.createSearch(out, settings);
+    writeFileAtomic(marker, JSON.stringify({ db: dbPath, searchId: search.id }, null, 2) + "\n");
+    return { store, search, resumed: false };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}
+
+export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
+  const started = performance.now();
+  const log = opts.log ?? (() => {});
+  const backend = await useBackend(opts.backend);
+  const split = { validationSize: opts.validationSize, trainSize: opts.trainSize, seed: opts.seed };
+  const { train, validation, test } = loadSplits(opts.data, split);
+  const shape = { inputShape: train.sampleShape, numClasses: train.numClasses };
+  const space: SpaceOptions = { ...defaultSpace(train.sampleShape, train.numClasses), ...opts.space };
+  const rungs = rungEpochs(opts.halving);
+  const n0 = bracketSize(rungs.length, opts.halving.eta);
+  if (opts.timeBudgetSeconds === undefined && opts.trials === undefined) throw new UsageError("auto: give --time-budget or --trials");
+
+  const opened = await openTeacher(opts.teacher, train.sampleShape);
+  let teacherClosed = false;
+  const closeTeacher = async () => {
+    if (!teacherClosed) await opened.close();
+    teacherClosed = true;
+  };
+  let store: RunStore | null = null;
+  try {
+    if (opened.teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${opened.teacher.numClasses} outputs but ${opts.data} has ${train.numClasses} classes`);
+    const settings = {
+      version: 1,
+      teacher: opts.teacher,
+      teacherHash: opened.hash,
+      data: opts.data,
+      datasetHash: hashDataset(train),
+      split,
+      objective: opts.objective,
+      constraints: opts.constraints,
+      rungs,
+      eta: opts.halving.eta,
+      batchSize: opts.batchSize,
+      backend,
+      space,
+      seedDefault: opts.seedDefault ?? true,
+      timeBudgetSeconds: opts.timeBudgetSeconds ?? null,
+      trials: opts.trials ?? null,
+      workers: opts.workers,
+    };
+    const o = openSearch(opts, settings);
+    store = o.store;
+    const search = o.search;
+    const out = search.outDir;
+    const st = store;
+    const leftOver = st.markInterrupted(search.id, "the previous run stopped while this trial ran");
+    // A killed run can leave half-written model folders (hidden temp names); they are never read, remove them.
+    const trialsDir = join(out, "trials");
+    if (existsSync(trialsDir)) for (const name of readdirSync(trialsDir)) if (name.startsWith(".") && name.includes(".tmp")) rmSync(join(trialsDir, name), { recursive: true, force: true });
+    log(o.resumed ? `resuming search ${search.id} in ${out} (${st.trials(search.id).filter((t) => t.status === "finished").length} trials finished, ${leftOver} interrupted)` : `search ${search.id} in ${out} (run store ${st.path})`);
+    st.updateSearch(search.id, { status: "running" });
+
+    // The teacher runs once per split; every trial reads these caches.
+    const caches = { train: join(out, "teacher-cache"), validation: join(out, "teacher-cache-val"), test: join(out, "teacher-cache-test") };
+    for (const [name, data] of [["train", train], ["validation", validation], ["test", test]] as const) {
+      await labelDataset(opened.teacher, data, caches[name], { teacherHash: opened.hash, signal: opts.signal });
+    }
+    await closeTeacher();
+    log(`teacher outputs cached for ${train.size} transfer, ${validation.size} validation and ${test.size} test samples`);
+
+    // Time: the budget covers every invocation; the store keeps the seconds spent so far.
+    let lastTick = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      st.updateSearch(search.id, { addSeconds: (now - lastTick) / 1000 });
+      lastTick = now;
+    };
+    const deadline = opts.timeBudgetSeconds === undefined ? Infinity : performance.now() + (opts.timeBudgetSeconds - search.elapsedSeconds) * 1000;
+    let budgetHit = false;
+    const admit = () => {
+      if (opts.signal?.aborted) return false;
+      if (performance.now() < deadline) return true;
+      if (!budgetHit) log(`time budget of ${opts.timeBudgetSeconds} s spent: no new trials; waiting for the running ones`);
+      budgetHit = true;
+      return false;
+    };
+    const pool = new JobPool({ size: opts.workers, admit });
+    const onAbort = () => void pool.stop();
+    opts.signal?.addEventListener("abort", onAbort);
+
+    const bracketCount = opts.trials === undefined ? Infinity : Math.ceil(opts.trials / n0);
+    const candidatesIn = (b: number) => (opts.trials === undefined ? n0 : Math.min(n0, opts.trials - b * n0));
+    const trialSeed = opts.seed;
+
+    /** Runs (or reuses) one trial; returns its validation score, or null when it failed or did not run. */
+    const runTrial = async (b: number, k: number, r: number, cand: Candidate, params: number, latencyMs: number): Promise<number | null> => {
+      const key = `b${b}-c${k}-r${r}`;
+      const row = st.ensureTrial(search.id, { key, bracket: b, candidate: k, rung: r, config: cand, spec: cand.student, params, latencyMs, fidelity: rungs[r] });
+      if (row.status === "finished") return scoreOf({ valAccuracy: row.valAccuracy ?? 0, valAgreement: row.valAgreement ?? 0 }, opts.objective);
+      // A failure (e.g. a diverging loss) is deterministic for the seed: running it again would fail again.
+      if (row.status === "failed") return null;
+      const modelDir = join(out, "trials", key);
+      try {
+        const res = (await pool.run(
+          {
+            kind: "train",
+            backend,
+            data: opts.data,
+            split,
+            teacherCache: caches.train,
+            validationCache: caches.validation,
+            candidate: cand,
+            epochs: rungs[r],
+            batchSize: opts.batchSize,
+            seed: trialSeed,
+            modelDir,
+            metadata: { role: "auto trial", trial: key, spec: cand.student, candidate: cand, epochs: rungs[r], teacher: opts.teacher, data: opts.data },
+          },
+          { onStart: () => st.startTrial(row.id), onEpoch: (m) => st.addEpoch(row.id, m) },
+        )) as TrainTrialResult;
+        st.finishTrial(row.id, {
+          seconds: res.seconds,
+          valAccuracy: res.valAccuracy,
+          valAgreement: res.valAgreement,
+          valLoss: res.valLoss,
+          metrics: { bestEpoch: res.bestEpoch },
+          modelDir: res.modelDir,
+        });
+        tick();
+        // A promoted candidate's lower-rung model is superseded by this one.
+        for (const low of st.trials(search.id).filter((t) => t.bracket === b && t.candidate === k && t.rung < r && t.modelDir)) {
+          rmSync(low.modelDir!, { recursive: true, force: true });
+          st.setModelDir(low.id, null);
+        }
+        log(`trial ${key} ${describeCandidate(cand)}, ${rungs[r]} epoch(s): val accuracy ${(res.valAccuracy * 100).toFixed(2)}%, agreement ${(res.valAgreement * 100).toFixed(2)}% (${res.seconds.toFixed(1)} s)`);
+        return scoreOf(res, opts.objective);
+      } catch (err) {
+        if (err instanceof JobNotStarted) return null;
+        if (err instanceof JobAborted) {
+          st.endTrial(row.id, "interrupted", "the search was interrupted while this trial ran");
+          return null;
+        }
+        const msg = (err as Error).message.split("\n")[0];
+        st.endTrial(row.id, "failed", msg);
+        log(`trial ${key} ${describeCandidate(cand)} failed: ${msg}`);
+        return null;
+      }
+    };
+
+    /** Batch-1 latency of an untrained model with this spec, measured in a worker. */
+    const measure = async (spec: string): Promise<number | null> => {
+      try {
+        const m = (await pool.run({ kind: "measure", backend, spec, ...shape, maxSeconds: opts.latencySeconds ?? 1 })) as MeasureResult;
+        return m.latencyMs;
+      } catch (err) {
+        if (err instanceof JobNotStarted || err instanceof JobAborted) return null;
+        throw err;
+      }
+    };
+
+    const skip = (b: number, k: number, cand: Candidate, params: number, latencyMs: number | null, reason: string) => {
+      const row = st.ensureTrial(search.id, { key: `b${b}-c${k}-r0`, bracket: b, candidate: k, rung: 0, config: cand, spec: cand.student, params, latencyMs, fidelity: 0 });
+      st.endTrial(row.id, "skipped", reason);
+    };
+
+    /**
+     * Candidate k of bracket b: reused from the store, or sampled (k = 0 of bracket 0: the default, halved in
+     * width until it fits) and checked against the constraints. null: skipped; undefined: not measured (stopped).
+     */
+    const candidate = async (b: number, k: number): Promise<{ cand: Candidate; params: number; latencyMs: number } | null | undefined> => {
+      const known = st.trialByKey(search.id, `b${b}-c${k}-r0`);
+      if (known?.status === "skipped") return null;
+      if (known) return { cand: known.config as Candidate, params: known.params ?? 0, latencyMs: known.latencyMs ?? NaN };
+      const isDefault = b === 0 && k === 0 && (opts.seedDefault ?? true);
+      const base = isDefault ? DEFAULT_CANDIDATE : sampleCandidate(space, opts.seed, b, k);
+      const factors = isDefault ? [1, 0.5, 0.25, 0.125, 0.0625] : [1];
+      let last = { cand: base, params: 0, latency: null as number | null, reason: "" };
+      for (const f of factors) {
+        const cand = { ...base, student: scaleSpec(base.student, f) };
+        const params = paramCount(cand.student, shape.inputShape, shape.numClasses);
+        last = { cand, params, latency: null, reason: "" };
+        if (opts.constraints.maxParams !== undefined && params > opts.constraints.maxParams) {
+          last.reason = `params ${params} > --max-params ${opts.constraints.maxParams}`;
+          continue;
+        }
+        const latency = await measure(cand.student);
+        if (latency === null) return undefined;
+        last.latency = latency;
+        if (opts.constraints.maxLatencyMs !== undefined && latency > opts.constraints.maxLatencyMs) {
+          last.reason = `latency ${latency.toFixed(3)} ms > --max-latency-ms ${opts.constraints.maxLatencyMs}`;
+          continue;
+        }
+        return { cand, params, latencyMs: latency };
+      }
+      skip(b, k, last.cand, last.params, last.latency, last.reason);
+      log(`candidate b${b}-c${k} ${last.cand.student} skipped before training: ${last.reason}`);
+      return null;
+    };
+
+    let sampling = 0;
+    const runBracket = async (b: number): Promise<void> => {
+      const want = candidatesIn(b);
+      const alive: { k: number; cand: Candidate; params: number; latencyMs: number }[] = [];
+      sampling++;
+      try {
+        // Sampling stops after 20 draws per wanted candidate, so impossible constraints cannot loop forever.
+        for (let k = 0; alive.length < want && k < want * 20; k++) {
+          const c = await candidate(b, k);
+          if (c === undefined) return;
+          if (c) alive.push({ k, ...c });
+        }
+      } finally {
+        sampling--;
+      }
+      let current = alive;
+      for (let r = 0; r < rungs.length && current.length > 0; r++) {
+        const scores = await Promise.all(current.map((c) => runTrial(b, c.k, r, c.cand, c.params, c.latencyMs)));
+        if (r === rungs.length - 1 || !admit()) break;
+        const always = b === 0 && (opts.seedDefault ?? true) ? [0] : [];
+        const keep = new Set(promote(current.map((c, i) => ({ candidate: c.k, score: scores[i] })), opts.halving.eta, always));
+        current = current.filter((c) => keep.has(c.k));
+      }
+    };
+
+    const running = new Set<Promise<void>>();
+    let failure: unknown = null;
+    try {
+      for (let b = 0; b < bracketCount && admit(); b++) {
+        const p = runBracket(b).catch((err) => void (failure ??= err));
+        running.add(p);
+        void p.finally(() => running.delete(p));
+        // Start the next bracket only when a worker would otherwise sit idle.
+        while (running.size > 0 && (sampling > 0 || pool.load >= pool.capacity)) await new Promise((r) => setTimeout(r, 50));
+      }
+      await Promise.all(running);
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+      await pool.close();
+    }
+    if (failure) throw failure;
+    tick();
+    if (opts.signal?.aborted) {
+      st.markInterrupted(search.id, "the search was interrupted while this trial ran");
+      st.updateSearch(search.id, { status: "interrupted" });
+      throw new TsdistillError(`auto: interrupted; run the same command again to continue the search in ${out}`, 130);
+    }
+    const status = budgetHit ? "budget" : "finished";
+    return await finalizeSearch(st, st.search(search.id)!, { status, test, caches, backend, seconds: (performance.now() - started) / 1000, log });
+  } catch (err) {
+    if (store && opts.signal?.aborted && !(err instanceof TsdistillError)) {
+      throw new TsdistillError(`auto: interrupted; run the same command again to continue the search in ${resolve(opts.out)}`, 130);
+    }
+    throw err;
+  } finally {
+    await closeTeacher();
+    store?.close();
+  }
+}
+
+export type { TrialRow };

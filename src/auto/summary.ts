@@ -1,0 +1,168 @@
+// What a search found, read back from the run store: one entry per candidate (its highest-fidelity finished
+// trial), which of them meet the constraints, the best one, and the Pareto fronts (quality vs latency and vs
+// parameters). Used by `tsdistill auto` at the end and by `tsdistill runs pareto`.
+import type { SearchRow, TrialRow } from "../runs/store.js";
+import { paretoFront } from "./pareto.js";
+
+export type Objective = "accuracy" | "agreement";
+
+export interface Constraints {
+  maxParams?: number;
+  maxLatencyMs?: number;
+  minAgreement?: number;
+}
+
+export interface CandidateSummary {
+  trialId: number;
+  key: string;
+  spec: string;
+  method: string;
+  temperature: number;
+  alpha: number;
+  lr: number;
+  config: Record<string, unknown>;
+  epochs: number;
+  params: number | null;
+  latencyMs: number | null;
+  valAccuracy: number;
+  valAgreement: number;
+  /** On the test split; filled for the fronts and the best at the end of a search. */
+  testAccuracy: number | null;
+  testAgreement: number | null;
+  /** Batch-1 p50 re-measured at the end, all finalists round-robin in one process (comparable among them). */
+  finalLatencyMs: number | null;
+  bytesOnDisk: number | null;
+  modelDir: string | null;
+  meetsConstraints: boolean;
+  violation: string | null;
+}
+
+export interface SearchSummary {
+  objective: Objective;
+  constraints: Constraints;
+  counts: { candidates: number; skipped: number; trials: number; finished: number; failed: number; unfinished: number };
+  candidates: CandidateSummary[];
+  best: CandidateSummary | null;
+  /** Trial ids on each front, cheapest first. */
+  frontLatency: number[];
+  frontParams: number[];
+}
+
+export function scoreOf(c: { valAccuracy: number; valAgreement: number }, objective: Objective): number {
+  return objective === "accuracy" ? c.valAccuracy : c.valAgreement;
+}
+
+function violation(t: TrialRow, c: Constraints): string | null {
+  if (c.maxParams !== undefined && t.params !== null && t.params > c.maxParams) return `params ${t.params} > ${c.maxParams}`;
+  if (c.maxLatencyMs !== undefined && t.latencyMs !== null && t.latencyMs > c.maxLatencyMs) return `latency ${t.latencyMs.toFixed(3)} ms > ${c.maxLatencyMs} ms`;
+  if (c.minAgreement !== undefined && (t.valAgreement ?? 0) < c.minAgreement) return `validation agreement ${((t.valAgreement ?? 0) * 100).toFixed(2)}% < ${(c.minAgreement * 100).toFixed(2)}%`;
+  return null;
+}
+
+export function summarizeSearch(search: SearchRow, trials: TrialRow[]): SearchSummary {
+  const objective = (search.settings.objective as Objective | undefined) ?? "accuracy";
+  const constraints = (search.settings.constraints as Constraints | undefined) ?? {};
+  const top = new Map<string, TrialRow>();
+  for (const t of trials) {
+    if (t.status !== "finished") continue;
+    const id = `${t.bracket}/${t.candidate}`;
+    const cur = top.get(id);
+    if (!cur || t.rung > cur.rung) top.set(id, t);
+  }
+  const candidates: CandidateSummary[] = [...top.values()].map((t) => {
+    const v = violation(t, constraints);
+    const m = t.metrics;
+    const cfg = t.config;
+    return {
+      trialId: t.id,
+      key: t.key,
+      spec: t.spec,
+      method: String(cfg.method),
+      temperature: Number(cfg.temperature),
+      alpha: Number(cfg.alpha),
+      lr: Number(cfg.lr),
+      config: cfg,
+      epochs: t.fidelity,
+      params: t.params,
+      latencyMs: t.latencyMs,
+      valAccuracy: t.valAccuracy ?? 0,
+      valAgreement: t.valAgreement ?? 0,
+      testAccuracy: t.testAccuracy,
+      testAgreement: typeof m.testAgreement === "number" ? m.testAgreement : null,
+      finalLatencyMs: typeof m.finalLatencyMs === "number" ? m.finalLatencyMs : null,
+      bytesOnDisk: typeof m.bytesOnDisk === "number" ? m.bytesOnDisk : null,
+      modelDir: t.modelDir,
+      meetsConstraints: v === null,
+      violation: v,
+    };
+  });
+  const eligible = candidates.filter((c) => c.meetsConstraints);
+  // Best: highest validation score; ties go to the faster, then smaller, then earlier candidate.
+  const best =
+    [...eligible].sort(
+      (a, b) => scoreOf(b, objective) - scoreOf(a, objective) || (a.latencyMs ?? Infinity) - (b.latencyMs ?? Infinity) || (a.params ?? Infinity) - (b.params ?? Infinity) || a.trialId - b.trialId,
+    )[0] ?? null;
+  const front = (cost: (c: CandidateSummary) => number | null) =>
+    paretoFront(candidates.map((c) => ({ id: c.trialId, score: scoreOf(c, objective), cost: cost(c) ?? NaN }))).map((p) => p.id);
+  return {
+    objective,
+    constraints,
+    counts: {
+      candidates: new Set(trials.map((t) => `${t.bracket}/${t.candidate}`)).size,
+      skipped: trials.filter((t) => t.status === "skipped").length,
+      trials: trials.filter((t) => t.status !== "skipped").length,
+      finished: trials.filter((t) => t.status === "finished").length,
+      failed: trials.filter((t) => t.status === "failed").length,
+      unfinished: trials.filter((t) => t.status === "pending" || t.status === "running" || t.status === "interrupted").length,
+    },
+    candidates,
+    best,
+    frontLatency: front((c) => c.latencyMs),
+    frontParams: front((c) => c.params),
+  };
+}
+
+const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(2)}%`);
+const ms = (x: number | null) => (x === null ? "–" : `${x.toFixed(3)} ms`);
+const int = (x: number | null) => (x === null ? "–" : x.toLocaleString("en-US"));
+
+/** A Markdown table of one front (or any candidates), with the best marked. */
+export function formatCandidates(s: SearchSummary, ids: number[]): string {
+  const byId = new Map(s.candidates.map((c) => [c.trialId, c]));
+  const head = ["trial", "student", "method", "T", "α", "lr", "epochs", "params", "latency b=1", "re-measured", `val acc`, "val agree", "test acc", "test agree", "meets"];
+  const rows = ids
+    .map((id) => byId.get(id)!)
+    .filter(Boolean)
+    .map((c) => [
+      `${c.trialId}${s.best?.trialId === c.trialId ? " *" : ""}`,
+      c.spec,
+      c.method,
+      c.method === "logit-mse" ? "–" : String(c.temperature),
+      String(c.alpha),
+      c.lr.toExponential(1),
+      String(c.epochs),
+      int(c.params),
+      ms(c.latencyMs),
+      ms(c.finalLatencyMs),
+      pct(c.valAccuracy),
+      pct(c.valAgreement),
+      pct(c.testAccuracy),
+      pct(c.testAgreement),
+      c.meetsConstraints ? "yes" : `no (${c.violation})`,
+    ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ")} |`;
+  return [line(head), `|${widths.map((w, i) => (i < 3 ? ":" : "-") + "-".repeat(w) + (i < 3 ? "-" : ":")).join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+/** Both fronts as text, for the terminal. */
+export function formatFronts(s: SearchSummary): string {
+  const what = s.objective === "accuracy" ? "validation accuracy" : "validation agreement";
+  return [
+    `Pareto front: ${what} vs batch-1 latency (${s.frontLatency.length} of ${s.candidates.length} candidates; * = best meeting the constraints)`,
+    formatCandidates(s, s.frontLatency),
+    "",
+    `Pareto front: ${what} vs parameters (${s.frontParams.length} of ${s.candidates.length} candidates)`,
+    formatCandidates(s, s.frontParams),
+  ].join("\n");
+}

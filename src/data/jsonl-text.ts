@@ -1,0 +1,110 @@
+import { DataError } from "../util/errors.js";
+import { readDataFile } from "../util/files.js";
+import { featurizeTexts, fitNgrams, ngramConfig, type HashedNgramConfig } from "../features/hashed-ngrams.js";
+import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
+import { sortLabelNames } from "./tabular.js";
+import { TextDataset } from "./text-dataset.js";
+
+/** What a served text model needs to featurise new texts: field names, class names and the fitted featuriser. */
+export interface TextPreprocess {
+  kind: "text";
+  version: 1;
+  textField: string;
+  labelField: string;
+  labelNames: string[];
+  featurizer: HashedNgramConfig;
+}
+
+export interface JsonlTextOptions {
+  textField?: string;
+  labelField?: string;
+  featurizer?: Partial<HashedNgramConfig>;
+  testFraction?: number;
+  splitSeed?: number;
+  /** A separate JSONL file of test samples (every one labelled). */
+  testFile?: string;
+}
+
+export interface JsonlRecords {
+  texts: string[];
+  /** The label as a string; null where the object has no label (unlabeled sample). */
+  labels: (string | null)[];
+  lines: number[];
+}
+
+/** Reads one JSON object per line; blank lines are skipped. Errors name the file, line and field. */
+export function readJsonlTexts(path: string, textField = "text", labelField = "label"): JsonlRecords {
+  const text = readDataFile(path, "a JSONL file (one JSON object per line)").toString("utf8");
+  const out: JsonlRecords = { texts: [], labels: [], lines: [] };
+  text.split(/\r?\n/).forEach((raw, k) => {
+    const line = k + 1;
+    if (raw.trim() === "") return;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(raw);
+    } catch (err) {
+      throw new DataError(path, `line ${line}: not valid JSON (${(err as Error).message})`);
+    }
+    if (typeof obj !== "object" || obj === null || Array.isArray(obj)) throw new DataError(path, `line ${line}: expected a JSON object, got ${Array.isArray(obj) ? "an array" : typeof obj}`);
+    const rec = obj as Record<string, unknown>;
+    const t = rec[textField];
+    if (typeof t !== "string") throw new DataError(path, `line ${line}: field "${textField}": expected a string, got ${t === undefined ? "nothing" : JSON.stringify(t).slice(0, 40)}`);
+    const l = rec[labelField];
+    let label: string | null;
+    if (l === undefined || l === null) label = null;
+    else if (typeof l === "string" || typeof l === "number" || typeof l === "boolean") label = String(l);
+    else throw new DataError(path, `line ${line}: field "${labelField}": expected a string or number label (or null for unlabeled), got ${JSON.stringify(l).slice(0, 40)}`);
+    out.texts.push(t);
+    out.labels.push(label);
+    out.lines.push(line);
+  });
+  if (out.texts.length === 0) throw new DataError(path, "has no JSON lines; expected one object per line");
+  return out;
+}
+
+export interface TextSplits {
+  train: TextDataset;
+  test: TextDataset;
+  unlabeled?: TextDataset;
+  preprocess: TextPreprocess;
+}
+
+/**
+ * JSONL text classification data: labels → class indices (sorted names), a seeded stratified test split (or
+ * the test file), idf fitted on the training texts only, hashed n-gram features for every split.
+ */
+export function loadJsonlText(path: string, opts: JsonlTextOptions = {}, name = `jsonl:${path}`): TextSplits {
+  const textField = opts.textField ?? "text";
+  const labelField = opts.labelField ?? "label";
+  const recs = readJsonlTexts(path, textField, labelField);
+  const testRecs = opts.testFile ? readJsonlTexts(opts.testFile, textField, labelField) : null;
+  const labelNames = sortLabelNames([...recs.labels, ...(testRecs?.labels ?? [])].filter((l): l is string => l !== null));
+  if (labelNames.length < 2) throw new DataError(path, `field "${labelField}" has ${labelNames.length} distinct label; expected at least 2 classes`);
+  const index = new Map(labelNames.map((n, i) => [n, i]));
+  const encode = (r: JsonlRecords) => Int32Array.from(r.labels, (l) => (l === null ? -1 : index.get(l)!));
+  const y = encode(recs);
+  const split = stratifiedSplit(y, testRecs ? 0 : opts.testFraction ?? DEFAULT_TEST_FRACTION, opts.splitSeed ?? DEFAULT_SPLIT_SEED);
+  if (split.train.length === 0) throw new DataError(path, "has no labelled samples; expected at least one");
+  const trainTexts = Array.from(split.train, (i) => recs.texts[i]);
+  const featurizer = fitNgrams(trainTexts, ngramConfig(opts.featurizer, name));
+  const make = (texts: string[], labels: Int32Array, part: string) =>
+    new TextDataset(`${name}/${part}`, featurizeTexts(texts, featurizer), labels, [featurizer.buckets], labelNames.length, texts);
+  const pick = (rows: Int32Array) => ({ texts: Array.from(rows, (i) => recs.texts[i]), y: Int32Array.from(rows, (i) => y[i]) });
+  let test: TextDataset;
+  if (testRecs) {
+    const ty = encode(testRecs);
+    const missing = ty.indexOf(-1);
+    if (missing >= 0) throw new DataError(opts.testFile!, `line ${testRecs.lines[missing]}: the test file needs field "${labelField}" on every line`);
+    test = make(testRecs.texts, ty, "test");
+  } else {
+    const t = pick(split.test);
+    test = make(t.texts, t.y, "test");
+  }
+  const u = pick(split.unlabeled);
+  return {
+    train: make(trainTexts, pick(split.train).y, "train"),
+    test,
+    unlabeled: u.texts.length > 0 ? make(u.texts, u.y, "unlabeled") : undefined,
+    preprocess: { kind: "text", version: 1, textField, labelField, labelNames, featurizer },
+  };
+}

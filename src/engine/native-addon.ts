@@ -1,0 +1,48 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The C addon built from native/ (see scripts/build-native.mjs); all arrays are read and written in place. */
+export interface NativeAddon {
+  /** c[i] = op(a[i])·op(b[i]) for i < batch, row-major; a stride of 0 reuses the same matrix for every i. */
+  gemm(transA: boolean, transB: boolean, m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array, batch: number, strideA: number, strideB: number): void;
+  /** c[r, j] = act(c[r, j] + bias[j]); act codes in NATIVE_ACTIVATIONS. */
+  biasAct(c: Float32Array, rows: number, cols: number, bias: Float32Array | null, act: number, alpha: number): void;
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geom: Int32Array): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): void;
+  maxPool(x: Float32Array, y: Float32Array, geom: Int32Array): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  avgPool(x: Float32Array, y: Float32Array, geom: Int32Array): void;
+  avgPoolGrad(dy: Float32Array, dx: Float32Array, geom: Int32Array): void;
+  sumRows(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  /** dz = dy·act'(z) from y = act(z); act: linear 0, relu 1, sigmoid 5, tanh 6. */
+  activationGrad(dy: Float32Array, y: Float32Array, dz: Float32Array, act: number): void;
+  adam(out: Float32Array, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, stepSize: number, beta1: number, beta2: number, epsilon: number, keep: number): void;
+  sgd(out: Float32Array, p: Float32Array, g: Float32Array, velocity: Float32Array, lr: number, momentum: number, nesterov: boolean, weightDecay: number): void;
+  blasInfo(): { library: string; config: string; corename: string; threads: number };
+  setThreads(n: number): void;
+}
+
+export const NATIVE_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5 };
+
+/** The package root: this file is src/engine/ or dist/engine/. */
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const NATIVE_ADDON_PATH = join(root, "build", "Release", "tsdistill_native.node");
+export const NATIVE_BUILD_HINT = "run `node scripts/build-native.mjs` (needs a C compiler and OpenBLAS: apt-get install -y build-essential libopenblas-dev)";
+
+function load(): { addon: NativeAddon | null; error: string | null } {
+  if (process.env.TSDISTILL_NO_NATIVE === "1") return { addon: null, error: "disabled by TSDISTILL_NO_NATIVE=1" };
+  if (!existsSync(NATIVE_ADDON_PATH)) return { addon: null, error: `addon not built (${NATIVE_ADDON_PATH} missing); ${NATIVE_BUILD_HINT}` };
+  try {
+    return { addon: createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon, error: null };
+  } catch (e) {
+    return { addon: null, error: `addon failed to load: ${(e as Error).message.split("\n")[0]}` };
+  }
+}
+
+const loaded = load();
+/** The addon, or null when it is not built or cannot load (then nativeLoadError says why). */
+export const nativeAddon: NativeAddon | null = loaded.addon;
+export const nativeLoadError: string | null = loaded.error;

@@ -1,0 +1,45 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { nativeAddon } from "./native-addon.js";
+import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.js";
+import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
+import type { NativeKernel } from "./native-util.js";
+
+export const NATIVE_BACKEND = "native";
+/** A kernel only the native backend has (see native-matmul.ts). */
+export const NATIVE_ACTIVATION_GRAD = "TsdistillActivationGrad";
+
+/** The kernels the addon runs; every other kernel is tfjs-backend-cpu's, over the same plain-array storage. */
+export const NATIVE_KERNELS: Record<string, NativeKernel> = {
+  BatchMatMul: batchMatMul,
+  _FusedMatMul: fusedMatMul,
+  Sum: sum,
+  Conv2D: conv2d,
+  FusedConv2D: fusedConv2d,
+  Conv2DBackpropInput: conv2dBackpropInput,
+  Conv2DBackpropFilter: conv2dBackpropFilter,
+  MaxPool: maxPool,
+  MaxPoolGrad: maxPoolGrad,
+  AvgPool: avgPool,
+  AvgPoolGrad: avgPoolGrad,
+};
+
+let registered = false;
+
+/**
+ * Registers the "native" backend: a MathBackendCPU (tensors are plain Float32Arrays the addon reads in place)
+ * with cpu's kernels, the heavy ones replaced by BLAS calls. Returns false when the addon is not loaded.
+ */
+export function registerNativeBackend(): boolean {
+  if (!nativeAddon) return false;
+  if (registered) return true;
+  // Priority below cpu and wasm: only an explicit choice selects it.
+  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+  for (const k of tf.getKernelsForBackend("cpu")) {
+    const own = NATIVE_KERNELS[k.kernelName];
+    tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc: (own ?? k.kernelFunc) as tf.KernelFunc });
+  }
+  tf.registerKernel({ kernelName: NATIVE_ACTIVATION_GRAD, backendName: NATIVE_BACKEND, kernelFunc: activationGrad as tf.KernelFunc });
+  registered = true;
+  return true;
+}

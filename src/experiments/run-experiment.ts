@@ -1,0 +1,219 @@
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { useBackend } from "../engine/backend.js";
+import { loadSplits } from "../data/sources.js";
+import { loadModel } from "../students/io.js";
+import type { SequentialModel } from "../students/model.js";
+import { agreement, predictLogits } from "../eval/classification.js";
+import { measureLatency } from "../eval/latency.js";
+import { binaryAuc } from "../eval/roc.js";
+import { bytesOnDisk } from "../eval/size.js";
+import { runRecipe, trainRecipeTeacher } from "../distill/run-recipe.js";
+import type { Recipe } from "../distill/recipe.js";
+import type { TrainingReporter } from "../train/reporter.js";
+import { checkRequirements, type Experiment } from "./experiment.js";
+import { errorsOn, fitClassBias, withClassBias } from "./bias.js";
+
+/** One trained model's measurements on the test split. */
+export interface ResultRow {
+  name: string;
+  role: "teacher" | "student alone" | "distilled";
+  spec: string;
+  errors: number;
+  accuracy: number;
+  /** ROC-AUC on the test split, for two-class problems. */
+  auc?: number;
+  /** Share of test samples where the model's top class is the teacher's. */
+  agreement: number;
+  params: number;
+  bytes: number;
+  /** Relative to the run folder when the model is inside it. */
+  modelDir: string;
+  /** Batch-1 latency, median, on this machine and backend. */
+  latencyMs: number;
+  /** Teacher latency / this latency. */
+  speedup: number;
+  /** For a distilled student: the row of the same student trained alone (same seed, data and epochs). */
+  baseline?: string;
+  /** Errors on the classes named in evaluate.classErrors. */
+  classErrors: Record<string, { errors: number; total: number }>;
+  /** After raising the omitted class's bias (evaluate.adjustBiasFor). */
+  biasAdjusted?: { class: number; delta: number; errors: number; classErrors: { errors: number; total: number } };
+  seconds: number;
+}
+
+export interface ExperimentResult {
+  name: string;
+  file: string;
+  quick: boolean;
+  backend: string;
+  seed: number;
+  date: string;
+  testSize: number;
+  rows: ResultRow[];
+  /** (student alone − distilled errors) / (student alone − teacher errors), per distilled variant. */
+  gapClosed: Record<string, number | null>;
+  reference?: Experiment["extras"]["reference"];
+  seconds: number;
+}
+
+export interface ExperimentOptions {
+  dir: string;
+  /** Where trained teachers are kept and reused by recipes that train the same one (default: <runs>/teachers). */
+  teacherStore?: string;
+  reporter?: TrainingReporter;
+  info?: (m: string) => void;
+}
+
+function totalEpochs(r: Recipe): number {
+  return r.stages ? r.stages.reduce((n, s) => n + s.epochs, 0) : r.training.epochs;
+}
+
+/**
+ * Runs an experiment: trains (or loads) the teacher once, then for every distilled variant the same student alone
+ * on hard labels (same seed, transfer set and epochs; shared between variants that agree on those) and the
+ * distilled student; measures each on the test split.
+ */
+export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Promise<ExperimentResult> {
+  const start = performance.now();
+  const info = opts.info ?? (() => {});
+  checkRequirements(ex);
+  const base = ex.base;
+  await useBackend(base.backend);
+  mkdirSync(opts.dir, { recursive: true });
+  let teacherDir: string;
+  if (base.teacher.kind === "train") {
+    teacherDir = await trainedTeacher(base, opts.teacherStore ?? join(dirname(opts.dir), "teachers"), info, opts.reporter);
+  } else if (base.teacher.kind === "tfjs") {
+    teacherDir = base.teacher.path;
+  } else {
+    throw new Error(`${ex.file}: teacher: an experiment needs a teacher model it can evaluate (kind train or tfjs), not a cache`);
+  }
+  const { validation, test } = loadSplits(base.data.source, { validationSize: base.data.validationSize, seed: base.seed });
+  const cols = test.numClasses;
+  const { model: teacher } = await loadModel(teacherDir);
+  const rows: ResultRow[] = [];
+  try {
+    const teacherLogits = predictLogits((x) => teacher.predict(x), test);
+    const teacherLatency = latencyOf(teacher, test.sampleShape);
+    const measure = async (name: string, role: ResultRow["role"], modelDir: string, spec: string, seconds: number, omitted: number[] = []): Promise<ResultRow> => {
+      const { model } = role === "teacher" ? { model: teacher } : await loadModel(modelDir);
+      try {
+        const logits = role === "teacher" ? teacherLogits : predictLogits((x) => model.predict(x), test);
+        const all = errorsOn(logits, test.y, cols);
+        const classErrors = Object.fromEntries(ex.extras.evaluate.classErrors.map((c) => [String(c), errorsOn(logits, test.y, cols, c)]));
+        const latencyMs = role === "teacher" ? teacherLatency : latencyOf(model, test.sampleShape);
+        const row: ResultRow = {
+          name,
+          role,
+          spec,
+          errors: all.errors,
+          accuracy: 1 - all.errors / all.total,
+          agreement: agreement(teacherLogits, logits, cols),
+          params: model.paramCount,
+          bytes: bytesOnDisk(modelDir),
+          latencyMs,
+          speedup: teacherLatency / latencyMs,
+          classErrors,
+          modelDir: modelDir.startsWith(opts.dir) ? relative(opts.dir, modelDir) : modelDir,
+          seconds,
+        };
+        if (cols === 2) row.auc = binaryAuc(logits, test.y);
+        const cls = ex.extras.evaluate.adjustBiasFor;
+        if (cls !== undefined && omitted.includes(cls)) {
+          const fit = fitClassBias(predictLogits((x) => model.predict(x), validation), validation.y, cols, cls);
+          const adjusted = withClassBias(logits, cols, cls, fit.delta);
+          row.biasAdjusted = { class: cls, delta: fit.delta, errors: errorsOn(adjusted, test.y, cols).errors, classErrors: errorsOn(adjusted, test.y, cols, cls) };
+        }
+        return row;
+      } finally {
+        if (role !== "teacher") model.dispose();
+      }
+    };
+    rows.push(await measure("teacher", "teacher", teacherDir, base.teacher.kind === "train" ? base.teacher.spec : "(loaded)", 0));
+
+    const baselines = new Map<string, ResultRow>();
+    const gapClosed: Record<string, number | null> = {};
+    for (const [i, v] of ex.variants.entries()) {
+      const recipe: Recipe = { ...v.recipe, teacher: { kind: "tfjs", path: teacherDir } };
+      if (ex.extras.baseline) {
+        const key = JSON.stringify([recipe.student, recipe.data, totalEpochs(recipe), recipe.training]);
+        if (!baselines.has(key)) {
+          const alone: Recipe = { ...recipe, loss: { terms: [{ loss: "ce", weight: 1, options: {}, projector: "auto" }] }, stages: undefined, training: { ...recipe.training, epochs: totalEpochs(recipe) } };
+          const omitted = recipe.data.omitClasses.length ? ` without class ${recipe.data.omitClasses.join(", ")}` : "";
+          const name = `${recipe.student.spec} alone${omitted}`;
+          info(`training ${name} (hard labels only, ${alone.training.epochs} epochs)`);
+          const dir = join(opts.dir, `alone-${baselines.size}`);
+          const r = await runRecipe(alone, { reporter: opts.reporter, workDir: dir, label: name, source: ex.file });
+          const row = await measure(name, "student alone", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses);
+          baselines.set(key, row);
+          rows.push(row);
+        }
+      }
+      info(`distilling ${v.name} (${recipe.student.spec})`);
+      const dir = join(opts.dir, `variant-${i}`);
+      const r = await runRecipe(recipe, { reporter: opts.reporter, workDir: dir, label: v.name, source: `${ex.file}: variants[${i}]` });
+      const row = await measure(v.name, "distilled", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses);
+      rows.push(row);
+      const alone = ex.extras.baseline ? baselines.get(JSON.stringify([recipe.student, recipe.data, totalEpochs(recipe), recipe.training])) : undefined;
+      if (alone) row.baseline = alone.name;
+      const gap = alone ? alone.errors - rows[0].errors : 0;
+      gapClosed[v.name] = alone && gap > 0 ? (alone.errors - row.errors) / gap : null;
+    }
+    return {
+      name: ex.name,
+      file: ex.file,
+      quick: ex.quick,
+      backend: base.backend,
+      seed: base.seed,
+      date: new Date().toISOString(),
+      testSize: test.size,
+      rows,
+      gapClosed,
+      // The paper's numbers belong to the full budget only.
+      reference: ex.quick ? undefined : ex.extras.reference,
+      seconds: (performance.now() - start) / 1000,
+    };
+  } finally {
+    teacher.dispose();
+  }
+}
+
+/**
+ * A recipe's `teacher: {kind: train}`, trained once: the model is kept under the store, keyed by everything that
+ * determines its weights (spec, data, split, seed, budget, backend), and reused by later runs and other recipes.
+ */
+async function trainedTeacher(recipe: Recipe, store: string, info: (m: string) => void, reporter?: TrainingReporter): Promise<string> {
+  const t = recipe.teacher;
+  const key = JSON.stringify({ t, data: recipe.data.source, v: recipe.data.validationSize, seed: recipe.seed, batch: recipe.training.batchSize, backend: recipe.backend });
+  const dir = join(store, `${t.kind === "train" ? t.spec.replace(/[^a-z0-9-]+/gi, "_") : "teacher"}-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`);
+  if (existsSync(join(dir, "model.json"))) {
+    info(`reusing the teacher trained earlier: ${dir}`);
+    return dir;
+  }
+  info(`training the teacher ${t.kind === "train" ? `${t.spec} for ${t.epochs} epochs` : ""} (kept in ${dir} for reuse)`);
+  const tmp = `${dir}.${process.pid}.partial`;
+  rmSync(tmp, { recursive: true, force: true });
+  await trainRecipeTeacher(recipe, tmp, reporter);
+  if (existsSync(join(dir, "model.json"))) rmSync(tmp, { recursive: true, force: true });
+  else renameSync(tmp, dir);
+  return dir;
+}
+
+function latencyOf(model: SequentialModel, sampleShape: number[]): number {
+  const x = tf.randomUniform([1, ...sampleShape], 0, 1, "float32", 7);
+  try {
+    return measureLatency(
+      () => {
+        const y = model.predict(x);
+        y.dataSync();
+        y.dispose();
+      },
+      { warmup: 10, runs: 200, maxSeconds: 2 },
+    ).p50Ms;
+  } finally {
+    x.dispose();
+  }
+}

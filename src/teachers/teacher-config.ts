@@ -1,0 +1,175 @@
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { TsdistillError } from "../util/errors.js";
+import { hashFiles } from "./label-cache.js";
+import { readDataFile } from "../util/files.js";
+import { describeZodError } from "../util/zod-errors.js";
+import { ApiTeacherConfig, type ApiTeacherOptions, type LabelBatchOptions } from "./api.js";
+import { ApiTextTeacher } from "./api-text-teacher.js";
+import type { OnnxInputBuilder } from "./onnx-teacher.js";
+import { ensembleOf, importFunction, openFunction, openOnnxFile, openTfjsFolder, type OpenedTeacher } from "./teacher-openers.js";
+
+// A teacher described in a YAML/JSON file (`tsdistill label --teacher teacher.yaml`). Paths in it are relative to
+// the file's folder. One kind per file; an ensemble lists its members inline.
+
+const classNames = z.array(z.string().min(1)).min(2).optional();
+/** "path/to/module.mjs#exportName" (default export without "#"). */
+const moduleRef = z.string().regex(/^[^#]+(#[A-Za-z_$][\w$]*)?$/, 'expected "path/to/module.js#exportName"');
+
+export const TfjsTeacherConfig = z
+  .object({
+    kind: z.literal("tfjs"),
+    /** A TF.js model folder (model.json + weights): layers or graph model. */
+    path: z.string().min(1),
+    output: z.enum(["auto", "logits", "probabilities"]).default("auto"),
+    /** Graph models: the node holding the scores (default the model's first output). */
+    outputNode: z.string().min(1).optional(),
+    classNames,
+  })
+  .strict();
+
+export const OnnxTeacherConfig = z
+  .object({
+    kind: z.literal("onnx"),
+    path: z.string().min(1),
+    layout: z.enum(["auto", "nhwc", "nchw"]).default("auto"),
+    output: z.enum(["auto", "logits", "probabilities"]).default("auto"),
+    /** The output holding the scores (default the first). */
+    outputName: z.string().min(1).optional(),
+    /** Intermediate tensors to expose by name (made graph outputs). */
+    capture: z.array(z.string().min(1)).optional(),
+    /** A module exporting an OnnxInputBuilder, for models with extra inputs or recurrent state. */
+    inputBuilder: moduleRef.optional(),
+    /** Recurrent state: output name → the input it feeds on the next call. */
+    state: z.record(z.string(), z.string()).optional(),
+    threads: z.number().int().positive().default(1),
+    classNames,
+  })
+  .strict();
+
+export const FunctionTeacherConfig = z
+  .object({
+    kind: z.literal("function"),
+    /** A JS/TS module exporting a TeacherFunction. */
+    module: z.string().min(1),
+    export: z.string().regex(/^[A-Za-z_$][\w$]*$/, "expected an export name").default("default"),
+  })
+  .strict();
+
+export interface EnsembleTeacherConfig {
+  kind: "ensemble";
+  members: TeacherConfig[];
+  weights?: number[];
+}
+
+export type TeacherConfig = z.infer<typeof TfjsTeacherConfig> | z.infer<typeof OnnxTeacherConfig> | z.infer<typeof FunctionTeacherConfig> | ApiTeacherConfig | EnsembleTeacherConfig;
+
+const EnsembleSchema: z.ZodType<EnsembleTeacherConfig, unknown> = z
+  .object({
+    kind: z.literal("ensemble"),
+    members: z.array(z.lazy(() => TeacherConfig)).min(1),
+    /** Weighted average of the members' probabilities (default equal). */
+    weights: z.array(z.number().min(0)).optional(),
+  })
+  .strict()
+  .refine((e) => !e.weights || e.weights.length === e.members.length, { message: "expected one weight per member", path: ["weights"] })
+  .refine((e) => !e.weights || e.weights.some((w) => w > 0), { message: "expected at least one positive weight", path: ["weights"] });
+
+export const TeacherConfig: z.ZodType<TeacherConfig, unknown> = z.union([
+  z.discriminatedUnion("kind", [TfjsTeacherConfig, OnnxTeacherConfig, FunctionTeacherConfig, ApiTeacherConfig]),
+  EnsembleSchema,
+]) as unknown as z.ZodType<TeacherConfig, unknown>;
+
+const KINDS = ["tfjs", "onnx", "api", "function", "ensemble"];
+
+/** Validates a teacher config; errors are one line naming the file and the field. */
+export function parseTeacherConfig(value: unknown, file = "teacher"): TeacherConfig {
+  // The kind first, so a wrong kind is named as such rather than as every union member's first problem.
+  const kind = (value as { kind?: unknown } | null)?.kind;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new TsdistillError(`${file}: expected a mapping with kind: ${KINDS.join(" | ")}`);
+  if (!KINDS.includes(kind as string)) throw new TsdistillError(`${file}: kind: expected one of ${KINDS.join(", ")}, got ${JSON.stringify(kind ?? null)}`);
+  if (kind === "ensemble") {
+    const members = (value as { members?: unknown }).members;
+    if (Array.isArray(members)) members.forEach((m, i) => parseTeacherConfig(m, `${file}: members[${i}]`));
+  }
+  const schemas: Record<string, z.ZodType<TeacherConfig, unknown>> = { tfjs: TfjsTeacherConfig, onnx: OnnxTeacherConfig, function: FunctionTeacherConfig, api: ApiTeacherConfig, ensemble: EnsembleSchema };
+  const r = schemas[kind as string].safeParse(value);
+  if (!r.success) throw new TsdistillError(describeZodError(r.error, { file }));
+  return r.data;
+}
+
+/** Whether a --teacher value names a config file rather than a model. */
+export function isTeacherConfigFile(spec: string): boolean {
+  return /\.(ya?ml|json)$/i.test(spec);
+}
+
+/** Reads a YAML (or JSON) teacher config; relative paths in it are made relative to its folder. */
+export function loadTeacherConfig(path: string): TeacherConfig {
+  const text = readDataFile(path, "a YAML or JSON teacher config").toString("utf8");
+  let value: unknown;
+  try {
+    value = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    throw new TsdistillError(`${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
+  }
+  return withBaseDir(parseTeacherConfig(value, path), dirname(path));
+}
+
+function withBaseDir(c: TeacherConfig, base: string): TeacherConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  switch (c.kind) {
+    case "tfjs":
+    case "onnx":
+      return { ...c, path: abs(c.path), ...(c.kind === "onnx" && c.inputBuilder ? { inputBuilder: abs(c.inputBuilder) } : {}) };
+    case "function":
+      return { ...c, module: abs(c.module) };
+    case "ensemble":
+      return { ...c, members: c.members.map((m) => withBaseDir(m, base)) };
+    default:
+      return c;
+  }
+}
+
+export interface OpenConfigContext {
+  /** One sample's shape in the data set the teacher will label. */
+  sampleShape: number[];
+  /** The data set's raw texts by row (needed by the api kind). */
+  texts?: readonly string[];
+  /** For the api kind: environment, fetch and per-batch callbacks (retries, progress). */
+  api?: ApiTeacherOptions & { batch?: LabelBatchOptions };
+}
+
+/** Opens the teacher a config describes. */
+export async function openTeacherConfig(config: TeacherConfig, ctx: OpenConfigContext): Promise<OpenedTeacher> {
+  switch (config.kind) {
+    case "tfjs":
+      return openTfjsFolder(config.path, { output: config.output, outputNode: config.outputNode, classNames: config.classNames });
+    case "onnx": {
+      const builder = config.inputBuilder ? ((await importFunction(config.inputBuilder, "an ONNX input builder (x, n, ctx) => feeds")) as unknown as OnnxInputBuilder) : undefined;
+      const builderHash = config.inputBuilder ? `${hashFiles([config.inputBuilder.split("#")[0]])}#${config.inputBuilder.split("#")[1] ?? "default"}` : undefined;
+      return openOnnxFile(
+        config.path,
+        { sampleShape: ctx.sampleShape, layout: config.layout, output: config.output, outputName: config.outputName, capture: config.capture, inputBuilder: builder, state: config.state, threads: config.threads, classNames: config.classNames },
+        builderHash,
+      );
+    }
+    case "function":
+      return openFunction(`${config.module}#${config.export}`, ctx.sampleShape);
+    case "api": {
+      if (!ctx.texts) throw new TsdistillError("teacher kind api: labels raw text, but the data set has none; use --data jsonl:<file> (one JSON object with a \"text\" field per line)");
+      const t = new ApiTextTeacher(config, ctx.texts, ctx.api);
+      return { teacher: t, hash: t.metadata.hash!, close: async () => {}, stats: () => ({ ...t.stats }) };
+    }
+    case "ensemble": {
+      const opened: OpenedTeacher[] = [];
+      try {
+        for (const m of config.members) opened.push(await openTeacherConfig(m, ctx));
+      } catch (err) {
+        for (const o of opened) await o.close();
+        throw err;
+      }
+      return ensembleOf(opened, config.weights, ctx.sampleShape);
+    }
+  }
+}

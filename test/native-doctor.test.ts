@@ -1,0 +1,20 @@
+// `tsdistill doctor`: reports the backend in use, the addon, the BLAS build and its threads.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { doctorReport } from "../src/cli/commands/doctor.js";
+import { useBackend } from "../src/engine/backend.js";
+import { assertNativeLoaded, nativeTestOptions } from "./native-helpers.js";
+
+test("doctor on native: the addon, OpenBLAS config, core type, threads and CPU", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const { report, text } = doctorReport(await useBackend("native", { fallback: false }));
+  assert.equal(report.backend, "native", "the native backend is in use");
+  assert.equal(report.nativeAddon.loaded, true, "the addon is reported loaded");
+  assert.match(report.blas?.config ?? "", /OpenBLAS|Accelerate/, `BLAS config names the library: ${report.blas?.config}`);
+  assert.ok((report.blas?.corename ?? "").length > 0, "a core type is reported");
+  assert.ok(Number.isInteger(report.threads) && (report.threads ?? 0) >= 1, `threads is a positive integer: ${report.threads}`);
+  assert.ok(report.cpu.model.length > 0, "a CPU model is reported");
+  for (const label of ["backend        native", "native addon   loaded", "BLAS threads   ", "CPU            "]) {
+    assert.ok(text.includes(label), `the human output has "${label}":\n${text}`);
+  }
+});
