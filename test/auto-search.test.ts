@@ -122,6 +122,12 @@ test("auto: --max-params and --max-latency-ms skip candidates before training", 
   s2.close();
   assert.ok(reasons.every((x) => /^latency \d+\.\d+ ms > --max-latency-ms 0\.000001$/.test(x)), `latency reasons: ${reasons[0]}`);
   assert.ok(readFileSync(none.reportPath, "utf8").includes("No finished candidate meets the constraints"), "the report says so");
+
+  // A time budget already spent by the time the teacher outputs are cached: nothing starts, the status says why.
+  const spent = await runAutoSearch(base("spent", { trials: undefined, timeBudgetSeconds: 0.001 }));
+  assert.equal(spent.status, "budget", "stopped by the budget");
+  assert.equal(spent.summary.counts.finished, 0, "no trial started after the budget");
+  assert.ok(spent.elapsedSeconds > 0.001, `the elapsed time is recorded (${spent.elapsedSeconds} s)`);
 });
 
 test("auto: --min-agreement filters the best; other settings in the same --out are refused; a foreign --out is refused", { timeout: 60_000 }, async () => {

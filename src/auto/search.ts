@@ -163,14 +163,15 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
     await closeTeacher();
     log(`teacher outputs cached for ${train.size} transfer, ${validation.size} validation and ${test.size} test samples`);
 
-    // Time: the budget covers every invocation; the store keeps the seconds spent so far.
-    let lastTick = performance.now();
+    // Time: the budget covers every invocation from its start (data, teacher, trials); the store keeps the
+    // seconds spent so far.
+    let lastTick = started;
     const tick = () => {
       const now = performance.now();
       st.updateSearch(search.id, { addSeconds: (now - lastTick) / 1000 });
       lastTick = now;
     };
-    const deadline = opts.timeBudgetSeconds === undefined ? Infinity : performance.now() + (opts.timeBudgetSeconds - search.elapsedSeconds) * 1000;
+    const deadline = opts.timeBudgetSeconds === undefined ? Infinity : started + (opts.timeBudgetSeconds - search.elapsedSeconds) * 1000;
     let budgetHit = false;
     const admit = () => {
       if (opts.signal?.aborted) return false;

@@ -60,6 +60,8 @@ export const Recipe = z
         /** Extra transfer samples the teacher labels: noisy copies, mixup blends, shifted image copies. */
         transfer: z
           .object({
+            /** Add the data source's unlabeled samples (e.g. images:<dir>?unlabeled=<dir>) for the teacher to label. */
+            unlabeled: z.boolean().default(false),
             noise: z.object({ copies: z.number().int().positive(), std: z.number().positive(), clip: z.tuple([z.number(), z.number()]).optional() }).strict().optional(),
             mixup: z.object({ count: z.number().int().positive(), alpha: z.number().positive() }).strict().optional(),
             shift: z.object({ copies: z.number().int().positive(), maxShift: z.number().int().positive() }).strict().optional(),

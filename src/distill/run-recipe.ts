@@ -71,7 +71,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   // Extra transfer samples carry no label (−1): only the teacher's outputs train on them; hard-label terms skip them.
   const tr = recipe.data.transfer;
   const transfer = (base: InMemoryDataset) =>
-    tr ? buildTransferSet(base, { seed: recipe.seed, noise: tr.noise && { ...tr.noise, labels: "unlabeled" }, mixup: tr.mixup && { ...tr.mixup, labels: "unlabeled" }, shift: tr.shift }) : base;
+    tr ? buildTransferSet(base, { seed: recipe.seed, unlabeled: tr.unlabeled ? requireUnlabeled(loaded.unlabeled, recipe.data.source) : undefined, noise: tr.noise && { ...tr.noise, labels: "unlabeled" }, mixup: tr.mixup && { ...tr.mixup, labels: "unlabeled" }, shift: tr.shift }) : base;
   const train = transfer(withoutClasses(loaded.train, recipe.data.omitClasses));
   const shape = { inputShape: train.sampleShape, numClasses: train.numClasses };
   const student = new SequentialModel(modelConfigFromSpec(recipe.student.spec, { ...shape, dropout: recipe.student.dropout, inputDropout: recipe.student.inputDropout }), recipe.seed + 1);
@@ -193,6 +193,11 @@ export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporte
     reporter,
   );
   return job.modelDir;
+}
+
+function requireUnlabeled(data: InMemoryDataset | undefined, source: string): InMemoryDataset {
+  if (!data) throw new TsdistillError(`data.transfer.unlabeled: ${source} has no unlabeled samples (e.g. images:<dir>?unlabeled=<dir>, or CSV rows without a label)`);
+  return data;
 }
 
 /** The data set without the samples of these classes (the students' transfer set in the omitted-class experiment). */
