@@ -26,6 +26,8 @@ export const TeacherSpec = z.discriminatedUnion("kind", [
       /** Images the teacher trains on (default: all training images, of which the students' set is a prefix). */
       trainSize: z.number().int().positive().optional(),
       lr: z.number().positive().default(1e-3),
+      /** Mini-batch size of the teacher's training (default: training.batchSize). */
+      batchSize: z.number().int().positive().optional(),
     })
     .strict(),
 ]);

@@ -185,7 +185,7 @@ export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporte
       split: { validationSize: recipe.data.validationSize, seed: recipe.seed, trainSize: t.trainSize },
       model: modelConfigFromSpec(t.spec, { ...shape, dropout: t.dropout, inputDropout: t.inputDropout }),
       initSeed: recipe.seed,
-      fit: { epochs: t.epochs, batchSize: recipe.training.batchSize, optimizer: { kind: "adam", lr: t.lr }, seed: recipe.seed },
+      fit: { epochs: t.epochs, batchSize: t.batchSize ?? recipe.training.batchSize, optimizer: { kind: "adam", lr: t.lr }, seed: recipe.seed },
       augmentShift: t.jitter,
       outDir,
       metadata: { spec: t.spec, role: "teacher", recipe: recipe.name },

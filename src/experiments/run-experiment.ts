@@ -187,7 +187,8 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
  */
 async function trainedTeacher(recipe: Recipe, store: string, info: (m: string) => void, reporter?: TrainingReporter): Promise<string> {
   const t = recipe.teacher;
-  const key = JSON.stringify({ t, data: recipe.data.source, v: recipe.data.validationSize, seed: recipe.seed, batch: recipe.training.batchSize, backend: recipe.backend });
+  const batch = (t.kind === "train" ? t.batchSize : undefined) ?? recipe.training.batchSize;
+  const key = JSON.stringify({ t: { ...t, batchSize: undefined }, data: recipe.data.source, v: recipe.data.validationSize, seed: recipe.seed, batch, backend: recipe.backend });
   const dir = join(store, `${t.kind === "train" ? t.spec.replace(/[^a-z0-9-]+/gi, "_") : "teacher"}-${createHash("sha256").update(key).digest("hex").slice(0, 12)}`);
   if (existsSync(join(dir, "model.json"))) {
     info(`reusing the teacher trained earlier: ${dir}`);
