@@ -1,7 +1,6 @@
+import { readYamlFile } from "../util/yaml-file.js";
 import { z } from "zod";
-import { parse as parseYaml } from "yaml";
 import { BACKENDS } from "../engine/backend.js";
-import { readDataFile } from "../util/files.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { NOISE_COLORS } from "./synth.js";
@@ -95,14 +94,7 @@ export function parseVadRecipe(value: unknown, file?: string): VadRecipe {
 }
 
 export function loadVadRecipe(path: string): VadRecipe {
-  const text = readDataFile(path, "a YAML recipe").toString("utf8");
-  let value: unknown;
-  try {
-    value = parseYaml(text);
-  } catch (err) {
-    throw new TsdistillError(`${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
-  }
-  return parseVadRecipe(value, path);
+  return parseVadRecipe(readYamlFile(path, "a YAML recipe"), path);
 }
 
 /** The recipe with its `quick` overrides applied. */

@@ -1,9 +1,8 @@
+import { readYamlFile } from "../util/yaml-file.js";
 import { z } from "zod";
-import { parse as parseYaml } from "yaml";
 import { BACKENDS } from "../engine/backend.js";
 import { OptimizerConfig } from "../train/optimizers.js";
 import { ScheduleConfig } from "../train/schedules.js";
-import { readDataFile } from "../util/files.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { TermSpec } from "./terms.js";
@@ -109,14 +108,7 @@ export function parseRecipe(value: unknown, file = "recipe"): Recipe {
 
 /** Reads a YAML (or JSON) recipe file. */
 export function loadRecipe(path: string): Recipe {
-  const text = readDataFile(path, "a YAML recipe").toString("utf8");
-  let value: unknown;
-  try {
-    value = parseYaml(text, { prettyErrors: true });
-  } catch (err) {
-    throw new TsdistillError(`${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
-  }
-  return parseRecipe(value, path);
+  return parseRecipe(readYamlFile(path, "a YAML recipe"), path);
 }
 
 /** The recipe's stages (a one-stage recipe becomes one stage named "distill"). */

@@ -1,7 +1,6 @@
+import { readYamlFile } from "../util/yaml-file.js";
 import { existsSync } from "node:fs";
 import { z } from "zod";
-import { parse as parseYaml } from "yaml";
-import { readDataFile } from "../util/files.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { parseRecipe, type Recipe } from "../distill/recipe.js";
@@ -124,12 +123,7 @@ function pickLoss(v: { loss?: unknown; stages?: unknown }): Json {
 
 /** Reads the raw YAML (or JSON) of an experiment file. */
 export function readExperimentYaml(path: string): unknown {
-  const text = readDataFile(path, "a YAML recipe").toString("utf8");
-  try {
-    return parseYaml(text, { prettyErrors: true });
-  } catch (err) {
-    throw new TsdistillError(`${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
-  }
+  return readYamlFile(path, "a YAML recipe");
 }
 
 export function loadExperiment(path: string, opts: { quick?: boolean } = {}): Experiment {

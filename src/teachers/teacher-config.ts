@@ -1,9 +1,8 @@
+import { readYamlFile } from "../util/yaml-file.js";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { TsdistillError } from "../util/errors.js";
 import { hashFiles } from "./label-cache.js";
-import { readDataFile } from "../util/files.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { ApiTeacherConfig, type ApiTeacherOptions, type LabelBatchOptions } from "./api.js";
 import { ApiTextTeacher } from "./api-text-teacher.js";
@@ -106,14 +105,7 @@ export function isTeacherConfigFile(spec: string): boolean {
 
 /** Reads a YAML (or JSON) teacher config; relative paths in it are made relative to its folder. */
 export function loadTeacherConfig(path: string): TeacherConfig {
-  const text = readDataFile(path, "a YAML or JSON teacher config").toString("utf8");
-  let value: unknown;
-  try {
-    value = parseYaml(text, { prettyErrors: true });
-  } catch (err) {
-    throw new TsdistillError(`${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
-  }
-  return withBaseDir(parseTeacherConfig(value, path), dirname(path));
+  return withBaseDir(parseTeacherConfig(readYamlFile(path, "a YAML or JSON teacher config"), path), dirname(path));
 }
 
 function withBaseDir(c: TeacherConfig, base: string): TeacherConfig {
