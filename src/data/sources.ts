@@ -1,3 +1,4 @@
+import { basename } from "node:path";
 import { existsSync, statSync } from "node:fs";
 import { DataError, UsageError } from "../util/errors.js";
 import type { InMemoryDataset } from "./dataset.js";
@@ -81,6 +82,14 @@ export function loadImageData(spec: string): LoadedData {
   return data;
 }
 
+/**
+ * The datasets' names, which key their seeded split streams: the spec with the file's folder left out, so the same
+ * file gives the same splits wherever it lies (a clone elsewhere, a temp folder in a test).
+ */
+function streamName(spec: string, path: string): string {
+  return spec.replace(path, basename(path));
+}
+
 function loadDataUncached(spec: string): LoadedData {
   if (spec === "mnist") return { name: "mnist", ...loadMnist() };
   if (spec.startsWith("idx:")) {
@@ -94,10 +103,10 @@ function loadDataUncached(spec: string): LoadedData {
       const o = new SpecOptions(spec, parsed, { ...TABULAR_KEYS, sep: 'one character or "tab"' });
       const sep = o.string("sep");
       if (sep !== undefined && sep !== "tab" && sep.length !== 1) throw new UsageError(`--data ${spec}: sep: expected one character or "tab", got ${JSON.stringify(sep)}`);
-      return { name: spec, ...loadCsv(parsed.path, { ...tabularOptions(o), delimiter: sep === "tab" ? "\t" : sep }, spec) };
+      return { name: spec, ...loadCsv(parsed.path, { ...tabularOptions(o), delimiter: sep === "tab" ? "\t" : sep }, streamName(spec, parsed.path)) };
     }
     case "arff":
-      return { name: spec, ...loadArff(parsed.path, tabularOptions(new SpecOptions(spec, parsed, TABULAR_KEYS)), spec) };
+      return { name: spec, ...loadArff(parsed.path, tabularOptions(new SpecOptions(spec, parsed, TABULAR_KEYS)), streamName(spec, parsed.path)) };
     case "jsonl": {
       const o = new SpecOptions(spec, parsed, {
         text: "a field name (default text)",
@@ -123,7 +132,7 @@ function loadDataUncached(spec: string): LoadedData {
       if (weighting) featurizer.weighting = weighting;
       if (lowercase !== undefined) featurizer.lowercase = lowercase;
       const opts = { textField: o.string("text"), labelField: o.string("label"), featurizer, testFile: o.string("test"), ...splitOptions(o) };
-      return { name: spec, ...loadJsonlText(parsed.path, opts, spec) };
+      return { name: spec, ...loadJsonlText(parsed.path, opts, streamName(spec, parsed.path)) };
     }
     case "images": {
       const o = new SpecOptions(spec, parsed, {
@@ -136,7 +145,7 @@ function loadDataUncached(spec: string): LoadedData {
       });
       if (o.flag("gray") && o.flag("rgb")) throw new UsageError(`--data ${spec}: gray and rgb exclude each other; expected one (rgb is the default)`);
       const opts = { size: o.size("size"), gray: o.flag("gray"), testDir: o.string("test"), unlabeledDir: o.string("unlabeled"), ...splitOptions(o) };
-      return { name: spec, ...loadImageFolder(parsed.path, opts, spec) };
+      return { name: spec, ...loadImageFolder(parsed.path, opts, streamName(spec, parsed.path)) };
     }
     default:
       throw new UsageError(`--data: unknown data set "${spec}"; ${DATA_HELP}`);
