@@ -2,15 +2,15 @@
   "targets": [
     {
       "target_name": "tsdistill_native",
-      "sources": ["native/addon.c", "native/gemm.c", "native/conv.c", "native/pool.c"],
-      "cflags": ["-O3", "-std=c11", "-Wall", "-Wno-unused-parameter"],
+      "sources": ["native/addon.c", "native/gemm.c", "native/conv.c", "native/pool.c", "native/parallel.c"],
+      "cflags": ["-O3", "-std=c11", "-Wall", "-Wno-unused-parameter", "-fno-math-errno", "-ffp-contract=off"],
       "conditions": [
         ["OS=='mac'", {
           "defines": ["ACCELERATE_NEW_LAPACK"],
           "libraries": ["-framework Accelerate"],
-          "xcode_settings": { "OTHER_CFLAGS": ["-O3"] }
+          "xcode_settings": { "OTHER_CFLAGS": ["-O3", "-fno-math-errno", "-ffp-contract=off"] }
         }, {
-          "libraries": ["-lopenblas", "-lm"]
+          "libraries": ["-lopenblas", "-lm", "-lpthread"]
         }]
       ]
     }

@@ -7,6 +7,7 @@ training of conv5x5x32-pool-conv5x5x64-pool-dense128-10), infer (student forward
 sgemm (1024^3 matmul GFLOPS, to show which BLAS runs). Same synthetic data scheme as the TypeScript side.
 """
 import json
+import os
 import resource
 import sys
 import time
@@ -15,6 +16,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+# TSDISTILL_BENCH_TORCH="tuned": the best PyTorch settings found on the 2-core machine (see docs/PERFORMANCE.md):
+# ATen's own threads off for the MLP (its OpenMP threads and OpenBLAS's 2 threads otherwise fight over 2 cores),
+# Adam's multi-tensor (foreach) update. The allocator settings come from the environment (GLIBC_TUNABLES).
+TUNED = os.environ.get("TSDISTILL_BENCH_TORCH") == "tuned"
 torch.set_num_threads(2)
 torch.manual_seed(0)
 
@@ -49,8 +54,10 @@ def timed(step, seconds, warmup=3):
 
 
 def kd_mlp(batch, seconds, T=4.0, alpha=0.1):
+    if TUNED:
+        torch.set_num_threads(1)
     teacher, student = mlp([1200, 1200]).eval(), mlp([800, 800])
-    opt = torch.optim.Adam(student.parameters(), lr=1e-3, eps=1e-7)
+    opt = torch.optim.Adam(student.parameters(), lr=1e-3, eps=1e-7, foreach=TUNED or None)
     data = batches(batch)
     losses = []
 

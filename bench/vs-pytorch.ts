@@ -5,7 +5,7 @@
 // Each measurement is its own process (fresh peak RSS); PyTorch runs bench/pytorch_bench.py under /usr/bin/python3.
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
@@ -21,7 +21,7 @@ import { Rng } from "../src/util/rng.js";
 import { writeFileAtomic } from "../src/util/files.js";
 
 type Workload = "kd-mlp" | "cnn" | "infer";
-type System = "native" | "wasm" | "onnx" | "pytorch";
+type System = "native" | "wasm" | "onnx" | "pytorch" | "pytorch-tuned";
 interface Result {
   samples_per_s: number;
   p50_ms?: number;
@@ -63,7 +63,7 @@ async function train(workload: "kd-mlp" | "cnn", batch: number, seconds: number)
     // The teacher runs every step, outside the tape (as PyTorch's no_grad forward).
     const t = teacher ? tf.tidy(() => teacher.forward(x).logits) : null;
     const { value, grads } = tf.variableGrads(() => {
-      const s = student.forward(x, { training: true }).logits;
+      const s = student.forward(x, { training: true, inputGradient: false }).logits;
       return t ? kdLoss(s, t, y, { temperature: 4, alpha: 0.1 }) : crossEntropy(s, y);
     }, student.params);
     opt.step(student.params, student.params.map((p) => grads[p.name]), 1e-3);
@@ -107,9 +107,17 @@ async function worker(system: System, workload: Workload, batch: number, seconds
 
 // ---- orchestration ---------------------------------------------------------------------------------------
 
-function runOne(system: System, workload: Workload, batch: number, seconds: number, env: NodeJS.ProcessEnv): Result {
+/**
+ * PyTorch's best settings found here: glibc keeps freed blocks for reuse (what the native addon sets in-process
+ * with mallopt; without it every step's fresh tensors are faulted in again, ~14 µs per 4 KiB page on this VM),
+ * and for the MLP one ATen thread beside OpenBLAS's threads plus Adam's foreach update (bench/pytorch_bench.py).
+ */
+const TUNED_TORCH_ENV = { GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824", TSDISTILL_BENCH_TORCH: "tuned" };
+
+function runOne(system: System, workload: Workload, batch: number, seconds: number, baseEnv: NodeJS.ProcessEnv): Result {
+  const env = system === "pytorch-tuned" ? { ...baseEnv, ...TUNED_TORCH_ENV } : baseEnv;
   const [cmd, args] =
-    system === "pytorch"
+    system === "pytorch" || system === "pytorch-tuned"
       ? [PYTHON, [`${here}pytorch_bench.py`, workload, String(batch), String(seconds)]]
       : [process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "--worker", system, workload, String(batch), String(seconds)]];
   const r = spawnSync(cmd, args, { env, encoding: "utf8", timeout: 300_000 });
@@ -129,13 +137,19 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: "KD training MLP, batch 128", workload: "kd-mlp", batch: 128, systems: ["native", "wasm", "pytorch"] },
-  { name: "KD training MLP, batch 512", workload: "kd-mlp", batch: 512, systems: ["native", "wasm", "pytorch"] },
-  { name: "CNN training, batch 128", workload: "cnn", batch: 128, systems: ["native", "wasm", "pytorch"] },
-  { name: "MLP inference, batch 1", workload: "infer", batch: 1, systems: ["native", "wasm", "onnx", "pytorch"] },
-  { name: "MLP inference, batch 256", workload: "infer", batch: 256, systems: ["native", "wasm", "onnx", "pytorch"] },
+  { name: "KD training MLP, batch 128", workload: "kd-mlp", batch: 128, systems: ["native", "wasm", "pytorch", "pytorch-tuned"] },
+  { name: "KD training MLP, batch 512", workload: "kd-mlp", batch: 512, systems: ["native", "wasm", "pytorch", "pytorch-tuned"] },
+  { name: "CNN training, batch 128", workload: "cnn", batch: 128, systems: ["native", "wasm", "pytorch", "pytorch-tuned"] },
+  { name: "MLP inference, batch 1", workload: "infer", batch: 1, systems: ["native", "wasm", "onnx", "pytorch", "pytorch-tuned"] },
+  { name: "MLP inference, batch 256", workload: "infer", batch: 256, systems: ["native", "wasm", "onnx", "pytorch", "pytorch-tuned"] },
 ];
-const LABEL: Record<System, string> = { native: "tsdistill-native", wasm: "tsdistill-wasm", onnx: "ONNX Runtime (exported student)", pytorch: "PyTorch" };
+const LABEL: Record<System, string> = {
+  native: "tsdistill-native",
+  wasm: "tsdistill-wasm",
+  onnx: "ONNX Runtime (exported student)",
+  pytorch: "PyTorch",
+  "pytorch-tuned": "PyTorch, tuned",
+};
 
 function best(rs: Result[], workload: Workload, batch: number): Result {
   const ok = rs.filter((r) => !r.error);
@@ -145,20 +159,25 @@ function best(rs: Result[], workload: Workload, batch: number): Result {
   return ok.reduce((a, b) => (key(b) > key(a) ? b : a));
 }
 
+function ratio(r: Result, base: Result | undefined, latencyCase: boolean): string {
+  if (!base || base.error) return "–";
+  return latencyCase ? `${((base.p50_ms ?? NaN) / (r.p50_ms ?? NaN)).toFixed(2)}× (latency)` : `${(r.samples_per_s / base.samples_per_s).toFixed(2)}×`;
+}
+
 function table(results: Map<string, Result>, envName: string): string[] {
-  const lines = [`| workload | system | samples/s | p50 latency | peak RSS | vs PyTorch |`, `|:--|:--|--:|--:|--:|--:|`];
+  const lines = [`| workload | system | samples/s | p50 latency | peak RSS | vs PyTorch | vs PyTorch, tuned |`, `|:--|:--|--:|--:|--:|--:|--:|`];
   for (const c of CASES) {
     const torch = results.get(`${envName}|${c.name}|pytorch`);
+    const tuned = results.get(`${envName}|${c.name}|pytorch-tuned`);
     for (const s of c.systems) {
       const r = results.get(`${envName}|${c.name}|${s}`);
       if (!r) continue;
       if (r.error) {
-        lines.push(`| ${c.name} | ${LABEL[s]} | failed: ${r.error} | | | |`);
+        lines.push(`| ${c.name} | ${LABEL[s]} | failed: ${r.error} | | | | |`);
         continue;
       }
       const latencyCase = c.batch === 1;
-      const ratio = !torch || torch.error || s === "pytorch" ? "1.00×" : latencyCase ? `${((torch.p50_ms ?? NaN) / (r.p50_ms ?? NaN)).toFixed(2)}× (latency)` : `${(r.samples_per_s / torch.samples_per_s).toFixed(2)}×`;
-      lines.push(`| ${c.name} | ${LABEL[s]} | ${Math.round(r.samples_per_s).toLocaleString("en-US")} | ${r.p50_ms !== undefined ? `${r.p50_ms.toFixed(3)} ms` : "–"} | ${Math.round(r.peak_rss_mb)} MB | ${ratio} |`);
+      lines.push(`| ${c.name} | ${LABEL[s]} | ${Math.round(r.samples_per_s).toLocaleString("en-US")} | ${r.p50_ms !== undefined ? `${r.p50_ms.toFixed(3)} ms` : "–"} | ${Math.round(r.peak_rss_mb)} MB | ${ratio(r, torch, latencyCase)} | ${ratio(r, tuned, latencyCase)} |`);
     }
   }
   return lines;
@@ -177,13 +196,14 @@ async function orchestrate(argv: string[]): Promise<void> {
   if (!argv.includes("--no-skylakex")) envs.push(["OPENBLAS_CORETYPE=SkylakeX", { ...process.env, OPENBLAS_CORETYPE: "SkylakeX" }]);
   const all = new Map<string, Result[]>();
   const started = Date.now();
+  const loadStart = loadavg()[0];
   for (const [envName, env] of envs) {
     const gemm = hasTorch ? runOne("pytorch", "sgemm" as Workload, 0, 1, env) : null;
     if (gemm) console.log(`[${envName}] PyTorch 1024³ sgemm: ${(gemm as unknown as { gflops: number }).gflops?.toFixed(0)} GFLOPS (${(gemm as unknown as { blas: string }).blas})`);
     for (let round = 0; round < rounds; round++) {
       for (const c of CASES) {
         for (const s of c.systems) {
-          if (s === "pytorch" && !hasTorch) continue;
+          if ((s === "pytorch" || s === "pytorch-tuned") && !hasTorch) continue;
           // wasm and ONNX Runtime do not use OpenBLAS: the core type changes nothing for them.
           if (envName !== "default" && (s === "wasm" || s === "onnx")) continue;
           if (envName !== "default" && round > 0) continue;
@@ -211,10 +231,12 @@ async function orchestrate(argv: string[]): Promise<void> {
       "PyTorch: Debian python3-torch 1.13 on the system OpenBLAS (libblas.so.3 → openblas-pthread), `torch.set_num_threads(2)`.",
     "",
     "Each cell is the best of the rounds; every measurement is its own process (so peak RSS is per workload), and the",
-    "systems run in alternation within each round. **The machine's 2 cores were shared with other work during the",
-    "run** (load average above 2), so absolute numbers are low and noisy; the alternation keeps the ratios fair,",
-    "the absolute figures are not comparable with a quiet machine. Data are synthetic MNIST-shaped batches",
-    "(uniform pixels, random labels): speed does not depend on the values.",
+    "systems run in alternation within each round, so machine load hits every side alike. " +
+      `1-minute load average at the start ${loadStart.toFixed(2)}, at the end ${loadavg()[0].toFixed(2)} (the benchmark itself keeps it near 2). ` +
+      "Data are synthetic MNIST-shaped batches (uniform pixels, random labels): speed does not depend on the values.",
+    "PyTorch, tuned: the same run with glibc keeping freed memory (`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:" +
+      "glibc.malloc.trim_threshold=1073741824`, what the native addon sets in-process), and for the KD MLP one ATen thread " +
+      "(`torch.set_num_threads(1)`; OpenBLAS keeps its 2) and Adam with `foreach=True`.",
     "",
     "Workloads: KD = Hinton KD step (T = 4, α = 0.1, Adam) of the 784-800-800-10 student with the 784-1200-1200-10",
     "teacher's forward pass every step; CNN = cross-entropy training of conv5×5×32-pool-conv5×5×64-pool-dense128-10",

@@ -2,6 +2,10 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdio.h>
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include "blas.h"
 #include "kernels.h"
 
@@ -240,12 +244,40 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setSmallGemm(macs, thinK): the size below which a product runs on one BLAS thread (0, 0: always all threads). */
+static napi_value js_set_small_gemm(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  double macs;
+  int thin;
+  if (!get_double(env, argv[0], &macs) || !get_int(env, argv[1], &thin) || macs < 0 || thin < 0)
+    return fail(env, "setSmallGemm: expected two non-negative numbers");
+  small_gemm_macs = macs;
+  thin_gemm_k = thin;
+  return NULL;
+}
+
+/*
+ * glibc hands blocks over 128 KiB–32 MiB (its adaptive threshold) straight back to the kernel on free, so every
+ * training step's fresh tensor storage is faulted in again page by page. On VMs where a page fault costs
+ * ~14 µs (measured here: 64 MiB touched in ~220 ms, memset of the same 3 ms) that was a tenth of a CNN step.
+ * Keep freed blocks in the heap for reuse instead; TSDISTILL_MALLOC_DEFAULTS=1 leaves glibc's settings alone.
+ */
+static void keep_freed_memory(void) {
+#if defined(__GLIBC__)
+  const char *keep_defaults = getenv("TSDISTILL_MALLOC_DEFAULTS");
+  if (keep_defaults && keep_defaults[0] == '1') return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 static napi_value init(napi_env env, napi_value exports) {
+  keep_freed_memory();
   const struct { const char *name; napi_callback fn; } fns[] = {
       {"gemm", js_gemm}, {"biasAct", js_bias_act}, {"conv2d", js_conv2d}, {"conv2dBackpropInput", js_conv2d_bi},
       {"conv2dBackpropFilter", js_conv2d_bf}, {"maxPool", js_max_pool}, {"maxPoolGrad", js_max_pool_grad},
       {"avgPool", js_avg_pool}, {"avgPoolGrad", js_avg_pool_grad}, {"sumRows", js_sum_rows}, {"activationGrad", js_activation_grad}, {"adam", js_adam},
-      {"sgd", js_sgd}, {"blasInfo", js_blas_info}, {"setThreads", js_set_threads},
+      {"sgd", js_sgd}, {"blasInfo", js_blas_info}, {"setThreads", js_set_threads}, {"setSmallGemm", js_set_small_gemm},
   };
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
     napi_value f;

@@ -1,10 +1,26 @@
 /* conv2d as im2col + gemm, in chunks of whole images so the patch matrix stays small (it is kh·kw times the input). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "blas.h"
 #include "kernels.h"
 
 #define CHUNK_FLOATS ((size_t)4 << 20)
+
+/* One patch buffer per thread, kept between calls: a fresh one would be faulted in page by page on every call,
+ * which costs more than the convolution on machines where page faults are slow (~14 µs per 4 KiB page measured
+ * on this project's VMs). */
+static _Thread_local float *scratch;
+static _Thread_local size_t scratch_floats;
+
+static float *patch_buffer(size_t floats) {
+  if (floats > scratch_floats) {
+    free(scratch);
+    scratch = malloc(sizeof(float) * floats);
+    scratch_floats = scratch ? floats : 0;
+  }
+  return scratch;
+}
 
 static int images_per_chunk(const conv_geom *g) {
   const size_t per_image = (size_t)g->oh * g->ow * g->kh * g->kw * g->ci;
@@ -66,22 +82,109 @@ static void col2im(const conv_geom *g, const float *col, int count, float *dx) {
   }
 }
 
+typedef enum { CONV_FORWARD, CONV_BACKPROP_INPUT, CONV_BACKPROP_FILTER } conv_kind;
+
+/* One thread's share: chunks first, first + step, … of whole images, each im2col/col2im + a one-thread gemm. */
+typedef struct {
+  const conv_geom *g;
+  conv_kind kind;
+  const float *a; /* x (forward, filter gradient) or dy (input gradient) */
+  const float *b; /* the filter (forward, input gradient) or dy (filter gradient) */
+  float *out;     /* y, dx, or this thread's partial filter gradient */
+  float *col;
+  int chunk, first, step;
+} conv_work;
+
+static void *conv_worker(void *arg) {
+  const conv_work *t = arg;
+  const conv_geom *g = t->g;
+  const int k = g->kh * g->kw * g->ci;
+  const size_t rows = (size_t)g->oh * g->ow;
+  const size_t image = (size_t)g->h * g->w * g->ci;
+  int started = 0;
+  for (int b0 = t->first * t->chunk; b0 < g->n; b0 += t->step * t->chunk) {
+    const int count = g->n - b0 < t->chunk ? g->n - b0 : t->chunk;
+    const int m = (int)(count * rows);
+    switch (t->kind) {
+      case CONV_FORWARD:
+        im2col(g, t->a + (size_t)b0 * image, count, t->col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, g->co, k, 1.0f, t->col, k, t->b, g->co, 0.0f,
+                    t->out + b0 * rows * g->co, g->co);
+        break;
+      case CONV_BACKPROP_INPUT:
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, g->co, 1.0f, t->a + b0 * rows * g->co, g->co, t->b,
+                    g->co, 0.0f, t->col, k);
+        col2im(g, t->col, count, t->out + (size_t)b0 * image);
+        break;
+      case CONV_BACKPROP_FILTER:
+        im2col(g, t->a + (size_t)b0 * image, count, t->col);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g->co, m, 1.0f, t->col, k, t->b + b0 * rows * g->co,
+                    g->co, started ? 1.0f : 0.0f, t->out, g->co);
+        started = 1;
+        break;
+    }
+  }
+  if (t->kind == CONV_BACKPROP_FILTER && !started) memset(t->out, 0, sizeof(float) * k * g->co);
+  return NULL;
+}
+
+#define MAX_CONV_THREADS 16
+
+/*
+ * The images are split between the BLAS's threads, each running im2col/col2im and a single-threaded gemm on its
+ * own chunks: the patch copies run in parallel too, and no thread waits on another between the two phases
+ * (the gemm alone split by OpenBLAS left im2col/col2im — a third of a CNN step — on one core).
+ */
+static void conv_chunks(const conv_geom *g, conv_kind kind, const float *a, const float *b, float *out) {
+  const int k = g->kh * g->kw * g->ci;
+  const size_t rows = (size_t)g->oh * g->ow;
+  int threads = worker_threads();
+  int chunk = images_per_chunk(g);
+  const int even = (g->n + threads - 1) / threads;
+  if (even < chunk) chunk = even;
+  const int chunks = (g->n + chunk - 1) / chunk;
+  if (threads > chunks) threads = chunks;
+  const size_t col_floats = (size_t)chunk * rows * k;
+  const size_t partial = kind == CONV_BACKPROP_FILTER ? (size_t)k * g->co : 0;
+  float *buf = patch_buffer(threads * (col_floats + partial));
+  conv_work work[MAX_CONV_THREADS];
+  for (int t = 0; t < threads; t++) {
+    float *target = kind == CONV_BACKPROP_FILTER && t > 0 ? buf + threads * col_floats + t * partial : out;
+    work[t] = (conv_work){g, kind, a, b, target, buf + t * col_floats, chunk, t, threads};
+  }
+  if (threads == 1) {
+    conv_worker(&work[0]);
+    return;
+  }
+#if !defined(__APPLE__)
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#endif
+  pthread_t tid[MAX_CONV_THREADS];
+  int spawned[MAX_CONV_THREADS] = {0};
+  for (int t = 1; t < threads; t++) spawned[t] = pthread_create(&tid[t], NULL, conv_worker, &work[t]) == 0;
+  conv_worker(&work[0]);
+  for (int t = 1; t < threads; t++) {
+    if (spawned[t]) pthread_join(tid[t], NULL);
+    else conv_worker(&work[t]); /* no thread to be had: do its share here */
+  }
+#if !defined(__APPLE__)
+  openblas_set_num_threads(blas_threads);
+#endif
+  if (kind == CONV_BACKPROP_FILTER)
+    for (int t = 1; t < threads; t++) {
+      const float *p = work[t].out;
+      for (size_t i = 0; i < partial; i++) out[i] += p[i];
+    }
+}
+
 void conv2d_forward(const conv_geom *g, const float *x, const float *w, float *y) {
   const int k = g->kh * g->kw * g->ci;
   if (is_pointwise(g)) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n * g->h * g->w, g->co, k, 1.0f, x, k, w, g->co, 0.0f, y, g->co);
     return;
   }
-  const int chunk = images_per_chunk(g);
-  const size_t rows_per_image = (size_t)g->oh * g->ow;
-  float *col = malloc(sizeof(float) * chunk * rows_per_image * k);
-  for (int b0 = 0; b0 < g->n; b0 += chunk) {
-    const int count = g->n - b0 < chunk ? g->n - b0 : chunk;
-    im2col(g, x + (size_t)b0 * g->h * g->w * g->ci, count, col);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(count * rows_per_image), g->co, k, 1.0f, col, k, w,
-                g->co, 0.0f, y + b0 * rows_per_image * g->co, g->co);
-  }
-  free(col);
+  conv_chunks(g, CONV_FORWARD, x, w, y);
 }
 
 void conv2d_backprop_input(const conv_geom *g, const float *dy, const float *w, float *dx) {
@@ -91,16 +194,7 @@ void conv2d_backprop_input(const conv_geom *g, const float *dy, const float *w, 
     return;
   }
   memset(dx, 0, sizeof(float) * g->n * g->h * g->w * g->ci);
-  const int chunk = images_per_chunk(g);
-  const size_t rows_per_image = (size_t)g->oh * g->ow;
-  float *col = malloc(sizeof(float) * chunk * rows_per_image * k);
-  for (int b0 = 0; b0 < g->n; b0 += chunk) {
-    const int count = g->n - b0 < chunk ? g->n - b0 : chunk;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(count * rows_per_image), k, g->co, 1.0f,
-                dy + b0 * rows_per_image * g->co, g->co, w, g->co, 0.0f, col, k);
-    col2im(g, col, count, dx + (size_t)b0 * g->h * g->w * g->ci);
-  }
-  free(col);
+  conv_chunks(g, CONV_BACKPROP_INPUT, dy, w, dx);
 }
 
 void conv2d_backprop_filter(const conv_geom *g, const float *x, const float *dy, float *dw) {
@@ -109,14 +203,5 @@ void conv2d_backprop_filter(const conv_geom *g, const float *x, const float *dy,
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g->co, g->n * g->h * g->w, 1.0f, x, k, dy, g->co, 0.0f, dw, g->co);
     return;
   }
-  const int chunk = images_per_chunk(g);
-  const size_t rows_per_image = (size_t)g->oh * g->ow;
-  float *col = malloc(sizeof(float) * chunk * rows_per_image * k);
-  for (int b0 = 0; b0 < g->n; b0 += chunk) {
-    const int count = g->n - b0 < chunk ? g->n - b0 : chunk;
-    im2col(g, x + (size_t)b0 * g->h * g->w * g->ci, count, col);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g->co, (int)(count * rows_per_image), 1.0f, col, k,
-                dy + b0 * rows_per_image * g->co, g->co, b0 == 0 ? 0.0f : 1.0f, dw, g->co);
-  }
-  free(col);
+  conv_chunks(g, CONV_BACKPROP_FILTER, x, dy, dw);
 }

@@ -3,14 +3,28 @@
 #include "blas.h"
 #include "kernels.h"
 
+/* OpenBLAS 0.3.21 splits even tiny products across its threads; below this size (or with a thin inner dimension,
+ * like a 10-class output layer's gradients) waking the second thread costs more than it saves: measured 2.6×
+ * slower for 128×800×10 (bench/gemm-threads.ts prints the table). */
+double small_gemm_macs = 4.0 * 1024 * 1024;
+int thin_gemm_k = 16;
+
 void batched_gemm(int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b, float *c,
                   int batch, size_t stride_a, size_t stride_b, float beta) {
   const int lda = trans_a ? m : k;
   const int ldb = trans_b ? k : n;
+#if !defined(__APPLE__)
+  const int threads = openblas_get_num_threads();
+  const int single = threads > 1 && ((double)m * n * k < small_gemm_macs || k < thin_gemm_k);
+  if (single) openblas_set_num_threads(1);
+#endif
   for (int i = 0; i < batch; i++) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 1.0f, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + (size_t)i * m * n, n);
   }
+#if !defined(__APPLE__)
+  if (single) openblas_set_num_threads(threads);
+#endif
 }
 
 static inline float activate(float z, int act, float alpha) {
@@ -24,7 +38,7 @@ static inline float activate(float z, int act, float alpha) {
   }
 }
 
-void bias_act(float *c, size_t rows, int cols, const float *bias, int act, float alpha) {
+VECTOR_CLONES void bias_act(float *c, size_t rows, int cols, const float *bias, int act, float alpha) {
   if (!bias && act == ACT_LINEAR) return;
   for (size_t r = 0; r < rows; r++) {
     float *row = c + r * cols;
@@ -39,7 +53,7 @@ void bias_act(float *c, size_t rows, int cols, const float *bias, int act, float
 }
 
 /* dz = dy·act'(z) from the activation's output y (what the custom-grad ops in src/engine/ops.ts save). */
-void activation_grad(const float *dy, const float *y, float *dz, size_t len, int act) {
+VECTOR_CLONES void activation_grad(const float *dy, const float *y, float *dz, size_t len, int act) {
   switch (act) {
     case ACT_RELU:
       for (size_t i = 0; i < len; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
@@ -55,7 +69,7 @@ void activation_grad(const float *dy, const float *y, float *dz, size_t len, int
   }
 }
 
-void sum_rows(const float *x, float *out, size_t rows, size_t cols) {
+VECTOR_CLONES void sum_rows(const float *x, float *out, size_t rows, size_t cols) {
   for (size_t j = 0; j < cols; j++) out[j] = 0;
   for (size_t r = 0; r < rows; r++) {
     const float *row = x + r * cols;
@@ -64,7 +78,7 @@ void sum_rows(const float *x, float *out, size_t rows, size_t cols) {
 }
 
 /* The JS loops in src/train/optimizers.ts, in the same (double) arithmetic, so both paths give the same numbers. */
-void adam_update(float *out, const float *p, const float *g, float *m, float *v, size_t len, double step_size,
+VECTOR_CLONES void adam_update(float *out, const float *p, const float *g, float *m, float *v, size_t len, double step_size,
                  double beta1, double beta2, double eps, double keep) {
   const double b1 = 1 - beta1, b2 = 1 - beta2;
   for (size_t j = 0; j < len; j++) {
@@ -77,7 +91,7 @@ void adam_update(float *out, const float *p, const float *g, float *m, float *v,
   }
 }
 
-void sgd_update(float *out, const float *p, const float *g, float *vel, size_t len, double lr, double momentum,
+VECTOR_CLONES void sgd_update(float *out, const float *p, const float *g, float *vel, size_t len, double lr, double momentum,
                 int nesterov, double weight_decay) {
   for (size_t j = 0; j < len; j++) {
     const double gj = g[j] + weight_decay * p[j];

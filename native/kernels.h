@@ -3,6 +3,18 @@
 #define TSDISTILL_KERNELS_H
 #include <stddef.h>
 
+/* Elementwise loops are compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time (GCC on Linux);
+ * -ffp-contract=off in binding.gyp keeps every clone's results bit-identical to the scalar loop. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+/* Runs fn(ctx, begin, end) over a split of [0, n) on worker_threads() threads (the caller is one of them). */
+typedef void (*range_fn)(void *ctx, int begin, int end);
+int worker_threads(void);
+void parallel_for(int n, range_fn fn, void *ctx);
+#endif
+
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_ELU = 3, ACT_LEAKYRELU = 4, ACT_SIGMOID = 5, ACT_TANH = 6 };
 
 /* Conv geometry (NHWC input, filter [kh, kw, ci, co]), padding as TF computes it. */
@@ -10,6 +22,9 @@ typedef struct {
   int n, h, w, ci, kh, kw, co, sh, sw, dh, dw, top, left, oh, ow;
 } conv_geom;
 
+/* Products below small_gemm_macs multiply-adds, or with k < thin_gemm_k, run on one BLAS thread. */
+extern double small_gemm_macs;
+extern int thin_gemm_k;
 void batched_gemm(int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b, float *c,
                   int batch, size_t stride_a, size_t stride_b, float beta);
 void bias_act(float *c, size_t rows, int cols, const float *bias, int act, float alpha);
@@ -27,4 +42,8 @@ void adam_update(float *out, const float *p, const float *g, float *m, float *v,
                  double beta1, double beta2, double eps, double keep);
 void sgd_update(float *out, const float *p, const float *g, float *vel, size_t len, double lr, double momentum,
                 int nesterov, double weight_decay);
+/* Runs fn(ctx, begin, end) over a split of [0, n) on worker_threads() threads (the caller is one of them). */
+typedef void (*range_fn)(void *ctx, int begin, int end);
+int worker_threads(void);
+void parallel_for(int n, range_fn fn, void *ctx);
 #endif

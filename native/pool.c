@@ -30,30 +30,55 @@ void max_pool(const conv_geom *g, const float *x, float *y) {
   }
 }
 
-void max_pool_grad(const conv_geom *g, const float *dy, const float *x, float *dx) {
+typedef struct {
+  const conv_geom *g;
+  const float *dy, *x;
+  float *dx;
+} max_grad_job;
+
+/* Images [begin, end): each output pixel's gradient goes to the first maximum of its window, channel by channel. */
+static void max_pool_grad_images(void *arg, int begin, int end) {
+  const max_grad_job *j = arg;
+  const conv_geom *g = j->g;
   const int c = g->ci;
-  memset(dx, 0, sizeof(float) * g->n * g->h * g->w * c);
-  FOR_EACH_OUTPUT(g) {
-    const float *grad = dy + out_pixel(g, b, oy, ox);
-    for (int ch = 0; ch < c; ch++) {
-      float best = -INFINITY;
-      size_t at = (size_t)-1;
-      for (int ky = 0; ky < g->kh; ky++) {
-        const int iy = oy * g->sh - g->top + ky * g->dh;
-        if (iy < 0 || iy >= g->h) continue;
-        for (int kx = 0; kx < g->kw; kx++) {
-          const int ix = ox * g->sw - g->left + kx * g->dw;
-          if (ix < 0 || ix >= g->w) continue;
-          const size_t i = pixel(g, b, iy, ix) + ch;
-          if (x[i] > best) {
-            best = x[i];
-            at = i;
+  const size_t image = (size_t)g->h * g->w * c;
+  float best[256];
+  size_t at[256];
+  memset(j->dx + begin * image, 0, sizeof(float) * (end - begin) * image);
+  for (int b = begin; b < end; b++)
+    for (int oy = 0; oy < g->oh; oy++)
+      for (int ox = 0; ox < g->ow; ox++) {
+        const float *grad = j->dy + out_pixel(g, b, oy, ox);
+        for (int c0 = 0; c0 < c; c0 += 256) {
+          const int cn = c - c0 < 256 ? c - c0 : 256;
+          for (int ch = 0; ch < cn; ch++) {
+            best[ch] = -INFINITY;
+            at[ch] = (size_t)-1;
           }
+          for (int ky = 0; ky < g->kh; ky++) {
+            const int iy = oy * g->sh - g->top + ky * g->dh;
+            if (iy < 0 || iy >= g->h) continue;
+            for (int kx = 0; kx < g->kw; kx++) {
+              const int ix = ox * g->sw - g->left + kx * g->dw;
+              if (ix < 0 || ix >= g->w) continue;
+              const size_t base = pixel(g, b, iy, ix) + c0;
+              const float *in = j->x + base;
+              for (int ch = 0; ch < cn; ch++)
+                if (in[ch] > best[ch]) {
+                  best[ch] = in[ch];
+                  at[ch] = base + ch;
+                }
+            }
+          }
+          for (int ch = 0; ch < cn; ch++)
+            if (at[ch] != (size_t)-1) j->dx[at[ch]] += grad[c0 + ch];
         }
       }
-      if (at != (size_t)-1) dx[at] += grad[ch];
-    }
-  }
+}
+
+void max_pool_grad(const conv_geom *g, const float *dy, const float *x, float *dx) {
+  max_grad_job job = {g, dy, x, dx};
+  parallel_for(g->n, max_pool_grad_images, &job);
 }
 
 void avg_pool(const conv_geom *g, const float *x, float *y) {

@@ -191,3 +191,28 @@ test("TsdistillActivationGrad (the custom-grad ops' backward on native) equals t
     assertClose(native, ref, `activation gradient ${activation}`);
   }
 });
+
+test("Add, Sub, Multiply, RealDiv, Maximum with broadcasting: bit-identical to cpu, int32 left to cpu", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const pairs: [number[], number[]][] = [[[7, 13], [7, 13]], [[7, 13], [7, 1]], [[7, 1], [7, 13]], [[7, 13], [13]], [[7, 13], []], [[], [7, 13]], [[1, 1], [7, 13]], [[2, 3, 1, 5], [3, 4, 1]], [[4, 1, 6], [1, 5, 1]], [[0, 3], [1, 3]]];
+  const ops = { Add: tf.add, Sub: tf.sub, Multiply: tf.mul, RealDiv: tf.div, Maximum: tf.maximum } as const;
+  await noFallback(Object.keys(ops), async () => {
+    for (const [aShape, bShape] of pairs) {
+      const a = randomArray(rng, aShape.reduce((p, q) => p * q, 1));
+      const b = randomArray(rng, bShape.reduce((p, q) => p * q, 1));
+      for (const [name, op] of Object.entries(ops)) {
+        const fn = () => op(tf.tensor(a, aShape), tf.tensor(b, bShape));
+        const [ref] = await runOn("cpu", fn);
+        const [native] = await runOn("native", fn);
+        assert.deepEqual(native.shape, ref.shape, `${name} [${aShape}] [${bShape}]: shape`);
+        assert.deepEqual(Array.from(native.values), Array.from(ref.values), `${name} [${aShape}] [${bShape}]`);
+      }
+    }
+  });
+  await noFallback(["Add"], async () => {
+    const fn = () => tf.cast(tf.add(tf.tensor1d([1, 2], "int32"), tf.tensor1d([3, 4], "int32")), "float32");
+    const [ref] = await runOn("cpu", fn);
+    const [native] = await runOn("native", fn);
+    assert.deepEqual(Array.from(native.values), Array.from(ref.values));
+  }, { Add: 1 });
+});

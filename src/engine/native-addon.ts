@@ -23,6 +23,8 @@ export interface NativeAddon {
   sgd(out: Float32Array, p: Float32Array, g: Float32Array, velocity: Float32Array, lr: number, momentum: number, nesterov: boolean, weightDecay: number): void;
   blasInfo(): { library: string; config: string; corename: string; threads: number };
   setThreads(n: number): void;
+  /** Products below `macs` multiply-adds or with k < `thinK` run on one BLAS thread; (0, 0) turns that off. */
+  setSmallGemm(macs: number, thinK: number): void;
 }
 
 export const NATIVE_ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5 };

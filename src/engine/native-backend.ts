@@ -3,6 +3,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { nativeAddon } from "./native-addon.js";
 import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.js";
 import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
+import { add, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
 import type { NativeKernel } from "./native-util.js";
 
 export const NATIVE_BACKEND = "native";
@@ -22,6 +23,11 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
   MaxPoolGrad: maxPoolGrad,
   AvgPool: avgPool,
   AvgPoolGrad: avgPoolGrad,
+  Add: add,
+  Sub: sub,
+  Multiply: multiply,
+  RealDiv: realDiv,
+  Maximum: maximum,
 };
 
 let registered = false;

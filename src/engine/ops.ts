@@ -73,8 +73,8 @@ function withGrad<T extends tf.Tensor>(
 
 const FUSABLE = new Set<Activation>(["linear", "relu", "sigmoid"]);
 
-/** y = act(x·W + b) for x [N, in], W [in, out], b [out]. */
-export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D | null, activation: Activation): tf.Tensor2D {
+/** y = act(x·W + b) for x [N, in], W [in, out], b [out]. `inputGrad: false` returns zeros as ∂L/∂x (see ForwardContext). */
+export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D | null, activation: Activation, inputGrad = true): tf.Tensor2D {
   const inputs = bias ? [x, kernel, bias] : [x, kernel];
   return withGrad<tf.Tensor2D>(
     inputs,
@@ -90,9 +90,8 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D | n
     },
     (dy, [sx, sw, sy]) => {
       const dz = gradOfActivation(dy, sy, activation);
-      const grads = onNative()
-        ? [tf.matMul(dz, sw, false, true), tf.matMul(sx, dz, true, false)]
-        : [tf.matMul(dz, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dz)];
+      const dx = !inputGrad ? tf.zeros(sx.shape) : onNative() ? tf.matMul(dz, sw, false, true) : tf.matMul(dz, tf.transpose(sw));
+      const grads = [dx, onNative() ? tf.matMul(sx, dz, true, false) : tf.matMul(tf.transpose(sx), dz)];
       if (bias) grads.push(tf.sum(dz, 0));
       return grads;
     },
@@ -172,16 +171,16 @@ export function conv2dInputGrad(dy: tf.Tensor4D, kernel: tf.Tensor4D, xShape: [n
 }
 
 /** [∂L/∂x, ∂L/∂W] through TF.js's own backprop kernels (the native backend runs them as im2col + gemm). */
-function nativeConvGrads(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D, geom: ConvGeometry): tf.Tensor[] {
+function nativeConvGrads(x: tf.Tensor4D, kernel: tf.Tensor4D, dy: tf.Tensor4D, geom: ConvGeometry, inputGrad: boolean): tf.Tensor[] {
   const attrs = { strides: geom.stride, pad: geom.padding, dataFormat: "NHWC", dimRoundingMode: undefined };
   const engine = tf.engine();
-  const dx = engine.runKernel("Conv2DBackpropInput", { dy, filter: kernel }, { ...attrs, inputShape: x.shape } as unknown as tf.NamedAttrMap);
+  const dx = !inputGrad ? tf.zeros(x.shape) : engine.runKernel("Conv2DBackpropInput", { dy, filter: kernel }, { ...attrs, inputShape: x.shape } as unknown as tf.NamedAttrMap);
   const dw = engine.runKernel("Conv2DBackpropFilter", { x, dy }, { ...attrs, filterShape: kernel.shape } as unknown as tf.NamedAttrMap);
   return [dx as tf.Tensor, dw as tf.Tensor];
 }
 
-/** y = act(conv2d(x, W, stride, padding) + b) for NHWC x and W [kh, kw, ci, co]. */
-export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, geom: ConvGeometry, activation: Activation): tf.Tensor4D {
+/** y = act(conv2d(x, W, stride, padding) + b) for NHWC x and W [kh, kw, ci, co]. `inputGrad: false` as in dense. */
+export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, geom: ConvGeometry, activation: Activation, inputGrad = true): tf.Tensor4D {
   const kernelSize: [number, number] = [kernel.shape[0], kernel.shape[1]];
   const inputs = bias ? [x, kernel, bias] : [x, kernel];
   return withGrad<tf.Tensor4D>(
@@ -201,8 +200,8 @@ export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | 
       const [sx, sw, sy] = saved as tf.Tensor4D[];
       const dz = gradOfActivation(dy, sy, activation) as tf.Tensor4D;
       const grads: tf.Tensor[] = onNative()
-        ? nativeConvGrads(sx, sw, dz, geom)
-        : [conv2dInputGrad(dz, sw, sx.shape, geom), conv2dFilterGrad(sx, dz, kernelSize, geom)];
+        ? nativeConvGrads(sx, sw, dz, geom, inputGrad)
+        : [inputGrad ? conv2dInputGrad(dz, sw, sx.shape, geom) : tf.zeros(sx.shape), conv2dFilterGrad(sx, dz, kernelSize, geom)];
       if (bias) grads.push(tf.sum(dz, [0, 1, 2]));
       return grads;
     },

@@ -16,6 +16,11 @@ export interface ForwardContext {
   training: boolean;
   /** Stream for dropout masks; required when training a model with dropout. */
   rng?: Rng;
+  /**
+   * false: nobody differentiates with respect to this layer's input (the model's first weighted layer in a
+   * training step), so its backward returns zeros instead of computing ∂L/∂x. Default true.
+   */
+  inputGradient?: boolean;
 }
 
 export interface Layer {
@@ -47,9 +52,9 @@ class DenseLayer implements Layer {
     if (config.useBias) this.params.push(variable(tf.zeros([config.units]), `${config.name}/bias`));
     this.outputShape = [config.units];
   }
-  apply(x: tf.Tensor): tf.Tensor {
+  apply(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor {
     const [kernel, bias] = this.params;
-    return dense(x as tf.Tensor2D, kernel as tf.Tensor2D, (bias as tf.Tensor1D | undefined) ?? null, this.config.activation);
+    return dense(x as tf.Tensor2D, kernel as tf.Tensor2D, (bias as tf.Tensor1D | undefined) ?? null, this.config.activation, ctx?.inputGradient ?? true);
   }
 }
 
@@ -71,10 +76,10 @@ class Conv2DLayer implements Layer {
     if (config.useBias) this.params.push(variable(tf.zeros([config.filters]), `${config.name}/bias`));
     this.outputShape = [oh, ow, config.filters];
   }
-  apply(x: tf.Tensor): tf.Tensor {
+  apply(x: tf.Tensor, ctx?: ForwardContext): tf.Tensor {
     const [kernel, bias] = this.params;
     const c = this.config;
-    return conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, (bias as tf.Tensor1D | undefined) ?? null, { stride: c.strides, padding: c.padding }, c.activation);
+    return conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, (bias as tf.Tensor1D | undefined) ?? null, { stride: c.strides, padding: c.padding }, c.activation, ctx?.inputGradient ?? true);
   }
 }
 

@@ -66,8 +66,12 @@ export class SequentialModel {
     }
     const features = new Map<string, tf.Tensor>();
     let h = x;
+    // Only the first weighted layer may skip ∂L/∂x; every later one feeds a weight's gradient.
+    let skipInputGradient = opts.inputGradient === false;
     for (const layer of this.layers) {
-      h = layer.apply(h, opts);
+      const weighted = layer.params.length > 0;
+      h = layer.apply(h, weighted && !skipInputGradient ? { ...opts, inputGradient: true } : opts);
+      if (weighted) skipInputGradient = false;
       if (wanted.has(layer.config.name)) features.set(layer.config.name, h);
     }
     return { logits: h as tf.Tensor2D, features };

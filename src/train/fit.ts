@@ -90,7 +90,7 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
           const x = tf.tensor(batch.x, [batch.size, ...train.sampleShape]);
           const y = tf.tensor1d(batch.y, "int32");
           const { value: l, grads } = tf.variableGrads(() => {
-            const out = model.forward(x, { training: true, rng: dropout, capture });
+            const out = model.forward(x, { training: true, rng: dropout, capture, inputGradient: false });
             return loss(out.logits, { batch, x, y, epoch, progress: epoch + step / stepsPerEpoch, features: out.features });
           }, params);
           optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
