@@ -93,6 +93,16 @@ test("dkdLoss: golden values (α, β, T grid and the reference defaults)", () =>
   assertAllClose(tfValue(() => dkd(t2(big), bigT, [0, 2], 1, 8, 1)), refDkd(big, bigT, [0, 2], 1, 8, 1), { rtol: 1e-4, atol: 1e-5, what: "DKD large logits" });
 });
 
+test("dkdLoss: an unlabelled row (−1) uses the teacher's top class as its target", () => {
+  const argmax = (r: number[]) => r.indexOf(Math.max(...r));
+  const pseudo = Y.map((y, i) => (i % 2 === 0 ? -1 : y));
+  const filled = pseudo.map((y, i) => (y < 0 ? argmax(Tt[i]) : y));
+  assert.ok(pseudo.includes(-1), "some rows are unlabelled");
+  for (const T of [1, 4]) {
+    assertAllClose(tfValue(() => dkd(t2(S), Tt, pseudo, 1, 8, T)), refDkd(S, Tt, filled, 1, 8, T), { rtol: 1e-5, what: `DKD with −1 labels, T=${T}` });
+  }
+});
+
 test("dkdLoss: FD gradient; zero loss and gradient at s = t", () => {
   for (const T of [1, 4]) {
     for (const [alpha, beta] of [

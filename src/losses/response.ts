@@ -51,7 +51,8 @@ export const DKD_DEFAULTS = { alpha: 1, beta: 8, temperature: 4 } as const;
  * Numerics: log b^{¬gt} = logsumexp of the non-target log-probabilities (no 1 − p cancellation) and p̂ is a
  * log-softmax with the target logit pushed to −1e9, so its probability is exactly 0 (the reference pushes by
  * −1000, which can leak at large logits); the target column is also masked out of the NCKD sum.
- * Labels are class indices (int32 or float, cast like crossEntropy).
+ * Labels are class indices (int32 or float, cast like crossEntropy); −1 (an unlabelled transfer sample) uses the
+ * teacher's top class as the target.
  */
 export function dkdLoss(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, labels: tf.Tensor1D, opts: DkdOptions = {}): tf.Scalar {
   const what = "dkdLoss";
@@ -66,7 +67,11 @@ export function dkdLoss(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, 
     throw new Error(`${what}: labels shape ${shapeOf(labels)} does not match logits shape ${shapeOf(studentLogits)} (expected [${B}])`);
   }
   return tf.tidy(() => {
-    const gt = tf.cast(tf.oneHot(tf.cast(labels, "int32"), C), "float32") as tf.Tensor2D;
+    // Unlabelled transfer rows (label −1) take the teacher's top class as their target: without a target class the
+    // TCKD/NCKD split does not exist (a zero one-hot row would turn the row into plain KD weighted by β).
+    const y = tf.cast(labels, "int32");
+    const target = tf.where(tf.greaterEqual(y, 0), y, tf.cast(tf.argMax(teacherLogits, 1), "int32"));
+    const gt = tf.cast(tf.oneHot(target as tf.Tensor1D, C), "float32") as tf.Tensor2D;
     const other = tf.sub(1, gt) as tf.Tensor2D;
     const gtPush = tf.mul(gt, MASK_NEG);
     const parts = (z: tf.Tensor2D) => {

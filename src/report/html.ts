@@ -3,6 +3,7 @@
 import type { ModelEvaluation } from "../eval/model-eval.js";
 import type { ResultRow, RunReport } from "./run-report.js";
 import { PALETTE, barChart, esc, heatmapChart, lineChart, reliabilityChart, type LineSeries } from "./svg.js";
+import { BASE_CSS } from "./style.js";
 
 export interface Chart {
   name: string;
@@ -170,24 +171,9 @@ function evaluationTable(models: ModelEvaluation[], batchSize: number): string {
   );
 }
 
-const CSS = `
-:root { color-scheme: light; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #111827; margin: 0; background: #f9fafb; }
-main { max-width: 1100px; margin: 0 auto; padding: 24px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 28px 0 10px; border-bottom: 1px solid #e5e7eb; padding-bottom: 4px; }
-.meta { color: #4b5563; margin: 0 0 8px; }
-table { border-collapse: collapse; margin: 8px 0 16px; background: #fff; }
-th, td { border: 1px solid #e5e7eb; padding: 4px 10px; text-align: right; font-variant-numeric: tabular-nums; }
-thead th { background: #f3f4f6; text-align: center; }
+const CSS = `${BASE_CSS}
 tbody th { text-align: left; font-weight: 500; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; }
-svg.chart { background: #fff; border: 1px solid #e5e7eb; border-radius: 6px; max-width: 100%; height: auto; }
-svg .chart-title { font-size: 13px; font-weight: 600; fill: #111827; }
-svg .tick, svg .legend, svg .value { font-size: 11px; fill: #374151; }
-svg .label { font-size: 12px; fill: #4b5563; }
-svg .grid { stroke: #eef0f3; }
-svg .axis, svg .tickmark { stroke: #9ca3af; }
+svg .legend, svg .value { font-size: 11px; fill: #374151; }
 svg .series { fill: none; stroke-width: 2; }
 svg .cell-text { font-size: 10px; fill: #111827; }
 svg .cell-text.on-dark { fill: #fff; }

@@ -57,17 +57,8 @@ export interface TrialRow {
   modelDir: string | null;
 }
 
-export interface NewTrial {
-  key: string;
-  bracket: number;
-  candidate: number;
-  rung: number;
-  config: Record<string, unknown>;
-  spec: string;
-  params: number | null;
-  latencyMs: number | null;
-  fidelity: number;
-}
+/** What a new trial row is created with; the rest is filled as it runs. */
+export type NewTrial = Pick<TrialRow, "key" | "bracket" | "candidate" | "rung" | "config" | "spec" | "params" | "latencyMs" | "fidelity">;
 
 export interface TrialOutcome {
   seconds: number;
