@@ -43,13 +43,19 @@ def batches(batch, count=8):
     return [(torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))) for _ in range(count)]
 
 
+FAULTS = {"per_step": None}
+
+
 def timed(step, seconds, warmup=3):
+    """Warm-up steps, then steps until `seconds` have passed (at least 3); notes minor page faults per timed step."""
     for i in range(warmup):
         step(i)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     n, start = 0, time.perf_counter()
     while n < 3 or time.perf_counter() - start < seconds:
         step(n)
         n += 1
+    FAULTS["per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n
     return n, time.perf_counter() - start
 
 
@@ -123,6 +129,7 @@ def main():
     run = {"kd-mlp": kd_mlp, "cnn": train_cnn, "infer": infer, "sgemm": sgemm}[workload]
     result = run(batch, seconds)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["faults_per_step"] = FAULTS["per_step"]
     result["blas"] = next((part.strip() for part in torch.__config__.show().replace("\n", ",").split(",") if "BLAS_INFO" in part), "?")
     result["threads"] = torch.get_num_threads()
     print(json.dumps(result))

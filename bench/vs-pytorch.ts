@@ -28,6 +28,8 @@ interface Result {
   peak_rss_mb: number;
   final_loss?: number;
   steps: number;
+  /** Minor page faults per timed step (fresh memory touched for the first time). */
+  faults_per_step?: number;
   error?: string;
 }
 
@@ -43,12 +45,16 @@ function batches(batch: number, count = 8): { x: tf.Tensor; y: tf.Tensor1D }[] {
   }));
 }
 
-/** Warm-up steps, then steps until `seconds` have passed (at least 3). */
+let faultsPerStep: number | undefined;
+
+/** Warm-up steps, then steps until `seconds` have passed (at least 3); notes minor page faults per timed step. */
 async function timed(step: (i: number) => Promise<void> | void, seconds: number, warmup = 3): Promise<{ n: number; dt: number }> {
   for (let i = 0; i < warmup; i++) await step(i);
+  const faults = process.resourceUsage().minorPageFault;
   const start = performance.now();
   let n = 0;
   while (n < 3 || performance.now() - start < seconds * 1000) await step(n++);
+  faultsPerStep = (process.resourceUsage().minorPageFault - faults) / n;
   return { n, dt: (performance.now() - start) / 1000 };
 }
 
@@ -102,7 +108,7 @@ async function worker(system: System, workload: Workload, batch: number, seconds
   const backend: BackendName = system === "wasm" ? "wasm" : system === "native" ? "native" : "wasm";
   if ((await useBackend(backend, { fallback: false })) !== backend) throw new Error(`backend ${backend} did not start`);
   const r = workload === "infer" ? await infer(system, batch, seconds) : await train(workload, batch, seconds);
-  process.stdout.write(JSON.stringify({ ...r, peak_rss_mb: process.resourceUsage().maxRSS / 1024 }) + "\n");
+  process.stdout.write(JSON.stringify({ ...r, peak_rss_mb: process.resourceUsage().maxRSS / 1024, faults_per_step: faultsPerStep }) + "\n");
 }
 
 // ---- orchestration ---------------------------------------------------------------------------------------
@@ -165,7 +171,7 @@ function ratio(r: Result, base: Result | undefined, latencyCase: boolean): strin
 }
 
 function table(results: Map<string, Result>, envName: string): string[] {
-  const lines = [`| workload | system | samples/s | p50 latency | peak RSS | vs PyTorch | vs PyTorch, tuned |`, `|:--|:--|--:|--:|--:|--:|--:|`];
+  const lines = [`| workload | system | samples/s | p50 latency | peak RSS | page faults / step | vs PyTorch | vs PyTorch, tuned |`, `|:--|:--|--:|--:|--:|--:|--:|--:|`];
   for (const c of CASES) {
     const torch = results.get(`${envName}|${c.name}|pytorch`);
     const tuned = results.get(`${envName}|${c.name}|pytorch-tuned`);
@@ -173,11 +179,11 @@ function table(results: Map<string, Result>, envName: string): string[] {
       const r = results.get(`${envName}|${c.name}|${s}`);
       if (!r) continue;
       if (r.error) {
-        lines.push(`| ${c.name} | ${LABEL[s]} | failed: ${r.error} | | | | |`);
+        lines.push(`| ${c.name} | ${LABEL[s]} | failed: ${r.error} | | | | | |`);
         continue;
       }
       const latencyCase = c.batch === 1;
-      lines.push(`| ${c.name} | ${LABEL[s]} | ${Math.round(r.samples_per_s).toLocaleString("en-US")} | ${r.p50_ms !== undefined ? `${r.p50_ms.toFixed(3)} ms` : "–"} | ${Math.round(r.peak_rss_mb)} MB | ${ratio(r, torch, latencyCase)} | ${ratio(r, tuned, latencyCase)} |`);
+      lines.push(`| ${c.name} | ${LABEL[s]} | ${Math.round(r.samples_per_s).toLocaleString("en-US")} | ${r.p50_ms !== undefined ? `${r.p50_ms.toFixed(3)} ms` : "–"} | ${Math.round(r.peak_rss_mb)} MB | ${r.faults_per_step === undefined || r.faults_per_step === null ? "–" : Math.round(r.faults_per_step).toLocaleString("en-US")} | ${ratio(r, torch, latencyCase)} | ${ratio(r, tuned, latencyCase)} |`);
     }
   }
   return lines;
