@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
 import { CC_DEFAULTS, ccLoss, rkdAngle, rkdDistance, spLoss } from "../src/losses/relation.js";
 import { assertAllClose } from "./helpers.js";
+import { nativeTestOptions } from "./native-helpers.js";
 import { type Rows, chunk, dot, f32Rows, fdGrad, mean, norm, randFlat, randRows, tfGrad, tfValue } from "./losses-ref.js";
 
 await useBackend("wasm", { fallback: false });
@@ -236,6 +237,11 @@ test("relation losses agree on the cpu backend (values and gradients)", async ()
   try {
     const cpu = run();
     cases.forEach(([name], i) => assertAllClose(cpu[i], wasm[i], { rtol: 1e-4, atolScale: 1e-5, what: `cpu vs wasm: ${name}` }));
+    // native multiplies by transposes as BLAS flags (loss-utils' matMulBt) instead of explicit transposes.
+    if (!("skip" in nativeTestOptions) && (await useBackend("native", { fallback: false })) === "native") {
+      const native = run();
+      cases.forEach(([name], i) => assertAllClose(native[i], wasm[i], { rtol: 1e-4, atolScale: 1e-5, what: `native vs wasm: ${name}` }));
+    }
   } finally {
     await tf.setBackend("wasm");
   }

@@ -48,14 +48,18 @@ export function l2NormalizeLastAxis(x: tf.Tensor, eps = 1e-12): tf.Tensor {
   return tf.div(x, tf.sqrt(tf.maximum(sumSq, eps * eps)));
 }
 
-/** a·bᵀ for 2-D a, b via an explicit transpose (wasm's transposed matMul paths are much slower; see engine/ops.ts). */
+// wasm's transposed matMul paths are much slower than an explicit transpose (see engine/ops.ts); BLAS takes the
+// transpose as a flag, so the native backend skips the copy.
+const transposeIsFree = (): boolean => tf.getBackend() === "native";
+
+/** a·bᵀ for 2-D a, b. */
 export function matMulBt(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return tf.matMul(a, tf.transpose(b));
+  return transposeIsFree() ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b));
 }
 
 /** Batched a·bᵀ for 3-D a [n, p, d], b [n, q, d] → [n, p, q]. */
 export function batchMatMulBt(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  return tf.matMul(a, tf.transpose(b, [0, 2, 1]));
+  return transposeIsFree() ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b, [0, 2, 1]));
 }
 
 /** A large negative number added to logits/log-probs to take entries out of a softmax / logsumexp (exp → 0). */
