@@ -55,7 +55,7 @@ const total = new Map<string, number>();
 for (let r = 0; r < steps; r++) {
   const info = await tf.profile(() => step());
   for (const k of info.kernels) {
-    if (SCOPES.has(k.name)) continue;
+    if (SCOPES.has(k.name) || k.name.endsWith("__op")) continue;
     const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
     total.set(key, (total.get(key) ?? 0) + (k.kernelTimeMs as number) / steps);
   }
