@@ -3,11 +3,7 @@
 // Run: node --import tsx bench/profile-step.ts [kd-mlp|cnn] [--backend native|wasm|cpu] [--steps N] [--top K]
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
-import { SequentialModel } from "../src/students/model.js";
-import { modelConfigFromSpec } from "../src/students/spec.js";
-import { createOptimizer, OptimizerConfig } from "../src/train/optimizers.js";
-import { kdLoss } from "../src/losses/kd.js";
-import { crossEntropy } from "../src/losses/cross-entropy.js";
+import { trainStep } from "./train-step.js";
 
 const argv = process.argv.slice(2);
 const flag = (name: string, dflt: string) => {
@@ -20,24 +16,10 @@ const steps = Number(flag("steps", "10"));
 const top = Number(flag("top", "15"));
 if ((await useBackend(backend, { fallback: false })) !== backend) throw new Error(`backend ${backend} did not start`);
 
-const SHAPE = { inputShape: [28, 28, 1], numClasses: 10 };
-const student = new SequentialModel(modelConfigFromSpec(workload === "cnn" ? "cnn:conv32k5-pool-conv64k5-pool-dense128" : "mlp:800-800", SHAPE), 2);
-const teacher = workload === "kd-mlp" ? new SequentialModel(modelConfigFromSpec("mlp:1200-1200", SHAPE), 1) : null;
-const opt = createOptimizer(OptimizerConfig.parse({ kind: "adam", lr: 1e-3 }));
 const x = tf.randomUniform([128, 28, 28, 1], 0, 1, "float32", 3);
 const y = tf.tensor1d(Array.from({ length: 128 }, (_, i) => i % 10), "int32");
-
-// The same step as bench/vs-pytorch.ts and src/train/fit.ts: teacher outside the tape, no input gradient.
-function step(): void {
-  const t = teacher ? tf.tidy(() => teacher.forward(x).logits) : null;
-  const { value, grads } = tf.variableGrads(() => {
-    const s = student.forward(x, { training: true, inputGradient: false }).logits;
-    return t ? kdLoss(s, t, y, { temperature: 4, alpha: 0.1 }) : crossEntropy(s, y);
-  }, student.params);
-  opt.step(student.params, student.params.map((p) => grads[p.name]), 1e-3);
-  value.dataSync();
-  tf.dispose([t, value, ...Object.values(grads)].filter((v): v is tf.Tensor => v !== null));
-}
+const trainOn = trainStep(workload);
+const step = (): void => void trainOn(x, y);
 
 for (let i = 0; i < 3; i++) step();
 const r0 = process.resourceUsage();

@@ -11,10 +11,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
 import { nativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
 import { SequentialModel } from "../src/students/model.js";
+import { SHAPE, trainStep, type TrainWorkload } from "./train-step.js";
 import { modelConfigFromSpec } from "../src/students/spec.js";
-import { createOptimizer, OptimizerConfig } from "../src/train/optimizers.js";
-import { kdLoss } from "../src/losses/kd.js";
-import { crossEntropy } from "../src/losses/cross-entropy.js";
 import { exportOnnx } from "../src/export/onnx.js";
 import { OnnxRunner } from "../src/export/onnx-runtime.js";
 import { Rng } from "../src/util/rng.js";
@@ -33,7 +31,6 @@ interface Result {
   error?: string;
 }
 
-const SHAPE = { inputShape: [28, 28, 1], numClasses: 10 };
 const PYTHON = "/usr/bin/python3";
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -58,23 +55,12 @@ async function timed(step: (i: number) => Promise<void> | void, seconds: number,
   return { n, dt: (performance.now() - start) / 1000 };
 }
 
-async function train(workload: "kd-mlp" | "cnn", batch: number, seconds: number): Promise<Omit<Result, "peak_rss_mb">> {
-  const student = new SequentialModel(modelConfigFromSpec(workload === "cnn" ? "cnn:conv32k5-pool-conv64k5-pool-dense128" : "mlp:800-800", SHAPE), 2);
-  const teacher = workload === "kd-mlp" ? new SequentialModel(modelConfigFromSpec("mlp:1200-1200", SHAPE), 1) : null;
-  const opt = createOptimizer(OptimizerConfig.parse({ kind: "adam", lr: 1e-3 }));
+async function train(workload: TrainWorkload, batch: number, seconds: number): Promise<Omit<Result, "peak_rss_mb">> {
+  const step = trainStep(workload);
   const data = batches(batch);
   let loss = NaN;
   const { n, dt } = await timed((i) => {
-    const { x, y } = data[i % data.length];
-    // The teacher runs every step, outside the tape (as PyTorch's no_grad forward).
-    const t = teacher ? tf.tidy(() => teacher.forward(x).logits) : null;
-    const { value, grads } = tf.variableGrads(() => {
-      const s = student.forward(x, { training: true, inputGradient: false }).logits;
-      return t ? kdLoss(s, t, y, { temperature: 4, alpha: 0.1 }) : crossEntropy(s, y);
-    }, student.params);
-    opt.step(student.params, student.params.map((p) => grads[p.name]), 1e-3);
-    loss = value.dataSync()[0];
-    tf.dispose([t, value, ...Object.values(grads)].filter((v): v is tf.Tensor => v !== null));
+    loss = step(data[i % data.length].x, data[i % data.length].y);
   }, seconds, workload === "cnn" ? 1 : 3);
   return { samples_per_s: (n * batch) / dt, steps: n, final_loss: loss };
 }
