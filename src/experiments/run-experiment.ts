@@ -143,7 +143,9 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
         if (!baselines.has(key)) {
           const alone: Recipe = { ...recipe, loss: { terms: [{ loss: "ce", weight: 1, options: {}, projector: "auto" }] }, stages: undefined, training: { ...recipe.training, epochs: totalEpochs(recipe) } };
           const omitted = recipe.data.omitClasses.length ? ` without class ${recipe.data.omitClasses.join(", ")}` : "";
-          const name = `${recipe.student.spec} alone${omitted}`;
+          const plain = `${recipe.student.spec} alone${omitted}`;
+          // A second baseline of the same student (other epochs or data) is named after the variant it serves.
+          const name = [...baselines.values()].some((b) => b.name === plain) ? `${plain}, as in "${v.name}"` : plain;
           info(`training ${name} (hard labels only, ${alone.training.epochs} epochs)`);
           const dir = join(opts.dir, `alone-${baselines.size}`);
           const r = await runRecipe(alone, { reporter: opts.reporter, workDir: dir, label: name, source: ex.file });
