@@ -27,15 +27,61 @@ if (folders.length === 0) {
   process.stderr.write("usage: npx tsx bench/results.ts RUN_DIR… | --run RECIPE.yaml…\n");
   process.exit(2);
 }
-const sections = folders.map((dir) => {
+interface RunConfig {
+  recipe?: { seed?: number; data?: object; training?: object; variants?: { name: string; data?: object; training?: object }[] };
+}
+
+const runs = folders.map((dir) => {
   const file = join(dir, "results.json");
   if (!existsSync(file)) throw new Error(`${dir}: no results.json (not a finished \`tsdistill run\` folder)`);
   const r = JSON.parse(readFileSync(file, "utf8")) as ExperimentResult;
   if (r.quick) throw new Error(`${dir}: a --quick run; RESULTS.md holds full runs only`);
   // The paper's numbers come from the recipe as it is now (they are citations, not measurements).
   if (r.reference && existsSync(r.file)) r.reference = loadExperiment(r.file).extras.reference ?? r.reference;
-  return experimentSection(r);
+  const configFile = join(dir, "config.json");
+  const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, "utf8")) as RunConfig) : {};
+  return { dir, r, config };
 });
+const sections = runs.map(({ r }) => experimentSection(r));
+
+/**
+ * The same student trained alone with the same data, training settings and seed in several runs (e.g. the fashion
+ * recipes share their students): how far its errors moved between runs is the noise floor of the comparisons.
+ */
+function repeatedBaselines(): string {
+  const seen = new Map<string, { name: string; runs: { recipe: string; errors: number; date: string }[] }>();
+  for (const { r, config } of runs) {
+    const recipe = config.recipe;
+    if (!recipe) continue;
+    for (const row of r.rows) {
+      if (row.role !== "distilled" || !row.baseline) continue;
+      const alone = r.rows.find((x) => x.name === row.baseline);
+      const variant = recipe.variants?.find((v) => v.name === row.name);
+      if (!alone) continue;
+      const key = JSON.stringify([alone.spec, alone.name, recipe.seed, { ...recipe.data, ...variant?.data }, { ...recipe.training, ...variant?.training }]);
+      const entry = seen.get(key) ?? { name: alone.name, runs: [] };
+      if (!entry.runs.some((x) => x.recipe === r.name)) entry.runs.push({ recipe: r.name, errors: alone.errors, date: r.date.slice(0, 10) });
+      seen.set(key, entry);
+    }
+  }
+  const repeated = [...seen.values()].filter((e) => e.runs.length > 1);
+  if (repeated.length === 0) return "";
+  const lines = repeated.map((e) => {
+    const errs = e.runs.map((x) => x.errors);
+    return `| ${e.name} | ${e.runs.map((x) => `${x.errors} (${x.recipe}, ${x.date})`).join("; ")} | ${Math.max(...errs) - Math.min(...errs)} |`;
+  });
+  return `## The same student alone in several runs
+
+Identical settings and seed; runs made with different builds of the native kernels can differ in float summation
+order (thread splits), which changes the whole training trajectory. A distilled student closer to its alone row
+than this spread is within noise.
+
+| student alone | test errors per run | spread |
+| --- | --- | --- |
+${lines.join("\n")}
+`;
+}
+
 const cpu = cpus()[0]?.model ?? "unknown CPU";
 const doc = `# Results
 
@@ -47,6 +93,7 @@ measured right after training (other processes may have shared the CPU).
 
 ${sections.join("\n\n")}
 
+${repeatedBaselines()}
 The Silero VAD recipe (\`recipes/silero-vad.yaml\`: a third-party ONNX teacher, frame agreement and per-frame speed-up)
 has its own results page: docs/SILERO-VAD.md.
 `;

@@ -44,11 +44,11 @@ static void im2col(const conv_geom *g, const float *x, int count, float *col) {
       for (int ox = 0; ox < g->ow; ox++) {
         float *row = col + (((size_t)b * g->oh + oy) * g->ow + ox) * k;
         for (int ky = 0; ky < g->kh; ky++) {
-          const int iy = oy * g->sh - g->top + ky * g->dh;
+          const int iy = tap_row(g, oy, ky);
           for (int kx = 0; kx < g->kw; kx++) {
-            const int ix = ox * g->sw - g->left + kx * g->dw;
+            const int ix = tap_col(g, ox, kx);
             float *dst = row + ((size_t)ky * g->kw + kx) * g->ci;
-            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) memset(dst, 0, sizeof(float) * g->ci);
+            if (iy < 0 || ix < 0) memset(dst, 0, sizeof(float) * g->ci);
             else memcpy(dst, xb + ((size_t)iy * g->w + ix) * g->ci, sizeof(float) * g->ci);
           }
         }
@@ -67,11 +67,11 @@ static void col2im(const conv_geom *g, const float *col, int count, float *dx) {
       for (int ox = 0; ox < g->ow; ox++) {
         const float *row = col + (((size_t)b * g->oh + oy) * g->ow + ox) * k;
         for (int ky = 0; ky < g->kh; ky++) {
-          const int iy = oy * g->sh - g->top + ky * g->dh;
-          if (iy < 0 || iy >= g->h) continue;
+          const int iy = tap_row(g, oy, ky);
+          if (iy < 0) continue;
           for (int kx = 0; kx < g->kw; kx++) {
-            const int ix = ox * g->sw - g->left + kx * g->dw;
-            if (ix < 0 || ix >= g->w) continue;
+            const int ix = tap_col(g, ox, kx);
+            if (ix < 0) continue;
             const float *src = row + ((size_t)ky * g->kw + kx) * g->ci;
             float *dst = db + ((size_t)iy * g->w + ix) * g->ci;
             for (int c = 0; c < g->ci; c++) dst[c] += src[c];

@@ -9,10 +9,6 @@
 #define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VECTOR_CLONES
-/* Runs fn(ctx, begin, end) over a split of [0, n) on worker_threads() threads (the caller is one of them). */
-typedef void (*range_fn)(void *ctx, int begin, int end);
-int worker_threads(void);
-void parallel_for(int n, range_fn fn, void *ctx);
 #endif
 
 enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_ELU = 3, ACT_LEAKYRELU = 4, ACT_SIGMOID = 5, ACT_TANH = 6 };
@@ -21,6 +17,16 @@ enum { ACT_LINEAR = 0, ACT_RELU = 1, ACT_RELU6 = 2, ACT_ELU = 3, ACT_LEAKYRELU =
 typedef struct {
   int n, h, w, ci, kh, kw, co, sh, sw, dh, dw, top, left, oh, ow;
 } conv_geom;
+
+/* The input row (column) under window tap ky (kx) of output row oy (column ox), or −1 where it is padding. */
+static inline int tap_row(const conv_geom *g, int oy, int ky) {
+  const int iy = oy * g->sh - g->top + ky * g->dh;
+  return iy >= 0 && iy < g->h ? iy : -1;
+}
+static inline int tap_col(const conv_geom *g, int ox, int kx) {
+  const int ix = ox * g->sw - g->left + kx * g->dw;
+  return ix >= 0 && ix < g->w ? ix : -1;
+}
 
 /* Products below small_gemm_macs multiply-adds, or with k < thin_gemm_k, run on one BLAS thread. */
 extern double small_gemm_macs;

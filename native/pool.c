@@ -18,11 +18,11 @@ void max_pool(const conv_geom *g, const float *x, float *y) {
     float *out = y + out_pixel(g, b, oy, ox);
     for (int ch = 0; ch < c; ch++) out[ch] = -INFINITY;
     for (int ky = 0; ky < g->kh; ky++) {
-      const int iy = oy * g->sh - g->top + ky * g->dh;
-      if (iy < 0 || iy >= g->h) continue;
+      const int iy = tap_row(g, oy, ky);
+      if (iy < 0) continue;
       for (int kx = 0; kx < g->kw; kx++) {
-        const int ix = ox * g->sw - g->left + kx * g->dw;
-        if (ix < 0 || ix >= g->w) continue;
+        const int ix = tap_col(g, ox, kx);
+        if (ix < 0) continue;
         const float *in = x + pixel(g, b, iy, ix);
         for (int ch = 0; ch < c; ch++) out[ch] = in[ch] > out[ch] ? in[ch] : out[ch];
       }
@@ -56,11 +56,11 @@ static void max_pool_grad_images(void *arg, int begin, int end) {
             at[ch] = (size_t)-1;
           }
           for (int ky = 0; ky < g->kh; ky++) {
-            const int iy = oy * g->sh - g->top + ky * g->dh;
-            if (iy < 0 || iy >= g->h) continue;
+            const int iy = tap_row(g, oy, ky);
+            if (iy < 0) continue;
             for (int kx = 0; kx < g->kw; kx++) {
-              const int ix = ox * g->sw - g->left + kx * g->dw;
-              if (ix < 0 || ix >= g->w) continue;
+              const int ix = tap_col(g, ox, kx);
+              if (ix < 0) continue;
               const size_t base = pixel(g, b, iy, ix) + c0;
               const float *in = j->x + base;
               for (int ch = 0; ch < cn; ch++)
@@ -88,11 +88,11 @@ void avg_pool(const conv_geom *g, const float *x, float *y) {
     int count = 0;
     for (int ch = 0; ch < c; ch++) out[ch] = 0;
     for (int ky = 0; ky < g->kh; ky++) {
-      const int iy = oy * g->sh - g->top + ky * g->dh;
-      if (iy < 0 || iy >= g->h) continue;
+      const int iy = tap_row(g, oy, ky);
+      if (iy < 0) continue;
       for (int kx = 0; kx < g->kw; kx++) {
-        const int ix = ox * g->sw - g->left + kx * g->dw;
-        if (ix < 0 || ix >= g->w) continue;
+        const int ix = tap_col(g, ox, kx);
+        if (ix < 0) continue;
         const float *in = x + pixel(g, b, iy, ix);
         for (int ch = 0; ch < c; ch++) out[ch] += in[ch];
         count++;
@@ -110,11 +110,11 @@ void avg_pool_grad(const conv_geom *g, const float *dy, float *dx) {
   FOR_EACH_OUTPUT(g) {
     const float *grad = dy + out_pixel(g, b, oy, ox);
     for (int ky = 0; ky < g->kh; ky++) {
-      const int iy = oy * g->sh - g->top + ky * g->dh;
-      if (iy < 0 || iy >= g->h) continue;
+      const int iy = tap_row(g, oy, ky);
+      if (iy < 0) continue;
       for (int kx = 0; kx < g->kw; kx++) {
-        const int ix = ox * g->sw - g->left + kx * g->dw;
-        if (ix < 0 || ix >= g->w) continue;
+        const int ix = tap_col(g, ox, kx);
+        if (ix < 0) continue;
         float *d = dx + pixel(g, b, iy, ix);
         for (int ch = 0; ch < c; ch++) d[ch] += grad[ch] * scale;
       }

@@ -165,6 +165,20 @@ test("RKD: 0 with 0 gradient at equality; invariant to scaling (both, or the stu
   }
 });
 
+test("RKD: teacher-side gradients, a batch of 12 with coincident student rows, against the float64 reference", () => {
+  const es = randRows(12, 3, 63, -1, 1);
+  es[7] = es[3].slice(); // coincident on the student side only: its unit vectors there are 0
+  const et = randRows(12, 5, 64, -2, 2);
+  for (const [name, loss, ref] of [
+    ["distance", rkdDistance, refRkdD],
+    ["angle", rkdAngle, refRkdA],
+  ] as const) {
+    assertAllClose(tfValue(() => loss(t2(es), t2(et))), ref(es, et), { rtol: 1e-5, atol: 1e-9, what: `${name}, B = 12` });
+    checkGrad(`${name} ∂/∂teacher, B = 12`, (x) => ref(es, x), (x) => loss(t2(es), x), et);
+    checkGrad(`${name} ∂/∂teacher`, (x) => ref(ES, x), (x) => loss(t2(ES), x), ET);
+  }
+});
+
 // ---- SP -------------------------------------------------------------------------------------------------
 
 test("spLoss: golden values (NHWC flattened, widths differ), FD gradient, 0 at equality, invariances, errors", () => {

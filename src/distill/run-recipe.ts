@@ -11,6 +11,7 @@ import { modelConfigFromSpec } from "../students/spec.js";
 import { loadModel, saveModel } from "../students/io.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { modelTeacher, TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
+import { TeacherOutputCache } from "../teachers/output-cache.js";
 import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../teachers/label-cache.js";
 import { fit, type LossFn } from "../train/fit.js";
 import { runTrainJob } from "../train/job.js";
@@ -111,13 +112,18 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       const loss = compiled[i];
       const cached = loss.teacherCapture.length === 0;
       if (cached && loss.usesTeacher) cache ??= TeacherLogitCache.compute(teacher!, train);
+      // Captured teacher layers: computed once over the transfer set as well, when they fit in memory.
+      const outputs = !cached && loss.usesTeacher ? TeacherOutputCache.tryCompute(teacher!, train, loss.teacherCapture) : null;
+      if (outputs) info(`teacher outputs cached for ${train.size} rows: ${loss.teacherCapture.join(", ")}`);
       const lossFn: LossFn = (logits, ctx) => {
         // Hard labels only (the student alone): no term reads the teacher, so its logits are never computed.
         const tOut = !loss.usesTeacher
           ? { logits, features: new Map<string, tf.Tensor>() }
           : cached
             ? { logits: cache!.gather(ctx.batch.indices), features: new Map<string, tf.Tensor>() }
-            : teacher!.forward!(ctx.x, loss.teacherCapture);
+            : outputs
+              ? outputs.gather(ctx.batch.indices)
+              : teacher!.forward!(ctx.x, loss.teacherCapture);
         return loss.compute({
           studentLogits: logits,
           studentFeatures: ctx.features,

@@ -57,10 +57,5 @@ export function matMulBt(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return transposeIsFree() ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b));
 }
 
-/** Batched a·bᵀ for 3-D a [n, p, d], b [n, q, d] → [n, p, q]. */
-export function batchMatMulBt(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  return transposeIsFree() ? tf.matMul(a, b, false, true) : tf.matMul(a, tf.transpose(b, [0, 2, 1]));
-}
-
 /** A large negative number added to logits/log-probs to take entries out of a softmax / logsumexp (exp → 0). */
 export const MASK_NEG = -1e9;

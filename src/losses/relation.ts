@@ -1,54 +1,39 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { assertSameBatch, batchMatMulBt, flattenBatch, l2NormalizeLastAxis, matMulBt, shapeOf } from "./loss-utils.js";
+import { assertSameBatch, flattenBatch, l2NormalizeLastAxis, matMulBt, shapeOf } from "./loss-utils.js";
+import { type Embeddings, type GradientCoefficients, rkdAngleKernel, rkdDistanceKernel } from "./rkd-kernels.js";
 
 // Relation-based distillation losses: they compare how samples of a batch relate to each other, so student and
 // teacher only need the same batch size (features are flattened per sample; widths may differ). Each returns a
-// scalar; memory is O(B²·d) for the RKD losses and O(B³) for the RKD angle.
+// scalar. RKD runs as float64 loops (rkd-kernels.ts): O(B²·d + B³) time, O(B²) memory.
 
 function batchOf(what: string, es: tf.Tensor, et: tf.Tensor, min: number): void {
   assertSameBatch(what, es, et);
   if (es.shape[0] < min) throw new Error(`${what}: needs a batch of at least ${min}, got student shape ${shapeOf(es)} and teacher shape ${shapeOf(et)}`);
 }
 
-// mean_i Huber(a_i − b_i), δ = 1: ½x² for |x| < 1, |x| − ½ otherwise; ∂/∂a = clip(a − b, −1, 1)/n
 /**
- * One pass for the value and one for the gradient: composed from tf ops, the B³ angle term allocated about twenty
- * full-size temporaries per step (1.2 s of a small CNN's step at B = 128 on the native backend). Sums in doubles.
+ * Wraps an RKD kernel (float64 loops) as a differentiable tf op on [B, d] inputs. The forward pass computes the
+ * gradients as well: little more work than the value alone, and no second pass in the backward.
  */
-function huberMeanOfDifference(a: tf.Tensor, b: tf.Tensor): tf.Scalar {
-  const f = tf.customGrad(((x: tf.Tensor, y: tf.Tensor, save: tf.GradSaveFunc) => {
-    const xv = x.dataSync();
-    const yv = y.dataSync();
-    let sum = 0;
-    for (let i = 0; i < xv.length; i++) {
-      const d = xv[i] - yv[i];
-      const ad = Math.abs(d);
-      sum += ad < 1 ? 0.5 * d * d : ad - 0.5;
-    }
-    save([x, y]);
+function rkdOp(kernel: typeof rkdAngleKernel, es: tf.Tensor2D, et: tf.Tensor2D): tf.Scalar {
+  const embeddings = (x: tf.Tensor): Embeddings => ({ rows: x.shape[0], width: x.shape[1] as number, values: new Float64Array(x.dataSync()) });
+  const f = tf.customGrad(((s: tf.Tensor, t: tf.Tensor, save: tf.GradSaveFunc) => {
+    const r = kernel(embeddings(s), embeddings(t));
+    save([s, t]);
     return {
-      value: tf.scalar(sum / xv.length),
+      value: tf.scalar(r.value),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sy] = saved;
-        const sxv = sx.dataSync();
-        const syv = sy.dataSync();
-        const scale = dy.dataSync()[0] / sxv.length;
-        const g = new Float32Array(sxv.length);
-        for (let i = 0; i < g.length; i++) {
-          const d = sxv[i] - syv[i];
-          g[i] = (d > 1 ? 1 : d < -1 ? -1 : d) * scale;
-        }
-        const ga = tf.tensor(g, sx.shape);
-        return [ga, tf.neg(ga)];
+        const grad = (x: tf.Tensor, c: GradientCoefficients) => {
+          const B = x.shape[0];
+          const self = tf.tensor2d(new Float32Array(c.self), [B, 1]);
+          const pairs = tf.tensor2d(new Float32Array(c.pairs), [B, B]);
+          return tf.mul(tf.add(tf.mul(self, x), tf.matMul(pairs, x)), dy);
+        };
+        return [grad(saved[0], r.student), grad(saved[1], r.teacher)];
       },
     };
   }) as Parameters<typeof tf.customGrad>[0]);
-  return f(a, b) as tf.Scalar;
-}
-
-/** e[b] − e[a] at [a, b, :] for e [B, d] → [B, B, d]. */
-function pairDifferences(e: tf.Tensor2D): tf.Tensor3D {
-  return tf.sub(tf.expandDims(e, 0), tf.expandDims(e, 1)) as tf.Tensor3D;
+  return f(es, et) as tf.Scalar;
 }
 
 // ---- RKD ----------------------------------------------------------------------------------------------------
@@ -60,22 +45,13 @@ function pairDifferences(e: tf.Tensor2D): tf.Tensor3D {
  * the square root (so coincident samples give finite gradients) and the diagonal is 0; the Huber (smooth-L1,
  * δ = 1) terms are averaged over all B×B entries of the distance matrix, the zero diagonal included (that is
  * F.smooth_l1_loss's default mean) — i.e. the sum over distinct pairs / B². Distances are computed from explicit
- * differences, not ‖a‖² + ‖b‖² − 2ab (the reference's form), which loses precision in float32. The paper's
+ * differences in float64, not ‖a‖² + ‖b‖² − 2ab (the reference's form), which loses precision in float32. The paper's
  * weight (25) is the caller's. Needs B ≥ 2.
  */
 export function rkdDistance(es: tf.Tensor, et: tf.Tensor): tf.Scalar {
   const what = "rkdDistance";
   batchOf(what, es, et, 2);
-  const B = es.shape[0];
-  return tf.tidy(() => {
-    const offDiag = tf.sub(1, tf.eye(B));
-    const psi = (f: tf.Tensor) => {
-      const sq = tf.sum(tf.square(pairDifferences(flattenBatch(what, f, "embeddings"))), 2);
-      const d = tf.mul(tf.sqrt(tf.maximum(sq, 1e-12)), offDiag);
-      return tf.div(d, tf.div(tf.sum(d), B * (B - 1)));
-    };
-    return huberMeanOfDifference(psi(es), psi(et));
-  });
+  return tf.tidy(() => rkdOp(rkdDistanceKernel, flattenBatch(what, es, "embeddings"), flattenBatch(what, et, "embeddings")));
 }
 
 // L_A = (1/B³)·Σ_{i,j,k} Huber(ψ_t(i,j,k) − ψ_s(i,j,k)),  ψ(i,j,k) = ⟨(e_i − e_j)/‖e_i − e_j‖₂, (e_k − e_j)/‖e_k − e_j‖₂⟩
@@ -89,14 +65,7 @@ export function rkdDistance(es: tf.Tensor, et: tf.Tensor): tf.Scalar {
 export function rkdAngle(es: tf.Tensor, et: tf.Tensor): tf.Scalar {
   const what = "rkdAngle";
   batchOf(what, es, et, 2);
-  return tf.tidy(() => {
-    const psi = (f: tf.Tensor) => {
-      const diff = pairDifferences(flattenBatch(what, f, "embeddings")); // [j, i, :] = e_i − e_j
-      const unit = l2NormalizeLastAxis(diff) as tf.Tensor3D;
-      return batchMatMulBt(unit, unit); // [j, i, k]
-    };
-    return huberMeanOfDifference(psi(es), psi(et));
-  });
+  return tf.tidy(() => rkdOp(rkdAngleKernel, flattenBatch(what, es, "embeddings"), flattenBatch(what, et, "embeddings")));
 }
 
 // ---- SP -----------------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readModelArtifacts, readModelJson } from "../teachers/tfjs-folder.js";
 import { DataError } from "../util/errors.js";
-import { readDataFile, writeDirAtomic } from "../util/files.js";
+import { writeDirAtomic } from "../util/files.js";
 import type { Activation, Padding } from "../engine/ops.js";
 import { ACTIVATIONS } from "../engine/ops.js";
 import type { LayerConfig } from "./layers.js";
@@ -76,55 +77,19 @@ export async function saveModel(model: SequentialModel, dir: string, metadata: M
   }
 }
 
-interface ModelJson {
-  modelTopology?: unknown;
-  weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-  userDefinedMetadata?: Record<string, unknown>;
-}
-
 /** Reads a TF.js layers model folder (model.json + weight shards) as a stock tf.layers model. */
 export async function loadLayersModel(dir: string): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
   const jsonPath = join(dir, "model.json");
-  const jsonText = readDataFile(jsonPath, "a TF.js layers model folder (model.json + weight files)").toString("utf8");
-  let json: ModelJson;
-  try {
-    json = JSON.parse(jsonText);
-  } catch (err) {
-    throw new DataError(jsonPath, `is not valid JSON (${(err as Error).message})`);
-  }
-  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new DataError(jsonPath, "is not a TF.js layers model: expected the fields modelTopology and weightsManifest");
-  }
-  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
-  const chunks: Uint8Array[] = [];
-  for (const group of json.weightsManifest) {
-    weightSpecs.push(...group.weights);
-    for (const p of group.paths) {
-      chunks.push(readDataFile(join(dir, p), `a weight file named in ${jsonPath}`));
-    }
-  }
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const expected = weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * bytesPerElement(w.dtype, w), 0);
-  if (total !== expected) throw new DataError(join(dir, json.weightsManifest[0]?.paths[0] ?? "weights"), `holds ${total} bytes, but model.json's manifest needs ${expected}`);
-  const weightData = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    weightData.set(c, off);
-    off += c.length;
-  }
+  const json = readModelJson(dir, "a TF.js layers model folder (model.json + weight files)");
+  const artifacts = readModelArtifacts(dir, json);
   let model: tfl.LayersModel;
   try {
-    model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as tf.io.ModelJSON["modelTopology"], weightSpecs, weightData: weightData.buffer }));
+    model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData: artifacts.weightData }));
   } catch (err) {
     throw new DataError(jsonPath, `could not be loaded as a TF.js layers model (${(err as Error).message})`);
   }
   const metadata = (json.userDefinedMetadata?.tsdistill as ModelMetadata | undefined) ?? {};
   return { model, metadata };
-}
-
-function bytesPerElement(dtype: string, spec: tf.io.WeightsManifestEntry): number {
-  if (spec.quantization) return spec.quantization.dtype === "uint8" ? 1 : 2;
-  return dtype === "float32" || dtype === "int32" ? 4 : dtype === "bool" ? 1 : 4;
 }
 
 const pair = (v: unknown, what: string, layer: string): number => {

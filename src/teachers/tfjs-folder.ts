@@ -15,10 +15,10 @@ export interface TfjsModelJson {
   userDefinedMetadata?: Record<string, unknown>;
 }
 
-/** Reads and parses DIR/model.json (one-line DataErrors naming the file). */
-export function readModelJson(dir: string): TfjsModelJson {
+/** Reads and parses DIR/model.json (one-line DataErrors naming the file and `expected`). */
+export function readModelJson(dir: string, expected = "a TF.js model folder (model.json + weight files)"): TfjsModelJson {
   const path = join(dir, "model.json");
-  const text = readDataFile(path, "a TF.js model folder (model.json + weight files)").toString("utf8");
+  const text = readDataFile(path, expected).toString("utf8");
   let json: unknown;
   try {
     json = JSON.parse(text);
