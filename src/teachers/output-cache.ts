@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
-import type { Teacher } from "./teacher.js";
+import { gatherRows, type Teacher } from "./teacher.js";
 
 /** Teacher outputs read by dataset row: logits plus the captured intermediate layers. */
 export interface TeacherOutputs {
@@ -78,16 +78,8 @@ export class TeacherOutputCache {
 
   /** The cached rows for these sample indices, as tensors [n, ...]. */
   gather(indices: Int32Array): TeacherOutputs {
-    const rows = this.logits.length / this.numClasses;
-    for (const i of indices) if (!(i >= 0 && i < rows)) throw new RangeError(`teacher outputs: row ${i} is outside 0..${rows - 1}`);
-    const take = (values: Float32Array, shape: number[]) => {
-      const width = shape.reduce((a, b) => a * b, 1);
-      const out = new Float32Array(indices.length * width);
-      for (let i = 0; i < indices.length; i++) out.set(values.subarray(indices[i] * width, (indices[i] + 1) * width), i * width);
-      return tf.tensor(out, [indices.length, ...shape]);
-    };
     const features = new Map<string, tf.Tensor>();
-    for (const [name, f] of this.features) features.set(name, take(f.values, f.shape));
-    return { logits: take(this.logits, [this.numClasses]) as tf.Tensor2D, features };
+    for (const [name, f] of this.features) features.set(name, gatherRows(f.values, f.shape, indices, "teacher outputs"));
+    return { logits: gatherRows(this.logits, [this.numClasses], indices, "teacher outputs") as tf.Tensor2D, features };
   }
 }

@@ -4,6 +4,16 @@ import type { SequentialModel } from "../students/model.js";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { predictLogits } from "../eval/classification.js";
 
+/** Rows `indices` of a row-major [rows, ...rowShape] array, as a tensor [indices.length, ...rowShape]. */
+export function gatherRows(values: Float32Array, rowShape: number[], indices: Int32Array, what: string): tf.Tensor {
+  const width = rowShape.reduce((a, b) => a * b, 1);
+  const rows = values.length / width;
+  for (const i of indices) if (!(i >= 0 && i < rows)) throw new RangeError(`${what}: row ${i} is outside 0..${rows - 1}`);
+  const out = new Float32Array(indices.length * width);
+  for (let i = 0; i < indices.length; i++) out.set(values.subarray(indices[i] * width, (indices[i] + 1) * width), i * width);
+  return tf.tensor(out, [indices.length, ...rowShape]);
+}
+
 /** Where a teacher came from. */
 export type TeacherKind = "engine" | "tfjs-layers" | "tfjs-graph" | "onnx" | "function" | "ensemble" | "api";
 
@@ -123,11 +133,6 @@ export class TeacherLogitCache implements LogitLookup {
 
   /** Rows for these sample indices, as a [n, numClasses] tensor. */
   gather(indices: Int32Array): tf.Tensor2D {
-    const c = this.numClasses;
-    const rows = this.values.length / c;
-    const out = new Float32Array(indices.length * c);
-    for (let i = 0; i < indices.length; i++) if (!(indices[i] >= 0 && indices[i] < rows)) throw new RangeError(`teacher logits: row ${indices[i]} is outside 0..${rows - 1}`);
-    for (let i = 0; i < indices.length; i++) out.set(this.values.subarray(indices[i] * c, (indices[i] + 1) * c), i * c);
-    return tf.tensor2d(out, [indices.length, c]);
+    return gatherRows(this.values, [this.numClasses], indices, "teacher logits") as tf.Tensor2D;
   }
 }
