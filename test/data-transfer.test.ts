@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { InMemoryDataset } from "../src/data/dataset.js";
-import { TextDataset, textsOf } from "../src/data/text-dataset.js";
+import { textDataset, textsOf } from "../src/data/text-dataset.js";
 import { asUnlabeled, assertLabeled, buildTransferSet, concatDatasets, countUnlabeled, labeledOnly, mixup, noiseCopies, sampleBeta, shiftCopies } from "../src/data/transfer.js";
 import { DataError } from "../src/util/errors.js";
 import { Rng } from "../src/util/rng.js";
@@ -97,8 +97,8 @@ test("unlabeled samples: marked −1, refused where hard labels are needed, drop
 });
 
 test("concatenating text datasets keeps the raw texts in order", () => {
-  const a = new TextDataset("a", new Float32Array(4), Int32Array.from([0, 1]), [2], 2, ["x", "y"]);
-  const b = asUnlabeled(new TextDataset("b", new Float32Array(2), Int32Array.from([1]), [2], 2, ["z"]));
+  const a = textDataset("a", new Float32Array(4), Int32Array.from([0, 1]), [2], 2, ["x", "y"]);
+  const b = asUnlabeled(textDataset("b", new Float32Array(2), Int32Array.from([1]), [2], 2, ["z"]));
   const c = concatDatasets([a, b], "c");
   assert.deepEqual(textsOf(c), ["x", "y", "z"]);
   assert.deepEqual(Array.from(c.y), [0, 1, -1]);

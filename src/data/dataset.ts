@@ -1,4 +1,5 @@
 import { Rng } from "../util/rng.js";
+import { PixelRawView, type RawView } from "./raw.js";
 
 /** One mini-batch: inputs flattened row-major, integer labels, and each sample's index in its dataset. */
 export interface Batch {
@@ -28,7 +29,10 @@ export interface DataSource {
   batches(opts: BatchOptions): AsyncIterable<Batch>;
 }
 
-/** Labelled samples held in memory as one Float32Array. */
+/**
+ * Labelled samples held in memory as one Float32Array (the student's features), plus, where the source has one,
+ * the raw view of every sample (texts, CSV records, image files: see raw.ts) kept aligned through subsets and splits.
+ */
 export class InMemoryDataset implements DataSource {
   readonly sampleSize: number;
 
@@ -38,11 +42,34 @@ export class InMemoryDataset implements DataSource {
     readonly y: Int32Array,
     readonly sampleShape: number[],
     readonly numClasses: number,
+    readonly raw?: RawView,
   ) {
     this.sampleSize = sampleShape.reduce((a, b) => a * b, 1);
     if (x.length !== y.length * this.sampleSize) {
       throw new Error(`dataset ${name}: ${x.length} input values do not make ${y.length} samples of shape [${sampleShape}]`);
     }
+    if (raw && raw.size !== y.length) throw new Error(`dataset ${name}: ${raw.size} raw ${raw.kind} samples for ${y.length} samples`);
+  }
+
+  /**
+   * The raw view: the source's own (texts, records, image files), else for image-shaped samples ([H, W, 1|3]) the
+   * pixels rendered back to RGBA; undefined for plain feature vectors.
+   */
+  rawView(): RawView | undefined {
+    if (this.raw) return this.raw;
+    const s = this.sampleShape;
+    if (s.length === 3 && (s[2] === 1 || s[2] === 3)) return new PixelRawView(this.x, s);
+    return undefined;
+  }
+
+  /** The raw samples at these rows (see rawView), or undefined when the samples have no raw form. */
+  rawRows(indices: ArrayLike<number>): unknown[] | undefined {
+    return this.rawView()?.rows(indices);
+  }
+
+  /** The same samples with other labels (same features and raw view). */
+  withLabels(y: Int32Array, name = this.name): InMemoryDataset {
+    return new InMemoryDataset(name, this.x, y, this.sampleShape, this.numClasses, this.raw);
   }
 
   get size(): number {
@@ -59,13 +86,14 @@ export class InMemoryDataset implements DataSource {
       x.set(this.x.subarray(j * d, (j + 1) * d), i * d);
       y[i] = this.y[j];
     }
-    return new InMemoryDataset(name, x, y, this.sampleShape, this.numClasses);
+    return new InMemoryDataset(name, x, y, this.sampleShape, this.numClasses, this.raw?.subset(indices));
   }
 
   /** The first n samples. */
   take(n: number): InMemoryDataset {
     const m = Math.min(n, this.size);
-    return new InMemoryDataset(this.name, this.x.slice(0, m * this.sampleSize), this.y.slice(0, m), this.sampleShape, this.numClasses);
+    const raw = this.raw?.subset(Int32Array.from({ length: m }, (_, i) => i));
+    return new InMemoryDataset(this.name, this.x.slice(0, m * this.sampleSize), this.y.slice(0, m), this.sampleShape, this.numClasses, raw);
   }
 
   /** A seeded random split into `train` and `validation` (validationSize samples). */

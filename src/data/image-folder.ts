@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DataError } from "../util/errors.js";
 import { readDataFile } from "../util/files.js";
 import { InMemoryDataset } from "./dataset.js";
+import { ImageFileRawView } from "./raw.js";
 import { decodeImage, toSample, type RgbaImage } from "./image-decode.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
 
@@ -108,7 +109,7 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions = {}, nam
   const shape = [pre.height, pre.width, pre.channels];
   const y = Int32Array.from(scan.labels);
   const x = filesToSamples(scan.files, pre, sameSizeAs);
-  const all = new InMemoryDataset(`${name}/all`, x, y, shape, scan.classes.length);
+  const all = new InMemoryDataset(`${name}/all`, x, y, shape, scan.classes.length, new ImageFileRawView(scan.files));
   let train: InMemoryDataset;
   let test: InMemoryDataset;
   if (opts.testDir) {
@@ -117,7 +118,7 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions = {}, nam
     if (unknown) throw new DataError(join(opts.testDir, unknown), `is a class the training folder ${root} does not have; its classes are ${scan.classes.join(", ")}`);
     const ty = Int32Array.from(t.labels, (k) => scan.classes.indexOf(t.classes[k]));
     train = all.subset(Int32Array.from(y, (_, i) => i), `${name}/train`);
-    test = new InMemoryDataset(`${name}/test`, filesToSamples(t.files, pre, sameSizeAs), ty, shape, scan.classes.length);
+    test = new InMemoryDataset(`${name}/test`, filesToSamples(t.files, pre, sameSizeAs), ty, shape, scan.classes.length, new ImageFileRawView(t.files));
   } else {
     const split = stratifiedSplit(y, opts.testFraction ?? DEFAULT_TEST_FRACTION, opts.splitSeed ?? DEFAULT_SPLIT_SEED);
     train = all.subset(split.train, `${name}/train`);
@@ -127,7 +128,7 @@ export function loadImageFolder(root: string, opts: ImageFolderOptions = {}, nam
   if (opts.unlabeledDir) {
     const files = imageFiles(opts.unlabeledDir);
     if (files.length === 0) throw new DataError(opts.unlabeledDir, "has no .png, .jpg or .jpeg images; expected the unlabeled images directly in it");
-    unlabeled = new InMemoryDataset(`${name}/unlabeled`, filesToSamples(files, pre, sameSizeAs), new Int32Array(files.length).fill(-1), shape, scan.classes.length);
+    unlabeled = new InMemoryDataset(`${name}/unlabeled`, filesToSamples(files, pre, sameSizeAs), new Int32Array(files.length).fill(-1), shape, scan.classes.length, new ImageFileRawView(files));
   }
   return { train, test, unlabeled, preprocess: pre };
 }

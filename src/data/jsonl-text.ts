@@ -3,7 +3,8 @@ import { readDataFile } from "../util/files.js";
 import { featurizeTexts, fitNgrams, ngramConfig, type HashedNgramConfig } from "../features/hashed-ngrams.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
 import { sortLabelNames } from "./tabular.js";
-import { TextDataset } from "./text-dataset.js";
+import { textDataset } from "./text-dataset.js";
+import type { InMemoryDataset } from "./dataset.js";
 
 /** What a served text model needs to featurise new texts: field names, class names and the fitted featuriser. */
 export interface TextPreprocess {
@@ -63,9 +64,9 @@ export function readJsonlTexts(path: string, textField = "text", labelField = "l
 }
 
 export interface TextSplits {
-  train: TextDataset;
-  test: TextDataset;
-  unlabeled?: TextDataset;
+  train: InMemoryDataset;
+  test: InMemoryDataset;
+  unlabeled?: InMemoryDataset;
   preprocess: TextPreprocess;
 }
 
@@ -88,9 +89,9 @@ export function loadJsonlText(path: string, opts: JsonlTextOptions = {}, name = 
   const trainTexts = Array.from(split.train, (i) => recs.texts[i]);
   const featurizer = fitNgrams(trainTexts, ngramConfig(opts.featurizer, name));
   const make = (texts: string[], labels: Int32Array, part: string) =>
-    new TextDataset(`${name}/${part}`, featurizeTexts(texts, featurizer), labels, [featurizer.buckets], labelNames.length, texts);
+    textDataset(`${name}/${part}`, featurizeTexts(texts, featurizer), labels, [featurizer.buckets], labelNames.length, texts);
   const pick = (rows: Int32Array) => ({ texts: Array.from(rows, (i) => recs.texts[i]), y: Int32Array.from(rows, (i) => y[i]) });
-  let test: TextDataset;
+  let test: InMemoryDataset;
   if (testRecs) {
     const ty = encode(testRecs);
     const missing = ty.indexOf(-1);

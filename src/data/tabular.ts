@@ -1,5 +1,6 @@
 import { DataError } from "../util/errors.js";
 import { InMemoryDataset } from "./dataset.js";
+import { ArrayRawView, type RawRecord } from "./raw.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
 
 /** One cell as read from a file; null is a missing value. */
@@ -217,6 +218,19 @@ function inputCells(table: RawTable, pre: TabularPreprocess, rows: ArrayLike<num
   return Array.from(rows, (r) => idx.map((j) => table.rows[r][j]));
 }
 
+/** The rows as records (column → cell, every column but the label): the raw view a function teacher reads. */
+function recordView(table: RawTable, rows: Int32Array, label: string): ArrayRawView {
+  const cols = table.columns.map((c, j) => [c, j] as const).filter(([c]) => c !== label);
+  return new ArrayRawView(
+    "record",
+    Array.from(rows, (r) => {
+      const rec: RawRecord = {};
+      for (const [c, j] of cols) rec[c] = table.rows[r][j];
+      return rec;
+    }),
+  );
+}
+
 export interface TabularSplits {
   train: InMemoryDataset;
   test: InMemoryDataset;
@@ -238,7 +252,7 @@ export function tabularSplits(table: RawTable, name: string, opts: TabularOption
   const width = tabularWidth(pre);
   const make = (t: RawTable, rows: Int32Array, labels: Int32Array, part: string) => {
     const x = encodeTabularRows(pre, inputCells(t, pre, rows), (i) => `${t.file}: line ${t.lines[rows[i]]}`);
-    return new InMemoryDataset(`${name}/${part}`, x, Int32Array.from(rows, (r) => labels[r]), [width], schema.labelNames.length);
+    return new InMemoryDataset(`${name}/${part}`, x, Int32Array.from(rows, (r) => labels[r]), [width], schema.labelNames.length, recordView(t, rows, pre.label));
   };
   const train = make(table, split.train, y, "train");
   let test: InMemoryDataset;

@@ -2,7 +2,7 @@ import { DataError, UsageError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { randomShift } from "./augment.js";
 import { InMemoryDataset } from "./dataset.js";
-import { TextDataset, textsOf } from "./text-dataset.js";
+import { concatRawViews } from "./raw.js";
 
 /**
  * Transfer sets: the inputs a student learns the teacher's outputs on. Besides the labelled training samples
@@ -37,12 +37,10 @@ export function labeledOnly(data: InMemoryDataset): InMemoryDataset {
 
 /** The same inputs with every label set to −1 (for the teacher to label). */
 export function asUnlabeled(data: InMemoryDataset, name = `${data.name}/unlabeled`): InMemoryDataset {
-  const y = new Int32Array(data.size).fill(UNLABELED);
-  const texts = textsOf(data);
-  return texts ? new TextDataset(name, data.x, y, data.sampleShape, data.numClasses, texts) : new InMemoryDataset(name, data.x, y, data.sampleShape, data.numClasses);
+  return data.withLabels(new Int32Array(data.size).fill(UNLABELED), name);
 }
 
-/** Samples of several datasets of one shape and class count, in order (texts kept when every part has them). */
+/** Samples of several datasets of one shape and class count, in order (raw views kept when every part has one of one kind). */
 export function concatDatasets(parts: InMemoryDataset[], name: string): InMemoryDataset {
   if (parts.length === 0) throw new Error("concatDatasets needs at least one dataset");
   const [first] = parts;
@@ -61,9 +59,7 @@ export function concatDatasets(parts: InMemoryDataset[], name: string): InMemory
     xo += p.x.length;
     yo += p.size;
   }
-  const texts = parts.map(textsOf);
-  if (texts.every((t) => t !== null)) return new TextDataset(name, x, y, first.sampleShape, first.numClasses, texts.flatMap((t) => [...t!]));
-  return new InMemoryDataset(name, x, y, first.sampleShape, first.numClasses);
+  return new InMemoryDataset(name, x, y, first.sampleShape, first.numClasses, concatRawViews(parts.map((p) => p.rawView())));
 }
 
 export interface NoiseOptions {
