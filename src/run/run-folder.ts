@@ -69,9 +69,14 @@ export class RunFolder {
     const finalDir = resolve(opts.out ?? join("runs", `${timestamp()}-${opts.kind}`));
     if (existsSync(finalDir)) throw new TsdistillError(`--out: ${finalDir} already exists; choose a new folder`);
     const parent = dirname(finalDir);
-    removeDeadPartials(parent, info);
     const partial = partialOf(finalDir);
-    const busy = () => new TsdistillError(`--out: another tsdistill process (pid ${readOwner(partial)?.pid ?? "?"}) is writing ${finalDir}`);
+    const busy = () => {
+      const pid = readOwner(partial)?.pid;
+      return new TsdistillError(pid ? `--out: another tsdistill process (pid ${pid}) is writing ${finalDir}` : `--out: ${partial} is in the way and names no process; remove it or choose a new folder`);
+    };
+    const owner = existsSync(partial) ? readOwner(partial) : null;
+    if (owner && ownerAlive(owner)) throw busy();
+    removeDeadPartials(parent, info);
     if (existsSync(partial)) throw busy();
     // Filled under a name of our own, then renamed: the partial folder never exists without its owner and config.
     const staging = join(parent, `.${basename(finalDir)}.${process.pid}.creating`);
