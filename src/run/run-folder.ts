@@ -205,8 +205,9 @@ function removeDeadPartials(parent: string, info: (line: string) => void, keep?:
       const owner = readOwner(path);
       if (owner) pid = ownerAlive(owner) ? null : owner.pid;
       else {
+        // An older tsdistill's (it wrote config.json first): not some other tool's folder of a similar name.
         const legacy = LEGACY_PARTIAL.exec(name);
-        pid = legacy && !pidAlive(Number(legacy[1])) ? Number(legacy[1]) : null;
+        pid = legacy && existsSync(join(path, "config.json")) && !pidAlive(Number(legacy[1])) ? Number(legacy[1]) : null;
       }
     } else {
       const creating = CREATING.exec(name);

@@ -49,9 +49,9 @@ export const TRAINING_HELP = `  --data mnist|idx:DIR   data set (default mnist)
   --validation-size N    samples held out for validation and keep-best (default 5000)
   --seed N               random seed (default 42): same seed + backend → same numbers
   --out DIR              run folder (default runs/<time>-<command>)
-  --resume               continue an interrupted run (killed, out of power) from its last finished epoch, with the
-                         same options: the one at --out DIR, else the newest in runs/ of this command and options;
-                         the result equals an uninterrupted run's. (Any other run removes such partial folders.)`;
+  --resume               continue a killed run from its last finished epoch (same options): the one at --out DIR,
+                         else the newest in runs/ of this command with these options; it ends as an uninterrupted
+                         run would. Any other run removes the folders of killed runs next to its own.`;
 
 type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
