@@ -18,6 +18,7 @@ import { runTrainJob } from "../train/job.js";
 import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
 import { agreement, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
+import type { CheckpointStore } from "../train/checkpoint.js";
 import { TsdistillError } from "../util/errors.js";
 import { recipeStages, type Recipe } from "./recipe.js";
 import { WeightedSumLoss, type ModelShapes } from "./terms.js";
@@ -60,6 +61,8 @@ export interface RecipeRunOptions {
   workDir?: string;
   /** Progress label of the training (default "distill", or "stage <name>" per stage). */
   label?: string;
+  /** Checkpoints of the trainings (teacher, each stage): written every epoch, continued from when present. */
+  checkpoints?: CheckpointStore;
 }
 
 export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Promise<RecipeResult> {
@@ -94,7 +97,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
       probe.dispose();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
-      teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter))).model;
+      teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter, opts.checkpoints?.file("teacher")))).model;
     }
     const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
     const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
@@ -148,6 +151,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
         extraParams: loss.extraParams,
         // Earlier stages may not train the output layer at all (e.g. hints only): keep the last weights there.
         keepBest: last,
+        checkpoint: opts.checkpoints?.at(`stage-${i}`),
       });
       results.push({ name: st.name, epochs: st.epochs, terms: st.terms.map((x) => x.loss), history: fitResult.history });
     }
@@ -178,7 +182,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
 }
 
 /** Trains a recipe's `teacher: {kind: train}` on hard labels (all training samples unless trainSize) and saves it. */
-export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter): Promise<string> {
+export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter, checkpoint?: string): Promise<string> {
   const t = recipe.teacher;
   if (t.kind !== "train") throw new TsdistillError(`teacher: kind "${t.kind}" is not trained by the recipe`);
   const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed });
@@ -195,6 +199,7 @@ export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporte
       augmentShift: t.jitter,
       outDir,
       metadata: { spec: t.spec, role: "teacher", recipe: recipe.name },
+      checkpoint,
     },
     reporter,
   );

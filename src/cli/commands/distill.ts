@@ -1,5 +1,5 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
@@ -9,13 +9,13 @@ import { distill } from "../../train/distill.js";
 import { openTfjsFolder } from "../../teachers/teacher-openers.js";
 import { agreement, evaluate, predictLogits } from "../../eval/classification.js";
 import { cacheLogitLookup, hashDataset, openLabelCache } from "../../teachers/label-cache.js";
-import { RunFolder } from "../../run/run-folder.js";
+import { CheckpointStore } from "../../train/checkpoint.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher DIR --student SPEC [options]
-tsdistill distill --config RECIPE.yaml [--out DIR] [--quiet] [--json]
+tsdistill distill --config RECIPE.yaml [--out DIR] [--resume] [--quiet] [--json]
 
 With --config, runs a YAML recipe (teacher, student, data, a weighted sum of loss terms from any family, stages,
 optimiser, schedule, seed); see recipes/ for one commented example per family.
@@ -71,13 +71,22 @@ export async function distillCommand(argv: string[]): Promise<void> {
     await opened?.close();
     throw new UsageError(`--teacher: the teacher has ${teacherOutputs} outputs but ${settings.data} has ${data.train.numClasses} classes`);
   }
-  const run = RunFolder.create("distill", values.out as string | undefined);
+  const progress = reporterFrom(values);
+  const config = { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit };
+  let run;
+  try {
+    run = openRunFolder(values, "distill", config, progress);
+  } catch (err) {
+    cache?.close();
+    await opened?.close();
+    throw err;
+  }
   try {
     const teacherName = values.teacher ?? `cache ${cacheDir}`;
-    run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
     const student = new SequentialModel(studentConfig, settings.seed);
-    const reporter = recordingReporter(run, reporterFrom(values));
-    const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter });
+    const reporter = recordingReporter(run, progress);
+    const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
+    const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
     const test = evaluate((x) => student.predict(x), data.test);
     // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
     const teacherTest = teacher ? evaluate((x) => teacher.logits(x), data.test) : null;
@@ -116,17 +125,17 @@ export async function distillCommand(argv: string[]): Promise<void> {
 }
 
 async function recipeCommand(values: Record<string, string | boolean | (string | boolean)[] | undefined>): Promise<void> {
-  const allowed = new Set(["config", "out", "quiet", "json", "help", "backend"]);
+  const allowed = new Set(["config", "out", "resume", "quiet", "json", "help", "backend"]);
   const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
   if (extra.length) throw new UsageError(`distill: --${extra[0]} cannot be combined with --config (set it in the recipe)`);
   const file = String(values.config);
   const recipe = loadRecipe(file);
   if (values.backend) recipe.backend = (await selectBackend(values)) as typeof recipe.backend;
   const progress = reporterFrom(values);
-  const run = RunFolder.create(recipe.name, (values.out as string | undefined) ?? recipe.output);
+  // The recipe's content is compared on --resume, not the path it was given by.
+  const run = openRunFolder(values, recipe.name, { command: "distill --config", file, recipe }, progress, { out: recipe.output, ignoreOnResume: ["file"] });
   try {
-    run.writeJson("config.json", { command: "distill --config", file, recipe });
-    const result = await runRecipe(recipe, { reporter: recordingReporter(run, progress), run, info: (m) => progress.info(m), source: file });
+    const result = await runRecipe(recipe, { reporter: recordingReporter(run, progress), run, info: (m) => progress.info(m), source: file, checkpoints: new CheckpointStore(run.checkpointDir) });
     run.writeJson("results.json", result);
     const dir = run.finish();
     result.runDir = dir;
