@@ -75,7 +75,8 @@ export class HfTokenizer implements Tokenizer {
     const model = json.model as Record<string, unknown>;
     this.special = resolveSpecial(config, vocab, typeof model.unk_token === "string" ? model.unk_token : null);
     try {
-      this.impl = TokenizerLoader.fromPreTrained({ tokenizerJSON: json, tokenizerConfig: config });
+      // Copies: the saved files must stay exactly what was given.
+      this.impl = TokenizerLoader.fromPreTrained({ tokenizerJSON: structuredClone(json), tokenizerConfig: structuredClone(config) });
     } catch (err) {
       throw new DataError(source, `could not be loaded as a Hugging Face tokenizer (${(err as Error).message})`);
     }
