@@ -70,8 +70,8 @@ test("output shapes of the three heads; predict gives one row per sample", () =>
   assertAllClose(next, all.subarray(2 * 11, 3 * 11), { what: "predict = logits at the last real token" });
   // Tied head: no separate head weights, counted once.
   assert.ok(!lm.namedWeights().some((p) => p.name.startsWith("head/")));
-  assert.throws(() => tf.tidy(() => lm.forward(tf.tensor2d([[1, 2, 11]]))), /token 11 at row 0, position 2 is not an id in \[0, 11\)/);
-  assert.throws(() => tf.tidy(() => lm.forward(tf.zeros([1, 7]))), /7 tokens per sample; expected 1 to 6/);
+  assert.throws(() => tf.tidy(() => lm.forward(tf.tensor2d([[1, 2, 11]])).logits), /token 11 at row 0, position 2 is not an id in \[0, 11\)/);
+  assert.throws(() => tf.tidy(() => lm.forward(tf.zeros([1, 7])).logits), /7 tokens per sample; expected 1 to 6/);
   lm.dispose();
 });
 
@@ -125,7 +125,7 @@ test("blocks, attention maps, embeddings and the pooled vector can be captured b
       }
     }
   }
-  assert.throws(() => tf.tidy(() => m.forward(tf.tensor2d([[1]]), { training: false, capture: ["block_3"] })), /no layer named "block_3"; layers are embeddings, block_1/);
+  assert.throws(() => tf.tidy(() => m.forward(tf.tensor2d([[1]]), { training: false, capture: ["block_3"] }).logits), /no layer named "block_3"; layers are embeddings, block_1/);
   m.dispose();
 });
 
@@ -136,7 +136,7 @@ test("training-mode dropout is seeded: same stream, same output; eval mode ignor
   assert.deepEqual(Array.from(train(1)), Array.from(train(1)));
   assert.notDeepEqual(Array.from(train(1)), Array.from(train(2)));
   assert.deepEqual(Array.from(run(m, x)), Array.from(run(m, x)));
-  assert.throws(() => tf.tidy(() => m.forward(tf.tensor2d(x), { training: true })), /needs a seeded rng/);
+  assert.throws(() => tf.tidy(() => m.forward(tf.tensor2d(x), { training: true }).logits), /needs a seeded rng/);
   m.dispose();
 });
 

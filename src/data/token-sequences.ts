@@ -39,7 +39,7 @@ export function readCorpusDocuments(path: string): CorpusDocument[] {
   }
   const docs = isDir
     ? textFiles(path).map((f) => ({ name: relative(path, f), text: readDataFile(f, "a UTF-8 text file").toString("utf8") }))
-    : readDataFile(path, "a UTF-8 text file").toString("utf8").split(/\r?\n[ \t]*\r?\n/).map((text, i) => ({ name: `${path}#${i + 1}`, text }));
+    : readDataFile(path, "a UTF-8 text file").toString("utf8").split(/\r?\n(?:[ \t]*\r?\n)+/).map((text, i) => ({ name: `${path}#${i + 1}`, text }));
   const kept = docs.filter((d) => d.text.trim() !== "");
   if (kept.length === 0) throw new DataError(path, isDir ? "has no non-empty .txt files; expected a folder of text documents" : "is empty; expected text");
   return kept;

@@ -1,7 +1,7 @@
 import type { SpecialIds, Tokenizer, TokenizerFiles } from "./tokenizer.js";
 
 /** Ids 0–255 are the UTF-8 bytes; the special tokens follow. */
-export const BYTE_SPECIAL: SpecialIds = { pad: 256, bos: 257, eos: 258, unk: 259 };
+export const BYTE_SPECIAL = { pad: 256, bos: 257, eos: 258, unk: 259 } as const;
 export const BYTE_VOCAB_SIZE = 260;
 
 /**
@@ -11,7 +11,7 @@ export const BYTE_VOCAB_SIZE = 260;
 export class ByteTokenizer implements Tokenizer {
   readonly kind = "byte" as const;
   readonly vocabSize = BYTE_VOCAB_SIZE;
-  readonly special = BYTE_SPECIAL;
+  readonly special: SpecialIds = BYTE_SPECIAL;
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder("utf-8");
 
