@@ -12,6 +12,7 @@ import { TransformerModel } from "../src/students/transformer.js";
 import { isTransformerFolder, loadTransformer, saveTransformer } from "../src/students/transformer-io.js";
 import { initFromTeacher } from "../src/students/transformer-init.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
+import { nextTokenCrossEntropy } from "../src/losses/next-token.js";
 import { Rng } from "../src/util/rng.js";
 import { decodeSafetensors, encodeSafetensors } from "../src/util/safetensors.js";
 import { assertAllClose, tempDir } from "./helpers.js";
@@ -234,4 +235,32 @@ test("a student initialised from a teacher's layers copies every other block, th
   assert.throws(() => initFromTeacher(narrow, teacher), /dim 4 vs the teacher's 8;/);
   assert.throws(() => initFromTeacher(narrow, teacher), /3 layers, but a 4-layer teacher has only 2 every-other blocks/);
   [teacher, student, narrow].forEach((m) => m.dispose());
+});
+
+test("wasm computes the same loss and gradients as cpu, and predict leaks no tensors", async () => {
+  const m = new TransformerModel(tiny({ causal: true, tie: true }), 18);
+  randomize(m, 19);
+  const weights = m.namedWeights().map((p) => Float32Array.from(p.tensor.dataSync() as Float32Array));
+  const rows = [[1, 4, 2, 8, 5, 7], [3, 9, 10, PAD, PAD, PAD]];
+  const y = [6, 1];
+  const results: Float32Array[][] = [];
+  for (const backend of ["cpu", "wasm"] as const) {
+    await useBackend(backend, { fallback: false });
+    const model = new TransformerModel(m.config, 0);
+    model.setWeights(weights.map((w, i) => tf.tensor(w, m.params[i].shape)));
+    const before = tf.memory().numTensors;
+    model.predict(tf.tensor2d(rows)).dispose();
+    assert.equal(tf.memory().numTensors, before + 1, `${backend}: predict leaves only its input`);
+    results.push(
+      tf.tidy(() => {
+        const x = tf.tensor2d(rows);
+        const { value, grads } = tf.variableGrads(() => nextTokenCrossEntropy(model.forward(x).logits, x, tf.tensor1d(y, "int32"), PAD), model.params);
+        return [value, ...model.params.map((p) => grads[p.name])].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+      }),
+    );
+    model.dispose();
+  }
+  await useBackend("cpu", { fallback: false });
+  results[0].forEach((cpu, i) => assertAllClose(results[1][i], cpu, { rtol: 1e-3, atolScale: 1e-4, what: i === 0 ? "loss" : `∂L/∂${m.namedWeights()[i - 1].name}` }));
+  m.dispose();
 });
