@@ -1,13 +1,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InMemoryDataset, type DataSource } from "../data/dataset.js";
-import type { SequentialModel } from "../students/model.js";
+import type { TrainableModel } from "../students/trainable.js";
 import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import { crossEntropy } from "../losses/cross-entropy.js";
 import { kdLoss } from "../losses/kd.js";
 import { fit, type FitOptions, type FitResult } from "./fit.js";
 
 /** Trains a model on hard labels (cross-entropy). */
-export function train(model: SequentialModel, data: DataSource, options: FitOptions): Promise<FitResult> {
+export function train(model: TrainableModel, data: DataSource, options: FitOptions): Promise<FitResult> {
   return fit(model, data, (logits, ctx) => crossEntropy(logits, ctx.y), options);
 }
 
@@ -16,7 +16,7 @@ export interface DistillOptions extends FitOptions {
   teacher?: Teacher;
   /** Precomputed teacher logits by dataset row; the teacher is then not run at all. */
   teacherLogits?: LogitLookup;
-  student: SequentialModel;
+  student: TrainableModel;
   data: DataSource;
   /** Softmax temperature T. */
   temperature?: number;

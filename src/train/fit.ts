@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import type { Batch, DataSource, InMemoryDataset } from "../data/dataset.js";
 import type { Augment } from "../data/augment.js";
-import type { SequentialModel } from "../students/model.js";
+import type { TrainableModel } from "../students/trainable.js";
 import { evaluate } from "../eval/classification.js";
 import { Rng } from "../util/rng.js";
 import { TsdistillError } from "../util/errors.js";
@@ -66,7 +66,7 @@ export interface FitOptions extends FitConfigInput {
  * The training loop: seeded shuffling and dropout, optimiser + LR schedule, validation each epoch and a
  * keep-best checkpoint. Same seed and backend → same numbers.
  */
-export async function fit(model: SequentialModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
+export async function fit(model: TrainableModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
   const { validation, reporter, augment, label = "train", capture, extraParams = [], checkpoint, ...rest } = options;
   const cfg = FitConfig.parse(rest);
   const optimizer = createOptimizer(cfg.optimizer);
