@@ -205,6 +205,23 @@ test("options: opset 18 runs; opsets below 17, inputName, quantizeEmbeddings wit
   model.dispose();
 });
 
+test("checkTransformerOnnx: rows drawn from given token sequences (a pad id inside them is padding, as TF.js reads it); bad options are refused", async () => {
+  const model = tinyModel({ causal: true, tie: true }, 9);
+  const bytes = exportOnnx(model);
+  const sequences = [Array.from({ length: 20 }, (_, k) => (k * 5) % TINY.vocab), Array.from({ length: 15 }, (_, k) => 1 + (k % 7))]; // the first holds pad id 0
+  const r = await checkTransformerOnnx(model, bytes, { samples: 64, sequences, lengths: [TINY.ctx, 5] });
+  assert.deepEqual(r.lengths, [5, TINY.ctx]);
+  assert.ok(r.maxAbsDiff <= TOL, `diff ${r.maxAbsDiff}`);
+  assert.equal(r.agreement, 1);
+  const refused = (opts: Parameters<typeof checkTransformerOnnx>[2], pattern: RegExp) =>
+    assert.rejects(checkTransformerOnnx(model, bytes, opts), (e: unknown) => e instanceof TsdistillError && pattern.test(e.message));
+  await refused({ sequences: [[1, 2, 3]] }, /sequence 0 has 3 tokens; expected at least 12/);
+  await refused({ sequences: [new Array(TINY.ctx).fill(TINY.vocab)] }, /token 0: 40 is not an id in \[0, 40\)/);
+  await refused({ sequences: [] }, /sequences is empty/);
+  await refused({ lengths: [TINY.ctx + 1] }, /length 13 is outside \[1, 12\]/);
+  model.dispose();
+});
+
 test("saveOnnx dispatches a TransformerModel, writes atomically, and the file runs from its path; export is deterministic", async () => {
   const model = tinyModel({ causal: true, tie: true }, 8);
   const dir = join(root, "save");

@@ -75,6 +75,11 @@ export interface TransformerOnnxCheckOptions {
   seed?: number;
   /** Sequence lengths to cycle through (default: a random length in [1, ctx] per batch). */
   lengths?: number[];
+  /**
+   * Token sequences to draw the real tokens from (a random slice of a random sequence per row); default: uniform
+   * random ids. Each must be at least as long as the longest row.
+   */
+  sequences?: ArrayLike<number>[];
   /** fp32 math for int8 weights (default true). */
   exactFloat?: boolean;
   threads?: number;
@@ -92,6 +97,14 @@ export async function checkTransformerOnnx(model: TransformerModel, onnx: Uint8A
   const batchSize = opts.batch ?? 8;
   const rng = new Rng(opts.seed ?? 0, "onnx-transformer-check");
   for (const t of opts.lengths ?? []) if (!Number.isInteger(t) || t < 1 || t > c.ctx) throw new TsdistillError(`ONNX check: length ${t} is outside [1, ${c.ctx}] (the context length)`);
+  const maxLength = opts.lengths?.length ? Math.max(...opts.lengths) : c.ctx;
+  for (const [k, seq] of (opts.sequences ?? []).entries()) {
+    if (seq.length < maxLength) throw new TsdistillError(`ONNX check: sequence ${k} has ${seq.length} tokens; expected at least ${maxLength}`);
+    for (let i = 0; i < seq.length; i++) {
+      if (!Number.isInteger(seq[i]) || seq[i] < 0 || seq[i] >= c.vocab) throw new TsdistillError(`ONNX check: sequence ${k}, token ${i}: ${seq[i]} is not an id in [0, ${c.vocab})`);
+    }
+  }
+  if (opts.sequences?.length === 0) throw new TsdistillError("ONNX check: sequences is empty; expected at least one token sequence");
   const runner = await OnnxTokenRunner.create(onnx, { exactFloat: opts.exactFloat ?? true, threads: opts.threads });
   const width = c.head === "lm" ? c.vocab : model.numOutputs;
   const lengths = new Set<number>();
@@ -113,12 +126,15 @@ export async function checkTransformerOnnx(model: TransformerModel, onnx: Uint8A
         const real = c.padId === null || rng.next() < 0.25 ? T : 1 + rng.int(T);
         const offset = rng.next() < 0.5 ? 0 : T - real; // right or left padding
         if (real < T) paddedSamples++;
+        const seq = opts.sequences?.[rng.int(opts.sequences.length)];
+        const from = seq ? rng.int(seq.length - real + 1) : 0;
         for (let t = 0; t < T; t++) {
           const isReal = t >= offset && t < offset + real;
           let id = c.padId ?? 0;
-          if (isReal) do id = rng.int(c.vocab); while (id === c.padId);
+          if (isReal && seq) id = seq[from + t - offset];
+          else if (isReal) do id = rng.int(c.vocab); while (id === c.padId);
           ids[b * T + t] = id;
-          mask[b * T + t] = isReal ? 1 : 0;
+          mask[b * T + t] = id === c.padId ? 0 : 1; // as TF.js reads padding: a pad id inside a given sequence is padding too
         }
       }
       const want = tf.tidy(() => model.forward(tf.tensor2d(Float32Array.from(ids), [B, T])).logits.dataSync() as Float32Array);
