@@ -193,7 +193,11 @@ async function exportStudent(student: Student, values: Values, o: { format: "onn
   if (shippedPaths) {
     lines.push(
       `shipped beside it: ${basename(shippedPaths.json)} (fitted ${pre!.kind} preprocessing, class names), ${basename(shippedPaths.module)} + .d.mts (` +
-        (g ? `resizing, decodeOutput → labels)` : `raw ${student.rawInput} → the "input" features, decodeOutput → labels)`),
+        (g?.kind === "pixels"
+          ? `graphInput: images of any size → ${g.height}×${g.width} RGB pixels; decodeOutput: logits → labels)`
+          : g
+            ? `graphInput: records → the "values" input; decodeOutput: logits → labels)`
+            : `graphInput: raw ${student.rawInput} → the "input" features; decodeOutput: logits → labels)`),
     );
   }
   if (o.checkN > 0) {
