@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataError } from "../util/errors.js";
-import { writeFileAtomic } from "../util/files.js";
-import { readDataFile } from "../util/files.js";
+import { readDataFile, writeFileAtomic } from "../util/files.js";
 import { asDataError, preprocess, preprocessShape as runtimeShape } from "../runtime/runtime.js";
 import { decodeImage } from "./image-decode.js";
 import type { ImagePreprocess } from "./image-folder.js";
