@@ -81,6 +81,10 @@ export { summarizeSearch, type SearchSummary, type CandidateSummary } from "./au
 export { RunStore, type SearchRow, type TrialRow } from "./runs/store.js";
 export { loadSplits, DATA_HELP } from "./data/sources.js";
 export { savePreprocess, loadPreprocess, applyPreprocess } from "./data/preprocess.js";
+export { loadStudent, type Student, type LoadStudentOptions } from "./students/student.js";
+export { preprocess, graphInput, decodeOutput, rawInputKind, PreprocessError, RUNTIME_FILES, type Prediction, type RawInputKind } from "./runtime/runtime.js";
+export { graphPreprocessFor, describeGraphInput } from "./export/graph-preprocess.js";
+export { modelTestData, type ModelTestData } from "./eval/model-data.js";
 export { buildTransferSet } from "./data/transfer.js";
 export { parseExperiment, loadExperiment, type Experiment } from "./experiments/experiment.js";
 export { runExperiment, type ExperimentResult, type ResultRow } from "./experiments/run-experiment.js";

@@ -1,7 +1,8 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
-import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import { DATA_HELP } from "../../data/sources.js";
 import { loadModel } from "../../students/io.js";
+import { modelInfo, modelTestData } from "../../eval/model-data.js";
 import { evaluateModels, type EvaluationSuite, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
 import { UsageError } from "../../util/errors.js";
 
@@ -15,7 +16,9 @@ treatment in the same process, plus fidelity (top-1 agreement), KL(teacher ‖ s
 
   --model DIR            model folder (model.json + weights)
   --teacher DIR          teacher model folder
-  --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
+  --data SPEC            data set whose test split is used (default: the data recorded in the model folder, whose
+                         preprocess.json prepares the samples; refused when its samples do not fit the model);
+                         ${DATA_HELP}
   --batch N              batch size for the throughput measurement (default 256)
 ${GLOBAL_HELP}
   (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
@@ -78,11 +81,12 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const modelDir = String(values.model);
   const teacherDir = values.teacher ? String(values.teacher) : null;
   // Load once up front so a bad folder fails before the data is read (one line naming model.json).
-  (await loadModel(modelDir)).model.dispose();
+  const info = await modelInfo(modelDir);
   if (teacherDir) (await loadModel(teacherDir)).model.dispose();
-  const dataName = (values.data as string | undefined) ?? "mnist";
-  const test = loadImageData(dataName).test;
-  if (test.size === 0) throw new UsageError(`--data: ${dataName} has no test samples`);
+  const chosen = modelTestData(info, values.data as string | undefined);
+  if (!chosen) throw new UsageError(`eval: ${modelDir} records no data set (it was saved without one); give --data`);
+  if (chosen.note && !values.quiet) process.stderr.write(`eval: ${chosen.note}\n`);
+  const { test, spec: dataName } = chosen;
   const suite = await evaluateModels(
     [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherDir ? "student" : "model", dir: modelDir }],
     test,
@@ -96,6 +100,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     model: modelDir,
     teacherModel: teacherDir,
     data: dataName,
+    dataSource: chosen.source,
     testSize: suite.testSize,
     numClasses: suite.numClasses,
     batchSize,
