@@ -183,7 +183,7 @@ function isComplete(m: LabelCacheManifest): boolean {
 
 type Settings = Omit<LabelCacheManifest, "shards" | "createdAt">;
 
-const short = (h: string) => (h.length > 16 ? `${h.slice(0, 12)}…` : h);
+const short = (h: string) => (h.length > 24 ? `${h.slice(0, 12)}…` : h);
 
 /**
  * Which of teacher and data a cache was not made for, in words, with both hashes: "made by another teacher

@@ -31,13 +31,13 @@ function checkFeatureShape(teacher: Teacher, data: InMemoryDataset, dataName: st
 export interface TeacherCheckOptions {
   /** How the data is named in messages (e.g. the --data value). */
   dataName: string;
-  /** Samples of the first batch the teacher is run on (default 64). */
+  /** Samples the teacher is run on, spread evenly over the data (default 64). */
   probeRows?: number;
 }
 
 /**
  * Checks a teacher against the data it will label, before any work: output width (one per class), the raw sample
- * kind or the feature shape it reads, then one run on the first rows whose outputs are validated
+ * kind or the feature shape it reads, then one run on rows spread over the data whose outputs are validated
  * (validateTeacherOutputs). Teachers that call a remote service are not run (each call costs). Returns the warnings.
  */
 export async function checkTeacherOnData(teacher: Teacher, data: InMemoryDataset, opts: TeacherCheckOptions): Promise<string[]> {
@@ -50,7 +50,9 @@ export async function checkTeacherOnData(teacher: Teacher, data: InMemoryDataset
     } else checkFeatureShape(t, data, dataName);
   }
   if (data.size === 0 || leaves(teacher).some((t) => t.metadata?.remote)) return [];
-  const rows = Int32Array.from({ length: Math.min(opts.probeRows ?? 64, data.size) }, (_, i) => i);
+  // Rows spread over the data set (a file sorted by class would give one class in its first rows).
+  const k = Math.min(opts.probeRows ?? 64, data.size);
+  const rows = Int32Array.from({ length: k }, (_, i) => Math.floor((i * data.size) / k));
   const input = teacherInput(data, rows, teacher);
   let values: Float32Array;
   try {
@@ -60,5 +62,5 @@ export async function checkTeacherOnData(teacher: Teacher, data: InMemoryDataset
     const what = input.raw ? `${input.rawKind} samples` : `samples of shape [${data.sampleShape.join(", ")}]`;
     throw new TsdistillError(`--teacher: the teacher ${teacher.name} could not run on the ${what} of ${dataName} (${(err as Error).message.split("\n")[0]})`);
   }
-  return validateTeacherOutputs(teacher, values, input);
+  return validateTeacherOutputs(teacher, values, input, Int32Array.from(rows, (r) => data.y[r]));
 }

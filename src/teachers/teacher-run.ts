@@ -87,7 +87,8 @@ export async function runTeacher(teacher: Teacher, data: InMemoryDataset, opts: 
     const input = teacherInput(data, rows.subarray(b, Math.min(b + batchSize, rows.length)), teacher);
     const values = await runTeacherBatch(teacher, input);
     if (b === 0 && opts.validate !== false) {
-      for (const w of validateTeacherOutputs(teacher, values, input)) (opts.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(w);
+      const labels = Int32Array.from(input.rows, (r) => data.y[r]);
+      for (const w of validateTeacherOutputs(teacher, values, input, labels)) (opts.onWarning ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(w);
     }
     out.set(values, b * C);
   }

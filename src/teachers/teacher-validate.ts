@@ -29,8 +29,16 @@ function logSoftmaxRow(values: Float32Array, r: number, c: number): Float64Array
   return Float64Array.from({ length: c }, (_, j) => values[r * c + j] - lse);
 }
 
-/** Whether the batch holds at least two different inputs (features, or raw texts/records). */
-function inputsDiffer(input: TeacherInput): boolean {
+/**
+ * Whether one answer for the whole batch means a broken teacher: the batch holds samples of at least two classes
+ * (when the labels are known), else at least 8 different inputs (features, or raw texts/records).
+ */
+function answersShouldDiffer(input: TeacherInput, labels?: Int32Array): boolean {
+  if (labels) {
+    const known = Array.from(labels).filter((y) => y >= 0);
+    if (known.length > 0) return new Set(known).size >= 2;
+  }
+  if (input.n < 8) return false;
   const d = input.x.length / Math.max(input.n, 1);
   for (let i = 1; i < input.n; i++) for (let j = 0; j < d; j++) if (input.x[i * d + j] !== input.x[j]) return true;
   if (input.raw && (input.rawKind === "text" || input.rawKind === "record")) {
@@ -41,10 +49,11 @@ function inputsDiffer(input: TeacherInput): boolean {
 }
 
 /**
- * Checks one batch of a teacher's logits [n, C] for the batch `input`: NaN/Inf and one answer for every input are
- * errors; declared probabilities whose rows do not sum to 1 give a warning (returned).
+ * Checks one batch of a teacher's logits [n, C] for the batch `input` (with the samples' labels, when known): NaN/Inf
+ * and one answer (the same class distribution) for samples of different classes are errors; declared probabilities
+ * whose rows do not sum to 1 give a warning (returned).
  */
-export function validateTeacherOutputs(teacher: Teacher, values: Float32Array, input: TeacherInput): string[] {
+export function validateTeacherOutputs(teacher: Teacher, values: Float32Array, input: TeacherInput, labels?: Int32Array): string[] {
   const C = teacher.numClasses;
   const n = input.n;
   if (values.length !== n * C) throw new TsdistillError(`teacher ${teacher.name}: returned ${values.length} values for ${n} samples; expected ${n * C} (${C} per sample)`);
@@ -54,7 +63,7 @@ export function validateTeacherOutputs(teacher: Teacher, values: Float32Array, i
       throw new TsdistillError(`teacher ${teacher.name}: output ${values[i]} for sample ${r} (data set row ${input.rows[r]}), class ${i % C}; a teacher's outputs must be finite numbers`);
     }
   }
-  if (n >= 2 && C >= 2 && inputsDiffer(input)) {
+  if (n >= 2 && C >= 2 && answersShouldDiffer(input, labels)) {
     const first = logSoftmaxRow(values, 0, C);
     let same = true;
     for (let r = 1; r < n && same; r++) {
@@ -64,7 +73,7 @@ export function validateTeacherOutputs(teacher: Teacher, values: Float32Array, i
     if (same) {
       const shown = Array.from(values.subarray(0, Math.min(C, 6)), fmt).join(", ") + (C > 6 ? ", …" : "");
       throw new TsdistillError(
-        `teacher ${teacher.name} gives one answer for every input: all ${n} samples of the first batch got [${shown}]; check what it is fed (its input spec, normalisation, the raw samples) or its weights`,
+        `teacher ${teacher.name} gives one answer for every input: all ${n} samples of the first batch${labels ? " (of several classes)" : ""} got [${shown}]; check what it is fed (its input spec, normalisation, the raw samples) or its weights`,
       );
     }
   }
