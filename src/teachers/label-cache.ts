@@ -310,7 +310,7 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
   const createdDir = !existsSync(dir);
   mkdirSync(dir, { recursive: true });
   try {
-    return await labelInto(teacher, data, dir, opts, settings, createdDir);
+    return await labelInto(teacher, data, dir, opts, settings);
   } catch (err) {
     // A run refused or failed before its first shard leaves no folder behind (nor a manifest it made).
     if (createdDir && !readdirSync(dir).some((f) => SHARD_FILE.test(f))) rmSync(dir, { recursive: true, force: true });
@@ -318,7 +318,7 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
   }
 }
 
-async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, opts: LabelDatasetOptions, settings: Settings, createdDir: boolean): Promise<LabelCacheManifest> {
+async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, opts: LabelDatasetOptions, settings: Settings): Promise<LabelCacheManifest> {
   const { shardSize, numClasses, topK } = settings;
   const batchSize = opts.batchSize ?? Math.min(shardSize, 1000);
   const numShards = Math.ceil(data.size / shardSize);
@@ -367,9 +367,9 @@ async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, o
     const list = [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
     writeFileAtomic(partialPath, `${JSON.stringify({ ...settings, shards: list, createdAt: now() }, null, 2)}\n`);
   };
-  // From here on the folder is incomplete: record what is kept, then retract any complete manifest. (A new folder
+  // From here on the folder is incomplete: record what is kept, then retract any complete manifest. (A new cache
   // gets its partial manifest with the first shard, so a run refused on the teacher's first batch leaves nothing.)
-  if (!createdDir || shards.size > 0) writePartial();
+  if (previous || shards.size > 0) writePartial();
   rmSync(manifestPath, { force: true });
 
   let first = true;
