@@ -4,7 +4,7 @@
 // another teacher says which of the two differs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
 import { InMemoryDataset } from "../src/data/dataset.js";
@@ -115,6 +115,16 @@ test("CLI: a teacher whose input width differs from the data's (same class count
     /stale cache: made from other data \(43 samples in the cache, 42 now, .*\); label again into a new folder \(same --data, --split, --validation-size, --train-size and --seed as this run\)/,
   );
   assert.ok(!existsSync(join(dir, "run2")));
+
+  // distill takes several teachers of any kind as an ensemble, as label does.
+  const ens = JSON.parse(
+    await captureStdout(() =>
+      distillCommand(["--teacher", `fn:${join(dir, "t1.mjs")}`, "--teacher", `fn:${join(dir, "t2.mjs")}`, "--weights", "1,3", "--data", dataSpec, "--validation-size", "5", "--student", "mlp:4", "--epochs", "2", "--out", join(dir, "run3"), "--backend", "cpu", "--quiet", "--json"]),
+    ),
+  );
+  assert.ok(ens.teacherTestAccuracy > 0.8, `the ensemble of two functions of column c: ${ens.teacherTestAccuracy}`);
+  const config = JSON.parse(readFileSync(join(dir, "run3", "config.json"), "utf8"));
+  assert.deepEqual([config.teacher.length, config.weights], [2, [1, 3]]);
 });
 
 async function captureStdout(run: () => Promise<void>): Promise<string> {

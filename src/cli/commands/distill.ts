@@ -6,7 +6,7 @@ import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
 import { saveModel } from "../../students/io.js";
 import { distill } from "../../train/distill.js";
-import { openTeacher, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
+import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
 import { checkOutputWidth } from "../../teachers/teacher-validate.js";
@@ -19,7 +19,7 @@ import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 
-export const DISTILL_HELP = `tsdistill distill --teacher DIR --student SPEC [options]
+export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 tsdistill distill --config RECIPE.yaml [--out DIR] [--quiet] [--json]
 
 With --config, runs a YAML recipe (teacher, student, data, a weighted sum of loss terms from any family, stages,
@@ -27,9 +27,10 @@ optimiser, schedule, seed); see recipes/ for one commented example per family.
 
 Distills a student from a teacher with Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
 The teacher's logits are computed once over the transfer set, after it was checked against the data and run on
-the first samples (nothing is written for a teacher that does not fit).
+64 samples spread over the data (nothing is written for a teacher that does not fit).
 
-  --teacher PATH         ${TEACHER_SPEC_HELP}
+  --teacher PATH         ${TEACHER_SPEC_HELP}; repeat it for an ensemble
+  --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
                          must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
   --student SPEC         student architecture, e.g. mlp:800-800
@@ -43,7 +44,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("distill", argv, {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,
-    teacher: { type: "string" },
+    teacher: { type: "string", multiple: true },
+    weights: { type: "string" },
     "teacher-cache": { type: "string" },
     student: { type: "string" },
     temperature: { type: "string" },
@@ -68,7 +70,10 @@ export async function distillCommand(argv: string[]): Promise<void> {
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
   const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
-  const opened = values.teacher ? await openTeacher(String(values.teacher), trainSet).catch((err) => (cache?.close(), Promise.reject(err))) : null;
+  const specs = values.teacher ? (values.teacher as string[]).map(String) : [];
+  const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
+  if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
+  const opened = specs.length ? await openTeachers(specs, trainSet, weights).catch((err) => (cache?.close(), Promise.reject(err))) : null;
   const teacher = opened?.teacher;
   let teacherLogits: LogitLookup | undefined;
   let run: RunFolder;
@@ -92,8 +97,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const t0 = performance.now();
     if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
     const teacherSeconds = (performance.now() - t0) / 1000;
-    const teacherName = values.teacher ?? `cache ${cacheDir}`;
-    run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
+    const teacherName = specs.length ? specs.join(" + ") : `cache ${cacheDir}`;
+    run.writeJson("config.json", { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
     const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, reporterFrom(values));
     const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter });

@@ -14,7 +14,7 @@ import { runTeacher } from "../../teachers/teacher-run.js";
 import { checkOutputWidth } from "../../teachers/teacher-validate.js";
 import { DataError, UsageError } from "../../util/errors.js";
 
-export const EVAL_HELP = `tsdistill eval --model DIR [--teacher DIR] [options]
+export const EVAL_HELP = `tsdistill eval --model DIR [--teacher PATH] [options]
 
 Evaluates a saved model on the test split: accuracy, top-1/top-5, loss, calibration (ECE over 15 confidence
 bins and the reliability curve), per-class accuracy and the confusion matrix; parameters, size on disk,

@@ -6,7 +6,7 @@ import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js"
 import { UsageError } from "../../util/errors.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 
-export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [options]
+export const LABEL_HELP = `tsdistill label --teacher PATH --out CACHE_DIR [options]
 
 Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
 first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
@@ -14,7 +14,7 @@ shapes, top-k setting). Interrupted runs resume: finished shards are kept, only 
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher;
 a cache of the test split (--split test) is a teacher for 'tsdistill eval --teacher CACHE_DIR'.
 Before anything is written the teacher is checked against the data (outputs per class, input shape or raw
-sample kind) and run on the first samples (finite outputs, not one answer for every input).
+sample kind) and run on 64 samples spread over the data (finite outputs, not one answer for every input).
 
   --teacher PATH         ${TEACHER_SPEC_HELP}.
                          ONNX: the input spec is read from the model, NCHW inputs are transposed, probability
