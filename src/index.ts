@@ -70,7 +70,11 @@ export { openTeacher, openTeachers, type OpenedTeacher } from "./teachers/open-t
 export { TfjsTeacher } from "./teachers/tfjs-teacher.js";
 export { ApiTextTeacher } from "./teachers/api-text-teacher.js";
 export { TeacherConfig, loadTeacherConfig, parseTeacherConfig, openTeacherConfig } from "./teachers/teacher-config.js";
-export { type TeacherMetadata, type TeacherKind, type FeatureTensor } from "./teachers/teacher.js";
+export { type TeacherMetadata, type TeacherKind, type FeatureTensor, type TeacherInput } from "./teachers/teacher.js";
+export { runTeacher, runTeacherBatch, teacherInput } from "./teachers/teacher-run.js";
+export { checkTeacherOnData } from "./teachers/teacher-checks.js";
+export { validateTeacherOutputs } from "./teachers/teacher-validate.js";
+export { InputSpec } from "./teachers/input-spec.js";
 export { saveTfjsInt8 } from "./export/tfjs-int8.js";
 export { runAutoSearch, type AutoOptions } from "./auto/search.js";
 export { type AutoResult } from "./auto/finalize.js";
