@@ -72,7 +72,11 @@ export { openTeacher, openTeachers, type OpenedTeacher } from "./teachers/open-t
 export { TfjsTeacher } from "./teachers/tfjs-teacher.js";
 export { ApiTextTeacher } from "./teachers/api-text-teacher.js";
 export { TeacherConfig, loadTeacherConfig, parseTeacherConfig, openTeacherConfig } from "./teachers/teacher-config.js";
-export { type TeacherMetadata, type TeacherKind, type FeatureTensor } from "./teachers/teacher.js";
+export { type TeacherMetadata, type TeacherKind, type FeatureTensor, type TeacherInput } from "./teachers/teacher.js";
+export { runTeacher, runTeacherBatch, teacherInput } from "./teachers/teacher-run.js";
+export { checkTeacherOnData } from "./teachers/teacher-checks.js";
+export { validateTeacherOutputs } from "./teachers/teacher-validate.js";
+export { InputSpec } from "./teachers/input-spec.js";
 export { saveTfjsInt8 } from "./export/tfjs-int8.js";
 export { runAutoSearch, type AutoOptions } from "./auto/search.js";
 export { type AutoResult } from "./auto/finalize.js";
@@ -83,6 +87,10 @@ export { summarizeSearch, type SearchSummary, type CandidateSummary } from "./au
 export { RunStore, type SearchRow, type TrialRow } from "./runs/store.js";
 export { loadSplits, DATA_HELP } from "./data/sources.js";
 export { savePreprocess, loadPreprocess, applyPreprocess } from "./data/preprocess.js";
+export { loadStudent, type Student, type LoadStudentOptions } from "./students/student.js";
+export { preprocess, graphInput, decodeOutput, rawInputKind, PreprocessError, RUNTIME_FILES, type Prediction, type RawInputKind } from "./runtime/runtime.js";
+export { graphPreprocessFor, describeGraphInput } from "./export/graph-preprocess.js";
+export { modelTestData, type ModelTestData } from "./eval/model-data.js";
 export { buildTransferSet } from "./data/transfer.js";
 export { parseExperiment, loadExperiment, type Experiment } from "./experiments/experiment.js";
 export { runExperiment, type ExperimentResult, type ResultRow } from "./experiments/run-experiment.js";

@@ -115,7 +115,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
   const n0 = bracketSize(rungs.length, opts.halving.eta);
   if (opts.timeBudgetSeconds === undefined && opts.trials === undefined) throw new UsageError("auto: give --time-budget or --trials");
 
-  const opened = await openTeacher(opts.teacher, train.sampleShape);
+  const opened = await openTeacher(opts.teacher, train);
   let teacherClosed = false;
   const closeTeacher = async () => {
     if (!teacherClosed) await opened.close();

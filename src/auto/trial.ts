@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../engine/backend.js";
 import { loadSplits, type SplitOptions } from "../data/sources.js";
 import type { InMemoryDataset } from "../data/dataset.js";
+import { PREPROCESS_FILE, type DataPreprocess } from "../data/preprocess.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { saveModel, type ModelMetadata } from "../students/io.js";
@@ -70,6 +71,8 @@ export type AutoJobResult = TrainTrialResult | MeasureResult;
 
 interface Prepared {
   train: InMemoryDataset;
+  /** The data's fitted preprocessing: saved with every trial model, so <out>/best takes raw inputs too. */
+  preprocess?: DataPreprocess;
   validation: InMemoryDataset;
   lookup: LogitLookup;
   teacherValLogits: Float32Array;
@@ -84,18 +87,18 @@ function prepare(job: TrainTrialJob): Prepared {
   if (prepared?.key === key) return prepared.value;
   prepared?.value.caches.forEach((c) => c.close());
   prepared = null;
-  const { train, validation } = loadSplits(job.data, job.split);
+  const { train, validation, preprocess } = loadSplits(job.data, job.split);
   const cache = openLabelCache(job.teacherCache, { datasetHash: hashDataset(train), numSamples: train.size });
   const valCache = openLabelCache(job.validationCache, { datasetHash: hashDataset(validation), numSamples: validation.size });
   const teacherValLogits = valCache.logitsFor(Int32Array.from({ length: validation.size }, (_, i) => i));
-  const value = { train, validation, lookup: cacheLogitLookup(cache, job.teacherCache), teacherValLogits, caches: [cache, valCache] };
+  const value = { train, validation, preprocess, lookup: cacheLogitLookup(cache, job.teacherCache), teacherValLogits, caches: [cache, valCache] };
   prepared = { key, value };
   return value;
 }
 
 export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetrics) => void): Promise<TrainTrialResult> {
   await useBackend(job.backend);
-  const { train, validation, lookup, teacherValLogits } = prepare(job);
+  const { train, validation, preprocess, lookup, teacherValLogits } = prepare(job);
   const c = job.candidate;
   const student = new SequentialModel(modelConfigFromSpec(c.student, { inputShape: train.sampleShape, numClasses: train.numClasses }), job.seed + 1);
   const logitsOnly = (name: string) => (name === "logits" ? student.outputShape : undefined);
@@ -127,7 +130,7 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
     );
     // keep-best restored the best validation epoch's weights: score exactly those.
     const v = evaluate((x) => student.predict(x), validation);
-    await saveModel(student, job.modelDir, job.metadata);
+    await saveModel(student, job.modelDir, job.metadata, preprocess ? { [PREPROCESS_FILE]: JSON.stringify(preprocess, null, 2) + "\n" } : {});
     return {
       kind: "train",
       history: result.history,

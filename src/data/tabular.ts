@@ -1,4 +1,6 @@
 import { DataError } from "../util/errors.js";
+import * as runtime from "../runtime/runtime.js";
+import { asDataError, isMissingToken, MISSING_CATEGORY, parseNumber } from "../runtime/runtime.js";
 import { InMemoryDataset } from "./dataset.js";
 import { ArrayRawView, type RawRecord } from "./raw.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
@@ -56,21 +58,8 @@ export interface TabularPreprocess {
   features: string[];
 }
 
-export const MISSING_CATEGORY = "(missing)";
-/** Cells that count as missing in text formats (compared after trimming). */
-const MISSING_TOKENS = new Set(["", "?", "NA", "N/A", "NaN", "null"]);
+export { MISSING_CATEGORY, isMissingToken, parseNumber };
 const MAX_CATEGORIES = 1000;
-
-export function isMissingToken(s: string): boolean {
-  return MISSING_TOKENS.has(s.trim());
-}
-
-export function parseNumber(s: string): number | null {
-  const t = s.trim();
-  if (t === "") return null;
-  const v = Number(t);
-  return Number.isFinite(v) ? v : null;
-}
 
 function columnIndex(table: RawTable, name: string, option: string): number {
   const i = table.columns.indexOf(name);
@@ -184,32 +173,11 @@ export function tabularWidth(pre: TabularPreprocess): number {
 
 /**
  * Encodes rows of cells (one per preprocess column, in its order) into features [rows, width]. `where(i)`
- * names row i in errors (file and line, or request index).
+ * names row i in errors (file and line, or request index). The code is the preprocessing runtime's
+ * (src/runtime/preprocess.mjs), which serve and exported models use for raw records.
  */
 export function encodeTabularRows(pre: TabularPreprocess, rows: readonly Cell[][], where: (i: number) => string): Float32Array {
-  const width = tabularWidth(pre);
-  const out = new Float32Array(rows.length * width);
-  const catIndex = pre.columns.map((c) => (c.kind === "categorical" ? new Map(c.categories.map((v, i) => [v, i])) : null));
-  rows.forEach((row, i) => {
-    let o = i * width;
-    pre.columns.forEach((col, j) => {
-      const cell = row[j];
-      if (col.kind === "numeric") {
-        let v = col.mean;
-        if (cell !== null && !isMissingToken(cell)) {
-          const parsed = parseNumber(cell);
-          if (parsed === null) throw new DataError(where(i), `column "${col.name}": expected a number, got "${cell}"`);
-          v = parsed;
-        }
-        out[o++] = pre.standardize ? (v - col.mean) / col.std : v;
-      } else {
-        const k = cell === null ? undefined : catIndex[j]!.get(cell);
-        out[o + (k ?? col.categories.length)] = 1;
-        o += col.categories.length + 1;
-      }
-    });
-  });
-  return out;
+  return asDataError(() => runtime.encodeTabularRows(pre, rows, where));
 }
 
 /** The cells of the schema's input columns for the given rows (reordering a test table by column name). */

@@ -114,7 +114,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     for (const [i, st] of stages.entries()) {
       const loss = compiled[i];
       const cached = loss.teacherCapture.length === 0;
-      if (cached && loss.usesTeacher) cache ??= TeacherLogitCache.compute(teacher!, train);
+      if (cached && loss.usesTeacher) cache ??= await TeacherLogitCache.compute(teacher!, train);
       // Captured teacher layers: computed once over the transfer set as well, when they fit in memory.
       const outputs = !cached && loss.usesTeacher ? TeacherOutputCache.tryCompute(teacher!, train, loss.teacherCapture) : null;
       if (outputs) info(`teacher outputs cached for ${train.size} rows: ${loss.teacherCapture.join(", ")}`);

@@ -43,6 +43,7 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
   const opset = checkOpset(opts.opset ?? TRANSFORMER_ONNX_DEFAULT_OPSET, TRANSFORMER_ONNX_MIN_OPSET, undefined, " for a transformer (LayerNormalization needs 17)");
   const quantize = checkQuantize(opts.quantize ?? "none");
   if (opts.inputName !== undefined) throw new TsdistillError(`ONNX export: inputName does not apply to a transformer; its inputs are input_ids and attention_mask`);
+  if (opts.graphPreprocess) throw new TsdistillError(`ONNX export: graphPreprocess does not apply to a transformer; it takes token ids (tokenize before the graph)`);
   if (opts.quantizeEmbeddings && quantize !== "int8") throw new TsdistillError(`ONNX export: quantizeEmbeddings needs quantize "int8"`);
   const names = transformerOnnxNames(c, opts);
   if (!names.output || names.inputs.includes(names.output)) throw new TsdistillError(`ONNX export: output name "${names.output}" must be non-empty and differ from the inputs ${names.inputs.join(", ")}`);
@@ -166,6 +167,8 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
       "tsdistill.config": JSON.stringify(c),
       "tsdistill.quantize": quantize,
       "tsdistill.quantize_embeddings": String(Boolean(opts.quantizeEmbeddings)),
+      "tsdistill.input_kind": "tokens",
+      ...opts.metadata,
     },
     producer: opts.producer,
     docString: opts.docString,

@@ -1,10 +1,11 @@
+import type { onnx as Onnx } from "onnx-proto";
 import { convPads, type Activation, type Padding } from "../engine/ops.js";
 import type { LayerConfig } from "../students/layers.js";
 import type { SequentialModel } from "../students/model.js";
 import { TransformerModel } from "../students/transformer.js";
 import { TsdistillError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/files.js";
-import { checkOpset, checkQuantize, DataType, encodeModel, GraphBuilder, intAttr, intsAttr, tensorInfo } from "./onnx-graph.js";
+import { checkOpset, checkQuantize, DataType, encodeModel, GraphBuilder, intAttr, intsAttr, onnx, tensorInfo } from "./onnx-graph.js";
 import { exportTransformerOnnx } from "./onnx-transformer.js";
 
 export { ONNX_MAX_OPSET, ONNX_MIN_OPSET } from "./onnx-graph.js";
@@ -28,11 +29,24 @@ export interface OnnxExportOptions {
    * entry "session.qdq_matmulnbits_accuracy_level" = "1" keeps fp32 math (exactly the graph's ONNX meaning).
    */
   quantize?: "none" | "int8";
+  /**
+   * Preprocessing put into the graph in front of the model (see graph-preprocess.ts): "pixels" takes uint8 RGB
+   * [batch, height, width, 3] (cast, / 255, and the BT.601 luma for a one-channel model); "values" takes a numeric
+   * tabular model's raw column values with NaN for missing (filled with the training mean, then standardised).
+   * The graph input is then named "pixels" or "values" instead of `inputName`.
+   */
+  graphPreprocess?: GraphPreprocess;
+  /** More metadata_props entries (key → value). */
+  metadata?: Record<string, string>;
   /** Transformers, with quantize "int8": also store the token and position tables as int8 (one scale per row). Default false. */
   quantizeEmbeddings?: boolean;
   /** Transformers: take `position_ids` int64 [batch, sequence] as a third input (default false: positions 0…T−1). */
   positionIds?: boolean;
 }
+
+export type GraphPreprocess =
+  | { kind: "pixels"; height: number; width: number; channels: 1 | 3 }
+  | { kind: "values"; mean: number[]; std: number[] | null };
 
 const ACTIVATION_OPS: Record<Activation, string | null> = { linear: null, relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh" };
 
@@ -54,6 +68,10 @@ function convKernelToOihw(src: Float32Array, kh: number, kw: number, cin: number
   return dst;
 }
 
+function valueInfo(name: string, sampleShape: number[], elemType: number = DataType.FLOAT): Onnx.IValueInfoProto {
+  return tensorInfo(name, elemType, ["batch", ...sampleShape]);
+}
+
 /**
  * The model as an ONNX ModelProto (serialized). Input: float32 [batch, ...inputShape] in NHWC, the layout the
  * model is trained in; output: float32 [batch, ...outputShape] (the logits). Convolutions and pools run in
@@ -73,8 +91,17 @@ export function exportOnnx(model: SequentialModel | TransformerModel, opts: Onnx
     throw new TsdistillError(`ONNX export: input and output names must be non-empty and different, got "${inputName}" and "${outputName}"`);
   }
 
-  const g = new GraphBuilder([inputName, outputName]);
-  let cur = inputName;
+  const pre = opts.graphPreprocess;
+  const graphInputName = pre ? pre.kind : inputName;
+  if (pre && graphInputName === outputName) throw new TsdistillError(`ONNX export: output name "${outputName}" clashes with the graph input "${graphInputName}"`);
+  const g = new GraphBuilder([graphInputName, outputName]);
+  let cur = graphInputName;
+  let graphInput = valueInfo(graphInputName, model.config.inputShape);
+  if (pre) {
+    const r = prependPreprocess(g, pre, model.config.inputShape);
+    cur = r.output;
+    graphInput = r.input;
+  }
   let shape = [...model.config.inputShape]; // per-sample shape, always in the model's own (NHWC) order
   let nchw = false; // whether `cur` is in NCHW order (only between a conv/pool and the next flatten or the end)
 
@@ -160,7 +187,7 @@ export function exportOnnx(model: SequentialModel | TransformerModel, opts: Onnx
     }
   });
   toNhwc("output");
-  if (cur === inputName) cur = g.node("Identity", "output/Identity", [cur], "output/identity");
+  if (cur === graphInputName) cur = g.node("Identity", "output/Identity", [cur], "output/identity");
   // The last node writes the graph output directly.
   const last = g.nodes[g.nodes.length - 1];
   last.output = [outputName];
@@ -169,12 +196,57 @@ export function exportOnnx(model: SequentialModel | TransformerModel, opts: Onnx
     opset,
     graphName: "tsdistill_model",
     g,
-    inputs: [tensorInfo(inputName, DataType.FLOAT, ["batch", ...model.config.inputShape])],
-    outputs: [tensorInfo(outputName, DataType.FLOAT, ["batch", ...model.outputShape])],
-    metadata: { "tsdistill.input_layout": "NHWC", "tsdistill.input_shape": JSON.stringify(model.config.inputShape), "tsdistill.quantize": quantize },
+    inputs: [graphInput],
+    outputs: [valueInfo(outputName, model.outputShape)],
+    metadata: {
+      "tsdistill.input_layout": "NHWC",
+      "tsdistill.input_shape": JSON.stringify(model.config.inputShape),
+      "tsdistill.quantize": quantize,
+      "tsdistill.input_kind": pre ? pre.kind : "features",
+      ...opts.metadata,
+    },
     producer: opts.producer,
     docString: opts.docString,
   });
+}
+
+/**
+ * The preprocessing nodes in front of the model: returns the graph input's description and the tensor that feeds
+ * the first layer. Pixels: Cast → Div 255 (→ MatMul by the luma weights for a one-channel model). Values: IsNaN →
+ * Where (training mean) → Sub mean → Div std.
+ */
+function prependPreprocess(g: GraphBuilder, pre: GraphPreprocess, inputShape: number[]): { input: Onnx.IValueInfoProto; output: string } {
+  if (pre.kind === "pixels") {
+    const [h, w, c] = inputShape;
+    if (inputShape.length !== 3 || h !== pre.height || w !== pre.width || c !== pre.channels) {
+      throw new TsdistillError(`ONNX export: pixel preprocessing for ${pre.height}×${pre.width}×${pre.channels} does not fit the model input [${inputShape}]`);
+    }
+    let cur = g.node("Cast", "preprocess/Cast", ["pixels"], "preprocess/pixels_float", [intAttr("to", DataType.FLOAT)]);
+    cur = g.node("Div", "preprocess/Scale", [cur, g.floatInit("preprocess/255", [], Float32Array.of(255))], "preprocess/scaled");
+    if (pre.channels === 1) cur = g.node("MatMul", "preprocess/Gray", [cur, g.floatInit("preprocess/luma", [3, 1], Float32Array.of(0.299, 0.587, 0.114))], "preprocess/gray");
+    return { input: valueInfo("pixels", [h, w, 3], DataType.UINT8), output: cur };
+  }
+  const n = pre.mean.length;
+  if (inputShape.length !== 1 || inputShape[0] !== n || (pre.std && pre.std.length !== n)) {
+    throw new TsdistillError(`ONNX export: ${n} value columns do not fit the model input [${inputShape}]`);
+  }
+  const mean = g.floatInit("preprocess/mean", [n], Float32Array.from(pre.mean));
+  const missing = g.node("IsNaN", "preprocess/IsMissing", ["values"], "preprocess/is_missing");
+  let cur = g.node("Where", "preprocess/FillMissing", [missing, mean, "values"], "preprocess/filled");
+  if (pre.std) {
+    cur = g.node("Sub", "preprocess/Center", [cur, mean], "preprocess/centered");
+    cur = g.node("Div", "preprocess/Standardize", [cur, g.floatInit("preprocess/std", [n], Float32Array.from(pre.std))], "preprocess/standardized");
+  }
+  return { input: valueInfo("values", [n]), output: cur };
+}
+
+/** The graph input kind recorded by exportOnnx (metadata tsdistill.input_kind): "features" for older files. */
+export function onnxInputKind(bytes: Uint8Array): { kind: "features" | "pixels" | "values"; metadata: Record<string, string> } {
+  const m = onnx.ModelProto.decode(bytes);
+  const metadata: Record<string, string> = {};
+  for (const p of m.metadataProps ?? []) if (p.key) metadata[p.key] = p.value ?? "";
+  const k = metadata["tsdistill.input_kind"];
+  return { kind: k === "pixels" || k === "values" ? k : "features", metadata };
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

@@ -5,6 +5,7 @@ import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/t
 import { crossEntropy } from "../losses/cross-entropy.js";
 import { kdLoss } from "../losses/kd.js";
 import { fit, type FitOptions, type FitResult } from "./fit.js";
+import { TsdistillError } from "../util/errors.js";
 
 /** Trains a model on hard labels (cross-entropy). */
 export function train(model: TrainableModel, data: DataSource, options: FitOptions): Promise<FitResult> {
@@ -47,8 +48,12 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const t0 = performance.now();
   // Cached logits are only valid for the unaugmented inputs.
   const useCache = (cacheTeacher ?? true) && data instanceof InMemoryDataset && !fitOptions.augment;
-  const cache: LogitLookup | null = teacherLogits ?? (useCache && teacher ? TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null);
+  // Any teacher (sync or async, reading features or raw samples) runs once over the transfer set here.
+  const cache: LogitLookup | null = teacherLogits ?? (useCache && teacher ? await TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null);
   if (!cache && !teacher) throw new Error("distill needs a teacher to run on each batch");
+  if (!cache && (teacher!.logitsAsync || (teacher!.metadata?.input.rawKinds?.length ?? 0) > 0)) {
+    throw new TsdistillError(`teacher ${teacher!.name}: it runs asynchronously or reads raw samples, so it cannot run on every (augmented) batch; distil from its outputs over an in-memory transfer set without augmentation`);
+  }
   const teacherSeconds = (performance.now() - t0) / 1000;
   const result = await fit(
     student,

@@ -6,25 +6,32 @@ import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
 import { saveModel } from "../../students/io.js";
 import { distill } from "../../train/distill.js";
-import { openTfjsFolder } from "../../teachers/teacher-openers.js";
-import { agreement, evaluate, predictLogits } from "../../eval/classification.js";
+import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
+import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
+import { runTeacher } from "../../teachers/teacher-run.js";
+import { checkOutputWidth } from "../../teachers/teacher-validate.js";
+import { TeacherLogitCache } from "../../teachers/teacher.js";
+import { agreement, classificationMetrics, evaluate, predictLogits } from "../../eval/classification.js";
 import { cacheLogitLookup, hashDataset, openLabelCache } from "../../teachers/label-cache.js";
 import { CheckpointStore } from "../../train/checkpoint.js";
+import type { LogitLookup } from "../../teachers/teacher.js";
+import type { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 
-export const DISTILL_HELP = `tsdistill distill --teacher DIR --student SPEC [options]
+export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 tsdistill distill --config RECIPE.yaml [--out DIR] [--resume] [--quiet] [--json]
 
 With --config, runs a YAML recipe (teacher, student, data, a weighted sum of loss terms from any family, stages,
 optimiser, schedule, seed); see recipes/ for one commented example per family.
 
-Distills a student from a saved teacher (a TF.js layers model folder, e.g. from 'tsdistill train') with
-Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). The teacher's logits are computed once.
+Distills a student from a teacher with Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
+The teacher's logits are computed once over the transfer set, after it was checked against the data and run on
+64 samples spread over the data (nothing is written for a teacher that does not fit).
 
-  --teacher DIR          teacher model folder (model.json + weights): from 'tsdistill train', or any TF.js layers
-                         or graph model (other teachers: label them first with 'tsdistill label')
+  --teacher PATH         ${TEACHER_SPEC_HELP}; repeat it for an ensemble
+  --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
                          must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
   --student SPEC         student architecture, e.g. mlp:800-800
@@ -38,7 +45,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("distill", argv, {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,
-    teacher: { type: "string" },
+    teacher: { type: "string", multiple: true },
+    weights: { type: "string" },
     "teacher-cache": { type: "string" },
     student: { type: "string" },
     temperature: { type: "string" },
@@ -48,7 +56,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(DISTILL_HELP + "\n");
   if (values.config) return recipeCommand(values);
-  if (!values.teacher && !values["teacher-cache"]) throw new UsageError("distill: --teacher (a model folder) or --teacher-cache (a folder from 'tsdistill label') is required");
+  if (!values.teacher && !values["teacher-cache"]) throw new UsageError(`distill: --teacher (${TEACHER_SPEC_HELP}) or --teacher-cache (a folder from 'tsdistill label') is required`);
   if (values.teacher && values["teacher-cache"]) throw new UsageError("distill: give --teacher or --teacher-cache, not both");
   if (!values.student) throw new UsageError("distill: --student is required (e.g. --student mlp:800-800)");
   const settings = trainingSettings(values);
@@ -63,18 +71,25 @@ export async function distillCommand(argv: string[]): Promise<void> {
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
   const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
-  const teacherLogits = cache ? cacheLogitLookup(cache, cacheDir!) : undefined;
-  const opened = values.teacher ? await openTfjsFolder(String(values.teacher)) : null;
+  const specs = values.teacher ? (values.teacher as string[]).map(String) : [];
+  const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
+  if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
+  const opened = specs.length ? await openTeachers(specs, trainSet, weights).catch((err) => (cache?.close(), Promise.reject(err))) : null;
   const teacher = opened?.teacher;
-  const teacherOutputs = teacher?.numClasses ?? teacherLogits!.numClasses;
-  if (teacherOutputs !== data.train.numClasses) {
-    await opened?.close();
-    throw new UsageError(`--teacher: the teacher has ${teacherOutputs} outputs but ${settings.data} has ${data.train.numClasses} classes`);
-  }
+  let teacherLogits: LogitLookup | undefined;
   const progress = reporterFrom(values);
-  const config = { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit };
-  let run;
+  const teacherName = specs.length ? specs.join(" + ") : `cache ${cacheDir}`;
+  const config = { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit };
+  let run: RunFolder;
   try {
+    if (cache) {
+      teacherLogits = cacheLogitLookup(cache, cacheDir!);
+      checkOutputWidth({ name: `cache ${cacheDir}`, numClasses: teacherLogits.numClasses }, data.train, settings.data);
+    } else {
+      // Checked and run on the first samples before the run folder exists: a teacher that does not fit leaves nothing.
+      const warnings = await checkTeacherOnData(teacher!, trainSet, { dataName: settings.data });
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    }
     run = openRunFolder(values, "distill", config, progress);
   } catch (err) {
     cache?.close();
@@ -82,14 +97,18 @@ export async function distillCommand(argv: string[]): Promise<void> {
     throw err;
   }
   try {
-    const teacherName = values.teacher ?? `cache ${cacheDir}`;
+    // Any teacher kind runs once over the transfer set (async path for ONNX, functions, ensembles, input specs).
+    const t0 = performance.now();
+    if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
+    const teacherSeconds = (performance.now() - t0) / 1000;
     const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, progress);
     const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
-    const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
+    const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
     const test = evaluate((x) => student.predict(x), data.test);
     // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
-    const teacherTest = teacher ? evaluate((x) => teacher.logits(x), data.test) : null;
+    const teacherTestLogits = teacher && data.test.size > 0 ? await runTeacher(teacher, data.test, { validate: false }) : null;
+    const teacherTest = teacherTestLogits ? { ...classificationMetrics(teacherTestLogits, data.test.y, teacher!.numClasses), logits: teacherTestLogits } : null;
     const agree = teacherTest
       ? agreement(teacherTest.logits, test.logits, data.test.numClasses)
       : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), data.train.numClasses);
@@ -107,7 +126,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
       testSize: test.n,
       bestEpoch: fitResult.bestEpoch,
       trainSeconds: fitResult.seconds,
-      teacherSeconds: fitResult.teacherSeconds,
+      teacherSeconds: fitResult.teacherSeconds + teacherSeconds,
       backend,
     };
     run.writeJson("results.json", result);
