@@ -198,6 +198,10 @@ test("options: opset 18 runs; opsets below 17, inputName, quantizeEmbeddings wit
   refused({ inputName: "x" }, /inputName.*input_ids/);
   refused({ quantizeEmbeddings: true }, /quantizeEmbeddings needs quantize "int8"/);
   refused({ outputName: "input_ids" }, /input_ids/);
+  refused({ graphPreprocess: { kind: "values", mean: [0], std: null } }, /graphPreprocess does not apply to a transformer/);
+  const meta = decode(exportOnnx(model, { metadata: { "my.key": "my value" } })).metadataProps ?? [];
+  assert.deepEqual(meta.find((p) => p.key === "my.key")?.value, "my value");
+  assert.deepEqual(meta.find((p) => p.key === "tsdistill.input_kind")?.value, "tokens");
   const seq = new SequentialModel(modelConfigFromSpec("mlp:4", { inputShape: [3], numClasses: 2 }), 1);
   assert.throws(() => exportOnnx(seq, { positionIds: true }), (e: unknown) => e instanceof TsdistillError && /transformers only/.test(e.message));
   seq.dispose();
