@@ -58,6 +58,8 @@ export { ApiTeacher, ApiTeacherConfig, toSoftLabels, toTopK } from "./teachers/a
 export { exportOnnx, saveOnnx, type OnnxExportOptions } from "./export/onnx.js";
 export { quantizeWeightsInt8, dequantizeInt8 } from "./export/quantize.js";
 export { OnnxRunner } from "./export/onnx-runtime.js";
+export { exportTransformerOnnx, transformerOnnxNames } from "./export/onnx-transformer.js";
+export { checkTransformerOnnx, OnnxTokenRunner, type TransformerOnnxCheck, type TransformerOnnxCheckOptions } from "./export/onnx-transformer-check.js";
 export { topKAccuracy, expectedCalibrationError, perClassAccuracy, confusionMatrix, klDivergence, regressionMetrics, softmaxRows } from "./eval/metrics.js";
 export { evaluateModels } from "./eval/model-eval.js";
 export { measureInterleaved } from "./eval/timing.js";
