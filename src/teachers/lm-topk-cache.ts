@@ -149,9 +149,9 @@ function pidAlive(pid: number): boolean {
 
 /** The teacher's top-k for windows, from per-token logits: log-softmax and top-k on the backend, the tail in float64. */
 function topKFromLogits(logits: tf.Tensor2D, k: number): LmTopKRows {
-  return tf.tidy(() => {
-    const { values, indices } = tf.topk(tf.logSoftmax(logits), k);
-    const lp = values.dataSync() as Float32Array;
+  const { values, indices } = tf.tidy(() => tf.topk(tf.logSoftmax(logits), k));
+  try {
+    const lp = Float32Array.from(values.dataSync());
     const tokens = logits.shape[0];
     const tailMass = new Float32Array(tokens);
     for (let t = 0; t < tokens; t++) {
@@ -159,8 +159,11 @@ function topKFromLogits(logits: tf.Tensor2D, k: number): LmTopKRows {
       for (let j = 0; j < k; j++) top += Math.exp(lp[t * k + j]);
       tailMass[t] = Math.max(0, 1 - top);
     }
-    return { indices: indices.dataSync() as Int32Array, logprobs: Float32Array.from(lp), tailMass };
-  });
+    return { indices: Int32Array.from(indices.dataSync()), logprobs: lp, tailMass };
+  } finally {
+    values.dispose();
+    indices.dispose();
+  }
 }
 
 /** Quantises one shard's top-k rows into its safetensors tensors. */
@@ -279,16 +282,20 @@ export async function writeLmTopKCache(source: LmTopKSource, data: InMemoryDatas
       if (opts.signal?.aborted) throw opts.signal.reason ?? new DOMException("writing the LM top-k cache was aborted", "AbortError");
       const batchRows = rows.subarray(b, Math.min(b + batchSize, count));
       const batch = data.gather(batchRows);
-      const got =
-        "logits" in source
-          ? tf.tidy(() => {
-              const logits = source.logits(tf.tensor(batch.x, [batch.size, T]));
-              if (logits.rank !== 2 || logits.shape[0] !== batch.size * T || logits.shape[1] !== vocab) {
-                throw new TsdistillError(`LM top-k cache: the teacher's logits have shape [${logits.shape}], expected [${batch.size * T}, ${vocab}] (one row per token)`);
-              }
-              return topKFromLogits(logits, k);
-            })
-          : await source.topK(batch.x, batch.size, batchRows);
+      let got: LmTopKRows;
+      if ("logits" in source) {
+        const logits = tf.tidy(() => source.logits(tf.tensor(batch.x, [batch.size, T])));
+        try {
+          if (logits.rank !== 2 || logits.shape[0] !== batch.size * T || logits.shape[1] !== vocab) {
+            throw new TsdistillError(`LM top-k cache: the teacher's logits have shape [${logits.shape}], expected [${batch.size * T}, ${vocab}] (one row per token)`);
+          }
+          got = topKFromLogits(logits, k);
+        } finally {
+          logits.dispose();
+        }
+      } else {
+        got = await source.topK(batch.x, batch.size, batchRows);
+      }
       const tokens = batch.size * T;
       if (got.indices.length !== tokens * k || got.logprobs.length !== tokens * k || got.tailMass.length !== tokens) {
         throw new TsdistillError(`LM top-k cache: the teacher returned ${got.indices.length} ids, ${got.logprobs.length} log-probs, ${got.tailMass.length} tail masses for ${tokens} tokens at k = ${k}`);
