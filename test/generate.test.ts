@@ -66,7 +66,9 @@ test("KV cache: prefill and every incremental step give the full forward pass's 
 test("greedy generation (temperature 0) follows the full forward pass's argmax; logprobs are the model's", () => {
   const model = tinyLm();
   const prompt = [1, 5, 2];
+  const tensorsBefore = tf.memory().numTensors;
   const g = generate(model, prompt, { maxTokens: 6, temperature: 0 });
+  assert.equal(tf.memory().numTensors, tensorsBefore, "generate leaves no tensors behind");
   assert.equal(g.stop, "length");
   assert.equal(g.ids.length, 6);
   const seq = [...prompt];

@@ -6,7 +6,7 @@ import { kdLoss } from "./kd.js";
 import { dkdLoss, distLoss, generalizedJsd, logitMse, topKKd } from "./response.js";
 import { attentionTransfer, cosineHidden, fitnetsHint, pktLoss } from "./feature.js";
 import { ccLoss, rkdAngle, rkdDistance, spLoss } from "./relation.js";
-import { sampledTokenReverseKl, tokenCrossEntropy, tokenJsd, tokenSkewKl, tokenSkewReverseKl, tokenTopKKd } from "./sequence.js";
+import { sampledTokenReverseKl, tokenCrossEntropy, tokenForwardKl, tokenJsd, tokenReverseKl, tokenSkewKl, tokenSkewReverseKl, tokenTopKKd } from "./sequence.js";
 
 export type LossFamily = "hard" | "response" | "feature" | "relation";
 
@@ -261,7 +261,7 @@ token({
   summary: "forward KL per token, T²·KL(P_T ‖ P_S) (Kim & Rush token-level KD; mean-seeking)",
   tokenTeacher: "logits",
   options: z.object({ temperature: tempOption }).strict(),
-  compute: (i, o) => tokenJsd(i.studentLogits, i.teacherLogits, tokensOf("token-kl", i).mask, { beta: 0, temperature: n(o.temperature) }, "token-kl"),
+  compute: (i, o) => tokenForwardKl(i.studentLogits, i.teacherLogits, tokensOf("token-kl", i).mask, { temperature: n(o.temperature) }),
 });
 token({
   name: "token-reverse-kl",
@@ -269,7 +269,7 @@ token({
   summary: "reverse KL per token, T²·KL(P_S ‖ P_T) (MiniLLM's divergence; mode-seeking)",
   tokenTeacher: "logits",
   options: z.object({ temperature: tempOption }).strict(),
-  compute: (i, o) => tokenJsd(i.studentLogits, i.teacherLogits, tokensOf("token-reverse-kl", i).mask, { beta: 1, temperature: n(o.temperature) }, "token-reverse-kl"),
+  compute: (i, o) => tokenReverseKl(i.studentLogits, i.teacherLogits, tokensOf("token-reverse-kl", i).mask, { temperature: n(o.temperature) }),
 });
 token({
   name: "token-jsd",

@@ -47,13 +47,13 @@ function pairChecks(what: string, s: tf.Tensor2D, t: tf.Tensor2D, mask: tf.Tenso
 // L = T²·mean_{n∈M} KL(P_T,n ‖ P_S,n),  P = softmax(z/T)
 /** Forward KL (Kim & Rush token-level KD; mean-seeking): GKD's JSD at β = 0. */
 export function tokenForwardKl(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, mask: tf.Tensor1D | null, opts: TokenLossOptions = {}): tf.Scalar {
-  return tokenJsd(studentLogits, teacherLogits, mask, { ...opts, beta: 0 }, "tokenForwardKl");
+  return jsdLoss("tokenForwardKl", studentLogits, teacherLogits, mask, { ...opts, beta: 0 });
 }
 
 // L = T²·mean_{n∈M} KL(P_S,n ‖ P_T,n)
 /** Reverse KL (MiniLLM's objective, mode-seeking), here under teacher forcing: GKD's JSD at β = 1. */
 export function tokenReverseKl(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, mask: tf.Tensor1D | null, opts: TokenLossOptions = {}): tf.Scalar {
-  return tokenJsd(studentLogits, teacherLogits, mask, { ...opts, beta: 1 }, "tokenReverseKl");
+  return jsdLoss("tokenReverseKl", studentLogits, teacherLogits, mask, { ...opts, beta: 1 });
 }
 
 export interface TokenJsdOptions extends TokenLossOptions {
@@ -63,7 +63,11 @@ export interface TokenJsdOptions extends TokenLossOptions {
 
 // L = T²·mean_{n∈M} [β·KL(P_T ‖ M) + (1−β)·KL(P_S ‖ M)],  M = β·P_T + (1−β)·P_S;  β=0: KL(P_T‖P_S), β=1: KL(P_S‖P_T)
 /** Generalised JSD(β) per token (GKD), in log space via response.ts's generalizedJsdRows. */
-export function tokenJsd(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, mask: tf.Tensor1D | null, opts: TokenJsdOptions = {}, what = "tokenJsd"): tf.Scalar {
+export function tokenJsd(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, mask: tf.Tensor1D | null, opts: TokenJsdOptions = {}): tf.Scalar {
+  return jsdLoss("tokenJsd", studentLogits, teacherLogits, mask, opts);
+}
+
+function jsdLoss(what: string, studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, mask: tf.Tensor1D | null, opts: TokenJsdOptions): tf.Scalar {
   const { beta = 0.5, temperature: T = 1 } = opts;
   pairChecks(what, studentLogits, teacherLogits, mask, T);
   if (!(beta >= 0 && beta <= 1)) throw new Error(`${what}: beta must be in [0, 1], got ${beta}`);
