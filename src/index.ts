@@ -97,3 +97,48 @@ export { runExperiment, type ExperimentResult, type ResultRow } from "./experime
 export { fitClassBias, withClassBias } from "./experiments/bias.js";
 export { experimentTable, experimentSection } from "./experiments/table.js";
 export { rocAuc, binaryAuc } from "./eval/roc.js";
+export { generalizedJsdRows, topKKdRows } from "./losses/response.js";
+export {
+  tokenForwardKl,
+  tokenReverseKl,
+  tokenJsd,
+  tokenSkewKl,
+  tokenSkewReverseKl,
+  tokenTopKKd,
+  tokenCrossEntropy,
+  sampledTokenReverseKl,
+  sampledReverseKlEstimate,
+  maskedTokenMean,
+  nextTokenMask,
+  tokenLogprobs,
+  stopGradient,
+  type TokenLossOptions,
+  type TokenJsdOptions,
+  type SkewKlOptions,
+  type TokenTopKOptions,
+  type TokenMaskOptions,
+} from "./losses/sequence.js";
+export type { TokenInputs, TokenTeacherInput } from "./losses/registry.js";
+export { generate, type GenerateOptions, type Generation } from "./generate/generate.js";
+export { KvCache, kvCacheProblem } from "./generate/kv-cache.js";
+export { sampleToken, type SamplingOptions } from "./generate/sample.js";
+export {
+  bitsPerByte,
+  targetTextBytes,
+  heldOutLmMetrics,
+  nextTokenAgreement,
+  modelSequenceLogprobs,
+  teacherScoredNll,
+  generateSamples,
+  generationSpeed,
+  lmLogitsOf,
+  type LmLogits,
+  type HeldOutLmMetrics,
+  type AgreementMetrics,
+  type SequenceLogprobs,
+  type GeneratedSample,
+  type TeacherNllMetrics,
+  type GenerationSpeed,
+} from "./eval/lm.js";
+export { writeLmTopKCache, openLmTopKCache, describeLmTopKCache, lmTopKBytesPerToken, type LmTopKCache, type LmTopKManifest, type LmTopKRows, type LmTopKSource, type WriteLmTopKOptions } from "./teachers/lm-topk-cache.js";
+export { distillLm, lmDistillLoss, checkSameVocabulary, tokenizerFingerprint, type DistillLmOptions, type LmTeacher, type LmLogitsTeacher, type LmTermSpec } from "./distill/lm-distill.js";
