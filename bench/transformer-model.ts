@@ -4,7 +4,7 @@
 // (causal multi-head self-attention, GELU MLP, residuals) → final LayerNorm → LM head; cross-entropy; Adam.
 import * as tf from "@tensorflow/tfjs-core";
 import { dense } from "../src/engine/ops.js";
-import { embeddingLookup, gelu, layerNorm } from "../src/engine/sequence-ops.js";
+import { attentionSoftmax, embeddingLookup, gelu, layerNorm } from "../src/engine/sequence-ops.js";
 import { crossEntropy } from "../src/losses/cross-entropy.js";
 import { createOptimizer, OptimizerConfig } from "../src/train/optimizers.js";
 import { Rng } from "../src/util/rng.js";
@@ -40,7 +40,6 @@ export class TinyTransformer {
   private readonly blocks: Block[];
   private readonly lnF: [tf.Variable, tf.Variable];
   private readonly head: tf.Variable;
-  private readonly causalBias: tf.Tensor2D;
 
   constructor(readonly config: TinyTransformerConfig, seed: number) {
     const rng = new Rng(seed, "tiny-transformer");
@@ -65,9 +64,6 @@ export class TinyTransformer {
     }));
     this.lnF = norm("lnf");
     this.head = normal([dim, vocab], 0.02, "head");
-    const bias = new Float32Array(ctx * ctx);
-    for (let i = 0; i < ctx; i++) for (let j = i + 1; j < ctx; j++) bias[i * ctx + j] = -1e9;
-    this.causalBias = tf.keep(tf.tensor2d(bias, [ctx, ctx]));
   }
 
   private keep(v: tf.Variable): tf.Variable {
@@ -82,8 +78,7 @@ export class TinyTransformer {
     const split = (p: [tf.Variable, tf.Variable]) => tf.transpose(tf.reshape(dense(h, p[0] as tf.Tensor2D, p[1] as tf.Tensor1D, "linear"), [batch, t, heads, hd]), [0, 2, 1, 3]);
     const [q, k, v] = [split(blk.q), split(blk.k), split(blk.v)];
     const scores = tf.matMul(q, k, false, true); // [B, H, T, T]
-    const bias = t === this.config.ctx ? this.causalBias : tf.slice(this.causalBias, [0, 0], [t, t]);
-    const p = tf.softmax(tf.add(tf.mul(scores, 1 / Math.sqrt(hd)), bias));
+    const p = attentionSoftmax(scores, { scale: 1 / Math.sqrt(hd), causal: true });
     const o = tf.reshape(tf.transpose(tf.matMul(p, v), [0, 2, 1, 3]), [batch * t, dim]) as tf.Tensor2D;
     return dense(o, blk.o[0] as tf.Tensor2D, blk.o[1] as tf.Tensor1D, "linear");
   }
@@ -104,7 +99,7 @@ export class TinyTransformer {
   }
 
   dispose(): void {
-    tf.dispose([...this.params, this.causalBias]);
+    tf.dispose(this.params);
   }
 }
 
