@@ -182,11 +182,21 @@ static napi_value js_reduce_last(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* exp(x, y) */
+static napi_value js_exp(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  f32 x, y;
+  if (!get_f32(env, argv[0], &x) || !get_f32(env, argv[1], &y)) return fail(env, "exp: bad arguments");
+  if (y.len != x.len) return fail(env, "exp: arrays differ in length");
+  exp_array(x.data, y.data, x.len);
+  return NULL;
+}
+
 void export_sequence_kernels(napi_env env, napi_value exports) {
   static const named_fn fns[] = {
       {"softmax", js_softmax}, {"softmaxGrad", js_softmax_grad}, {"layerNorm", js_layer_norm}, {"layerNormGrad", js_layer_norm_grad},
       {"gelu", js_gelu}, {"geluGrad", js_gelu_grad}, {"transpose", js_transpose}, {"gather", js_gather}, {"segmentSum", js_segment_sum},
-      {"binary", js_binary}, {"reduceLast", js_reduce_last},
+      {"binary", js_binary}, {"reduceLast", js_reduce_last}, {"exp", js_exp},
   };
   export_fns(env, exports, fns, sizeof(fns) / sizeof(fns[0]));
 }

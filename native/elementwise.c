@@ -87,6 +87,30 @@ int binary_op(int op, const float *a, const float *b, float *out, int rank, cons
   return 1;
 }
 
+/* ---- exp -------------------------------------------------------------------------------------------------- */
+
+#define EXP_CHUNK 8192
+
+typedef struct {
+  const float *x;
+  float *y;
+  size_t n;
+} exp_job;
+
+/* glibc's expf (within 0.502 ulp: the float32 nearest e^x but in rare ties, as JS's Math.exp rounded is). */
+static void exp_chunks(void *arg, int begin, int end) {
+  const exp_job *j = arg;
+  const size_t hi = (size_t)end * EXP_CHUNK < j->n ? (size_t)end * EXP_CHUNK : j->n;
+  for (size_t i = (size_t)begin * EXP_CHUNK; i < hi; i++) j->y[i] = expf(j->x[i]);
+}
+
+void exp_array(const float *x, float *y, size_t n) {
+  exp_job j = {x, y, n};
+  const int chunks = (int)((n + EXP_CHUNK - 1) / EXP_CHUNK);
+  if (n < PARALLEL_MIN) exp_chunks(&j, 0, chunks);
+  else parallel_for(chunks, exp_chunks, &j);
+}
+
 /* ---- reductions over the last axis -------------------------------------------------------------------------- */
 
 typedef struct {

@@ -52,6 +52,7 @@ void sgd_update(float *out, const float *p, const float *g, float *vel, size_t l
 enum { BINARY_ADD = 0, BINARY_SUB = 1, BINARY_MUL = 2, BINARY_DIV = 3 };
 int binary_op(int op, const float *a, const float *b, float *out, int rank, const int *shape, const int *sa, const int *sb);
 void reduce_last(const float *x, float *out, size_t rows, int cols, int max);
+void exp_array(const float *x, float *y, size_t n);
 /* Sequence kernels (seq.c, gather.c). */
 void softmax_rows(const float *x, float *y, size_t rows, int cols, float scale, int causal_q, const float *mask,
                   size_t rows_per_mask);

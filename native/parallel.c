@@ -6,6 +6,7 @@
  *
  * One pool of persistent threads serves one caller at a time; a caller that finds it busy (another JS worker, or a
  * kernel already running on the pool) runs every range itself, in order: the same split, so the same numbers.
+ * Pool threads claim the shares the caller has not taken yet (see `claims`).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <pthread.h>
@@ -16,9 +17,9 @@
 
 #define MAX_THREADS 16
 /* How long a pool thread waits busily for the next job before it sleeps, and how long a caller spins on the
- * last range before it sleeps: kernels of a training step follow each other within tens of microseconds, and a
+ * last share before it sleeps: kernels of a training step follow each other within tens of microseconds, and a
  * futex wake-up costs about as much on a VM. */
-#define SPIN_NS 200000L
+#define SPIN_NS 100000L
 
 static atomic_int configured = 0; /* threads per job, the caller included; 0 until first use */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -64,60 +65,77 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* held by the cal
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
-static atomic_uint job_seq;     /* bumped once per job, after the job's fields are written */
-static atomic_int remaining;    /* pool threads that have not yet finished the current job */
-static int pool_size;           /* pool threads started (they never exit) */
-static unsigned first_seen[MAX_THREADS]; /* job_seq when each pool thread was started: its first job is the next */
+static int pool_size; /* pool threads started (they never exit) */
 static struct {
   range_fn fn;
   void *ctx;
   int n, threads;
 } job;
+/* The shares of the current job are claimed by whichever thread comes first: [job number:32][shares:16][next:16].
+ * The split is fixed, only who computes a share varies, so a pool thread the OS has not scheduled yet never holds
+ * the caller up: the caller takes its shares. A claim succeeds only while its job is unfinished, so the job's
+ * fields it then reads are still that job's. */
+static _Atomic unsigned long long claims;
+static atomic_int shares_done;
+static atomic_int caller_sleeping;
+
+#define CLAIM_JOB(w) ((unsigned)((w) >> 32))
+#define CLAIM_SHARES(w) ((int)(((w) >> 16) & 0xffff))
+#define CLAIM_NEXT(w) ((int)((w) & 0xffff))
 
 static inline void run_share(range_fn fn, void *ctx, int n, int threads, int t) {
   const int begin = (int)((long)n * t / threads), end = (int)((long)n * (t + 1) / threads);
   if (end > begin) fn(ctx, begin, end);
 }
 
-static void *pool_thread(void *arg) {
-  const int index = (int)(long)arg; /* 1 … pool_size; the caller takes share 0 */
-  unsigned seen = first_seen[index];
-  for (;;) {
-    unsigned seq = atomic_load_explicit(&job_seq, memory_order_acquire);
-    if (seq == seen) {
-      const long until = now_ns() + SPIN_NS;
-      for (int i = 0; (seq = atomic_load_explicit(&job_seq, memory_order_acquire)) == seen; i++) {
-        cpu_relax();
-        if ((i & 63) == 63 && now_ns() > until) break;
-      }
-    }
-    if (seq == seen) {
-      pthread_mutex_lock(&wake_lock);
-      while ((seq = atomic_load_explicit(&job_seq, memory_order_acquire)) == seen) pthread_cond_wait(&wake_cond, &wake_lock);
-      pthread_mutex_unlock(&wake_lock);
-    }
-    seen = seq;
-    /* Every pool thread checks in for every job (so no thread can read a later job's fields as this one's). */
-    if (index < job.threads) run_share(job.fn, job.ctx, job.n, job.threads, index);
-    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1) {
+/* Claims and runs shares of the current job until none is left; returns the claim word last seen. */
+static unsigned long long work_on_claims(void) {
+  unsigned long long w = atomic_load_explicit(&claims, memory_order_acquire);
+  while (CLAIM_NEXT(w) < CLAIM_SHARES(w)) {
+    if (!atomic_compare_exchange_weak_explicit(&claims, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) continue;
+    run_share(job.fn, job.ctx, job.n, job.threads, CLAIM_NEXT(w));
+    /* seq_cst pairs with the caller's store of caller_sleeping and load of shares_done: one of them sees the other. */
+    if (atomic_fetch_add_explicit(&shares_done, 1, memory_order_seq_cst) + 1 == CLAIM_SHARES(w) &&
+        atomic_load_explicit(&caller_sleeping, memory_order_seq_cst)) {
       pthread_mutex_lock(&wake_lock);
       pthread_cond_signal(&done_cond);
+      pthread_mutex_unlock(&wake_lock);
+    }
+    w = atomic_load_explicit(&claims, memory_order_acquire);
+  }
+  return w;
+}
+
+static void *pool_thread(void *arg) {
+  (void)arg;
+  unsigned long long seen = 0;
+  for (;;) {
+    seen = work_on_claims();
+    /* Wait for the claim word to change: a new job. */
+    const long until = now_ns() + SPIN_NS;
+    unsigned long long w;
+    for (int i = 0; (w = atomic_load_explicit(&claims, memory_order_acquire)) == seen; i++) {
+      cpu_relax();
+      if ((i & 63) == 63 && now_ns() > until) break;
+    }
+    if (w == seen) {
+      pthread_mutex_lock(&wake_lock);
+      while (atomic_load_explicit(&claims, memory_order_acquire) == seen) pthread_cond_wait(&wake_cond, &wake_lock);
       pthread_mutex_unlock(&wake_lock);
     }
   }
   return NULL;
 }
 
-/* Starts pool threads up to `want` (called with pool_lock held, between jobs); returns how many there are (fewer
- * if the system refuses threads). */
+/* Starts pool threads up to `want` (called with pool_lock held); returns how many there are (fewer if the system
+ * refuses threads). */
 static int grow_pool(int want) {
   while (pool_size < want) {
     pthread_t tid;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    first_seen[pool_size + 1] = atomic_load(&job_seq);
-    const int ok = pthread_create(&tid, &attr, pool_thread, (void *)(long)(pool_size + 1)) == 0;
+    const int ok = pthread_create(&tid, &attr, pool_thread, NULL) == 0;
     pthread_attr_destroy(&attr);
     if (!ok) break;
     pool_size++;
@@ -134,12 +152,12 @@ void parallel_for(int n, range_fn fn, void *ctx) {
     return;
   }
   int owner = pthread_mutex_trylock(&pool_lock) == 0;
-  if (owner && grow_pool(threads - 1) < threads - 1) {
+  if (owner && grow_pool(threads - 1) < 1) {
     pthread_mutex_unlock(&pool_lock);
     owner = 0;
   }
   if (!owner) {
-    /* Busy (or no threads to be had): the same shares, one after another. */
+    /* Busy (another JS worker, or a kernel already on the pool): the same shares, one after another. */
     for (int t = 0; t < threads; t++) run_share(fn, ctx, n, threads, t);
     return;
   }
@@ -147,20 +165,24 @@ void parallel_for(int n, range_fn fn, void *ctx) {
   job.ctx = ctx;
   job.n = n;
   job.threads = threads;
-  atomic_store_explicit(&remaining, pool_size, memory_order_relaxed);
+  atomic_store_explicit(&shares_done, 0, memory_order_relaxed);
+  const unsigned next_job = CLAIM_JOB(atomic_load_explicit(&claims, memory_order_relaxed)) + 1;
   pthread_mutex_lock(&wake_lock);
-  atomic_fetch_add_explicit(&job_seq, 1, memory_order_release);
+  atomic_store_explicit(&claims, (unsigned long long)next_job << 32 | (unsigned long long)threads << 16, memory_order_release);
   pthread_cond_broadcast(&wake_cond);
   pthread_mutex_unlock(&wake_lock);
-  run_share(fn, ctx, n, threads, 0);
+  work_on_claims();
+  /* Shares a pool thread claimed may still be running. */
   const long until = now_ns() + SPIN_NS;
-  for (int i = 0; atomic_load_explicit(&remaining, memory_order_acquire) > 0; i++) {
+  for (int i = 0; atomic_load_explicit(&shares_done, memory_order_acquire) < threads; i++) {
     cpu_relax();
     if ((i & 63) == 63 && now_ns() > until) break;
   }
-  if (atomic_load_explicit(&remaining, memory_order_acquire) > 0) {
+  if (atomic_load_explicit(&shares_done, memory_order_acquire) < threads) {
     pthread_mutex_lock(&wake_lock);
-    while (atomic_load_explicit(&remaining, memory_order_acquire) > 0) pthread_cond_wait(&done_cond, &wake_lock);
+    atomic_store_explicit(&caller_sleeping, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&shares_done, memory_order_seq_cst) < threads) pthread_cond_wait(&done_cond, &wake_lock);
+    atomic_store_explicit(&caller_sleeping, 0, memory_order_relaxed);
     pthread_mutex_unlock(&wake_lock);
   }
   pthread_mutex_unlock(&pool_lock);

@@ -6,7 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../src/util/rng.js";
-import { nativeAddon } from "../src/engine/native-addon.js";
+import { Worker } from "node:worker_threads";
+import { NATIVE_ADDON_PATH, nativeAddon } from "../src/engine/native-addon.js";
 import { fallbackCounts } from "../src/engine/native-util.js";
 import { attentionSoftmax, gelu, layerNorm } from "../src/engine/sequence-ops.js";
 import { assertClose, assertNativeLoaded, nativeTestOptions, randomArray, runOn } from "./native-helpers.js";
@@ -134,6 +135,22 @@ test("Max over trailing axes is cpu's bit for bit (NaN included); other axes go 
   }, { Max: 1 });
 });
 
+test("Exp: within rounding of cpu's from underflow to near overflow, ±∞ and NaN as cpu", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const x = Float32Array.from({ length: 100_000 }, (_, i) => -110 + (198 * i) / 100_000);
+  await noFallback(["Exp"], async () => {
+    const [ref] = await runOn("cpu", () => tf.exp(tf.tensor1d(x)));
+    const [native] = await runOn("native", () => tf.exp(tf.tensor1d(x)));
+    native.values.forEach((v, i) => {
+      const r = ref.values[i];
+      // Normal results within one ulp (2^-23 relative); subnormal ones within one subnormal step.
+      const ok = r >= 1.2e-38 ? Math.abs(v - r) <= r * 2 ** -23 : Math.abs(v - r) <= 1.5e-45;
+      assert.ok(ok, `exp(${x[i]}): native ${v}, cpu ${r}`);
+    });
+    await compare("exp of ±∞, NaN, ±0", () => tf.exp(tf.tensor1d([Infinity, -Infinity, NaN, 0, -0, 88.7, -103.9])), { exact: true });
+  });
+});
+
 test("attentionSoftmax, layerNorm and gelu: the native kernels (forward and backward) against the composed ops on cpu", nativeTestOptions, async () => {
   assertNativeLoaded();
   for (const shape of [[1, 1, 1, 1], [2, 3, 5, 7], [4, 4, 32, 64], [2, 1, 3, 300]]) {
@@ -195,5 +212,43 @@ test("the sequence kernels give the same bits on 1, 2 and 3 threads; products th
     assert.deepEqual(Array.from(a.values), Array.from(b.values), "a product split over 2 threads gives the same bits twice");
   } finally {
     addon.setThreads(threads);
+  }
+});
+
+// Each worker loads the addon and runs products and softmaxes large enough to go to the thread pool, many times.
+const WORKER = `
+const { parentPort, workerData: d } = require("node:worker_threads");
+const addon = require(d.path);
+const c = new Float32Array(d.m * d.n), y = new Float32Array(d.m * d.n);
+let first = null;
+for (let i = 0; i < d.reps; i++) {
+  addon.gemm(false, true, d.m, d.n, d.k, d.a, d.b, c, 1, 0, 0);
+  addon.softmax(c, y, d.m, d.n, 0.1, 0, null, 1);
+  if (!first) first = [Float32Array.from(c), Float32Array.from(y)];
+  else if (!c.every((v, j) => Object.is(v, first[0][j])) || !y.every((v, j) => Object.is(v, first[1][j]))) throw new Error("run " + i + " differs");
+}
+parentPort.postMessage(first);
+`;
+
+test("JS workers sharing the addon (and its thread pool) get the same bits as the main thread", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const addon = nativeAddon!;
+  const [m, n, k] = [256, 300, 200];
+  const a = randomArray(rng, m * k);
+  const b = randomArray(rng, n * k);
+  const c = new Float32Array(m * n);
+  const y = new Float32Array(m * n);
+  addon.gemm(false, true, m, n, k, a, b, c, 1, 0, 0);
+  addon.softmax(c, y, m, n, 0.1, 0, null, 1);
+  const results = await Promise.all(
+    Array.from({ length: 3 }, () => new Promise<Float32Array[]>((resolve, reject) => {
+      const w = new Worker(WORKER, { eval: true, workerData: { path: NATIVE_ADDON_PATH, m, n, k, a, b, reps: 30 } });
+      w.once("message", resolve);
+      w.once("error", reject);
+    })),
+  );
+  for (const [wc, wy] of results) {
+    assert.deepEqual(Array.from(wc), Array.from(c), "product");
+    assert.deepEqual(Array.from(wy), Array.from(y), "softmax");
   }
 });

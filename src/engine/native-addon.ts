@@ -38,6 +38,8 @@ export interface NativeAddon {
   segmentSum(x: Float32Array, ids: Int32Array, y: Float32Array, rows: number, width: number, segments: number): void;
   /** out = a op b with broadcasting (op: 0 add, 1 sub, 2 mul, 3 div); strides per output dim, 0 where broadcast. */
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array, stridesA: Int32Array, stridesB: Int32Array): void;
+  /** y = e^x (glibc's expf). */
+  exp(x: Float32Array, y: Float32Array): void;
   /** out[r] = Σ x[r, :] (or the max, NaN-propagating) for x [rows, cols]. */
   reduceLast(x: Float32Array, out: Float32Array, rows: number, cols: number, max: boolean): void;
   /** threads: the addon's own (native/parallel.c); OpenBLAS itself runs on one. */

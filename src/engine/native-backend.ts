@@ -3,7 +3,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { nativeAddon } from "./native-addon.js";
 import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.js";
 import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
-import { add, max, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
+import { add, exp, max, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
 import { gatherV2, NATIVE_ONLY_SEQUENCE_KERNELS, softmax, transpose, unsortedSegmentSum } from "./native-sequence.js";
 import type { NativeKernel } from "./native-util.js";
 
@@ -30,6 +30,7 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
   RealDiv: realDiv,
   Maximum: maximum,
   Max: max,
+  Exp: exp,
   Softmax: softmax,
   Transpose: transpose,
   GatherV2: gatherV2,

@@ -117,3 +117,13 @@ export function reduceTrailing(args: KernelArgs, axisAttr: number | number[], ma
 }
 
 export const max: NativeKernel = (args) => reduceTrailing(args, args.attrs?.reductionIndices as number | number[], true) ?? fallback("Max", args);
+
+/** Exp of float32 (the log-softmax of every loss); glibc's expf, within 0.502 ulp as JS's Math.exp rounded. */
+export const exp: NativeKernel = (args) => {
+  const { x } = args.inputs;
+  const xv = values(args.backend, x);
+  if (!x || !xv) return fallback("Exp", args);
+  const y = new Float32Array(xv.length);
+  addon().exp(xv, y);
+  return args.backend.makeTensorInfo(x.shape, "float32", y);
+};
