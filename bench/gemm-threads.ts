@@ -1,5 +1,6 @@
-// One BLAS thread against all of them for the products a KD or CNN training step makes, to check the size below
-// which native/gemm.c runs a product single-threaded (small_gemm_macs, thin_gemm_k). Run on a quiet machine:
+// One thread against all of them for the products a KD or CNN training step makes, to check the size below which
+// native/gemm.c runs a product single-threaded (small_gemm_macs, thin_gemm_k); the threads are the addon's own
+// (native/parallel.c), each running single-threaded OpenBLAS on its piece. Run on a quiet machine:
 //   node --import tsx bench/gemm-threads.ts
 import { cpus } from "node:os";
 import { nativeAddon, nativeLoadError } from "../src/engine/native-addon.js";

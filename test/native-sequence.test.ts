@@ -21,6 +21,14 @@ async function noFallback(names: string[], body: () => Promise<void>, allowed: R
   for (const name of names) assert.equal(fallbackCounts.get(name) ?? 0, allowed[name] ?? 0, `${name}: calls handed to the cpu kernel`);
 }
 
+/** Bit-for-bit equality of two float32 arrays (fast for large ones), naming the first element that differs. */
+function assertSameBits(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  if (Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength))) return;
+  const i = actual.findIndex((v, j) => !Object.is(v, expected[j]));
+  assert.fail(`${what}: element ${i} is ${actual[i]}, expected ${expected[i]}`);
+}
+
 /** Σ of the rows with each id, in row order in float32 (what the addon computes, bit for bit). */
 function segmentSum32(x: Float32Array, ids: Int32Array, width: number, segments: number): Float32Array {
   const out = new Float32Array(segments * width);
@@ -37,7 +45,7 @@ async function compare(what: string, fn: () => tf.Tensor | tf.Tensor[], { exact 
   ref.forEach((r, i) => {
     if (exact) {
       assert.deepEqual(native[i].shape, r.shape, `${what} [output ${i}]: shape`);
-      assert.deepEqual(Array.from(native[i].values), Array.from(r.values), `${what} [output ${i}]`);
+      assertSameBits(native[i].values, r.values, `${what} [output ${i}]`);
     } else assertClose(native[i], r, `${what} [native, output ${i}]`, rtol);
   });
 }
@@ -62,7 +70,7 @@ test("Transpose: every permutation of ranks 1–5 with unit and odd dims, tiled 
       const x = randomArray(rng, size(shape));
       for (const perm of perms(shape.length)) await compare(`transpose [${shape}] → [${perm}]`, () => tf.transpose(tf.tensor(x, shape), perm), { exact: true });
     }
-    for (const [shape, perm] of [[[300, 200], [1, 0]], [[16, 64, 4, 32], [0, 2, 1, 3]], [[16, 4, 64, 32], [0, 2, 1, 3]], [[8, 33, 65], [0, 2, 1]], [[40, 50, 60], [2, 0, 1]]] as [number[], number[]][]) {
+    for (const [shape, perm] of [[[300, 200], [1, 0]], [[16, 64, 4, 32], [0, 2, 1, 3]], [[16, 4, 64, 32], [0, 2, 1, 3]], [[8, 33, 65], [0, 2, 1]], [[40, 50, 60], [2, 0, 1]], [[64, 96, 64], [2, 0, 1]], [[64, 96, 64], [1, 0, 2]], [[600, 500], [1, 0]]] as [number[], number[]][]) {
       const x = randomArray(rng, size(shape));
       await compare(`transpose [${shape}] → [${perm}]`, () => tf.transpose(tf.tensor(x, shape), perm), { exact: true });
     }
@@ -95,7 +103,7 @@ test("GatherV2 (axes, batchDims, repeated and rank-2 indices, large) bit for bit
     const ids = Int32Array.from({ length: n }, () => rng.int(vocab));
     const dy = randomArray(rng, n * width);
     const [grad] = await runOn("native", () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, tf.tensor1d(ids, "int32")), tf.tensor(dy, [n, width]))))(tf.zeros([vocab, width])));
-    assert.deepEqual(Array.from(grad.values), Array.from(segmentSum32(dy, ids, width, vocab)), "gradient of a [2000, 128] gather of 4096 ids");
+    assertSameBits(grad.values, segmentSum32(dy, ids, width, vocab), "gradient of a [2000, 128] gather of 4096 ids");
   });
   // An index out of range: cpu's kernel runs and throws TF.js's message.
   await runOn("native", () => tf.zeros([1]));
@@ -105,21 +113,33 @@ test("GatherV2 (axes, batchDims, repeated and rank-2 indices, large) bit for bit
 test("UnsortedSegmentSum: repeated, negative and out-of-range ids, widths 1–300, rank-2 ids, large", nativeTestOptions, async () => {
   assertNativeLoaded();
   await noFallback(["UnsortedSegmentSum"], async () => {
-    for (const [rows, inner, segments] of [[1, [1], 1], [6, [1], 4], [9, [3], 5], [50, [300], 7], [20, [2, 5], 6], [4096, [128], 256], [30000, [2], 64]] as [number, number[], number][]) {
+    for (const [rows, inner, segments] of [[1, [1], 1], [6, [1], 4], [9, [3], 5], [50, [300], 7], [20, [2, 5], 6], [4096, [128], 256], [150000, [2], 64]] as [number, number[], number][]) {
       const x = randomArray(rng, rows * size(inner));
       const ids = Int32Array.from({ length: rows }, (_, i) => (i % 7 === 3 ? -1 : i % 11 === 5 ? segments + 2 : rng.int(segments)));
       const fn = () => tf.unsortedSegmentSum(tf.tensor(x, [rows, ...inner]), tf.tensor1d(ids, "int32"), segments);
       const what = `segment sum x[${rows},${inner}] into ${segments}`;
       if (rows * size(inner) * segments < 1e6) await compare(what, fn);
       const [native] = await runOn("native", fn);
-      assert.deepEqual(Array.from(native.values), Array.from(segmentSum32(x, ids, size(inner), segments)), `${what}: row-order float32 sums`);
+      assertSameBits(native.values, segmentSum32(x, ids, size(inner), segments), `${what}: row-order float32 sums`);
     }
     const x = randomArray(rng, 4 * 3 * 5);
     const ids = Int32Array.from([0, 2, 2, 1, 0, 3, 1, 1, 0, 2, 3, 3]);
     // Ids of rank 2 index the two leading dims (TF semantics; tfjs-backend-cpu's kernel fails to broadcast them).
     const [native] = await runOn("native", () => tf.unsortedSegmentSum(tf.tensor(x, [4, 3, 5]), tf.tensor2d(ids, [4, 3], "int32"), 4));
     assert.deepEqual(native.shape, [4, 5]);
-    assert.deepEqual(Array.from(native.values), Array.from(segmentSum32(x, ids, 5, 4)), "segment sum with ids [4, 3] over x [4, 3, 5]");
+    assertSameBits(native.values, segmentSum32(x, ids, 5, 4), "segment sum with ids [4, 3] over x [4, 3, 5]");
+  });
+});
+
+test("Add, Sub, Multiply, RealDiv on large broadcast shapes (the threaded path) are cpu's bit for bit", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const ops = { Add: tf.add, Sub: tf.sub, Multiply: tf.mul, RealDiv: tf.div } as const;
+  await noFallback(Object.keys(ops), async () => {
+    for (const [aShape, bShape] of [[[600, 512], [512]], [[600, 1], [600, 512]], [[3, 200, 512], [3, 200, 512]]] as [number[], number[]][]) {
+      const a = randomArray(rng, size(aShape));
+      const b = randomArray(rng, size(bShape));
+      for (const [name, op] of Object.entries(ops)) await compare(`${name} [${aShape}] [${bShape}]`, () => op(tf.tensor(a, aShape), tf.tensor(b, bShape)), { exact: true });
+    }
   });
 });
 
@@ -190,13 +210,15 @@ test("the sequence kernels give the same bits on 1, 2 and 3 threads; products th
   const shape = [16, 4, 64, 64];
   const s = randomArray(rng, size(shape), 4);
   const w = randomArray(rng, size(shape));
-  const x = randomArray(rng, 1024 * 128, 3);
+  const x = randomArray(rng, 2048 * 128, 3); // 2^18 elements: the threaded path of every kernel
   const step = () => {
     const sT = tf.tensor(s, shape);
-    const xT = tf.tensor(x, [1024, 128]);
+    const xT = tf.tensor(x, [2048, 128]);
     const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(attentionSoftmax(t, { scale: 0.2, causal: true }), tf.tensor(w, shape))))(sT);
     const [dx, dg] = tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(gelu(layerNorm(a, c as tf.Tensor1D, tf.zeros([128]) as tf.Tensor1D)), a)))([xT, tf.ones([128])]);
-    return [g, dx, dg, tf.transpose(tf.reshape(xT, [16, 64, 4, 32]), [0, 2, 1, 3]), tf.unsortedSegmentSum(xT, tf.tensor1d(Int32Array.from({ length: 1024 }, (_, i) => (i * 7) % 100), "int32"), 100)];
+    const ids = tf.tensor1d(Int32Array.from({ length: 2048 }, (_, i) => (i * 7) % 100), "int32");
+    const wide = tf.reshape(xT, [32, 64, 128]);
+    return [g, dx, dg, tf.transpose(tf.reshape(xT, [32, 64, 4, 32]), [0, 2, 1, 3]), tf.unsortedSegmentSum(xT, ids, 100), tf.gather(xT, ids), tf.add(wide, tf.tensor(x.subarray(0, 32 * 128), [32, 1, 128])), tf.exp(xT), tf.sum(xT, -1)];
   };
   try {
     const runs = [];
@@ -204,12 +226,12 @@ test("the sequence kernels give the same bits on 1, 2 and 3 threads; products th
       addon.setThreads(t);
       runs.push(await runOn("native", step));
     }
-    for (const r of runs.slice(1)) r.forEach((out, i) => assert.deepEqual(Array.from(out.values), Array.from(runs[0][i].values), `output ${i} on more threads`));
+    for (const r of runs.slice(1)) r.forEach((out, i) => assertSameBits(out.values, runs[0][i].values, `output ${i} on more threads`));
     addon.setThreads(2);
-    const product = () => tf.matMul(tf.tensor(x, [1024, 128]), tf.tensor(w.subarray(0, 128 * 512), [128, 512]));
+    const product = () => tf.matMul(tf.tensor(x, [2048, 128]), tf.tensor(w.subarray(0, 128 * 512), [128, 512]));
     const [a] = await runOn("native", product);
     const [b] = await runOn("native", product);
-    assert.deepEqual(Array.from(a.values), Array.from(b.values), "a product split over 2 threads gives the same bits twice");
+    assertSameBits(a.values, b.values, "a product split over 2 threads gives the same bits twice");
   } finally {
     addon.setThreads(threads);
   }
@@ -248,7 +270,7 @@ test("JS workers sharing the addon (and its thread pool) get the same bits as th
     })),
   );
   for (const [wc, wy] of results) {
-    assert.deepEqual(Array.from(wc), Array.from(c), "product");
-    assert.deepEqual(Array.from(wy), Array.from(y), "softmax");
+    assertSameBits(wc, c, "product");
+    assertSameBits(wy, y, "softmax");
   }
 });
