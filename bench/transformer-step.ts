@@ -60,7 +60,7 @@ async function profile(backend: BackendName, steps: number, top: number): Promis
   for (let r = 0; r < steps; r++) {
     const info = await tf.profile(() => void step());
     for (const k of info.kernels) {
-      if (k.name.endsWith("__op") || k.name === "unnamed scope") continue;
+      if (k.name.endsWith("__op") || k.name === "unnamed scope" || k.name === "forward") continue; // scopes, not kernels
       const key = `${k.name} ${JSON.stringify(k.inputShapes)}`;
       total.set(key, (total.get(key) ?? 0) + (k.kernelTimeMs as number) / steps);
       byName.set(k.name, (byName.get(k.name) ?? 0) + (k.kernelTimeMs as number) / steps);
