@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { Rng } from "../src/util/rng.js";
 import { fallbackCounts } from "../src/engine/native-util.js";
+import { nativeAddon } from "../src/engine/native-addon.js";
 import { assertClose, assertNativeLoaded, nativeTestOptions, randomArray, runOn } from "./native-helpers.js";
 
 const rng = new Rng(7, "native-kernels");
@@ -51,6 +52,30 @@ test("BatchMatMul: all transpose combinations, batched and broadcast", nativeTes
     }
   }
   });
+});
+
+test("BatchMatMul split over threads (row blocks, column blocks, slices of k, whole products) matches cpu", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const threads = nativeAddon!.blasInfo().threads;
+  try {
+    for (const t of [2, 3]) {
+      nativeAddon!.setThreads(t);
+      await noFallback(["BatchMatMul"], async () => {
+        // [batch dims, m, n, k]: tall (rows), wide (columns), long k (k slices), odd sizes, batches of products.
+        for (const [batch, m, n, k] of [[[], 520, 63, 260], [[], 65, 517, 250], [[], 64, 48, 2100], [[], 33, 17, 9000], [[8], 64, 128, 72], [[3], 300, 200, 40], [[2], 200, 100, 300]] as [number[], number, number, number][]) {
+          for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+            const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
+            const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
+            const a = randomArray(rng, aShape.reduce((p, q) => p * q, 1));
+            const b = randomArray(rng, bShape.reduce((p, q) => p * q, 1));
+            await compare(`${t} threads: matMul a[${aShape}]${ta ? "ᵀ" : ""} b[${bShape}]${tb ? "ᵀ" : ""}`, () => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb));
+          }
+        }
+      });
+    }
+  } finally {
+    nativeAddon!.setThreads(threads);
+  }
 });
 
 test("_FusedMatMul: bias + every activation, transposes", nativeTestOptions, async () => {
