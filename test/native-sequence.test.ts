@@ -125,7 +125,7 @@ test("UnsortedSegmentSum: repeated, negative and out-of-range ids, widths 1–30
     const x = randomArray(rng, 4 * 3 * 5);
     const ids = Int32Array.from([0, 2, 2, 1, 0, 3, 1, 1, 0, 2, 3, 3]);
     // Ids of rank 2 index the two leading dims (TF semantics; tfjs-backend-cpu's kernel fails to broadcast them).
-    const [native] = await runOn("native", () => tf.unsortedSegmentSum(tf.tensor(x, [4, 3, 5]), tf.tensor2d(ids, [4, 3], "int32"), 4));
+    const [native] = await runOn("native", () => tf.engine().runKernel("UnsortedSegmentSum", { x: tf.tensor(x, [4, 3, 5]), segmentIds: tf.tensor2d(ids, [4, 3], "int32") }, { numSegments: 4 }) as tf.Tensor);
     assert.deepEqual(native.shape, [4, 5]);
     assertSameBits(native.values, segmentSum32(x, ids, 5, 4), "segment sum with ids [4, 3] over x [4, 3, 5]");
   });
@@ -221,7 +221,7 @@ test("the sequence kernels give the same bits on 1, 2 and 3 threads; products th
     return [g, dx, dg, tf.transpose(tf.reshape(xT, [32, 64, 4, 32]), [0, 2, 1, 3]), tf.unsortedSegmentSum(xT, ids, 100), tf.gather(xT, ids), tf.add(wide, tf.tensor(x.subarray(0, 32 * 128), [32, 1, 128])), tf.exp(xT), tf.sum(xT, -1)];
   };
   try {
-    const runs = [];
+    const runs: Awaited<ReturnType<typeof runOn>>[] = [];
     for (const t of [1, 2, 3]) {
       addon.setThreads(t);
       runs.push(await runOn("native", step));
