@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
+import { formatDataSummary } from "../data/summary.js";
 import { savePreprocess } from "../data/preprocess.js";
 import { buildTransferSet } from "../data/transfer.js";
 import type { InMemoryDataset } from "../data/dataset.js";
@@ -67,8 +68,12 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   const info = opts.info ?? (() => {});
   await useBackend(recipe.backend);
   const split = { validationSize: recipe.data.validationSize, trainSize: recipe.data.trainSize, seed: recipe.seed };
-  const loaded = loadSplits(recipe.data.source, split);
+  const loaded = loadSplits(recipe.data.source, split, "data.validationSize");
   const { validation, test } = loaded;
+  if (loaded.train.task === "regression") {
+    throw new TsdistillError(`data.source: ${recipe.data.source} is a regression task; recipes distil classifiers only (use 'tsdistill distill --teacher DIR' for regression, or task=classification)`);
+  }
+  for (const line of formatDataSummary(loaded.summary)) info(line);
   // Extra transfer samples carry no label (−1): only the teacher's outputs train on them; hard-label terms skip them.
   const tr = recipe.data.transfer;
   const transfer = (base: InMemoryDataset) =>
@@ -181,7 +186,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
 export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter): Promise<string> {
   const t = recipe.teacher;
   if (t.kind !== "train") throw new TsdistillError(`teacher: kind "${t.kind}" is not trained by the recipe`);
-  const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed });
+  const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed }, "data.validationSize");
   const shape = { inputShape: shapeSource.train.sampleShape, numClasses: shapeSource.train.numClasses };
   const job = await runTrainJob(
     {

@@ -1,6 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
-import { loadImageData } from "../../data/sources.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
@@ -8,7 +8,11 @@ import { saveModel } from "../../students/io.js";
 import { distill } from "../../train/distill.js";
 import { openTfjsFolder } from "../../teachers/teacher-openers.js";
 import { agreement, evaluate, predictLogits } from "../../eval/classification.js";
-import { cacheLogitLookup, hashDataset, openLabelCache } from "../../teachers/label-cache.js";
+import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../../teachers/label-cache.js";
+import { checkTeacherTask, rescaledLookup, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
+import type { Teacher } from "../../teachers/teacher.js";
+import type { InMemoryDataset } from "../../data/dataset.js";
+import { evaluateRegression, regressionMetrics } from "../../eval/regression.js";
 import { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
@@ -22,6 +26,9 @@ optimiser, schedule, seed); see recipes/ for one commented example per family.
 
 Distills a student from a saved teacher (a TF.js layers model folder, e.g. from 'tsdistill train') with
 Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). The teacher's logits are computed once.
+On a regression data set (one output) the student matches the teacher's predictions: (1−α)·MSE(t, s) + α·MSE(y, s)
+on the standardised target, and is scored by RMSE, MAE, R² and its RMSE to the teacher's predictions. A teacher
+whose outputs do not fit the data's task or class count is refused before anything is trained.
 
   --teacher DIR          teacher model folder (model.json + weights): from 'tsdistill train', or any TF.js layers
                          or graph model (other teachers: label them first with 'tsdistill label')
@@ -32,7 +39,8 @@ Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). T
   --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
   --dropout X            student dropout after hidden dense layers (default 0)
 ${TRAINING_HELP}
-${GLOBAL_HELP}`;
+${GLOBAL_HELP}
+data specs: ${DATA_HELP}`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("distill", argv, {
@@ -59,52 +67,44 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const data = loadImageData(settings.data);
   const spec = String(values.student);
   const studentConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout });
-  const { train: trainSet, validation } = splitTrainValidation(data.train, settings);
+  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings, values);
+  const regression = trainSet.task === "regression";
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
   const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
-  const teacherLogits = cache ? cacheLogitLookup(cache, cacheDir!) : undefined;
+  const scale = trainSet.target ?? UNITS;
+  let teacherLogits = cache ? cacheLogitLookup(cache, cacheDir!) : undefined;
   const opened = values.teacher ? await openTfjsFolder(String(values.teacher)) : null;
-  const teacher = opened?.teacher;
-  const teacherOutputs = teacher?.numClasses ?? teacherLogits!.numClasses;
-  if (teacherOutputs !== data.train.numClasses) {
+  try {
+    checkTeacherTask(opened?.teacher.numClasses ?? teacherLogits!.numClasses, trainSet, opened ? String(values.teacher) : `the cache ${cacheDir}`, settings.data, opened ? "--teacher" : "--teacher-cache");
+  } catch (err) {
+    cache?.close();
     await opened?.close();
-    throw new UsageError(`--teacher: the teacher has ${teacherOutputs} outputs but ${settings.data} has ${data.train.numClasses} classes`);
+    throw err;
   }
+  // Regression: the teacher's numbers on the student's standardised scale (caches hold the target's units).
+  const teacher = opened && regression ? rescaledTeacher(opened.teacher, teacherOutputScale(String(values.teacher)), scale) : opened?.teacher;
+  if (teacherLogits && regression) teacherLogits = rescaledLookup(teacherLogits, UNITS, scale);
   const run = RunFolder.create("distill", values.out as string | undefined);
   try {
     const teacherName = values.teacher ?? `cache ${cacheDir}`;
-    run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit });
+    run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary });
     const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, reporterFrom(values));
     const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter });
-    const test = evaluate((x) => student.predict(x), data.test);
-    // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
-    const teacherTest = teacher ? evaluate((x) => teacher.logits(x), data.test) : null;
-    const agree = teacherTest
-      ? agreement(teacherTest.logits, test.logits, data.test.numClasses)
-      : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), data.train.numClasses);
-    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, temperature, alpha, data: settings.data, input: data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]", outputs: "logits" });
+    const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
+    const saved = regression
+      ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
+      : { temperature, outputs: "logits" };
+    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved });
     if (data.preprocess) savePreprocess(run.path("student"), data.preprocess);
-    const result = {
-      student: spec,
-      params: student.paramCount,
-      testAccuracy: test.accuracy,
-      testErrors: test.errors,
-      teacherTestAccuracy: teacherTest?.accuracy ?? null,
-      teacherParams: opened?.paramCount ?? null,
-      agreementWithTeacher: agree,
-      agreementMeasuredOn: teacherTest ? "test set" : "transfer set (teacher cache)",
-      testSize: test.n,
-      bestEpoch: fitResult.bestEpoch,
-      trainSeconds: fitResult.seconds,
-      teacherSeconds: fitResult.teacherSeconds,
-      backend,
-    };
-    run.writeJson("results.json", result);
+    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds, backend };
+    const { result, human } = regression
+      ? regressionResult(student, teacher, cache, trainSet, data.test)
+      : classificationResult(student, teacher, cache, trainSet, data.test);
+    run.writeJson("results.json", { ...result, ...common });
     const dir = run.finish();
-    const teacherPart = teacherTest ? `teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%` : `agreement with the cached teacher on the transfer set ${(agree * 100).toFixed(2)}%`;
-    printResult(values, { ...result, runDir: dir, studentDir: `${dir}/student` }, `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}\nsaved to ${dir}/student`);
+    printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);
     student.dispose();
   } catch (err) {
     run.discard();
@@ -113,6 +113,56 @@ export async function distillCommand(argv: string[]): Promise<void> {
     cache?.close();
     await opened?.close();
   }
+}
+
+type Summary = { result: Record<string, unknown>; human: string };
+
+function classificationResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Summary {
+  const test = evaluate((x) => student.predict(x), testSet);
+  // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
+  const teacherTest = teacher ? evaluate((x) => teacher.logits(x), testSet) : null;
+  const agree = teacherTest
+    ? agreement(teacherTest.logits, test.logits, testSet.numClasses)
+    : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), trainSet.numClasses);
+  const teacherPart = teacherTest ? `teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%` : `agreement with the cached teacher on the transfer set ${(agree * 100).toFixed(2)}%`;
+  return {
+    result: {
+      testAccuracy: test.accuracy,
+      testErrors: test.errors,
+      teacherTestAccuracy: teacherTest?.accuracy ?? null,
+      agreementWithTeacher: agree,
+      agreementMeasuredOn: teacherTest ? "test set" : "transfer set (teacher cache)",
+      testSize: test.n,
+    },
+    human: `test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}`,
+  };
+}
+
+/** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
+function regressionResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Summary {
+  const test = evaluateRegression((x) => student.predict(x), testSet);
+  const teacherTest = teacher ? evaluateRegression((x) => teacher.logits(x), testSet) : null;
+  const vsTeacher = teacherTest
+    ? regressionMetrics(test.predictions, teacherTest.predictions).rmse
+    : regressionMetrics(evaluateRegression((x) => student.predict(x), trainSet).predictions, cache!.logitsFor(trainSet.y.map((_, i) => i))).rmse;
+  const where = teacherTest ? "test set" : "transfer set (teacher cache)";
+  return {
+    result: {
+      task: "regression",
+      testRmse: test.rmse,
+      testMae: test.mae,
+      testR2: test.r2,
+      teacherTestRmse: teacherTest?.rmse ?? null,
+      teacherTestR2: teacherTest?.r2 ?? null,
+      rmseVsTeacher: vsTeacher,
+      rmseVsTeacherMeasuredOn: where,
+      testSize: test.n,
+    },
+    human:
+      `test RMSE ${fmt(test.rmse)}, MAE ${fmt(test.mae)}, R² ${test.r2.toFixed(4)}; ` +
+      (teacherTest ? `teacher RMSE ${fmt(teacherTest.rmse)}, R² ${teacherTest.r2.toFixed(4)}; ` : "") +
+      `RMSE to the teacher's predictions ${fmt(vsTeacher)} (${where})`,
+  };
 }
 
 async function recipeCommand(values: Record<string, string | boolean | (string | boolean)[] | undefined>): Promise<void> {

@@ -1,5 +1,7 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
+import { describeData } from "../../data/sources.js";
+import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { loadModel } from "../../students/io.js";
 import { evaluateModels, type EvaluationSuite, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
@@ -11,11 +13,13 @@ Evaluates a saved model on the test split: accuracy, top-1/top-5, loss, calibrat
 bins and the reliability curve), per-class accuracy and the confusion matrix; parameters, size on disk,
 latency (p50/p99 at batch 1) and throughput (samples/s at --batch). With --teacher the teacher gets the same
 treatment in the same process, plus fidelity (top-1 agreement), KL(teacher ‖ student), compression ratio
-(teacher bytes / student bytes) and speed-up (teacher p50 / student p50).
+(teacher bytes / student bytes) and speed-up (teacher p50 / student p50). On a regression data set: RMSE, MAE and
+R² in the target's units, and with --teacher the student's RMSE to the teacher's predictions.
 
   --model DIR            model folder (model.json + weights)
   --teacher DIR          teacher model folder
-  --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
+  --data SPEC            data set (default mnist); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
 ${GLOBAL_HELP}
   (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
@@ -69,8 +73,32 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
   return out.join("\n");
 }
 
+/** The regression summary: a metric × model table in the target's units. */
+export function formatRegression(suite: RegressionSuite, backend: string): string {
+  const ms_ = suite.models;
+  const cmp = (m: RegressionSuite["models"][number]) => suite.comparisons.find((c) => c.student === m.name);
+  const row = (label: string, f: (m: RegressionSuite["models"][number]) => string) => [label, ...ms_.map(f)];
+  const rows = [
+    row("RMSE", (m) => fmt(m.rmse)),
+    row("MAE", (m) => fmt(m.mae)),
+    row("R²", (m) => m.r2.toFixed(4)),
+    row("params", (m) => int(m.params)),
+    row("size on disk", (m) => mb(m.bytesOnDisk)),
+    row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
+    row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+  ];
+  if (suite.comparisons.length) {
+    rows.push(
+      row("RMSE to the teacher's predictions", (m) => (m.rmseVsTeacher === null ? "-" : fmt(m.rmseVsTeacher))),
+      row("compression (teacher bytes / bytes)", (m) => (cmp(m) ? `${cmp(m)!.compressionRatio.toFixed(2)}×` : "-")),
+      row("speed-up (teacher p50 / p50)", (m) => (cmp(m)?.speedUp != null ? `${cmp(m)!.speedUp!.toFixed(2)}×` : "-")),
+    );
+  }
+  return [table(["", ...ms_.map((m) => m.name)], rows), "", `regression of "${suite.target}" on ${suite.data} (${suite.testSize} test rows; RMSE and MAE in its units); backend ${backend}`].join("\n");
+}
+
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, data: { type: "string" }, batch: { type: "string" } });
+  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");
   const batchSize = numberOption("batch", values.batch, { int: true, min: 1 }) ?? 256;
@@ -80,15 +108,44 @@ export async function evalCommand(argv: string[]): Promise<void> {
   // Load once up front so a bad folder fails before the data is read (one line naming model.json).
   (await loadModel(modelDir)).model.dispose();
   if (teacherDir) (await loadModel(teacherDir)).model.dispose();
-  const dataName = (values.data as string | undefined) ?? "mnist";
-  const test = loadImageData(dataName).test;
+  const dataName = dataSpec(values);
+  const loaded = loadImageData(dataName);
+  const test = loaded.test;
   if (test.size === 0) throw new UsageError(`--data: ${dataName} has no test samples`);
-  const suite = await evaluateModels(
-    [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherDir ? "student" : "model", dir: modelDir }],
-    test,
-    dataName,
-    { batchSize },
-  );
+  announceData(values, describeData(loaded));
+  const entries = [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherDir ? "student" : "model", dir: modelDir }];
+  if (test.task === "regression") {
+    const rs = await evaluateRegressionModels(entries, test, dataName, { batchSize });
+    const s = rs.models.find((m) => !m.teacher)!;
+    const t = rs.models.find((m) => m.teacher) ?? null;
+    const result = {
+      model: modelDir,
+      teacherModel: teacherDir,
+      data: dataName,
+      task: "regression",
+      target: rs.target,
+      testSize: rs.testSize,
+      batchSize,
+      backend,
+      rmse: s.rmse,
+      mae: s.mae,
+      r2: s.r2,
+      params: s.params,
+      bytesOnDisk: s.bytesOnDisk,
+      latencyMsBatch1: s.timing!.batch1.p50Ms,
+      samplesPerSecond: s.timing!.batchN.samplesPerSecond,
+      teacherRmse: t?.rmse ?? null,
+      teacherR2: t?.r2 ?? null,
+      rmseVsTeacher: s.rmseVsTeacher,
+      compressionRatio: rs.comparisons[0]?.compressionRatio ?? null,
+      speedUp: rs.comparisons[0]?.speedUp ?? null,
+      student: s,
+      teacher: t,
+      comparison: rs.comparisons[0] ?? null,
+    };
+    return printResult(values, result, formatRegression(rs, backend));
+  }
+  const suite = await evaluateModels(entries, test, dataName, { batchSize });
   const teacher = suite.models.find((m) => m.teacher) ?? null;
   const student = suite.models.find((m) => !m.teacher)!;
   const comparison = suite.comparisons[0] ?? null;

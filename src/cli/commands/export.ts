@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import { parseOptions, choiceOption, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, fmt, printResult, selectBackend } from "./common.js";
+import { modelOutputScale, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
 import { loadImageData, DATA_HELP } from "../../data/sources.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel, loadModel, saveModel } from "../../students/io.js";
@@ -25,7 +26,8 @@ parts (projectors, teachers) are never part of a saved student.
                          scales are folded into the next layer so stock tf.loadLayersModel reads it)
   --out PATH             output file (onnx, default DIR.onnx) or folder (tfjs)
   --check N              test images for the onnx check (default 1000; 0 skips it)
-  --data mnist|idx:DIR   data for the check (default mnist); ${DATA_HELP}
+  --data SPEC            data for the check (default mnist); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
 ${GLOBAL_HELP}`;
 
 export async function exportCommand(argv: string[]): Promise<void> {
@@ -36,7 +38,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
     int8: { type: "boolean" },
     out: { type: "string" },
     check: { type: "string" },
-    data: { type: "string" },
+    ...DATA_OPTIONS,
   });
   if (values.help) return void process.stdout.write(EXPORT_HELP + "\n");
   if (!values.model) throw new UsageError("export: --model is required (a model folder, e.g. runs/<run>/student)");
@@ -61,12 +63,20 @@ export async function exportCommand(argv: string[]): Promise<void> {
           `${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes, weights ${(sizes.floatBytes / sizes.quantizedBytes).toFixed(2)}× smaller)`,
       );
       if (checkN > 0) {
-        const data = loadImageData((values.data as string | undefined) ?? "mnist").test.take(checkN);
+        const data = loadImageData(dataSpec(values)).test.take(checkN);
         const { model: lm } = await loadLayersModel(out);
         const got = predictLogits((x) => lm.predict(x) as tf.Tensor2D, data);
         const ref = predictLogits((x) => model.predict(x), data);
         lm.dispose();
         const cols = ref.length / data.size;
+        if (data.task === "regression") {
+          const scale = modelOutputScale(modelDir);
+          const [rF, rQ] = [ref, got].map((v) => regressionMetrics(toUnits(v, scale), targetValues(data)).rmse);
+          Object.assign(result, { checked: data.size, rmseFloat: rF, rmseInt8: rQ });
+          lines.push(`checked on ${data.size} test rows with tf.loadLayersModel: RMSE ${fmt(rQ)} (float ${fmt(rF)})`);
+          model.dispose();
+          return printResult(values, result, lines.join("\n"));
+        }
         const accFloat = classificationMetrics(ref, data.y, cols).accuracy;
         const accQ = classificationMetrics(got, data.y, cols).accuracy;
         Object.assign(result, { checked: data.size, agreement: agreement(ref, got, cols), accuracyFloat: accFloat, accuracyInt8: accQ, accuracyChange: accQ - accFloat });
@@ -81,7 +91,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   const result: Record<string, unknown> = { format, out, bytes: floatBytes, params: model.paramCount, int8: Boolean(values.int8) };
   const lines = [`ONNX (opset 13${values.int8 ? ", int8 weights" : ""}): ${out} (${floatBytes.toLocaleString("en-US")} bytes)`];
   if (checkN > 0) {
-    const data = loadImageData((values.data as string | undefined) ?? "mnist").test.take(checkN);
+    const data = loadImageData(dataSpec(values)).test.take(checkN);
     if (data.sampleShape.join() !== model.config.inputShape.join()) {
       throw new UsageError(`--data: samples have shape [${data.sampleShape}] but the model expects [${model.config.inputShape}]`);
     }
@@ -92,6 +102,14 @@ export async function exportCommand(argv: string[]): Promise<void> {
     let maxDiff = 0;
     for (let i = 0; i < ref.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ref[i] - got[i]));
     const cols = ref.length / data.size;
+    if (data.task === "regression") {
+      const scale = modelOutputScale(modelDir);
+      const [rT, rO] = [ref, got].map((v) => regressionMetrics(toUnits(v, scale), targetValues(data)).rmse);
+      Object.assign(result, { checked: data.size, maxAbsDiff: maxDiff, rmseTfjs: rT, rmseOnnx: rO });
+      lines.push(`checked on ${data.size} test rows in onnxruntime-node: max |onnx − tfjs| = ${maxDiff.toExponential(2)}, RMSE ${fmt(rO)} (TF.js ${fmt(rT)})`);
+      model.dispose();
+      return printResult(values, result, lines.join("\n"));
+    }
     const accTfjs = classificationMetrics(ref, data.y, cols).accuracy;
     const accOnnx = classificationMetrics(got, data.y, cols).accuracy;
     Object.assign(result, { checked: data.size, maxAbsDiff: maxDiff, agreement: agreement(ref, got, cols), accuracyTfjs: accTfjs, accuracyOnnx: accOnnx });

@@ -1,6 +1,8 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadSplits } from "../../data/sources.js";
+import { formatDataSummary } from "../../data/summary.js";
+import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { UsageError } from "../../util/errors.js";
@@ -10,7 +12,7 @@ export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [option
 
 Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
 first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
-shapes, top-k setting). Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
+shapes, top-k setting). A regression teacher (one output) is stored in the target's units. Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher.
 
   --teacher PATH         ${TEACHER_SPEC_HELP}.
@@ -19,8 +21,9 @@ written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains wi
                          through an OpenAI-compatible endpoint. Repeat --teacher for an ensemble.
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --out DIR              cache folder
-  --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
-  --validation-size N    held-out images, as for distill (default 5000)
+  --data SPEC            data set (default mnist); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
+  --validation-size N    held-out samples, as for distill (default 10 % of the training split, at most 5000)
   --train-size N         label only the first N transfer images
   --seed N               the split's seed, as for distill (default 42)
   --shard-size N         samples per shard (default 10000)
@@ -34,7 +37,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     teacher: { type: "string", multiple: true },
     weights: { type: "string" },
     out: { type: "string" },
-    data: { type: "string" },
+    ...DATA_OPTIONS,
     "validation-size": { type: "string" },
     "train-size": { type: "string" },
     seed: { type: "string" },
@@ -46,7 +49,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   if (!values.teacher) throw new UsageError(`label: --teacher is required (${TEACHER_SPEC_HELP})`);
   if (!values.out) throw new UsageError("label: --out is required (the cache folder)");
   const split = {
-    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
+    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }),
     trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
     seed: numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42,
   };
@@ -56,13 +59,18 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const specs = (values.teacher as string[]).map(String);
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
-  const { train, preprocess } = loadSplits((values.data as string | undefined) ?? "mnist", split);
+  const data = dataSpec(values);
+  const { train, preprocess, summary } = loadSplits(data, split);
+  announceData(values, formatDataSummary(summary));
   const texts = textsOf(train) ?? undefined;
   const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
   const opened = await openTeachers(specs, train.sampleShape, weights, { texts, api: { batch: { onRetry } } });
-  const { teacher, hash: teacherHash } = opened;
+  const { hash: teacherHash } = opened;
+  // A regression teacher's numbers go into the cache in the target's units (tsdistill's own models output standardised ones).
+  const teacher = train.task === "regression" && specs.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(specs[0]), UNITS) : opened.teacher;
   try {
-    if (teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${teacher.numClasses} outputs but the data has ${train.numClasses} classes`);
+    checkTeacherTask(teacher.numClasses, train, specs.length === 1 ? specs[0] : `the ensemble of ${specs.length} teachers`, data);
+    if (train.task === "regression" && specs.length > 1) throw new UsageError(`--teacher: an ensemble averages class probabilities; ${data} is a regression task, give one teacher`);
     if (topK && topK >= teacher.numClasses) throw new UsageError(`--top-k: expected fewer than the teacher's ${teacher.numClasses} classes, got ${topK}`);
     checkClassOrder(teacher.metadata?.output.classNames, (preprocess as { labelNames?: string[] } | undefined)?.labelNames);
   } catch (err) {
