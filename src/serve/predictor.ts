@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../engine/backend.js";
 import { OnnxRunner } from "../export/onnx-runtime.js";
 import { loadModel, type ModelMetadata } from "../students/io.js";
+import { loadPreprocess } from "../data/preprocess.js";
 import type { SequentialModel } from "../students/model.js";
 import { DataError } from "../util/errors.js";
 import { readDataFile } from "../util/files.js";
@@ -34,6 +35,8 @@ export interface Predictor {
   /** tfjs: the TF.js backend; onnxruntime: the ONNX file. */
   readonly engine: string;
   readonly onnxCheck?: OnnxCheck;
+  /** Regression models (preprocess.json says task regression): one output z, the value z·std + mean. */
+  readonly regression?: { target: string; mean: number; std: number };
   /** Logits for `n` samples stored back to back in `x` (n · sampleSize values); returns n · numClasses values. */
   predict(x: Float32Array, n: number): Promise<Float32Array>;
   close(): Promise<void>;
@@ -96,6 +99,8 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
   const numClasses = model.numOutputs;
   const params = model.paramCount;
   const labels = labelsFrom(metadata, numClasses);
+  const pre = loadPreprocess(opts.modelDir);
+  const regression = pre?.kind === "tabular" && pre.task === "regression" && pre.target && numClasses === 1 ? { target: pre.label, mean: pre.target.mean, std: pre.target.std } : undefined;
 
   let onnxPath: string | null = null;
   if (opts.onnx === "auto") onnxPath = findOnnxFile(opts.modelDir);
@@ -110,6 +115,7 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
       params,
       metadata,
       labels,
+      ...(regression ? { regression } : {}),
       engine: backend,
       predict: async (x, n) => tfjsLogits(model, x, n),
       close: async () => model.dispose(),
@@ -165,6 +171,7 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
     params,
     metadata,
     labels,
+    ...(regression ? { regression } : {}),
     engine: file,
     onnxCheck,
     predict: (x, n) => runner.run(x, [n, ...inputShape]),

@@ -3,6 +3,7 @@
 //   GET  /health    → {status: "ok"}
 //   GET  /metadata  → {inputShape, numClasses, params, runtime, engine, labels?, metadata, onnxCheck?}
 //   POST /predict   {input: sample} | {inputs: sample[]} → {predictions: [{class, label?, probabilities, logits}]}
+//                   (a regression model: {predictions: [{value}]}, the value in the target's units)
 //
 // Every client error is {error: "<one line naming the field and what was expected>"} with a 4xx status; the
 // server keeps serving after each.
@@ -44,6 +45,11 @@ export interface Prediction {
   label?: string;
   probabilities: number[];
   logits: number[];
+}
+
+/** A regression model's answer for one sample, in the target's units. */
+export interface ValuePrediction {
+  value: number;
 }
 
 export interface InferenceServer {
@@ -97,6 +103,8 @@ export async function createServer(opts: ServerOptions): Promise<InferenceServer
     engine: p.engine,
     ...(p.labels ? { labels: p.labels } : {}),
     ...(p.onnxCheck ? { onnxCheck: p.onnxCheck } : {}),
+    task: p.regression ? "regression" : "classification",
+    ...(p.regression ? { target: p.regression } : {}),
     maxBatch,
     maxBodyBytes,
     metadata: p.metadata,
@@ -119,6 +127,11 @@ export async function createServer(opts: ServerOptions): Promise<InferenceServer
     }
     const { x, n } = parsePredictBody(body, p.inputShape, maxBatch);
     const logits = await p.predict(x, n);
+    if (p.regression) {
+      const { mean, std } = p.regression;
+      const values: ValuePrediction[] = Array.from(logits.subarray(0, n), (z) => ({ value: z * std + mean }));
+      return c.json({ predictions: values });
+    }
     const C = p.numClasses;
     const predictions: Prediction[] = [];
     for (let r = 0; r < n; r++) {

@@ -12,7 +12,9 @@ Serves a saved model over HTTP (JSON). Runs in TF.js, or in onnxruntime-node whe
   GET  /health     {"status": "ok"}
   GET  /metadata   input shape, classes, parameter count, runtime, labels, the model's metadata
   POST /predict    {"input": [...]} (one sample, flat or nested to the input shape) or {"inputs": [[...], ...]}
-                   → {"predictions": [{"class", "probabilities", "logits"}]} (softmax computed by the server)
+                   → {"predictions": [{"class", "probabilities", "logits"}]} (softmax computed by the server);
+                   a regression model (task regression in its preprocess.json) answers {"predictions": [{"value"}]}
+                   in the target's units
 
 Client errors are answered as {"error": "..."} with a 4xx status (400 bad input, 404, 405, 413, 415).
 
