@@ -108,7 +108,7 @@ test("the schema summary: every column's role, missing values and their filling,
   const text = describeData(loadImageData(spec), splits.summary.split).join("\n");
   const expected = [
     `data ${spec}: 10 rows, 6 columns → 10 features`,
-    "task: classification, 2 classes: bad, good (the label is not numeric)",
+    "task: classification, 2 classes: bad, good; the label is not numeric",
     'label: "class", picked as the only column named label, class, target or y (label=COL or --label COL picks another)',
     "columns (missing values counted over every row):",
     '  checking       categorical, 3 categories + "(missing)"; 1 missing → "(missing)" slot',

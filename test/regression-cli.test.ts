@@ -123,7 +123,7 @@ test("regression end to end: train → distill → eval (hand-computed RMSE/MAE/
   const common = ["--data", SPEC, "--batch-size", "32", "--seed", "1"];
   // The teacher.
   const t = await cli(["train", "--model", "mlp:16", ...common, "--epochs", "6", "--lr", "0.01", "--out", join(tmp, "teacher"), "--json"]);
-  assert.match(t.stderr, /task: regression of "price" \(numeric label with 240 distinct values \(task=classification treats them as classes\)\); targets standardised/);
+  assert.match(t.stderr, /task: regression of "price"; numeric label with 240 distinct values \(task=classification treats them as classes\); targets standardised/);
   assert.match(t.stderr, /test 48 \(20 % of the labelled rows held out at random, split-seed 0\)/);
   assert.match(t.stderr, /val RMSE [\d.]+, R² -?[\d.]+/);
   const tj = JSON.parse(t.stdout);

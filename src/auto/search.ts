@@ -113,7 +113,6 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
   const backend = await useBackend(opts.backend);
   const split = { validationSize: opts.validationSize, trainSize: opts.trainSize, seed: opts.seed };
   const { train, validation, test, summary } = loadSplits(opts.data, split);
-  for (const line of formatDataSummary(summary)) log(line);
   const regression = train.task === "regression";
   const objective: Objective = opts.objective ?? (regression ? "r2" : "accuracy");
   if (regression && objective === "accuracy") throw new UsageError(`--objective: ${opts.data} is a regression task; expected r2 or agreement`);
@@ -135,6 +134,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
   let store: RunStore | null = null;
   try {
     checkTeacherTask(teacher.numClasses, train, opts.teacher, opts.data);
+    for (const line of formatDataSummary(summary)) log(line);
     const settings = {
       version: 1,
       teacher: opts.teacher,

@@ -215,6 +215,12 @@ export function describeData(data: LoadedData, split?: SplitSummary): string[] {
   return formatDataSummary(summarizeData(data, split));
 }
 
+/** Lines worth a notice even where the whole summary is not printed (eval, export): a label picked by its name. */
+export function dataNotices(data: LoadedData): string[] {
+  const t = data.tabular;
+  return t?.labelChosen === "auto" ? [`${data.name}: label "${t.label}", picked as the only column named label, class, target or y (label=COL or --label COL picks another)`] : [];
+}
+
 /**
  * The --data value with the command line's --label and --task filled in as its label= and task= options (csv and
  * arff; jsonl takes label= as its label field). A spec that already names another value is a usage error.

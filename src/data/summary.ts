@@ -96,9 +96,9 @@ export function formatDataSummary(s: DataSummary): string[] {
   lines.push(`data ${s.data}: ${shape}`);
   if (s.task === "classification") {
     const names = s.classNames && s.classNames.length <= 12 ? `: ${s.classNames.join(", ")}` : "";
-    lines.push(`task: classification, ${s.classes} classes${names}${tab ? ` (${tab.taskReason})` : ""}`);
+    lines.push(`task: classification, ${s.classes} classes${names}${tab ? `; ${tab.taskReason}` : ""}`);
   } else {
-    lines.push(`task: regression of "${s.target!.name}" (${tab?.taskReason ?? "numeric target"}); targets standardised with the training mean ${num(s.target!.mean)} and std ${num(s.target!.std)}`);
+    lines.push(`task: regression of "${s.target!.name}"; ${tab?.taskReason ?? "numeric target"}; targets standardised with the training mean ${num(s.target!.mean)} and std ${num(s.target!.std)}`);
   }
   if (tab) {
     lines.push(
@@ -109,7 +109,7 @@ export function formatDataSummary(s: DataSummary): string[] {
     lines.push("columns (missing values counted over every row):");
     const width = Math.min(24, Math.max(...tab.columns.map((c) => c.name.length)));
     for (const c of tab.columns.slice(0, MAX_COLUMNS_SHOWN)) {
-      const how = c.how === "forced" ? ` (${c.role}=${c.name})` : c.how === "declared" ? " (declared in the file)" : "";
+      const how = c.how === "forced" ? ` (${c.role}=${c.name})` : "";
       const role =
         c.role === "categorical" ? `categorical, ${c.categories} categories + "(missing)"${how}`
         : c.role === "numeric" ? `numeric${how}`

@@ -62,7 +62,7 @@ ${DATA_OPTIONS_HELP}
   --seed N               random seed (default 42): same seed + backend → same numbers
   --out DIR              run folder (default runs/<time>-<command>)`;
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 export async function selectBackend(values: Values): Promise<BackendName> {
   const name = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
@@ -115,7 +115,7 @@ export function trainingSettings(values: Values, defaults: { epochs?: number } =
 import type { TrainingReporter, EpochMetrics } from "../../train/reporter.js";
 import type { RunFolder } from "../../run/run-folder.js";
 import { splitLoaded, withDataOptions, type LoadedData, type Splits } from "../../data/sources.js";
-import { formatDataSummary } from "../../data/summary.js";
+import { formatDataSummary, type DataSummary } from "../../data/summary.js";
 
 /** Forwards to the progress output and keeps metrics.json in the run folder up to date after every epoch. */
 export function recordingReporter(run: RunFolder, progress: TrainingReporter): TrainingReporter & { metrics: Record<string, EpochMetrics[]> } {
@@ -138,19 +138,18 @@ export function dataSpec(values: Values, fallback = "mnist"): string {
   return withDataOptions((values.data as string | undefined) ?? fallback, { label: values.label as string | undefined, task });
 }
 
-/** Prints the data summary on stderr (not with --quiet). */
-export function announceData(values: Values, lines: string[]): void {
-  if (!values.quiet) process.stderr.write(lines.join("\n") + "\n");
+/** Prints the data summary (formatDataSummary) or notices on stderr (not with --quiet). */
+export function announceData(values: Values, lines: string[] | DataSummary): void {
+  if (!Array.isArray(lines)) lines = formatDataSummary(lines);
+  if (!values.quiet && lines.length > 0) process.stderr.write(lines.join("\n") + "\n");
 }
 
 /**
- * Holds out the validation split (seeded; default 10 % of the training split, at most 5,000), keeps the first
- * --train-size training samples, and prints the data summary.
+ * Holds out the validation split (seeded; default 10 % of the training split, at most 5,000) and keeps the first
+ * --train-size training samples. Print `summary` with announceData once the run's other checks have passed.
  */
-export function splitTrainValidation(data: LoadedData, s: TrainingSettings, values: Values): Splits {
-  const splits = splitLoaded(data, { validationSize: s.validationSize, trainSize: s.trainSize, seed: s.seed });
-  announceData(values, formatDataSummary(splits.summary));
-  return splits;
+export function splitTrainValidation(data: LoadedData, s: TrainingSettings): Splits {
+  return splitLoaded(data, { validationSize: s.validationSize, trainSize: s.trainSize, seed: s.seed });
 }
 
 export function printResult(values: Values, json: unknown, human: string): void {

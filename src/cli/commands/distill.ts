@@ -1,5 +1,5 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
@@ -67,7 +67,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const data = loadImageData(settings.data);
   const spec = String(values.student);
   const studentConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout });
-  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings, values);
+  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
   const regression = trainSet.task === "regression";
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
@@ -85,7 +85,15 @@ export async function distillCommand(argv: string[]): Promise<void> {
   // Regression: the teacher's numbers on the student's standardised scale (caches hold the target's units).
   const teacher = opened && regression ? rescaledTeacher(opened.teacher, teacherOutputScale(String(values.teacher)), scale) : opened?.teacher;
   if (teacherLogits && regression) teacherLogits = rescaledLookup(teacherLogits, UNITS, scale);
-  const run = RunFolder.create("distill", values.out as string | undefined);
+  let run: RunFolder;
+  try {
+    run = RunFolder.create("distill", values.out as string | undefined);
+  } catch (err) {
+    cache?.close();
+    await opened?.close();
+    throw err;
+  }
+  announceData(values, summary);
   try {
     const teacherName = values.teacher ?? `cache ${cacheDir}`;
     run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary });

@@ -1,6 +1,7 @@
 import { parseOptions, numberOption } from "../args.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
-import { describeData } from "../../data/sources.js";
+import { dataNotices } from "../../data/sources.js";
+import { summarizeData } from "../../data/summary.js";
 import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { loadModel } from "../../students/io.js";
@@ -112,7 +113,8 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const loaded = loadImageData(dataName);
   const test = loaded.test;
   if (test.size === 0) throw new UsageError(`--data: ${dataName} has no test samples`);
-  announceData(values, describeData(loaded));
+  announceData(values, dataNotices(loaded));
+  const dataSummary = summarizeData(loaded);
   const entries = [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherDir ? "student" : "model", dir: modelDir }];
   if (test.task === "regression") {
     const rs = await evaluateRegressionModels(entries, test, dataName, { batchSize });
@@ -142,6 +144,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       student: s,
       teacher: t,
       comparison: rs.comparisons[0] ?? null,
+      dataSummary,
     };
     return printResult(values, result, formatRegression(rs, backend));
   }
@@ -178,6 +181,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     student,
     teacher,
     comparison,
+    dataSummary,
   };
   printResult(values, result, formatEvaluation(suite, backend));
 }

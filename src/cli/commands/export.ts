@@ -1,8 +1,8 @@
 import { join, resolve } from "node:path";
 import { parseOptions, choiceOption, numberOption } from "../args.js";
-import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, fmt, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend, type Values } from "./common.js";
 import { modelOutputScale, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
-import { loadImageData, DATA_HELP } from "../../data/sources.js";
+import { dataNotices, loadImageData, DATA_HELP, type LoadedData } from "../../data/sources.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel, loadModel, saveModel } from "../../students/io.js";
 import { saveTfjsInt8 } from "../../export/tfjs-int8.js";
@@ -29,6 +29,13 @@ parts (projectors, teachers) are never part of a saved student.
   --data SPEC            data for the check (default mnist); ${DATA_HELP}
 ${DATA_OPTIONS_HELP}
 ${GLOBAL_HELP}`;
+
+/** The data of the check (its label pick announced on stderr unless --quiet). */
+function checkData(values: Values): LoadedData {
+  const loaded = loadImageData(dataSpec(values));
+  announceData(values, dataNotices(loaded));
+  return loaded;
+}
 
 export async function exportCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("export", argv, {
@@ -63,7 +70,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
           `${out} (${bytesOnDisk(out).toLocaleString("en-US")} bytes, weights ${(sizes.floatBytes / sizes.quantizedBytes).toFixed(2)}× smaller)`,
       );
       if (checkN > 0) {
-        const data = loadImageData(dataSpec(values)).test.take(checkN);
+        const data = checkData(values).test.take(checkN);
         const { model: lm } = await loadLayersModel(out);
         const got = predictLogits((x) => lm.predict(x) as tf.Tensor2D, data);
         const ref = predictLogits((x) => model.predict(x), data);
@@ -91,7 +98,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   const result: Record<string, unknown> = { format, out, bytes: floatBytes, params: model.paramCount, int8: Boolean(values.int8) };
   const lines = [`ONNX (opset 13${values.int8 ? ", int8 weights" : ""}): ${out} (${floatBytes.toLocaleString("en-US")} bytes)`];
   if (checkN > 0) {
-    const data = loadImageData(dataSpec(values)).test.take(checkN);
+    const data = checkData(values).test.take(checkN);
     if (data.sampleShape.join() !== model.config.inputShape.join()) {
       throw new UsageError(`--data: samples have shape [${data.sampleShape}] but the model expects [${model.config.inputShape}]`);
     }

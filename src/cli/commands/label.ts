@@ -1,7 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadSplits } from "../../data/sources.js";
-import { formatDataSummary } from "../../data/summary.js";
 import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
@@ -61,7 +60,6 @@ export async function labelCommand(argv: string[]): Promise<void> {
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
   const data = dataSpec(values);
   const { train, preprocess, summary } = loadSplits(data, split);
-  announceData(values, formatDataSummary(summary));
   const texts = textsOf(train) ?? undefined;
   const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
   const opened = await openTeachers(specs, train.sampleShape, weights, { texts, api: { batch: { onRetry } } });
@@ -77,6 +75,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     await opened.close();
     throw err;
   }
+  announceData(values, summary);
   const t0 = performance.now();
   let computed = 0;
   const manifest = await labelDataset(teacher, train, String(values.out), {

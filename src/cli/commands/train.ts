@@ -1,5 +1,5 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
@@ -36,9 +36,10 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const data = loadImageData(settings.data);
   const spec = String(values.model);
   const modelConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout, inputDropout });
-  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings, values);
+  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
   const regression = data.train.task === "regression";
   const run = RunFolder.create("train", values.out as string | undefined);
+  announceData(values, summary);
   try {
     run.writeJson("config.json", { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary });
     const model = new SequentialModel(modelConfig, settings.seed);
