@@ -6,6 +6,7 @@ import { cpSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendName } from "../engine/backend.js";
 import type { InMemoryDataset } from "../data/dataset.js";
+import type { DataSummary } from "../data/summary.js";
 import { loadModel } from "../students/io.js";
 import type { SequentialModel } from "../students/model.js";
 import { hashDataset, openLabelCache } from "../teachers/label-cache.js";
@@ -29,6 +30,8 @@ export interface AutoResult {
   data: string;
   backend: string;
   summary: SearchSummary;
+  /** How the data was read and split (data/summary.ts). */
+  dataSummary?: DataSummary;
   /** <out>/best, or null when no candidate met the constraints. */
   bestDir: string | null;
   reportPath: string;
@@ -40,6 +43,7 @@ export interface AutoResult {
 
 export interface FinalizeContext {
   status: "finished" | "budget";
+  dataSummary?: DataSummary;
   test: InMemoryDataset;
   caches: { test: string };
   backend: BackendName;
@@ -109,6 +113,7 @@ export async function finalizeSearch(store: RunStore, search: SearchRow, ctx: Fi
     data: String(settings.data),
     backend: ctx.backend,
     summary,
+    ...(ctx.dataSummary ? { dataSummary: ctx.dataSummary } : {}),
     bestDir,
     reportPath: join(out, "report.html"),
     resultsPath: join(out, "results.json"),

@@ -356,7 +356,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       throw new TsdistillError(`auto: interrupted; run the same command again to continue the search in ${out}`, 130);
     }
     const status = budgetHit ? "budget" : "finished";
-    return await finalizeSearch(st, st.search(search.id)!, { status, test, caches, backend, seconds: (performance.now() - started) / 1000, log });
+    return await finalizeSearch(st, st.search(search.id)!, { status, dataSummary: summary, test, caches, backend, seconds: (performance.now() - started) / 1000, log });
   } catch (err) {
     if (store && opts.signal?.aborted && !(err instanceof TsdistillError)) {
       throw new TsdistillError(`auto: interrupted; run the same command again to continue the search in ${resolve(opts.out)}`, 130);

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
-import { formatDataSummary } from "../data/summary.js";
+import { formatDataSummary, type DataSummary } from "../data/summary.js";
 import { savePreprocess } from "../data/preprocess.js";
 import { buildTransferSet } from "../data/transfer.js";
 import type { InMemoryDataset } from "../data/dataset.js";
@@ -33,6 +33,8 @@ export interface RecipeResult {
   testSize: number;
   stages: { name: string; epochs: number; terms: string[]; history: EpochMetrics[] }[];
   seconds: number;
+  /** How the data was read and split. */
+  dataSummary: DataSummary;
   runDir?: string;
 }
 
@@ -73,7 +75,12 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   if (loaded.train.task === "regression") {
     throw new TsdistillError(`data.source: ${recipe.data.source} is a regression task; recipes distil classifiers only (use 'tsdistill distill --teacher DIR' for regression, or task=classification)`);
   }
-  for (const line of formatDataSummary(loaded.summary)) info(line);
+  // Printed once every check has passed, just before the first training.
+  let announced = false;
+  const announce = () => {
+    if (!announced) for (const line of formatDataSummary(loaded.summary)) info(line);
+    announced = true;
+  };
   // Extra transfer samples carry no label (−1): only the teacher's outputs train on them; hard-label terms skip them.
   const tr = recipe.data.transfer;
   const transfer = (base: InMemoryDataset) =>
@@ -98,6 +105,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       const probe = new SequentialModel(teacherConfig, 0);
       recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
       probe.dispose();
+      announce();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
       teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter))).model;
     }
@@ -111,6 +119,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     const stages = recipeStages(recipe);
     stages.forEach((st, i) => compiled.push(WeightedSumLoss.compile(st.terms, shapes, recipe.seed, stageWhere(recipe, i, opts.source))));
 
+    announce();
     let cache: LogitLookup | null = lookup;
     const results: RecipeResult["stages"] = [];
     for (const [i, st] of stages.entries()) {
@@ -172,6 +181,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       testSize: test.size,
       stages: results,
       seconds: (performance.now() - start) / 1000,
+      dataSummary: loaded.summary,
     };
   } finally {
     for (const c of compiled) c.dispose();

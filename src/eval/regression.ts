@@ -3,36 +3,9 @@ import { existsSync, statSync } from "node:fs";
 import type { InMemoryDataset, RegressionTarget } from "../data/dataset.js";
 import { loadPreprocess } from "../data/preprocess.js";
 import { predictLogits, type Predictor } from "./classification.js";
+import { regressionMetrics, type RegressionMetrics } from "./metrics.js";
 
-export interface RegressionMetrics {
-  n: number;
-  /** √(Σ(p − y)² / n). */
-  rmse: number;
-  /** Σ|p − y| / n. */
-  mae: number;
-  /** 1 − Σ(p − y)² / Σ(y − ȳ)² (0 when every y is the same). */
-  r2: number;
-}
-
-/** Metrics of predictions against truths, accumulated in float64. */
-export function regressionMetrics(pred: ArrayLike<number>, truth: ArrayLike<number>): RegressionMetrics {
-  const n = truth.length;
-  if (pred.length !== n) throw new Error(`${pred.length} predictions for ${n} targets`);
-  if (n === 0) return { n, rmse: 0, mae: 0, r2: 0 };
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += truth[i];
-  mean /= n;
-  let sse = 0;
-  let sae = 0;
-  let sst = 0;
-  for (let i = 0; i < n; i++) {
-    const d = pred[i] - truth[i];
-    sse += d * d;
-    sae += Math.abs(d);
-    sst += (truth[i] - mean) ** 2;
-  }
-  return { n, rmse: Math.sqrt(sse / n), mae: sae / n, r2: sst > 0 ? 1 - sse / sst : 0 };
-}
+export { regressionMetrics, type RegressionMetrics } from "./metrics.js";
 
 /** Standardised values z → the target's units. */
 export function toUnits(z: ArrayLike<number>, scale: { mean: number; std: number }): Float64Array {

@@ -92,7 +92,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,
-    { out: values.out, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
+    { out: values.out, dataSummary: summary, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
     `${manifest.numSamples} samples in ${manifest.shards.length} shards at ${values.out} (${computed} computed now, ${manifest.shards.length - computed} reused), ${seconds.toFixed(1)} s`,
   );
 }
