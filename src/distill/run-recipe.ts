@@ -20,6 +20,7 @@ import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
 import { agreement, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
 import { TsdistillError } from "../util/errors.js";
+import { checkTeacherTask } from "../teachers/teacher-task.js";
 import { recipeStages, type Recipe } from "./recipe.js";
 import { WeightedSumLoss, type ModelShapes } from "./terms.js";
 
@@ -111,9 +112,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     }
     const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
     const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
-    if (numOutputs !== train.numClasses) {
-      throw new TsdistillError(`teacher: it has ${numOutputs} outputs but ${recipe.data.source} has ${train.numClasses} classes`);
-    }
+    checkTeacherTask(numOutputs, train, "path" in t ? t.path : `the trained ${t.spec}`, recipe.data.source, "teacher");
     const teacher = teacherModel ? modelTeacher(teacherModel) : null;
     const shapes = shapesOf(student, teacher, [numOutputs]);
     const stages = recipeStages(recipe);
