@@ -22,7 +22,7 @@ export const DATA_OPTIONS: OptionSpec = {
 export const DATA_OPTIONS_HELP = `  --label COL            label column of csv:/arff: data (fills the spec's label=; default: the only column named
                          label, class, target or y; else an error lists the columns)
   --task classification|regression   csv:/arff: override the task (default: regression for a numeric label with
-                         more than 20 distinct values that are not integer class codes, see docs)`;
+                         more than 20 distinct values that are not integer class codes; docs/TABULAR.md)`;
 
 export const TRAINING_OPTIONS: OptionSpec = {
   ...DATA_OPTIONS,
