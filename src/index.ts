@@ -11,18 +11,33 @@ export { SequentialModel, type ModelConfig, type ForwardOptions } from "./studen
 export type { LayerConfig } from "./students/layers.js";
 export { modelConfigFromSpec, type SpecOptions } from "./students/spec.js";
 export { saveModel, loadModel, loadLayersModel, toLayersModel, fromLayersModel, type ModelMetadata } from "./students/io.js";
+export { type TrainableModel } from "./students/trainable.js";
+export { TransformerModel } from "./students/transformer.js";
+export { TransformerSpec, resolveTransformerConfig, type TransformerConfig, type TransformerContext, type TransformerSpecInput, type TransformerHead } from "./students/transformer-config.js";
+export { parseTransformerSpec, transformerConfigFromSpec, isTransformerSpec } from "./students/spec.js";
+export { saveTransformer, loadTransformer, isTransformerFolder } from "./students/transformer-io.js";
+export { initFromTeacher } from "./students/transformer-init.js";
+export { type Tokenizer, type SpecialIds } from "./tokenizers/tokenizer.js";
+export { ByteTokenizer } from "./tokenizers/byte.js";
+export { HfTokenizer } from "./tokenizers/huggingface.js";
+export { trainBpe, type BpeTrainOptions } from "./tokenizers/bpe-train.js";
+export { loadTokenizer, openTokenizer, tokenizerFromJson } from "./tokenizers/io.js";
+export { corpusDatasets, readCorpusDocuments, packWindows, windowDataset, encodeSequences, sequenceDataset, tokenizeTextDataset } from "./data/token-sequences.js";
+export { nextTokenTargets, nextTokenCrossEntropy } from "./losses/next-token.js";
+export { nextTokenMetrics } from "./eval/next-token.js";
 export { type Teacher, modelTeacher, layersModelTeacher, TeacherLogitCache } from "./teachers/teacher.js";
 export { crossEntropy } from "./losses/cross-entropy.js";
 export { kdLoss, softKl, type KdOptions } from "./losses/kd.js";
 export { fit, FitConfig, type FitOptions, type FitResult, type LossFn, type StepContext } from "./train/fit.js";
 export { train, distill, type DistillOptions, type DistillResult } from "./train/distill.js";
-export { createOptimizer, OptimizerConfig, type Optimizer } from "./train/optimizers.js";
+export { createOptimizer, OptimizerConfig, type Optimizer, type OptimizerState } from "./train/optimizers.js";
+export { CheckpointStore, FileCheckpoint, type FitCheckpoint, type FitState } from "./train/checkpoint.js";
 export { lrFactor, ScheduleConfig } from "./train/schedules.js";
 export type { TrainingReporter, StepInfo, EpochMetrics } from "./train/reporter.js";
 export { evaluate, predictLogits, classificationMetrics, agreement, argmaxRows, type ClassificationMetrics, type Predictor } from "./eval/classification.js";
 export { measureLatency, type LatencyStats } from "./eval/latency.js";
 export { bytesOnDisk } from "./eval/size.js";
-export { RunFolder } from "./run/run-folder.js";
+export { RunFolder, type RunFolderOptions } from "./run/run-folder.js";
 export { runMnistDemo, demoConfig, formatDemoTable, DemoConfig, type DemoResult, type ModelReport } from "./demo/mnist-demo.js";
 export { ProgressReporter } from "./cli/progress.js";
 export { main } from "./cli/main.js";
@@ -43,6 +58,8 @@ export { ApiTeacher, ApiTeacherConfig, toSoftLabels, toTopK } from "./teachers/a
 export { exportOnnx, saveOnnx, type OnnxExportOptions } from "./export/onnx.js";
 export { quantizeWeightsInt8, dequantizeInt8 } from "./export/quantize.js";
 export { OnnxRunner } from "./export/onnx-runtime.js";
+export { exportTransformerOnnx, transformerOnnxNames } from "./export/onnx-transformer.js";
+export { checkTransformerOnnx, OnnxTokenRunner, type TransformerOnnxCheck, type TransformerOnnxCheckOptions } from "./export/onnx-transformer-check.js";
 export { topKAccuracy, expectedCalibrationError, perClassAccuracy, confusionMatrix, klDivergence, regressionMetrics, softmaxRows } from "./eval/metrics.js";
 export { evaluateModels } from "./eval/model-eval.js";
 export { measureInterleaved } from "./eval/timing.js";
@@ -55,7 +72,11 @@ export { openTeacher, openTeachers, type OpenedTeacher } from "./teachers/open-t
 export { TfjsTeacher } from "./teachers/tfjs-teacher.js";
 export { ApiTextTeacher } from "./teachers/api-text-teacher.js";
 export { TeacherConfig, loadTeacherConfig, parseTeacherConfig, openTeacherConfig } from "./teachers/teacher-config.js";
-export { type TeacherMetadata, type TeacherKind, type FeatureTensor } from "./teachers/teacher.js";
+export { type TeacherMetadata, type TeacherKind, type FeatureTensor, type TeacherInput } from "./teachers/teacher.js";
+export { runTeacher, runTeacherBatch, teacherInput } from "./teachers/teacher-run.js";
+export { checkTeacherOnData } from "./teachers/teacher-checks.js";
+export { validateTeacherOutputs } from "./teachers/teacher-validate.js";
+export { InputSpec } from "./teachers/input-spec.js";
 export { saveTfjsInt8 } from "./export/tfjs-int8.js";
 export { runAutoSearch, type AutoOptions } from "./auto/search.js";
 export { type AutoResult } from "./auto/finalize.js";
@@ -69,9 +90,58 @@ export { summarizeData, formatDataSummary, planValidation, type DataSummary } fr
 export { evaluateRegression, toUnits, modelOutputScale } from "./eval/regression.js";
 export { evaluateRegressionModels } from "./eval/regression-eval.js";
 export { savePreprocess, loadPreprocess, applyPreprocess } from "./data/preprocess.js";
+export { loadStudent, type Student, type LoadStudentOptions } from "./students/student.js";
+export { preprocess, graphInput, decodeOutput, rawInputKind, PreprocessError, RUNTIME_FILES, type Prediction, type RawInputKind } from "./runtime/runtime.js";
+export { graphPreprocessFor, describeGraphInput } from "./export/graph-preprocess.js";
+export { modelTestData, type ModelTestData } from "./eval/model-data.js";
 export { buildTransferSet } from "./data/transfer.js";
 export { parseExperiment, loadExperiment, type Experiment } from "./experiments/experiment.js";
 export { runExperiment, type ExperimentResult, type ResultRow } from "./experiments/run-experiment.js";
 export { fitClassBias, withClassBias } from "./experiments/bias.js";
 export { experimentTable, experimentSection } from "./experiments/table.js";
 export { rocAuc, binaryAuc } from "./eval/roc.js";
+export { generalizedJsdRows, topKKdRows } from "./losses/response.js";
+export {
+  tokenForwardKl,
+  tokenReverseKl,
+  tokenJsd,
+  tokenSkewKl,
+  tokenSkewReverseKl,
+  tokenTopKKd,
+  tokenCrossEntropy,
+  sampledTokenReverseKl,
+  sampledReverseKlEstimate,
+  maskedTokenMean,
+  nextTokenMask,
+  tokenLogprobs,
+  stopGradient,
+  type TokenLossOptions,
+  type TokenJsdOptions,
+  type SkewKlOptions,
+  type TokenTopKOptions,
+  type TokenMaskOptions,
+} from "./losses/sequence.js";
+export type { TokenInputs, TokenTeacherInput } from "./losses/registry.js";
+export { generate, type GenerateOptions, type Generation } from "./generate/generate.js";
+export { KvCache, kvCacheProblem } from "./generate/kv-cache.js";
+export { sampleToken, type SamplingOptions } from "./generate/sample.js";
+export {
+  bitsPerByte,
+  targetTextBytes,
+  heldOutLmMetrics,
+  nextTokenAgreement,
+  modelSequenceLogprobs,
+  teacherScoredNll,
+  generateSamples,
+  generationSpeed,
+  lmLogitsOf,
+  type LmLogits,
+  type HeldOutLmMetrics,
+  type AgreementMetrics,
+  type SequenceLogprobs,
+  type GeneratedSample,
+  type TeacherNllMetrics,
+  type GenerationSpeed,
+} from "./eval/lm.js";
+export { writeLmTopKCache, openLmTopKCache, describeLmTopKCache, lmTopKBytesPerToken, type LmTopKCache, type LmTopKManifest, type LmTopKRows, type LmTopKSource, type WriteLmTopKOptions } from "./teachers/lm-topk-cache.js";
+export { distillLm, lmDistillLoss, checkSameVocabulary, tokenizerFingerprint, type DistillLmOptions, type LmTeacher, type LmLogitsTeacher, type LmTermSpec } from "./distill/lm-distill.js";

@@ -91,3 +91,8 @@ export function runCli(args: string[], timeoutMs = 120_000): Promise<Run> {
     });
   });
 }
+
+/** A teacher batch of n samples from row-major features (rows 0…n−1, no raw samples). */
+export function featureBatch(x: Float32Array, n: number, sampleShape: number[]): { x: Float32Array; n: number; sampleShape: number[]; rows: Int32Array } {
+  return { x, n, sampleShape, rows: Int32Array.from({ length: n }, (_, i) => i) };
+}

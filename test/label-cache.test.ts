@@ -247,16 +247,17 @@ test("a finished cache is returned without recomputation; stale hashes and other
   assert.deepEqual(again, refManifest);
   assertSameFolder(dir, refDir);
 
-  await expectDataErrorAsync(labelDataset(t, data, dir, { ...childOptions(), teacherHash: "other-teacher" }), join(dir, "manifest.json"), `stale cache: teacher hash ${TEACHER_HASH} ≠ other-teacher; delete ${dir} or use another folder`);
-  await expectDataErrorAsync(labelDataset(t, data, dir, { ...childOptions(), datasetHash: "other-data" }), `stale cache: dataset hash ${hashDataset(data)} ≠ other-data`);
+  await expectDataErrorAsync(labelDataset(t, data, dir, { ...childOptions(), teacherHash: "other-teacher" }), join(dir, "manifest.json"), `stale cache: made by another teacher (teacher hash ${TEACHER_HASH} in the cache, other-teacher now); delete ${dir} or use another folder`);
+  await expectDataErrorAsync(labelDataset(t, data, dir, { ...childOptions(), datasetHash: "other-data" }), `stale cache: made from other data (53 samples, data set hash ${hashDataset(data).slice(0, 12)}… in the cache, other-data now)`);
   await expectDataErrorAsync(labelDataset(t, data, dir, { ...childOptions(), shardSize: 20 }), "shardSize 11, now 20");
   await expectDataErrorAsync(labelDataset(t, data, dir, { ...childOptions(), topK: 1 }), "topK null, now 1");
   assert.equal(t.calls, 0);
   assertSameFolder(dir, refDir);
 
-  expectDataError(() => openLabelCache(dir, { teacherHash: "other-teacher" }), "stale cache", "teacherHash", TEACHER_HASH, "other-teacher");
-  expectDataError(() => openLabelCache(dir, { datasetHash: "other-data" }), "stale cache", "datasetHash", hashDataset(data), "other-data");
-  expectDataError(() => openLabelCache(dir, { numSamples: 54 }), "stale cache", "numSamples", "53", "54");
+  expectDataError(() => openLabelCache(dir, { teacherHash: "other-teacher" }), "stale cache: made by another teacher", TEACHER_HASH, "other-teacher");
+  expectDataError(() => openLabelCache(dir, { datasetHash: "other-data" }), "stale cache: made from other data", hashDataset(data).slice(0, 12), "other-data");
+  expectDataError(() => openLabelCache(dir, { numSamples: 54 }), "stale cache: made from other data (53 samples in the cache, 54 now)");
+  expectDataError(() => openLabelCache(dir, { teacherHash: "other-teacher", datasetHash: "other-data" }), "stale cache: made by another teacher (", ") and made from other data (");
   expectDataError(() => openLabelCache(join(root, "nowhere")), join(root, "nowhere", "manifest.json"), "not found");
 
   // overwrite: relabels from scratch with the new settings, leaving no file of the old cache behind.

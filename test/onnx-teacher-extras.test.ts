@@ -13,7 +13,7 @@ import { openTeacher } from "../src/teachers/open-teacher.js";
 import { InMemoryDataset } from "../src/data/dataset.js";
 import { labelDataset, openLabelCache } from "../src/teachers/label-cache.js";
 import { Rng } from "../src/util/rng.js";
-import { assertAllClose, tempDir } from "./helpers.js";
+import { assertAllClose, featureBatch, tempDir } from "./helpers.js";
 
 const { onnx } = onnxProto;
 const rnd = (rng: Rng, n: number) => Float32Array.from({ length: n }, () => rng.normal() * 0.5);
@@ -60,13 +60,13 @@ test("intermediate ONNX tensors by name: one with value_info, one without, both 
     const pre = matmul(x, 5, W1, 4, 6);
     const h = pre.map((v) => Math.max(v, 0));
     const z = matmul(h, 5, W2, 6, 3);
-    const { logits, features } = await teacher.forwardAsync(x, 5, ["h", "pre"]);
+    const { logits, features } = await teacher.forwardAsync(featureBatch(x, 5, [4]), ["h", "pre"]);
     assertAllClose(logits, z, { what: "logits" });
     assertAllClose(features.get("h")!.data, h, { what: "h (no value_info)" });
     assert.deepEqual(features.get("h")!.shape, [5, 6], "h shape");
     assertAllClose(features.get("pre")!.data, pre, { what: "pre (value_info)" });
-    assertAllClose(await teacher.logitsAsync(x, 5), z, { what: "logitsAsync with captures present" });
-    await assert.rejects(teacher.forwardAsync(x, 5, ["W1"]), /"W1" was not captured/);
+    assertAllClose(await teacher.logitsAsync(featureBatch(x, 5, [4])), z, { what: "logitsAsync with captures present" });
+    await assert.rejects(teacher.forwardAsync(featureBatch(x, 5, [4]), ["W1"]), /"W1" was not captured/);
     await teacher.close();
     await assert.rejects(OnnxTeacher.open(path, { sampleShape: [4], capture: ["nope"] }), /mlp\.onnx: has no tensor named "nope" to capture \(node outputs include: x, pre, h, z\)/);
   } finally {
@@ -116,10 +116,10 @@ test("a model with extra inputs and recurrent state runs through an input builde
     const x2 = rnd(rng, 4 * 3);
     const s1 = matmul(x1, 4, W, 3, 2);
     const s2 = matmul(x2, 4, W, 3, 2).map((v, i) => v + s1[i]);
-    assertAllClose(await teacher.logitsAsync(x1, 4), s1.map((v) => 2 * v), { what: "first call (zero state; the probe at open left none)" });
-    assertAllClose(await teacher.logitsAsync(x2, 4), s2.map((v) => 2 * v), { what: "second call carries the first call's state" });
+    assertAllClose(await teacher.logitsAsync(featureBatch(x1, 4, [3])), s1.map((v) => 2 * v), { what: "first call (zero state; the probe at open left none)" });
+    assertAllClose(await teacher.logitsAsync(featureBatch(x2, 4, [3])), s2.map((v) => 2 * v), { what: "second call carries the first call's state" });
     teacher.resetState();
-    assertAllClose(await teacher.logitsAsync(x2, 4), matmul(x2, 4, W, 3, 2).map((v) => 2 * v), { what: "after resetState" });
+    assertAllClose(await teacher.logitsAsync(featureBatch(x2, 4, [3])), matmul(x2, 4, W, 3, 2).map((v) => 2 * v), { what: "after resetState" });
     await teacher.close();
 
     // The same from a teacher config: the builder is a module next to the config, relative paths resolve there.
@@ -131,9 +131,9 @@ test("a model with extra inputs and recurrent state runs through an input builde
 `,
     );
     writeFileSync(join(dir, "teacher.yaml"), "kind: onnx\npath: rnn.onnx\ninputBuilder: builder.mjs#feeds\nstate:\n  stateN: state\n");
-    const opened = await openTeacher(join(dir, "teacher.yaml"), [3]);
-    assert.equal(opened.teacher.metadata?.kind, "onnx");
     const data = new InMemoryDataset("seq", Float32Array.from([...x1, ...x2]), new Int32Array(8), [3], 2);
+    const opened = await openTeacher(join(dir, "teacher.yaml"), data);
+    assert.equal(opened.teacher.metadata?.kind, "onnx");
     await labelDataset(opened.teacher, data, join(dir, "cache"), { teacherHash: opened.hash, batchSize: 4, shardSize: 8 });
     const cache = openLabelCache(join(dir, "cache"), { teacherHash: opened.hash });
     assertAllClose(cache.logitsFor(Int32Array.from({ length: 8 }, (_, i) => i)), Float32Array.from([...s1, ...s2], (v) => 2 * v), { what: "cached logits of two stateful batches" });
@@ -160,14 +160,14 @@ test("Silero VAD v5 (inputs input, state, sr; output a speech probability) is dr
   // Stream 0: silence; stream 1: a loud 440 Hz tone with noise.
   const x = new Float32Array(2 * 512);
   for (let i = 0; i < 512; i++) x[512 + i] = 0.5 * Math.sin((2 * Math.PI * 440 * i) / 16000) + 0.05 * rng.normal();
-  const first = await teacher.logitsAsync(x, 2);
+  const first = await teacher.logitsAsync(featureBatch(x, 2, [512]));
   for (let r = 0; r < 2; r++) {
     const p = [Math.exp(first[2 * r]), Math.exp(first[2 * r + 1])];
     assert.ok(Math.abs(p[0] + p[1] - 1) < 1e-5, `row ${r}: probabilities ${p} sum to 1`);
   }
-  const second = await teacher.logitsAsync(x, 2);
+  const second = await teacher.logitsAsync(featureBatch(x, 2, [512]));
   assert.ok(Math.abs(second[3] - first[3]) > 1e-6, `the carried state changes the tone's answer (${first[3]} → ${second[3]})`);
   teacher.resetState();
-  assertAllClose(await teacher.logitsAsync(x, 2), first, { what: "after resetState the first answer again" });
+  assertAllClose(await teacher.logitsAsync(featureBatch(x, 2, [512])), first, { what: "after resetState the first answer again" });
   await teacher.close();
 });

@@ -15,7 +15,7 @@ import { OnnxTeacher } from "../src/teachers/onnx-teacher.js";
 import { Rng } from "../src/util/rng.js";
 import { train } from "../src/train/distill.js";
 import { loadMnist } from "../src/data/mnist.js";
-import { tempDir } from "./helpers.js";
+import { featureBatch, tempDir } from "./helpers.js";
 
 const { onnx } = onnxProto;
 await useBackend("wasm");
@@ -30,7 +30,7 @@ test("an exported model as an ONNX teacher gives TF.js's logits (NHWC, logits ou
     assert.equal(teacher.numClasses, 10);
     const rng = new Rng(1);
     const x = Float32Array.from({ length: 5 * 784 }, () => rng.next());
-    const got = await teacher.logitsAsync(x, 5);
+    const got = await teacher.logitsAsync(featureBatch(x, 5, [28, 28, 1]));
     const want = tf.tidy(() => model.predict(tf.tensor(x, [5, 28, 28, 1])).dataSync());
     let max = 0;
     for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(got[i] - want[i]));
@@ -69,7 +69,7 @@ test("an NCHW model with softmax outputs: inputs are transposed and probabilitie
     const teacher = await OnnxTeacher.open(path, { sampleShape: [3, 3, 2] });
     assert.equal(teacher.numClasses, 4);
     const x = Float32Array.from({ length: 2 * 18 }, () => rng.next()); // NHWC [2, 3, 3, 2]
-    const got = await teacher.logitsAsync(x, 2);
+    const got = await teacher.logitsAsync(featureBatch(x, 2, [3, 3, 2]));
     for (let n = 0; n < 2; n++) {
       const f: number[] = [];
       for (let c = 0; c < 2; c++) for (let h = 0; h < 3; h++) for (let w = 0; w < 3; w++) f.push(x[n * 18 + (h * 3 + w) * 2 + c]);

@@ -160,7 +160,7 @@ test("report --run on a demo run folder: self-contained HTML with every chart, a
   }
   assert.deepEqual(ev.comparisons.map((c) => c.student), ["student alone", "distilled"]);
   for (const c of ev.comparisons) {
-    assert.equal(c.compressionRatio, byName.teacher.bytesOnDisk / byName[c.student].bytesOnDisk);
+    assert.equal(c.compressionRatio, byName.teacher.bytesOnDisk! / byName[c.student].bytesOnDisk!);
     assert.equal(c.speedUp, byName.teacher.timing!.batch1.p50Ms / byName[c.student].timing!.batch1.p50Ms);
     assert.ok(c.klTeacherStudent > 0);
   }

@@ -212,7 +212,7 @@ const BAD_BODIES: { name: string; body: unknown; raw?: boolean; pattern: RegExp 
   { name: "beyond float32", body: { input: withValue(3, 1e39) }, pattern: /^input\[3\]: expected a finite float32, got 1e\+39/ },
   { name: "input null", body: { input: null }, pattern: /^input: expected an array of numbers \(\[28,28,1\] = 784 values per sample, flat or nested\), got null$/ },
   { name: "input not an array", body: { input: "pixels" }, pattern: /^input: expected an array of numbers \(\[28,28,1\] = 784 values per sample, flat or nested\), got "pixels"$/ },
-  { name: "neither input nor inputs", body: { data: [GOOD] }, pattern: /^body: expected a field "input" \(one sample, \[28,28,1\] = 784 numbers\) or "inputs" \(an array of samples\)$/ },
+  { name: "neither input nor inputs", body: { data: [GOOD] }, pattern: /^body: expected a field "input" \(one sample, \[28,28,1\] = 784 numbers\), "inputs" \(an array of samples\), "image" or "images" \(images: \{"images": \["<base64 PNG or JPEG>", \.\.\.\]\}\)$/ },
   { name: "both input and inputs", body: { input: GOOD, inputs: [GOOD] }, pattern: /^body: expected either "input" \(one sample\) or "inputs" \(a batch\), not both$/ },
   { name: "inputs not an array", body: { inputs: 3 }, pattern: /^inputs: expected an array of samples/ },
   { name: "empty batch", body: { inputs: [] }, pattern: /^inputs: expected 1 to 256 samples, got an empty array$/ },

@@ -57,7 +57,7 @@ test("a stock functional tf.layers model (Add, BatchNormalization: not engine la
     const folder = join(dir, "functional");
     await saveLikeTfjs(model, folder);
 
-    const opened = await openTeacher(folder, [6]);
+    const opened = await openTeacher(folder, new InMemoryDataset("d", new Float32Array(6), new Int32Array(1), [6], 3));
     const teacher = opened.teacher as TfjsTeacher;
     assert.ok(teacher instanceof TfjsTeacher, "a folder the engine cannot load opens as a stock TF.js teacher");
     assert.equal(teacher.numClasses, 3);
@@ -130,7 +130,7 @@ test("a TF.js graph model (hand-written MatMul/AddV2/Relu graph, two shards) is 
     const [W1, b1, W2, b2] = [randn(rng, 32), randn(rng, 8), randn(rng, 24), randn(rng, 3)];
     const folder = join(dir, "graph");
     writeGraphModel(folder, W1, b1, W2, b2);
-    const opened = await openTeacher(folder, [4]);
+    const opened = await openTeacher(folder, new InMemoryDataset("d", new Float32Array(4), new Int32Array(1), [4], 3));
     const teacher = opened.teacher as TfjsTeacher;
     assert.equal(teacher.metadata.kind, "tfjs-graph");
     assert.equal(teacher.numClasses, 3);

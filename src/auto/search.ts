@@ -123,7 +123,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
   const n0 = bracketSize(rungs.length, opts.halving.eta);
   if (opts.timeBudgetSeconds === undefined && opts.trials === undefined) throw new UsageError("auto: give --time-budget or --trials");
 
-  const opened = await openTeacher(opts.teacher, train.sampleShape);
+  const opened = await openTeacher(opts.teacher, train);
   // Regression caches hold the teacher's numbers in the target's units.
   const teacher = regression ? rescaledTeacher(opened.teacher, teacherOutputScale(opts.teacher), UNITS) : opened.teacher;
   let teacherClosed = false;

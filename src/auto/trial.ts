@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../engine/backend.js";
 import { loadSplits, type SplitOptions } from "../data/sources.js";
 import type { InMemoryDataset } from "../data/dataset.js";
-import { savePreprocess, type DataPreprocess } from "../data/preprocess.js";
+import { PREPROCESS_FILE, type DataPreprocess } from "../data/preprocess.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { saveModel, type ModelMetadata } from "../students/io.js";
@@ -79,6 +79,7 @@ export type AutoJobResult = TrainTrialResult | MeasureResult;
 
 interface Prepared {
   train: InMemoryDataset;
+  /** The data's fitted preprocessing: saved with every trial model, so <out>/best takes raw inputs too. */
   preprocess?: DataPreprocess;
   validation: InMemoryDataset;
   lookup: LogitLookup;
@@ -141,9 +142,8 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
       },
     );
     // keep-best restored the best validation epoch's weights: score exactly those.
-    await saveModel(student, job.modelDir, job.metadata);
-    // The fitted preprocessing travels with every trial's model (a regression model's output scale is in it).
-    if (preprocess) savePreprocess(job.modelDir, preprocess);
+    // The fitted preprocessing travels with every trial's model (a regression model's output scale is in it), so <out>/best takes raw inputs too.
+    await saveModel(student, job.modelDir, job.metadata, preprocess ? { [PREPROCESS_FILE]: JSON.stringify(preprocess, null, 2) + "\n" } : {});
     if (regression) {
       const pred = toUnits(predictLogits((x) => student.predict(x), validation), validation.target!);
       const truth = regressionMetrics(pred, targetValues(validation));

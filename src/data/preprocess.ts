@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataError } from "../util/errors.js";
-import { writeFileAtomic } from "../util/files.js";
-import { featurizeTexts } from "../features/hashed-ngrams.js";
-import { decodeImage, toSample, type RgbaImage } from "./image-decode.js";
+import { readDataFile, writeFileAtomic } from "../util/files.js";
+import { asDataError, preprocess, preprocessShape as runtimeShape } from "../runtime/runtime.js";
+import { decodeImage } from "./image-decode.js";
 import type { ImagePreprocess } from "./image-folder.js";
 import type { TextPreprocess } from "./jsonl-text.js";
-import { encodeTabularRows, isMissingToken, tabularWidth, type Cell, type TabularPreprocess } from "./tabular.js";
+import type { TabularPreprocess } from "./tabular.js";
 
 /**
  * The fitted input pipeline of a data set, as plain JSON: saved as preprocess.json in a model's folder so
@@ -48,59 +48,39 @@ export function loadPreprocess(modelDir: string): DataPreprocess | null {
 
 /** The sample shape a preprocess produces. */
 export function preprocessShape(pre: DataPreprocess): number[] {
-  if (pre.kind === "tabular") return [tabularWidth(pre)];
-  if (pre.kind === "text") return [pre.featurizer.buckets];
-  return [pre.height, pre.width, pre.channels];
+  return runtimeShape(pre);
 }
 
-function toCell(v: unknown, where: string): Cell {
-  if (v === null || v === undefined) return null;
-  if (typeof v === "number") return Number.isNaN(v) ? null : String(v);
-  if (typeof v === "boolean") return String(v);
-  if (typeof v === "string") return isMissingToken(v) ? null : v;
-  throw new DataError(where, `expected a number, string or null, got ${JSON.stringify(v)?.slice(0, 40)}`);
+export interface ApplyOptions {
+  /** Names the inputs in errors: row i is `${source}[i]` (default "input"). */
+  source?: string;
+  /**
+   * Tabular records: a key that is neither an input column nor the label is an error (default false: the raw
+   * records of a CSV also hold the columns that were dropped).
+   */
+  strict?: boolean;
 }
 
 /**
- * Raw rows → features [rows, …shape] with the fitted preprocessing.
+ * Raw rows → features [rows, …shape] with the fitted preprocessing (the preprocessing runtime,
+ * src/runtime/preprocess.mjs, which exports ship; here images may also be PNG/JPEG bytes or file paths):
  * - tabular: each row an object keyed by column name (missing keys are missing values) or an array of the
  *   input columns' values in `pre.columns` order;
  * - text: each row a string or an object with the text field;
- * - image: each row the bytes of a PNG/JPEG file or a decoded RGBA image.
- * `source` names the input in errors (row i is `${source}[i]`).
+ * - image: each row a decoded RGBA image, the bytes of a PNG/JPEG file, or (Node) the path of one.
  */
-export function applyPreprocess(pre: DataPreprocess, rawRows: readonly unknown[], source = "input"): Float32Array {
-  const at = (i: number) => `${source}[${i}]`;
-  if (pre.kind === "tabular") {
-    const rows = rawRows.map((r, i) => {
-      if (Array.isArray(r)) {
-        if (r.length !== pre.columns.length) throw new DataError(at(i), `expected ${pre.columns.length} values (${pre.columns.map((c) => c.name).join(", ")}), got ${r.length}`);
-        return r.map((v, j) => toCell(v, `${at(i)}.${pre.columns[j].name}`));
-      }
-      if (typeof r !== "object" || r === null) throw new DataError(at(i), "expected an object keyed by column name or an array of values");
-      return pre.columns.map((c) => toCell((r as Record<string, unknown>)[c.name], `${at(i)}.${c.name}`));
-    });
-    return encodeTabularRows(pre, rows, at);
-  }
-  if (pre.kind === "text") {
-    const texts = rawRows.map((r, i) => {
-      const t = typeof r === "object" && r !== null ? (r as Record<string, unknown>)[pre.textField] : r;
-      if (typeof t !== "string") throw new DataError(at(i), `expected a string or an object with a string field "${pre.textField}"`);
-      return t;
-    });
-    return featurizeTexts(texts, pre.featurizer);
-  }
-  const d = pre.height * pre.width * pre.channels;
-  const out = new Float32Array(rawRows.length * d);
-  rawRows.forEach((r, i) => {
-    let img: RgbaImage;
-    if (r instanceof Uint8Array) img = decodeImage(r, at(i));
-    else if (typeof r === "object" && r !== null && (r as RgbaImage).data instanceof Uint8Array) img = r as RgbaImage;
-    else throw new DataError(at(i), "expected PNG/JPEG bytes or a decoded RGBA image {width, height, data}");
-    if (img.data.length !== img.width * img.height * 4) throw new DataError(at(i), `RGBA data holds ${img.data.length} bytes; expected width × height × 4 = ${img.width * img.height * 4}`);
-    out.set(toSample(img, pre.height, pre.width, pre.channels), i * d);
-  });
-  return out;
+export function applyPreprocess(pre: DataPreprocess, rawRows: readonly unknown[], source: string | ApplyOptions = "input"): Float32Array {
+  const opts = typeof source === "string" ? { source } : source;
+  const name = opts.source ?? "input";
+  const rows = pre.kind === "image" ? rawRows.map((r, i) => decodeRawImage(r, `${name}[${i}]`)) : rawRows;
+  return asDataError(() => preprocess(pre, rows, { source: name, strict: opts.strict ?? false }).data);
+}
+
+/** A raw image row as RGBA: decoded images pass through; bytes are decoded; a string is read as a file. */
+export function decodeRawImage(r: unknown, where: string): unknown {
+  if (typeof r === "string") return decodeImage(readDataFile(r, "a PNG or JPEG image"), r);
+  if (r instanceof Uint8Array) return decodeImage(r, where);
+  return r;
 }
 
 /** The class name of an output index. */

@@ -2,6 +2,7 @@
 // label makes a classification or a regression task. Every rule here is printed back to the user in the data
 // summary (summary.ts), so nothing is guessed silently.
 import { DataError } from "../util/errors.js";
+import { parseNumber } from "../runtime/runtime.js";
 import type { Task } from "./dataset.js";
 import type { Cell, RawTable, TabularOptions } from "./tabular.js";
 
@@ -17,12 +18,7 @@ export const REGRESSION_MIN_DISTINCT = 20;
 /** … unless every value is an integer and max − min is below this (class codes such as 0..99). */
 export const CLASS_CODE_SPAN = 100;
 
-export function parseNumber(s: string): number | null {
-  const t = s.trim();
-  if (t === "") return null;
-  const v = Number(t);
-  return Number.isFinite(v) ? v : null;
-}
+export { parseNumber };
 
 export function columnIndex(table: RawTable, name: string, option: string): number {
   const i = table.columns.indexOf(name);

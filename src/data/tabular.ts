@@ -1,4 +1,6 @@
 import { DataError } from "../util/errors.js";
+import * as runtime from "../runtime/runtime.js";
+import { asDataError, isMissingToken, MISSING_CATEGORY } from "../runtime/runtime.js";
 import { InMemoryDataset, type Task } from "./dataset.js";
 import { ArrayRawView, type RawRecord } from "./raw.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
@@ -69,14 +71,8 @@ export interface TabularPreprocess {
   target?: { mean: number; std: number };
 }
 
-export const MISSING_CATEGORY = "(missing)";
-/** Cells that count as missing in text formats (compared after trimming). */
-const MISSING_TOKENS = new Set(["", "?", "NA", "N/A", "NaN", "null"]);
+export { MISSING_CATEGORY, isMissingToken };
 const MAX_CATEGORIES = 1000;
-
-export function isMissingToken(s: string): boolean {
-  return MISSING_TOKENS.has(s.trim());
-}
 
 /** Class index of every row (regression: 0); −1 where the label is missing (the row is unlabeled). */
 function encodeLabels(table: RawTable, labelIndex: number, schema: Schema): Int32Array {
@@ -157,32 +153,11 @@ export function tabularWidth(pre: TabularPreprocess): number {
 
 /**
  * Encodes rows of cells (one per preprocess column, in its order) into features [rows, width]. `where(i)`
- * names row i in errors (file and line, or request index).
+ * names row i in errors (file and line, or request index). The code is the preprocessing runtime's
+ * (src/runtime/preprocess.mjs), which serve and exported models use for raw records.
  */
 export function encodeTabularRows(pre: TabularPreprocess, rows: readonly Cell[][], where: (i: number) => string): Float32Array {
-  const width = tabularWidth(pre);
-  const out = new Float32Array(rows.length * width);
-  const catIndex = pre.columns.map((c) => (c.kind === "categorical" ? new Map(c.categories.map((v, i) => [v, i])) : null));
-  rows.forEach((row, i) => {
-    let o = i * width;
-    pre.columns.forEach((col, j) => {
-      const cell = row[j];
-      if (col.kind === "numeric") {
-        let v = col.mean;
-        if (cell !== null && !isMissingToken(cell)) {
-          const parsed = parseNumber(cell);
-          if (parsed === null) throw new DataError(where(i), `column "${col.name}": expected a number, got "${cell}"`);
-          v = parsed;
-        }
-        out[o++] = pre.standardize ? (v - col.mean) / col.std : v;
-      } else {
-        const k = cell === null ? undefined : catIndex[j]!.get(cell);
-        out[o + (k ?? col.categories.length)] = 1;
-        o += col.categories.length + 1;
-      }
-    });
-  });
-  return out;
+  return asDataError(() => runtime.encodeTabularRows(pre, rows, where));
 }
 
 /** The cells of the schema's input columns for the given rows (reordering a test table by column name). */

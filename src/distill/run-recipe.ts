@@ -19,6 +19,7 @@ import { runTrainJob } from "../train/job.js";
 import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
 import { agreement, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
+import type { CheckpointStore } from "../train/checkpoint.js";
 import { TsdistillError } from "../util/errors.js";
 import { checkTeacherTask } from "../teachers/teacher-task.js";
 import { recipeStages, type Recipe } from "./recipe.js";
@@ -64,6 +65,8 @@ export interface RecipeRunOptions {
   workDir?: string;
   /** Progress label of the training (default "distill", or "stage <name>" per stage). */
   label?: string;
+  /** Checkpoints of the trainings (teacher, each stage): written every epoch, continued from when present. */
+  checkpoints?: CheckpointStore;
 }
 
 export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Promise<RecipeResult> {
@@ -108,7 +111,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       probe.dispose();
       announce();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
-      teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter))).model;
+      teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter, opts.checkpoints?.file("teacher")))).model;
     }
     const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
     const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
@@ -124,7 +127,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     for (const [i, st] of stages.entries()) {
       const loss = compiled[i];
       const cached = loss.teacherCapture.length === 0;
-      if (cached && loss.usesTeacher) cache ??= TeacherLogitCache.compute(teacher!, train);
+      if (cached && loss.usesTeacher) cache ??= await TeacherLogitCache.compute(teacher!, train);
       // Captured teacher layers: computed once over the transfer set as well, when they fit in memory.
       const outputs = !cached && loss.usesTeacher ? TeacherOutputCache.tryCompute(teacher!, train, loss.teacherCapture) : null;
       if (outputs) info(`teacher outputs cached for ${train.size} rows: ${loss.teacherCapture.join(", ")}`);
@@ -161,6 +164,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
         extraParams: loss.extraParams,
         // Earlier stages may not train the output layer at all (e.g. hints only): keep the last weights there.
         keepBest: last,
+        checkpoint: opts.checkpoints?.at(`stage-${i}`),
       });
       results.push({ name: st.name, epochs: st.epochs, terms: st.terms.map((x) => x.loss), history: fitResult.history });
     }
@@ -192,7 +196,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
 }
 
 /** Trains a recipe's `teacher: {kind: train}` on hard labels (all training samples unless trainSize) and saves it. */
-export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter): Promise<string> {
+export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter, checkpoint?: string): Promise<string> {
   const t = recipe.teacher;
   if (t.kind !== "train") throw new TsdistillError(`teacher: kind "${t.kind}" is not trained by the recipe`);
   const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed }, "data.validationSize");
@@ -209,6 +213,7 @@ export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporte
       augmentShift: t.jitter,
       outDir,
       metadata: { spec: t.spec, role: "teacher", recipe: recipe.name },
+      checkpoint,
     },
     reporter,
   );

@@ -57,7 +57,7 @@ function applyActivation(z: tf.Tensor, activation: Activation): tf.Tensor {
  * A differentiable op from a forward and a backward function (tf.customGrad with the typing spelled out).
  * `backward` returns one gradient per input, in order.
  */
-function withGrad<T extends tf.Tensor>(
+export function withGrad<T extends tf.Tensor>(
   inputs: tf.Tensor[],
   forward: (inputs: tf.Tensor[]) => { value: T; saved: tf.Tensor[] },
   backward: (dy: T, saved: tf.Tensor[]) => tf.Tensor[],

@@ -32,8 +32,10 @@ export interface ModelEvaluation {
   name: string;
   dir: string;
   teacher: boolean;
-  params: number;
-  bytesOnDisk: number;
+  /** null for a teacher evaluated from its outputs only (its weights not counted). */
+  params: number | null;
+  /** null where no model file or folder can be measured (function teachers, ensembles, caches). */
+  bytesOnDisk: number | null;
   testSize: number;
   accuracy: number;
   errors: number;
@@ -58,10 +60,10 @@ export interface ModelComparison {
   /** Top-1 agreement (share of test samples where the student predicts the teacher's class). */
   fidelity: number;
   klTeacherStudent: number;
-  /** teacher parameters / student parameters. */
-  paramRatio: number;
-  /** teacher bytes on disk / student bytes on disk. */
-  compressionRatio: number;
+  /** teacher parameters / student parameters; null when the teacher's are unknown. */
+  paramRatio: number | null;
+  /** teacher bytes on disk / student bytes on disk; null when the teacher's size is unknown. */
+  compressionRatio: number | null;
   /** teacher batch-1 p50 latency / student batch-1 p50 latency; null without timing. */
   speedUp: number | null;
   /** student throughput / teacher throughput at the batch size; null without timing. */
@@ -86,6 +88,21 @@ export interface SuiteOptions {
   throughputRuns?: number;
   /** Seconds each timing loop may take in all (default 3). */
   maxSeconds?: number;
+  /**
+   * A teacher given by its outputs on `data` (any teacher kind, or a teacher cache of the test split): it is the
+   * reference for fidelity and KL and gets the quality metrics; size where known, no timing.
+   */
+  externalTeacher?: ExternalTeacher;
+}
+
+export interface ExternalTeacher {
+  name: string;
+  /** What it was opened from (a model file or folder, fn:…, a teacher.yaml, a cache folder). */
+  dir: string;
+  /** Logits on `data`, row-major [data.size, numClasses]. */
+  logits: Float32Array;
+  params: number | null;
+  bytesOnDisk: number | null;
 }
 
 /** Throws a one-line DataError when the model cannot run on the data. */
@@ -139,7 +156,9 @@ export function timeModels(models: SequentialModel[], data: InMemoryDataset, bat
  */
 export async function evaluateModels(entries: ModelEntry[], data: InMemoryDataset, dataName: string, opts: SuiteOptions = {}): Promise<EvaluationSuite> {
   const batchSize = opts.batchSize ?? 256;
-  if (entries.filter((e) => e.teacher).length > 1) throw new Error("evaluateModels: at most one teacher");
+  const external = opts.externalTeacher;
+  if (entries.filter((e) => e.teacher).length + (external ? 1 : 0) > 1) throw new Error("evaluateModels: at most one teacher");
+  if (external && external.logits.length !== data.size * data.numClasses) throw new Error(`evaluateModels: the external teacher's logits hold ${external.logits.length} values, expected ${data.size}×${data.numClasses}`);
   if (data.size === 0) throw new DataError(dataName, "has no test samples");
   const loaded: { entry: ModelEntry; model: SequentialModel }[] = [];
   try {
@@ -151,20 +170,13 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
     const cols = data.numClasses;
     const logits = loaded.map(({ model }) => predictLogits((x) => model.predict(x), data));
     const ti = loaded.findIndex((l) => l.entry.teacher);
-    const teacherLogits = ti >= 0 ? logits[ti] : null;
+    const teacherLogits = external ? external.logits : ti >= 0 ? logits[ti] : null;
 
     const timings = opts.timing ?? true ? timeModels(loaded.map((l) => l.model), data, batchSize, opts) : loaded.map(() => null);
 
-    const models: ModelEvaluation[] = loaded.map(({ entry, model }, i) => {
-      const lg = logits[i];
+    const quality = (lg: Float32Array) => {
       const cm = classificationMetrics(lg, data.y, cols);
-      const isTeacher = Boolean(entry.teacher);
       return {
-        name: entry.name,
-        dir: entry.dir,
-        teacher: isTeacher,
-        params: model.paramCount,
-        bytesOnDisk: bytesOnDisk(entry.dir),
         testSize: cm.n,
         accuracy: cm.accuracy,
         errors: cm.errors,
@@ -176,10 +188,14 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
         confusionMatrix: confusionMatrix(lg, data.y, cols),
         agreementWithTeacher: teacherLogits ? agreement(teacherLogits, lg, cols) : null,
         klFromTeacher: teacherLogits ? klDivergence(teacherLogits, lg, cols) : null,
-        timing: timings[i],
       };
+    };
+    const models: ModelEvaluation[] = loaded.map(({ entry, model }, i) => {
+      const isTeacher = Boolean(entry.teacher);
+      return { name: entry.name, dir: entry.dir, teacher: isTeacher, params: model.paramCount, bytesOnDisk: bytesOnDisk(entry.dir), ...quality(logits[i]), timing: timings[i] };
     });
-    const teacher = ti >= 0 ? models[ti] : null;
+    if (external) models.unshift({ name: external.name, dir: external.dir, teacher: true, params: external.params, bytesOnDisk: external.bytesOnDisk, ...quality(external.logits), timing: null });
+    const teacher = models.find((m) => m.teacher) ?? null;
     const comparisons: ModelComparison[] = teacher
       ? models
           .filter((m) => !m.teacher)
@@ -188,8 +204,8 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
             student: m.name,
             fidelity: m.agreementWithTeacher!,
             klTeacherStudent: m.klFromTeacher!,
-            paramRatio: teacher.params / m.params,
-            compressionRatio: teacher.bytesOnDisk / m.bytesOnDisk,
+            paramRatio: teacher.params !== null && m.params !== null ? teacher.params / m.params : null,
+            compressionRatio: teacher.bytesOnDisk !== null && m.bytesOnDisk !== null ? teacher.bytesOnDisk / m.bytesOnDisk : null,
             speedUp: teacher.timing && m.timing ? teacher.timing.batch1.p50Ms / m.timing.batch1.p50Ms : null,
             throughputRatio: teacher.timing && m.timing ? m.timing.batchN.samplesPerSecond / teacher.timing.batchN.samplesPerSecond : null,
           }))

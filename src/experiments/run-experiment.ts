@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
@@ -10,11 +10,14 @@ import { agreement, predictLogits } from "../eval/classification.js";
 import { measureLatency } from "../eval/latency.js";
 import { binaryAuc } from "../eval/roc.js";
 import { bytesOnDisk } from "../eval/size.js";
-import { runRecipe, trainRecipeTeacher } from "../distill/run-recipe.js";
+import { runRecipe, trainRecipeTeacher, type RecipeResult, type RecipeRunOptions } from "../distill/run-recipe.js";
 import { formatDataSummary } from "../data/summary.js";
 import { TsdistillError } from "../util/errors.js";
 import type { Recipe } from "../distill/recipe.js";
 import type { TrainingReporter } from "../train/reporter.js";
+import type { CheckpointStore } from "../train/checkpoint.js";
+import { writeFileAtomic } from "../util/files.js";
+import { pidAlive } from "../util/process-owner.js";
 import { checkRequirements, type Experiment } from "./experiment.js";
 import { errorsOn, fitClassBias, withClassBias } from "./bias.js";
 
@@ -67,6 +70,11 @@ export interface ExperimentOptions {
   teacherStore?: string;
   reporter?: TrainingReporter;
   info?: (m: string) => void;
+  /**
+   * Checkpoints of the trainings (teacher, each student); with them, a model already finished in `dir` (its
+   * result.json is there) is kept and not trained again, so a resumed experiment goes on where it stopped.
+   */
+  checkpoints?: CheckpointStore;
 }
 
 function totalEpochs(r: Recipe): number {
@@ -90,7 +98,7 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
   mkdirSync(opts.dir, { recursive: true });
   let teacherDir: string;
   if (base.teacher.kind === "train") {
-    teacherDir = await trainedTeacher(base, opts.teacherStore ?? join(dirname(opts.dir), "teachers"), info, opts.reporter);
+    teacherDir = await trainedTeacher(base, opts.teacherStore ?? join(dirname(opts.dir), "teachers"), info, opts.reporter, opts.checkpoints?.file("teacher"));
   } else if (base.teacher.kind === "tfjs") {
     teacherDir = base.teacher.path;
   } else {
@@ -152,7 +160,7 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
           const name = [...baselines.values()].some((b) => b.name === plain) ? `${plain}, as in "${v.name}"` : plain;
           info(`training ${name} (hard labels only, ${alone.training.epochs} epochs)`);
           const dir = join(opts.dir, `alone-${baselines.size}`);
-          const r = await runRecipe(alone, { reporter: opts.reporter, workDir: dir, label: name, source: ex.file });
+          const r = await runOrKeep(alone, opts, info, { reporter: opts.reporter, workDir: dir, label: name, source: ex.file });
           const row = await measure(name, "student alone", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses);
           baselines.set(key, row);
           rows.push(row);
@@ -160,7 +168,7 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
       }
       info(`distilling ${v.name} (${recipe.student.spec})`);
       const dir = join(opts.dir, `variant-${i}`);
-      const r = await runRecipe(recipe, { reporter: opts.reporter, workDir: dir, label: v.name, source: `${ex.file}: variants[${i}]` });
+      const r = await runOrKeep(recipe, opts, info, { reporter: opts.reporter, workDir: dir, label: v.name, source: `${ex.file}: variants[${i}]` });
       const row = await measure(v.name, "distilled", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses);
       rows.push(row);
       const alone = ex.extras.baseline ? baselines.get(JSON.stringify([recipe.student, recipe.data, totalEpochs(recipe), recipe.training])) : undefined;
@@ -187,11 +195,25 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
   }
 }
 
+/** Runs one model's recipe in its folder, or with checkpoints keeps it when an interrupted run already finished it there. */
+async function runOrKeep(recipe: Recipe, opts: ExperimentOptions, info: (m: string) => void, run: RecipeRunOptions & { workDir: string }): Promise<Pick<RecipeResult, "seconds">> {
+  const done = join(run.workDir, "result.json");
+  if (opts.checkpoints && existsSync(done) && existsSync(join(run.workDir, "student", "model.json"))) {
+    info(`${run.label}: kept from the interrupted run`);
+    return JSON.parse(readFileSync(done, "utf8")) as RecipeResult;
+  }
+  const store = opts.checkpoints?.sub(basename(run.workDir));
+  const r = await runRecipe(recipe, { ...run, checkpoints: store });
+  writeFileAtomic(done, JSON.stringify(r, null, 2) + "\n");
+  store?.remove();
+  return r;
+}
+
 /**
  * A recipe's `teacher: {kind: train}`, trained once: the model is kept under the store, keyed by everything that
  * determines its weights (spec, data, split, seed, budget, backend), and reused by later runs and other recipes.
  */
-async function trainedTeacher(recipe: Recipe, store: string, info: (m: string) => void, reporter?: TrainingReporter): Promise<string> {
+async function trainedTeacher(recipe: Recipe, store: string, info: (m: string) => void, reporter?: TrainingReporter, checkpoint?: string): Promise<string> {
   const t = recipe.teacher;
   const batch = (t.kind === "train" ? t.batchSize : undefined) ?? recipe.training.batchSize;
   const key = JSON.stringify({ t: { ...t, batchSize: undefined }, data: recipe.data.source, v: recipe.data.validationSize, seed: recipe.seed, batch, backend: recipe.backend });
@@ -201,12 +223,22 @@ async function trainedTeacher(recipe: Recipe, store: string, info: (m: string) =
     return dir;
   }
   info(`training the teacher ${t.kind === "train" ? `${t.spec} for ${t.epochs} epochs` : ""} (kept in ${dir} for reuse)`);
+  removeDeadTeacherFolders(store);
   const tmp = `${dir}.${process.pid}.partial`;
   rmSync(tmp, { recursive: true, force: true });
-  await trainRecipeTeacher(recipe, tmp, reporter);
+  await trainRecipeTeacher(recipe, tmp, reporter, checkpoint);
   if (existsSync(join(dir, "model.json"))) rmSync(tmp, { recursive: true, force: true });
   else renameSync(tmp, dir);
   return dir;
+}
+
+/** Teacher folders being written by a process that was killed (its own training goes on from a checkpoint). */
+function removeDeadTeacherFolders(store: string): void {
+  if (!existsSync(store)) return;
+  for (const name of readdirSync(store)) {
+    const m = /\.(\d+)\.partial$/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(store, name), { recursive: true, force: true });
+  }
 }
 
 function latencyOf(model: SequentialModel, sampleShape: number[]): number {

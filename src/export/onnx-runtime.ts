@@ -21,8 +21,10 @@ export class OnnxRunner {
     return new OnnxRunner(session, session.inputNames[0], session.outputNames[0]);
   }
 
-  async run(x: Float32Array, shape: number[]): Promise<Float32Array> {
-    const out = await this.session.run({ [this.inputName]: new ort.Tensor("float32", x, shape) });
+  /** Runs the graph on float32 input, or uint8 input for a graph that takes pixels. */
+  async run(x: Float32Array | Uint8Array, shape: number[]): Promise<Float32Array> {
+    const input = x instanceof Uint8Array ? new ort.Tensor("uint8", x, shape) : new ort.Tensor("float32", x, shape);
+    const out = await this.session.run({ [this.inputName]: input });
     return out[this.outputName].data as Float32Array;
   }
 

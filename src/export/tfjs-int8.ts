@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, writeFileSync } from "node:fs";
 import { readDataFile, writeDirAtomic } from "../util/files.js";
 import { DataError } from "../util/errors.js";
 import { SequentialModel } from "../students/model.js";
@@ -26,7 +26,7 @@ type Storage = "int" | "affine" | "float";
  * layer is itself quantized per output channel. Layers that cannot pass a scale on (sigmoid/tanh, the output layer)
  * get per-tensor affine uint8 instead.
  */
-export async function saveTfjsInt8(model: SequentialModel, outDir: string, metadata: ModelMetadata = {}): Promise<{ floatBytes: number; quantizedBytes: number; perChannelLayers: string[] }> {
+export async function saveTfjsInt8(model: SequentialModel, outDir: string, metadata: ModelMetadata = {}, files: Record<string, string | Uint8Array> = {}): Promise<{ floatBytes: number; quantizedBytes: number; perChannelLayers: string[] }> {
   const layers = model.layers;
   const weights = model.params.map((p) => Float32Array.from(p.dataSync() as Float32Array));
   const storage: Storage[] = weights.map(() => "float");
@@ -73,7 +73,7 @@ export async function saveTfjsInt8(model: SequentialModel, outDir: string, metad
   const copy = new SequentialModel(model.config, 0);
   try {
     copy.setWeights(weights.map((v, i) => tf.tensor(v, model.params[i].shape)));
-    await saveModel(copy, outDir, { ...metadata, quantization: "int8 kernels, per-output-channel scales folded forward (TF.js uint8 storage)" });
+    await saveModel(copy, outDir, { ...metadata, quantization: "int8 kernels, per-output-channel scales folded forward (TF.js uint8 storage)" }, files);
   } finally {
     copy.dispose();
   }
@@ -121,6 +121,8 @@ async function rewriteAsUint8(dir: string, plan: (name: string, index: number) =
   if (offset !== all.length) throw new DataError(jsonPath, `weights hold ${all.length} bytes, the manifest describes ${offset}`);
   const data = Buffer.concat(out);
   await writeDirAtomic(dir, (tmp) => {
+    // Other files of the folder (preprocess.json, preprocess.mjs) stay.
+    for (const f of readdirSync(dir)) if (f !== "model.json" && f !== "weights.bin" && !f.startsWith(".")) copyFileSync(join(dir, f), join(tmp, f));
     writeFileSync(join(tmp, "weights.bin"), data);
     writeFileSync(join(tmp, "model.json"), JSON.stringify({ ...json, weightsManifest: [{ paths: ["weights.bin"], weights: manifest }] }));
   });

@@ -6,6 +6,7 @@ import { kdLoss } from "./kd.js";
 import { dkdLoss, distLoss, generalizedJsd, logitMse, topKKd } from "./response.js";
 import { attentionTransfer, cosineHidden, fitnetsHint, pktLoss } from "./feature.js";
 import { ccLoss, rkdAngle, rkdDistance, spLoss } from "./relation.js";
+import { sampledTokenReverseKl, tokenCrossEntropy, tokenForwardKl, tokenJsd, tokenReverseKl, tokenSkewKl, tokenSkewReverseKl, tokenTopKKd } from "./sequence.js";
 
 export type LossFamily = "hard" | "response" | "feature" | "relation";
 
@@ -18,7 +19,27 @@ export interface TermInputs {
   labels: tf.Tensor1D;
   /** Fractional epoch within the stage (for warm-ups inside a loss, e.g. DKD). */
   epoch: number;
+  /** Per-token inputs of language-model distillation; given to (and required by) terms of granularity "token". */
+  tokens?: TokenInputs;
 }
+
+/**
+ * What a token-level term sees besides the logits, which then hold one row per token ([N = B·T, V]). A teacher
+ * known only by its top-k (a cache) or its sampled tokens' log-probs (an API) gives no full `teacherLogits`.
+ */
+export interface TokenInputs {
+  /** [N] 1 at the tokens a loss averages over (continuation, not padding), 0 at prompt and padding. */
+  mask: tf.Tensor1D;
+  /** [N] int32 next-token targets (−1 where there is none). */
+  targets: tf.Tensor1D;
+  /** The teacher's top-k per token: ids [N, k] int32, log-probabilities [N, k], and its mass outside them [N]. */
+  teacherTopK?: { indices: tf.Tensor2D; logprobs: tf.Tensor2D; tailMass?: tf.Tensor1D };
+  /** Tokens sampled from the student [N] (int32) and the teacher's log-probabilities of them [N]. */
+  sampled?: { ids: tf.Tensor1D; teacherLogprobs: tf.Tensor1D };
+}
+
+/** What a token-level term needs from the teacher. */
+export type TokenTeacherInput = "none" | "logits" | "logits-or-top-k" | "sampled-logprobs";
 
 export interface LossDefinition {
   name: string;
@@ -28,6 +49,13 @@ export interface LossDefinition {
   reads: "logits" | "layers";
   /** Whether a learned projector may map the student's layer to the teacher's width (FitNets). */
   projectable: boolean;
+  /**
+   * "sample" (default): one value per sample, from [B, C] logits or layers. "token": a language-model term over
+   * per-token logits [B·T, V] and `TermInputs.tokens` (mask, targets, teacher top-k or sampled log-probs).
+   */
+  granularity?: "sample" | "token";
+  /** For token terms: which teacher output the term reads (a top-k cache can serve only "none" and "logits-or-top-k"). */
+  tokenTeacher?: TokenTeacherInput;
   /** Options; numbers may be schedules (resolved to numbers at every step). */
   options: z.ZodObject;
   compute(inputs: TermInputs, options: Record<string, unknown>): tf.Scalar;
@@ -208,3 +236,89 @@ registerLoss({
   compute: (i, o) => ccLoss(i.student, i.teacher, { gamma: n(o.gamma), order: o.order as number }),
 });
 
+
+// ---- token-level (language models) ------------------------------------------------------------------------
+/** The per-token inputs, or a one-line error naming the term. */
+function tokensOf(name: string, i: TermInputs): TokenInputs {
+  if (!i.tokens) throw new Error(`loss ${name} is a token-level term: it needs per-token logits and a token mask (a language-model student and teacher)`);
+  return i.tokens;
+}
+const tempOption = num(1);
+const token = (def: Omit<LossDefinition, "reads" | "projectable" | "granularity">): void =>
+  registerLoss({ ...def, reads: "logits", projectable: false, granularity: "token" });
+
+token({
+  name: "token-ce",
+  family: "hard",
+  summary: "next-token cross-entropy over the kept (continuation, non-padding) tokens",
+  tokenTeacher: "none",
+  options: z.object({}).strict(),
+  compute: (i) => tokenCrossEntropy(i.studentLogits, tokensOf("token-ce", i).targets, tokensOf("token-ce", i).mask),
+});
+token({
+  name: "token-kl",
+  family: "response",
+  summary: "forward KL per token, T²·KL(P_T ‖ P_S) (Kim & Rush token-level KD; mean-seeking)",
+  tokenTeacher: "logits",
+  options: z.object({ temperature: tempOption }).strict(),
+  compute: (i, o) => tokenForwardKl(i.studentLogits, i.teacherLogits, tokensOf("token-kl", i).mask, { temperature: n(o.temperature) }),
+});
+token({
+  name: "token-reverse-kl",
+  family: "response",
+  summary: "reverse KL per token, T²·KL(P_S ‖ P_T) (MiniLLM's divergence; mode-seeking)",
+  tokenTeacher: "logits",
+  options: z.object({ temperature: tempOption }).strict(),
+  compute: (i, o) => tokenReverseKl(i.studentLogits, i.teacherLogits, tokensOf("token-reverse-kl", i).mask, { temperature: n(o.temperature) }),
+});
+token({
+  name: "token-jsd",
+  family: "response",
+  summary: "generalised JSD(β) per token (GKD): β = 0 forward KL, β = 1 reverse KL",
+  tokenTeacher: "logits",
+  options: z.object({ beta: num(0.5), temperature: tempOption }).strict(),
+  compute: (i, o) => tokenJsd(i.studentLogits, i.teacherLogits, tokensOf("token-jsd", i).mask, { beta: n(o.beta), temperature: n(o.temperature) }),
+});
+token({
+  name: "token-skew-kl",
+  family: "response",
+  summary: "skew KL per token (DistiLLM): KL(P_T ‖ α·P_T + (1−α)·P_S), α = 0.1",
+  tokenTeacher: "logits",
+  options: z.object({ alpha: num(0.1), temperature: tempOption }).strict(),
+  compute: (i, o) => tokenSkewKl(i.studentLogits, i.teacherLogits, tokensOf("token-skew-kl", i).mask, { alpha: n(o.alpha), temperature: n(o.temperature) }),
+});
+token({
+  name: "token-skew-reverse-kl",
+  family: "response",
+  summary: "skew reverse KL per token (DistiLLM): KL(P_S ‖ α·P_S + (1−α)·P_T), α = 0.1",
+  tokenTeacher: "logits",
+  options: z.object({ alpha: num(0.1), temperature: tempOption }).strict(),
+  compute: (i, o) => tokenSkewReverseKl(i.studentLogits, i.teacherLogits, tokensOf("token-skew-reverse-kl", i).mask, { alpha: n(o.alpha), temperature: n(o.temperature) }),
+});
+token({
+  name: "token-topk-kd",
+  family: "response",
+  summary: "top-k KD per token from the teacher's top-k log-probs (a cache's, or the top k of its logits) with a tail bucket",
+  tokenTeacher: "logits-or-top-k",
+  options: z.object({ k: z.number().int().positive().default(20), temperature: tempOption, tail: z.enum(["uniform", "bucket"]).default("bucket") }).strict(),
+  compute: (i, o) =>
+    tf.tidy(() => {
+      const t = tokensOf("token-topk-kd", i);
+      const opts = { temperature: n(o.temperature), tail: o.tail as "uniform" | "bucket" };
+      if (t.teacherTopK) return tokenTopKKd(i.studentLogits, t.teacherTopK.indices, t.teacherTopK.logprobs, t.mask, { ...opts, tailMass: t.teacherTopK.tailMass });
+      const { values, indices } = tf.topk(tf.logSoftmax(i.teacherLogits), Math.min(o.k as number, i.teacherLogits.shape[1]));
+      return tokenTopKKd(i.studentLogits, indices as tf.Tensor2D, values as tf.Tensor2D, t.mask, opts);
+    }),
+});
+token({
+  name: "token-sampled-reverse-kl",
+  family: "response",
+  summary: "sampled-token reverse KL for black-box teachers: −Σ r_t·log P_S(y_t), r_t = log P_T(y_t) − log P_S(y_t) (REINFORCE)",
+  tokenTeacher: "sampled-logprobs",
+  options: z.object({}).strict(),
+  compute: (i) => {
+    const t = tokensOf("token-sampled-reverse-kl", i);
+    if (!t.sampled) throw new Error("loss token-sampled-reverse-kl needs the student's sampled tokens and the teacher's log-probabilities of them");
+    return sampledTokenReverseKl(i.studentLogits, t.sampled.ids, t.sampled.teacherLogprobs, t.mask);
+  },
+});

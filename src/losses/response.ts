@@ -180,6 +180,11 @@ export const GENERALIZED_JSD_DEFAULTS = { beta: 0.5, temperature: 1 } as const;
  * factor is applied.
  */
 export function generalizedJsd(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, opts: GeneralizedJsdOptions = {}): tf.Scalar {
+  return tf.tidy(() => tf.mean(generalizedJsdRows(studentLogits, teacherLogits, opts)) as tf.Scalar);
+}
+
+/** generalizedJsd's per-row divergences [B] before the batch mean (sequence losses mask and average them per token). */
+export function generalizedJsdRows(studentLogits: tf.Tensor2D, teacherLogits: tf.Tensor2D, opts: GeneralizedJsdOptions = {}): tf.Tensor1D {
   const what = "generalizedJsd";
   const { beta, temperature: T } = { ...GENERALIZED_JSD_DEFAULTS, ...opts };
   assertLogitPair(what, studentLogits, teacherLogits);
@@ -188,11 +193,10 @@ export function generalizedJsd(studentLogits: tf.Tensor2D, teacherLogits: tf.Ten
   return tf.tidy(() => {
     const logPs = tf.logSoftmax(tf.div(studentLogits, T)) as tf.Tensor2D;
     const logPt = tf.logSoftmax(tf.div(teacherLogits, T)) as tf.Tensor2D;
-    if (beta === 0) return tf.mean(klRows(logPt, logPs)) as tf.Scalar;
-    if (beta === 1) return tf.mean(klRows(logPs, logPt)) as tf.Scalar;
+    if (beta === 0) return klRows(logPt, logPs);
+    if (beta === 1) return klRows(logPs, logPt);
     const logM = tf.logSumExp(tf.stack([tf.add(logPt, Math.log(beta)), tf.add(logPs, Math.log(1 - beta))]), 0) as tf.Tensor2D;
-    const jsd = tf.add(tf.mul(klRows(logPt, logM), beta), tf.mul(klRows(logPs, logM), 1 - beta));
-    return tf.mean(jsd) as tf.Scalar;
+    return tf.add(tf.mul(klRows(logPt, logM), beta), tf.mul(klRows(logPs, logM), 1 - beta)) as tf.Tensor1D;
   });
 }
 
@@ -241,6 +245,15 @@ export function topKTailResolution(k: number): number {
  * Scale: T² like KD's soft term (kdLoss with α = 0), batch-mean over samples.
  */
 export function topKKd(studentLogits: tf.Tensor2D, topIndices: tf.Tensor2D, topLogprobs: tf.Tensor2D, opts: TopKKdOptions): tf.Scalar {
+  return tf.tidy(() => tf.mean(topKKdRows(studentLogits, topIndices, topLogprobs, opts)) as tf.Scalar);
+}
+
+/**
+ * topKKd's per-row values T²·KL(q_t ‖ q_s) [B] before the batch mean. `tailMass` [B], when given, is the teacher's
+ * missing mass r itself (e.g. stored by a top-k cache whose quantised log-probs would make 1 − Σ exp(·) noisy);
+ * otherwise r = 1 − Σ exp(topLogprobs).
+ */
+export function topKKdRows(studentLogits: tf.Tensor2D, topIndices: tf.Tensor2D, topLogprobs: tf.Tensor2D, opts: TopKKdOptions & { tailMass?: tf.Tensor1D }): tf.Tensor1D {
   const what = "topKKd";
   const { temperature: T, tail } = opts;
   assertRank(what, studentLogits, 2, "student logits");
@@ -253,6 +266,9 @@ export function topKKd(studentLogits: tf.Tensor2D, topIndices: tf.Tensor2D, topL
   const k = topIndices.shape[1];
   if (topIndices.shape[0] !== B || k < 1 || k > C) {
     throw new Error(`${what}: topIndices shape ${shapeOf(topIndices)} does not fit student logits shape ${shapeOf(studentLogits)} (need [${B}, k] with 1 ≤ k ≤ ${C})`);
+  }
+  if (opts.tailMass && (opts.tailMass.rank !== 1 || opts.tailMass.shape[0] !== B)) {
+    throw new Error(`${what}: tailMass shape ${shapeOf(opts.tailMass)} does not fit student logits shape ${shapeOf(studentLogits)} (need [${B}])`);
   }
   const m = C - k;
   return tf.tidy(() => {
@@ -269,7 +285,7 @@ export function topKKd(studentLogits: tf.Tensor2D, topIndices: tf.Tensor2D, topL
     if (m === 0) {
       logZ = tf.logSumExp(lpT, 1) as tf.Tensor1D;
     } else {
-      const r = tf.clipByValue(tf.sub(1, tf.sum(tf.exp(lp), 1)), 0, 1);
+      const r = tf.clipByValue(opts.tailMass ? tf.cast(opts.tailMass, "float32") : tf.sub(1, tf.sum(tf.exp(lp), 1)), 0, 1);
       // r at or below the float32 rounding of a k-term sum near 1 is indistinguishable from 0 and is taken as 0:
       // at T > 1 the tempering m^(1−1/T)·r^(1/T) would otherwise blow rounding noise up (1e-7 → ~5e-3 at T = 3).
       const positive = tf.greater(r, topKTailResolution(k));
@@ -298,6 +314,6 @@ export function topKKd(studentLogits: tf.Tensor2D, topIndices: tf.Tensor2D, topL
         cross = tf.add(cross, tf.mul(qTail, logQsTail));
       }
     }
-    return tf.mul(tf.mean(tf.sub(teacherNegEntropy, cross)), T * T) as tf.Scalar;
+    return tf.mul(tf.sub(teacherNegEntropy, cross), T * T) as tf.Tensor1D;
   });
 }

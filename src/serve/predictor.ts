@@ -1,12 +1,15 @@
 // The inference side of `tsdistill serve`: a saved model behind one interface, run either by TF.js (the engine
-// model) or by onnxruntime-node (an ONNX export of the same model).
+// model) or by onnxruntime-node (an ONNX export of the same model), from tensors or from raw inputs (records,
+// texts, images) through the model's preprocessing.
 import { statSync } from "node:fs";
-import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../engine/backend.js";
+import { applyPreprocess, decodeRawImage, type DataPreprocess } from "../data/preprocess.js";
 import { OnnxRunner } from "../export/onnx-runtime.js";
-import { loadModel, type ModelMetadata } from "../students/io.js";
-import { loadPreprocess } from "../data/preprocess.js";
-import type { SequentialModel } from "../students/model.js";
+import { onnxInputKind } from "../export/onnx.js";
+import { graphFeed, graphPreprocessFor, randomRawRows, type GraphInputKind } from "../export/graph-preprocess.js";
+import { asDataError, imagePixels, numericValues, rawInputKind, type Prediction, type RawInputKind } from "../runtime/runtime.js";
+import type { ModelMetadata } from "../students/io.js";
+import { loadStudent, type Student } from "../students/student.js";
 import { DataError } from "../util/errors.js";
 import { readDataFile } from "../util/files.js";
 import { Rng } from "../util/rng.js";
@@ -21,24 +24,47 @@ export interface OnnxCheck {
   sameClass: number;
 }
 
+/** What tensors sent as "input"/"inputs" are: the model's features, or the raw input an ONNX graph takes. */
+export interface TensorInput {
+  kind: GraphInputKind;
+  dtype: "float32" | "uint8";
+  /** Shape of one sample, without the batch dimension. */
+  shape: number[];
+  description: string;
+}
+
 export interface Predictor {
   readonly runtime: Runtime;
-  /** Shape of one sample, without the batch dimension. */
+  /** Shape of one tensor sample ("input"), without the batch dimension. */
   readonly inputShape: number[];
-  /** Values per sample (product of inputShape). */
+  /** Values per tensor sample (product of inputShape). */
   readonly sampleSize: number;
+  readonly tensorInput: TensorInput;
   readonly numClasses: number;
   readonly params: number;
   readonly metadata: ModelMetadata;
-  /** Class names from the model metadata (`labels` or `classNames`), when present with one name per class. */
+  /** Class names (preprocess.json, else the metadata's `labels` or `classNames`), when known. */
   readonly labels?: string[];
+  /** The preprocessing raw inputs go through (see Student.preprocess); null when the model takes only tensors. */
+  readonly preprocess: DataPreprocess | null;
+  readonly preprocessSaved: boolean;
+  /** What raw inputs the model takes: "records", "texts" or "images"; null for tensors only. */
+  readonly rawInput: RawInputKind | null;
   /** tfjs: the TF.js backend; onnxruntime: the ONNX file. */
   readonly engine: string;
   readonly onnxCheck?: OnnxCheck;
   /** Regression models (preprocess.json says task regression): one output z, the value z·std + mean. */
   readonly regression?: { target: string; mean: number; std: number };
   /** Logits for `n` samples stored back to back in `x` (n · sampleSize values); returns n · numClasses values. */
+  /** Logits for `n` tensor samples stored back to back in `x` (n · sampleSize values); returns n · numClasses values. */
   predict(x: Float32Array, n: number): Promise<Float32Array>;
+  /**
+   * Logits for raw samples (records, texts, or images as RGBA or PNG/JPEG bytes); bad samples are DataErrors naming
+   * `${source}[i]`.
+   */
+  predictRaw(rows: readonly unknown[], source: string): Promise<Float32Array>;
+  /** Logits → predictions (class, label, probabilities). */
+  decode(logits: ArrayLike<number>, n: number): Prediction[];
   close(): Promise<void>;
 }
 
@@ -63,95 +89,123 @@ export function findOnnxFile(modelDir: string): string | null {
   return null;
 }
 
-function labelsFrom(metadata: ModelMetadata, numClasses: number): string[] | undefined {
-  for (const key of ["labels", "classNames"]) {
-    const v = metadata[key];
-    if (Array.isArray(v) && v.length === numClasses && v.every((s) => typeof s === "string")) return v as string[];
-  }
-  return undefined;
-}
-
-function tfjsLogits(model: SequentialModel, x: Float32Array, n: number): Float32Array {
-  const out = tf.tidy(() => model.predict(tf.tensor(x, [n, ...model.config.inputShape], "float32")));
-  try {
-    return new Float32Array(out.dataSync() as Float32Array);
-  } finally {
-    out.dispose();
-  }
-}
-
 export function argmaxRow(v: ArrayLike<number>, row: number, cols: number): number {
   let best = 0;
   for (let j = 1; j < cols; j++) if (v[row * cols + j] > v[row * cols + best]) best = j;
   return best;
 }
 
+function featuresTensorInput(s: Student): TensorInput {
+  return { kind: "features", dtype: "float32", shape: [...s.inputShape], description: `float32 features [${s.inputShape}]${s.preprocessSaved ? " (what preprocess.json produces)" : ""}` };
+}
+
+function graphTensorInput(kind: "values" | "pixels", pre: DataPreprocess): TensorInput {
+  if (kind === "pixels" && pre.kind === "image") {
+    return { kind, dtype: "uint8", shape: [pre.height, pre.width, 3], description: `integer RGB pixels 0..255 [${pre.height},${pre.width},3] (the ONNX graph scales them${pre.channels === 1 ? " and converts to gray" : ""})` };
+  }
+  const n = pre.kind === "tabular" ? pre.columns.length : 0;
+  return { kind, dtype: "float32", shape: [n], description: `raw column values [${n}] in preprocess.json's column order, null for missing (the ONNX graph fills and standardises)` };
+}
+
+/** Raw rows with images given as bytes or RGBA, decoded to RGBA (images only). */
+function decodedRows(pre: DataPreprocess, rows: readonly unknown[], source: string): readonly unknown[] {
+  return pre.kind === "image" ? rows.map((r, i) => decodeRawImage(r, `${source}[${i}]`)) : rows;
+}
+
 /**
  * Loads the model folder (missing or broken files become one-line DataErrors naming the file) and, when an ONNX
  * file is given or found, an onnxruntime session for it. The ONNX file is checked at startup: its output must have
- * one logit per class, and its logits on a few random inputs are compared with TF.js's (see `onnxCheck`).
+ * one logit per class, and its logits on a few random inputs are compared with TF.js's (see `onnxCheck`); a graph
+ * that takes raw values or pixels gets random raw inputs, and TF.js the features the runtime makes of them.
  */
 export async function createPredictor(opts: PredictorOptions): Promise<Predictor> {
   const backend = await useBackend(opts.backend ?? "wasm");
-  const { model, metadata } = await loadModel(opts.modelDir);
-  const inputShape = [...model.config.inputShape];
-  const sampleSize = inputShape.reduce((a, b) => a * b, 1);
-  const numClasses = model.numOutputs;
-  const params = model.paramCount;
-  const labels = labelsFrom(metadata, numClasses);
-  const pre = loadPreprocess(opts.modelDir);
-  const regression = pre?.kind === "tabular" && pre.task === "regression" && pre.target && numClasses === 1 ? { target: pre.label, mean: pre.target.mean, std: pre.target.std } : undefined;
+  const student = await loadStudent(opts.modelDir);
+  const { metadata, preprocess, labels } = student;
+  const inputShape = [...student.inputShape];
+  const numClasses = student.numOutputs;
+  const params = student.model.paramCount;
+  const common = {
+    numClasses,
+    params,
+    metadata,
+    labels,
+    preprocess,
+    preprocessSaved: student.preprocessSaved,
+    rawInput: preprocess ? rawInputKind(preprocess) : null,
+    decode: (logits: ArrayLike<number>, n: number) => student.decode(logits, n),
+  };
+  const rawFeatures = (rows: readonly unknown[], source: string): Float32Array => {
+    if (!preprocess) throw new DataError(source, `this model takes only tensors; it has no preprocess.json`);
+    return applyPreprocess(preprocess, rows, { source, strict: true });
+  };
+  const regression = preprocess?.kind === "tabular" && preprocess.task === "regression" && preprocess.target && numClasses === 1 ? { target: preprocess.label, mean: preprocess.target.mean, std: preprocess.target.std } : undefined;
 
   let onnxPath: string | null = null;
   if (opts.onnx === "auto") onnxPath = findOnnxFile(opts.modelDir);
   else if (opts.onnx !== undefined) onnxPath = opts.onnx;
 
   if (onnxPath === null) {
+    const tensorInput = featuresTensorInput(student);
     return {
+      ...common,
       runtime: "tfjs",
       inputShape,
-      sampleSize,
-      numClasses,
-      params,
-      metadata,
-      labels,
-      ...(regression ? { regression } : {}),
+      sampleSize: inputShape.reduce((a, b) => a * b, 1),
+      tensorInput,
+    ...(regression ? { regression } : {}),
       engine: backend,
-      predict: async (x, n) => tfjsLogits(model, x, n),
-      close: async () => model.dispose(),
+      predict: async (x, n) => student.logitsFromFeatures(x, n),
+      predictRaw: async (rows, source) => student.logitsFromFeatures(rawFeatures(rows, source), rows.length),
+      close: async () => student.dispose(),
     };
   }
 
   let runner: OnnxRunner;
+  let kind: GraphInputKind;
+  const file = onnxPath;
   try {
-    const bytes = readDataFile(onnxPath, "an ONNX model file (e.g. from 'tsdistill export')");
+    const bytes = readDataFile(file, "an ONNX model file (e.g. from 'tsdistill export')");
+    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     try {
-      runner = await OnnxRunner.create(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { exactFloat: true });
+      kind = onnxInputKind(view).kind;
+      runner = await OnnxRunner.create(view, { exactFloat: true });
     } catch (err) {
-      throw new DataError(onnxPath, `could not be loaded by onnxruntime (${oneLine((err as Error).message)})`);
+      throw new DataError(file, `could not be loaded by onnxruntime (${oneLine((err as Error).message)})`);
     }
   } catch (err) {
-    model.dispose();
+    student.dispose();
     throw err;
   }
-  const file = onnxPath;
+  let tensorInput: TensorInput;
   let onnxCheck: OnnxCheck;
   try {
+    const g = kind !== "features" ? (student.preprocessSaved && preprocess ? graphPreprocessFor(preprocess) : null) : null;
+    if (kind !== "features" && g?.kind !== kind) {
+      throw new DataError(file, `takes raw ${kind} (its preprocessing is in the graph) but ${opts.modelDir} has no preprocess.json for that; serve the model folder it was exported from`);
+    }
+    tensorInput = kind === "features" ? featuresTensorInput(student) : graphTensorInput(kind, preprocess!);
     // A few seeded random samples through both runtimes: checks the ONNX input/output shapes and reports how
     // closely the file matches the TF.js model (a stale or int8 export differs).
     const samples = 8;
     const rng = new Rng(0, "serve-onnx-check");
-    const x = Float32Array.from({ length: samples * sampleSize }, () => rng.normal());
+    let graphX: Float32Array | Uint8Array;
+    let features: Float32Array;
+    if (kind === "features") {
+      graphX = features = Float32Array.from({ length: samples * inputShape.reduce((a, b) => a * b, 1) }, () => rng.normal());
+    } else {
+      ({ graph: graphX, features } = graphFeed(kind, preprocess!, randomRawRows(kind, preprocess!, samples, rng)));
+    }
     let got: Float32Array;
     try {
-      got = await runner.run(x, [samples, ...inputShape]);
+      got = await runner.run(graphX, [samples, ...tensorInput.shape]);
     } catch (err) {
-      throw new DataError(file, `does not run on input [batch, ${inputShape}] of ${opts.modelDir} (${oneLine((err as Error).message)})`);
+      throw new DataError(file, `does not run on input [batch, ${tensorInput.shape}] (${tensorInput.kind}) of ${opts.modelDir} (${oneLine((err as Error).message)})`);
     }
     if (got.length !== samples * numClasses) {
       throw new DataError(file, `outputs ${got.length / samples} values per sample, but ${opts.modelDir} has ${numClasses} classes`);
     }
-    const ref = tfjsLogits(model, x, samples);
+    const ref = student.logitsFromFeatures(features, samples);
     let maxAbsDiff = 0;
     let same = 0;
     for (let i = 0; i < ref.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ref[i] - got[i]));
@@ -161,20 +215,29 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
     await runner.release();
     throw err;
   } finally {
-    model.dispose(); // the ONNX path serves from onnxruntime only
+    student.dispose(); // the ONNX path serves from onnxruntime only
   }
+  const shape = tensorInput.shape;
+  const graphRaw = (rows: readonly unknown[], source: string): Float32Array | Uint8Array => {
+    if (kind === "features") return rawFeatures(rows, source);
+    const pre = preprocess!;
+    return asDataError(() => {
+      if (pre.kind === "image") return imagePixels(pre, decodedRows(pre, rows, source), source);
+      if (pre.kind === "tabular") return numericValues(pre, rows, { source, strict: true });
+      throw new Error(`graph input ${kind} with a ${pre.kind} preprocess`);
+    });
+  };
   return {
+    ...common,
     runtime: "onnxruntime",
-    inputShape,
-    sampleSize,
-    numClasses,
-    params,
-    metadata,
-    labels,
+    inputShape: shape,
+    sampleSize: shape.reduce((a, b) => a * b, 1),
+    tensorInput,
     ...(regression ? { regression } : {}),
     engine: file,
     onnxCheck,
-    predict: (x, n) => runner.run(x, [n, ...inputShape]),
+    predict: (x, n) => runner.run(tensorInput.dtype === "uint8" ? Uint8Array.from(x) : x, [n, ...shape]),
+    predictRaw: (rows, source) => runner.run(graphRaw(rows, source), [rows.length, ...shape]),
     close: () => runner.release(),
   };
 }

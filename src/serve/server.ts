@@ -1,8 +1,9 @@
 // `tsdistill serve`: a saved model behind a small HTTP JSON API (Hono on node:http).
 //
 //   GET  /health    → {status: "ok"}
-//   GET  /metadata  → {inputShape, numClasses, params, runtime, engine, labels?, metadata, onnxCheck?}
-//   POST /predict   {input: sample} | {inputs: sample[]} → {predictions: [{class, label?, probabilities, logits}]}
+//   GET  /metadata  → {input: {raw, tensor}, inputShape, numClasses, params, runtime, engine, labels?, metadata, onnxCheck?}
+//   POST /predict   {input: sample} | {inputs: sample[]} (tensors), or raw samples through the model's preprocessing:
+//                   {record(s)} | {text(s)} | {image(s): base64 PNG/JPEG} → {predictions: [{class, label?, probabilities, logits}]}
 //                   (a regression model: {predictions: [{value}]}, the value in the target's units)
 //
 // Every client error is {error: "<one line naming the field and what was expected>"} with a 4xx status; the
@@ -13,9 +14,9 @@ import { Hono, type Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { serve } from "@hono/node-server";
 import type { BackendName } from "../engine/backend.js";
-import { TsdistillError } from "../util/errors.js";
-import { argmaxRow, createPredictor, oneLine, softmaxRow, type Predictor } from "./predictor.js";
-import { HttpError, isJsonContentType, parsePredictBody, readBodyLimited } from "./validate.js";
+import { DataError, TsdistillError } from "../util/errors.js";
+import { createPredictor, oneLine, type Predictor } from "./predictor.js";
+import { HttpError, isJsonContentType, parsePredictBody, RAW_FIELDS, readBodyLimited, type TensorValues } from "./validate.js";
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_MAX_BATCH = 256;
@@ -79,6 +80,26 @@ function positiveInt(name: string, v: number | undefined, fallback: number): num
   return v;
 }
 
+/** /metadata's "input": what /predict takes, raw and as tensors. */
+export function inputDescription(p: Predictor): Record<string, unknown> {
+  const pre = p.preprocess;
+  const tensor = { fields: ["input", "inputs"], ...p.tensorInput };
+  if (!pre || !p.rawInput) return { raw: null, tensor };
+  const raw: Record<string, unknown> = { kind: p.rawInput, fields: RAW_FIELDS[p.rawInput], preprocessing: p.preprocessSaved ? "preprocess.json" : "implied by the input shape: RGBA → [0, 1] at the model's size" };
+  if (pre.kind === "tabular") {
+    raw.columns = pre.columns.map((c) => (c.kind === "categorical" ? { name: c.name, kind: c.kind, categories: c.categories } : { name: c.name, kind: c.kind }));
+    raw.label = pre.label;
+    raw.missing = "an absent key or null is a missing value (numeric: the training mean; categorical: its own slot)";
+  } else if (pre.kind === "text") {
+    raw.textField = pre.textField;
+    raw.accepts = `strings, or objects with a string field "${pre.textField}"`;
+  } else {
+    raw.image = { height: pre.height, width: pre.width, channels: pre.channels };
+    raw.accepts = "base64 PNG or JPEG (a data: URL prefix is allowed), any size: resized bilinearly to the model's size";
+  }
+  return { raw, tensor };
+}
+
 const errorJson = (c: Context, status: ContentfulStatusCode, message: string, headers: Record<string, string> = {}) => {
   for (const [k, v] of Object.entries(headers)) c.header(k, v);
   return c.json({ error: message }, status);
@@ -95,7 +116,9 @@ export async function createServer(opts: ServerOptions): Promise<InferenceServer
 
   app.get("/health", (c) => c.json({ status: "ok" }));
 
+  const tensorValues: TensorValues = p.tensorInput.dtype === "uint8" ? "uint8" : p.tensorInput.kind === "values" ? "nullable" : "float32";
   const metadata = {
+    input: inputDescription(p),
     inputShape: p.inputShape,
     numClasses: p.numClasses,
     params: p.params,
@@ -125,24 +148,27 @@ export async function createServer(opts: ServerOptions): Promise<InferenceServer
     } catch (err) {
       throw new HttpError(400, `body: invalid JSON (${oneLine((err as Error).message, 120)})`);
     }
-    const { x, n } = parsePredictBody(body, p.inputShape, maxBatch);
-    const logits = await p.predict(x, n);
-    if (p.regression) {
-      const { mean, std } = p.regression;
-      const values: ValuePrediction[] = Array.from(logits.subarray(0, n), (z) => ({ value: z * std + mean }));
-      return c.json({ predictions: values });
+    const parsed = parsePredictBody(body, p.inputShape, maxBatch, { raw: p.rawInput, values: tensorValues });
+    let logits: Float32Array;
+    if (parsed.kind === "tensor") logits = await p.predict(parsed.x, parsed.n);
+    else {
+      try {
+        logits = await p.predictRaw(parsed.rows, parsed.field);
+      } catch (err) {
+        if (!(err instanceof DataError)) throw err;
+        // A bad sample: one line naming the field and index ("records[2].age: …"; "record.age" for one sample).
+        const msg = parsed.single ? err.message.replace(`${parsed.field}[0]`, parsed.field) : err.message;
+        throw new HttpError(400, oneLine(msg, 400));
+      }
     }
+    const n = parsed.n;
     const C = p.numClasses;
-    const predictions: Prediction[] = [];
-    for (let r = 0; r < n; r++) {
-      const cls = argmaxRow(logits, r, C);
-      predictions.push({
-        class: cls,
-        ...(p.labels ? { label: p.labels[cls] } : {}),
-        probabilities: softmaxRow(logits, r, C),
-        logits: Array.from(logits.subarray(r * C, (r + 1) * C)),
-      });
-    }
+    const decoded = p.decode(logits, n);
+    const predictions = decoded.map((d, r) => {
+      if (!("class" in d)) return d;
+      const pred: Prediction = { class: d.class, ...(p.labels ? { label: d.label } : {}), probabilities: d.probabilities, logits: Array.from(logits.subarray(r * C, (r + 1) * C)) };
+      return pred;
+    });
     return c.json({ predictions });
   });
 

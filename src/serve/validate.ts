@@ -46,7 +46,7 @@ function countLeaves(v: unknown): number {
  * Reads one sample (a flat array of `size` numbers, or nested exactly to `shape`) into out[offset…]. `where` names
  * the sample in messages: "input" or "inputs[3]".
  */
-function readSample(v: unknown, where: string, shape: number[], size: number, out: Float32Array, offset: number): void {
+function readSample(v: unknown, where: string, shape: number[], size: number, out: Float32Array, offset: number, values: TensorValues = "float32"): void {
   const expected = `${shapeText(shape)} = ${size} values per sample`;
   if (!Array.isArray(v)) {
     throw new HttpError(400, `${where}: expected an array of numbers (${expected}, flat or nested), got ${describeValue(v)}`);
@@ -60,7 +60,7 @@ function readSample(v: unknown, where: string, shape: number[], size: number, ou
   }
   if (!nested || shape.length === 1) {
     if (v.length !== size) throw new HttpError(400, `${where}: expected ${expected}, got ${countLeaves(v)}`);
-    for (let i = 0; i < size; i++) out[offset + i] = checkNumber(v[i], where, `[${i}]`);
+    for (let i = 0; i < size; i++) out[offset + i] = checkNumber(v[i], where, `[${i}]`, values);
     return;
   }
   const leaves = countLeaves(v);
@@ -69,7 +69,7 @@ function readSample(v: unknown, where: string, shape: number[], size: number, ou
   let k = offset;
   const walk = (node: unknown, depth: number, path: string): void => {
     if (depth === shape.length) {
-      out[k++] = checkNumber(node, where, path);
+      out[k++] = checkNumber(node, where, path, values);
       return;
     }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
@@ -83,29 +83,102 @@ function readSample(v: unknown, where: string, shape: number[], size: number, ou
   walk(v, 0, "");
 }
 
-function checkNumber(v: unknown, where: string, path: string): number {
+function checkNumber(v: unknown, where: string, path: string, values: TensorValues = "float32"): number {
+  if (values === "nullable" && v === null) return NaN;
+  if (values === "uint8") {
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 255) throw new HttpError(400, `${where}${path}: expected an integer pixel value 0..255, got ${describeValue(v)}`);
+    return v;
+  }
   if (typeof v !== "number") throw new HttpError(400, `${where}${path}: expected a finite number, got ${describeValue(v)}`);
   if (!Number.isFinite(v)) throw new HttpError(400, `${where}${path}: expected a finite number, got ${v} (a literal beyond the double range)`);
   if (Math.abs(v) > FLOAT32_MAX) throw new HttpError(400, `${where}${path}: expected a finite float32, got ${v} (|x| must be ≤ 3.4028235e38)`);
   return v;
 }
 
-/** Validates a parsed /predict body: {input: sample} or {inputs: sample[]} with 1…maxBatch samples. */
-export function parsePredictBody(body: unknown, shape: number[], maxBatch: number): ParsedInputs {
+/** What tensor values must be: any finite float32, integers 0..255 (pixels), or float32 or null for missing (values). */
+export type TensorValues = "float32" | "uint8" | "nullable";
+
+export type RawInputKind = "records" | "texts" | "images";
+
+/** The body fields of each raw input kind: [one sample, a batch]. */
+export const RAW_FIELDS: Record<RawInputKind, [string, string]> = { records: ["record", "records"], texts: ["text", "texts"], images: ["image", "images"] };
+
+const RAW_HINT: Record<RawInputKind, string> = {
+  records: '{"records": [{"column": value, ...}, ...]}',
+  texts: '{"texts": ["...", ...]}',
+  images: '{"images": ["<base64 PNG or JPEG>", ...]}',
+};
+
+export interface ParsedRaw {
+  /** The raw samples (images already base64-decoded to bytes). */
+  rows: unknown[];
+  n: number;
+  single: boolean;
+  /** The body field they came from ("records", "text", …): names them in errors. */
+  field: string;
+}
+
+export interface PredictBodyOptions {
+  /** The raw kind the model takes (null: tensors only). */
+  raw?: RawInputKind | null;
+  /** What tensor values must be (default float32). */
+  values?: TensorValues;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function decodeBase64Image(v: unknown, where: string): Uint8Array {
+  if (typeof v !== "string") throw new HttpError(400, `${where}: expected a base64-encoded PNG or JPEG string, got ${describeValue(v)}`);
+  const s = v.replace(/^data:[a-z/+.-]*;base64,/i, "").replace(/\s+/g, "");
+  if (s.length === 0 || s.length % 4 === 1 || !BASE64.test(s)) throw new HttpError(400, `${where}: expected a base64-encoded PNG or JPEG string, got ${describeValue(v)} (not base64)`);
+  const b = Buffer.from(s, "base64");
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * Validates a parsed /predict body: tensors {input: sample} / {inputs: sample[]}, or raw samples of the kind the
+ * model takes ({record}/{records}, {text}/{texts}, {image}/{images} with base64 PNG/JPEG), 1…maxBatch samples.
+ */
+export function parsePredictBody(body: unknown, shape: number[], maxBatch: number, opts: PredictBodyOptions = {}): ({ kind: "tensor" } & ParsedInputs) | ({ kind: "raw" } & ParsedRaw) {
   const size = shape.reduce((a, b) => a * b, 1);
+  const raw = opts.raw ?? null;
+  const tensorHint = `"input" (one sample, ${shapeText(shape)} = ${size} numbers) or "inputs" (an array of samples)`;
+  const accepted = raw ? `${tensorHint.replace(" or ", ", ")}, "${RAW_FIELDS[raw][0]}" or "${RAW_FIELDS[raw][1]}" (${raw}: ${RAW_HINT[raw]})` : tensorHint;
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new HttpError(400, `body: expected a JSON object {"input": [...]} or {"inputs": [[...], ...]}, got ${describeValue(body)}`);
+    throw new HttpError(400, `body: expected a JSON object {"input": [...]} or {"inputs": [[...], ...]}${raw ? ` or ${RAW_HINT[raw]}` : ""}, got ${describeValue(body)}`);
   }
   const b = body as Record<string, unknown>;
-  const hasInput = Object.hasOwn(b, "input");
-  const hasInputs = Object.hasOwn(b, "inputs");
-  if (hasInput && hasInputs) throw new HttpError(400, `body: expected either "input" (one sample) or "inputs" (a batch), not both`);
-  if (!hasInput && !hasInputs) {
-    throw new HttpError(400, `body: expected a field "input" (one sample, ${shapeText(shape)} = ${size} numbers) or "inputs" (an array of samples)`);
+  const fields = ["input", "inputs", ...Object.values(RAW_FIELDS).flat()].filter((f) => Object.hasOwn(b, f));
+  if (fields.length === 0) throw new HttpError(400, `body: expected a field ${accepted}`);
+  if (fields.length > 1) {
+    if (fields.length === 2 && fields[0] === "input" && fields[1] === "inputs") throw new HttpError(400, `body: expected either "input" (one sample) or "inputs" (a batch), not both`);
+    throw new HttpError(400, `body: expected one of the fields ${fields.map((f) => `"${f}"`).join(", ")}, not ${fields.length}`);
   }
-  if (hasInput) {
+  const field = fields[0];
+  if (field === "input" || field === "inputs") return { kind: "tensor", ...parseTensors(b, shape, size, maxBatch, opts.values ?? "float32") };
+  const kind = (Object.keys(RAW_FIELDS) as RawInputKind[]).find((k) => RAW_FIELDS[k].includes(field))!;
+  if (kind !== raw) {
+    const takes = raw ? `${raw} (${RAW_HINT[raw]}) or tensors` : `only tensors (${tensorHint}); it has no preprocess.json`;
+    throw new HttpError(400, `${field}: this model takes ${takes}, not ${kind}`);
+  }
+  const single = field === RAW_FIELDS[kind][0];
+  let rows: unknown[];
+  if (single) rows = [b[field]];
+  else {
+    const v = b[field];
+    if (!Array.isArray(v)) throw new HttpError(400, `${field}: expected an array of ${kind} (${RAW_HINT[kind]}), got ${describeValue(v)}`);
+    if (v.length === 0) throw new HttpError(400, `${field}: expected 1 to ${maxBatch} samples, got an empty array`);
+    if (v.length > maxBatch) throw new HttpError(400, `${field}: expected at most ${maxBatch} samples per request (max batch), got ${v.length}`);
+    rows = v;
+  }
+  if (kind === "images") rows = rows.map((r, i) => decodeBase64Image(r, single ? field : `${field}[${i}]`));
+  return { kind: "raw", rows, n: rows.length, single, field };
+}
+
+function parseTensors(b: Record<string, unknown>, shape: number[], size: number, maxBatch: number, values: TensorValues): ParsedInputs {
+  if (Object.hasOwn(b, "input")) {
     const x = new Float32Array(size);
-    readSample(b.input, "input", shape, size, x, 0);
+    readSample(b.input, "input", shape, size, x, 0, values);
     return { x, n: 1, single: true };
   }
   const inputs = b.inputs;
@@ -113,7 +186,7 @@ export function parsePredictBody(body: unknown, shape: number[], maxBatch: numbe
   if (inputs.length === 0) throw new HttpError(400, `inputs: expected 1 to ${maxBatch} samples, got an empty array`);
   if (inputs.length > maxBatch) throw new HttpError(400, `inputs: expected at most ${maxBatch} samples per request (max batch), got ${inputs.length}`);
   const x = new Float32Array(inputs.length * size);
-  inputs.forEach((s, i) => readSample(s, `inputs[${i}]`, shape, size, x, i * size));
+  inputs.forEach((s, i) => readSample(s, `inputs[${i}]`, shape, size, x, i * size, values));
   return { x, n: inputs.length, single: false };
 }
 

@@ -50,8 +50,11 @@ function joinWeightData(data: tf.io.WeightData | undefined): Uint8Array {
   return new Uint8Array(tf.io.concatenateArrayBuffers(buffers));
 }
 
-/** Saves in the TF.js layers format (model.json + weights.bin), atomically: `dir` is complete or untouched. */
-export async function saveModel(model: SequentialModel, dir: string, metadata: ModelMetadata = {}): Promise<void> {
+/**
+ * Saves in the TF.js layers format (model.json + weights.bin), atomically: `dir` is complete or untouched. `files`
+ * (name → contents, e.g. preprocess.json) are written into the same folder in the same step.
+ */
+export async function saveModel(model: SequentialModel, dir: string, metadata: ModelMetadata = {}, files: Record<string, string | Uint8Array> = {}): Promise<void> {
   const lm = toLayersModel(model);
   try {
     await writeDirAtomic(dir, async (tmp) => {
@@ -66,6 +69,7 @@ export async function saveModel(model: SequentialModel, dir: string, metadata: M
             weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
             userDefinedMetadata: { tsdistill: metadata },
           };
+          for (const [name, data] of Object.entries(files)) writeFileSync(join(tmp, name), data);
           writeFileSync(join(tmp, "weights.bin"), weights);
           writeFileSync(join(tmp, "model.json"), JSON.stringify(modelJson));
           return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };

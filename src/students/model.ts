@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../util/rng.js";
 import { deepCopy } from "../engine/memory.js";
 import { buildLayer, type ForwardContext, type Layer, type LayerConfig } from "./layers.js";
+import type { TrainableModel } from "./trainable.js";
 
 export interface ModelConfig {
   /** Shape of one sample, without the batch dimension (e.g. [28, 28, 1]). */
@@ -19,7 +20,7 @@ export interface ForwardOptions extends ForwardContext {
  * ops of src/engine, and it converts to and from the TF.js layers format (see io.ts) so it loads anywhere
  * TF.js runs.
  */
-export class SequentialModel {
+export class SequentialModel implements TrainableModel {
   readonly layers: Layer[];
   readonly outputShape: number[];
 
@@ -38,6 +39,10 @@ export class SequentialModel {
       return layer;
     });
     this.outputShape = shape;
+  }
+
+  get inputShape(): number[] {
+    return this.config.inputShape;
   }
 
   get params(): tf.Variable[] {

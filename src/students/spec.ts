@@ -2,6 +2,7 @@ import { TsdistillError } from "../util/errors.js";
 import type { Activation } from "../engine/ops.js";
 import type { LayerConfig } from "./layers.js";
 import type { ModelConfig } from "./model.js";
+import { resolveTransformerConfig, TRANSFORMER_HEADS, type TransformerConfig, type TransformerContext, type TransformerSpecInput } from "./transformer-config.js";
 
 export interface SpecOptions {
   inputShape: number[];
@@ -91,4 +92,47 @@ export function modelConfigFromSpec(spec: string, opts: SpecOptions): ModelConfi
   }
   layers.push({ type: "dense", name: name("dense"), units: opts.numClasses, activation: "linear", useBias: true });
   return { inputShape: [...opts.inputShape], layers };
+}
+
+export const TRANSFORMER_SPEC_HELP =
+  'expected "transformer:layers=N,dim=N,heads=N[,ff=N,ctx=N,vocab=N,causal,tie,dropout=R,head=lm|classify|embed,pool=mean|first,numClasses=N,embedDim=N,padId=N|none]" ' +
+  "(e.g. transformer:layers=4,dim=256,heads=4,ff=1024,ctx=128,causal)";
+
+const TRANSFORMER_KEYS: Record<string, "int" | "rate" | "flag" | "head" | "pool" | "pad"> = {
+  layers: "int", dim: "int", heads: "int", ff: "int", ctx: "int", vocab: "int", numClasses: "int", embedDim: "int",
+  dropout: "rate", causal: "flag", tie: "flag", head: "head", pool: "pool", padId: "pad",
+};
+
+export const isTransformerSpec = (spec: string): boolean => /^transformer(:|$)/.test(spec.trim());
+
+/** `transformer:key=value,flag,…` → the same object a YAML `model:` gives (checked by resolveTransformerConfig). */
+export function parseTransformerSpec(spec: string): TransformerSpecInput {
+  const bad = (why: string): never => {
+    throw new TsdistillError(`model spec "${spec}": ${why}; ${TRANSFORMER_SPEC_HELP}`);
+  };
+  if (!isTransformerSpec(spec)) bad('expected it to start with "transformer:"');
+  const out: Record<string, unknown> = { kind: "transformer" };
+  for (const part of spec.trim().slice("transformer:".length).split(",").map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? null : part.slice(eq + 1);
+    const type = TRANSFORMER_KEYS[key] ?? bad(`unknown key "${key}"`);
+    if (key in out) bad(`key "${key}" is given twice`);
+    const expected = (what: string): never => bad(`key "${key}": expected ${what}, got ${value === null ? "no value" : `"${value}"`}`);
+    if (type === "flag") out[key] = value === null || value === "true" ? true : value === "false" ? false : expected("no value, true or false");
+    else if (value === null) expected("a value");
+    else if (type === "int") out[key] = /^\d+$/.test(value!) && Number(value) > 0 ? Number(value) : expected("a positive integer");
+    else if (type === "pad") out[key] = value === "none" ? null : /^\d+$/.test(value!) ? Number(value) : expected('a token id or "none"');
+    else if (type === "rate") out[key] = /^\d*\.?\d+$/.test(value!) && Number(value) < 1 ? Number(value) : expected("a rate in [0, 1)");
+    else if (type === "head") out[key] = (TRANSFORMER_HEADS as readonly string[]).includes(value!) ? value : expected(TRANSFORMER_HEADS.join(" | "));
+    else out[key] = value === "mean" || value === "first" ? value : expected("mean | first");
+  }
+  for (const required of ["layers", "dim", "heads"]) if (!(required in out)) bad(`key "${required}" is missing`);
+  return out as TransformerSpecInput;
+}
+
+/** A transformer config from a spec string or a YAML/JSON object; the data and tokenizer fill what it leaves out. */
+export function transformerConfigFromSpec(spec: string | TransformerSpecInput, context: TransformerContext = {}): TransformerConfig {
+  if (typeof spec === "string") return resolveTransformerConfig(parseTransformerSpec(spec), context, `model spec "${spec}"`);
+  return resolveTransformerConfig(spec, context, "model");
 }

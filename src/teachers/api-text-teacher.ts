@@ -2,7 +2,7 @@ import type * as tf from "@tensorflow/tfjs-core";
 import { createHash } from "node:crypto";
 import { TsdistillError } from "../util/errors.js";
 import { ApiTeacher, type ApiTeacherConfig, type ApiTeacherOptions, type ApiTeacherStats, type LabelBatchOptions } from "./api.js";
-import type { Teacher, TeacherMetadata } from "./teacher.js";
+import type { Teacher, TeacherInput, TeacherMetadata } from "./teacher.js";
 
 /**
  * What identifies an api teacher's answers: the endpoint, model, labels, prompt and reading settings. Operational
@@ -26,8 +26,8 @@ export function apiTeacherHash(c: ApiTeacherConfig): string {
 }
 
 /**
- * The api teacher as a tensor teacher over a text data set: row r of the data set is the text `texts[r]`, which is
- * what the endpoint sees (the student sees the row's features). Each batch is one `labelBatch`, so a batch either
+ * The api teacher as a tensor teacher over a text data set: it reads each batch's raw texts (`input.raw`, the
+ * data set's raw view), which is what the endpoint sees (the student sees the rows' features). Each batch is one `labelBatch`, so a batch either
  * comes back whole, in order, or fails as a whole (then `tsdistill label` stops and a rerun resumes from the last
  * finished shard): no row is ever labelled twice into the cache or left out. The soft labels are returned as
  * log-probabilities over the label set.
@@ -41,7 +41,6 @@ export class ApiTextTeacher implements Teacher {
 
   constructor(
     config: ApiTeacherConfig,
-    private readonly texts: readonly string[],
     opts: ApiTeacherOptions & { batch?: LabelBatchOptions } = {},
   ) {
     this.api = new ApiTeacher(config, opts);
@@ -50,9 +49,10 @@ export class ApiTextTeacher implements Teacher {
     this.numClasses = this.api.numClasses;
     this.metadata = {
       kind: "api",
-      input: { shape: [null], dtype: "string", layout: "text" },
+      input: { shape: [null], dtype: "string", layout: "text", rawKinds: ["text"] },
       output: { numClasses: this.numClasses, classNames: [...this.api.labels], kind: "label-logprobs" },
       hash: apiTeacherHash(this.api.config),
+      remote: true,
     };
   }
 
@@ -60,11 +60,13 @@ export class ApiTextTeacher implements Teacher {
     return this.api.stats;
   }
 
-  async logitsAsync(_x: Float32Array, n: number, rows?: Int32Array): Promise<Float32Array> {
-    if (!rows || rows.length !== n) throw new TsdistillError(`teacher ${this.name}: labels text by data set row; call it with the rows of the batch (as 'tsdistill label' does)`);
-    const inputs = Array.from(rows, (r) => {
-      const t = this.texts[r];
-      if (typeof t !== "string") throw new TsdistillError(`teacher ${this.name}: row ${r} has no text (the data set holds ${this.texts.length} texts)`);
+  async logitsAsync(input: TeacherInput): Promise<Float32Array> {
+    const { n, raw } = input;
+    if (!raw || input.rawKind !== "text" || raw.length !== n) {
+      throw new TsdistillError(`teacher ${this.name}: labels raw texts, but the batch has ${raw ? `${input.rawKind} samples` : "none"}; use --data jsonl:<file> (one JSON object with a "text" field per line)`);
+    }
+    const inputs = raw.map((t, i) => {
+      if (typeof t !== "string") throw new TsdistillError(`teacher ${this.name}: data set row ${input.rows[i]} has no text`);
       return t;
     });
     const labels = await this.api.labelBatch(inputs, this.batchOptions);

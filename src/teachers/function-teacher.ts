@@ -1,20 +1,35 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { DataError, TsdistillError } from "../util/errors.js";
-import type { Teacher, TeacherMetadata } from "./teacher.js";
+import type { InMemoryDataset } from "../data/dataset.js";
+import type { RawKind } from "../data/raw.js";
+import { TsdistillError } from "../util/errors.js";
+import type { Teacher, TeacherInput, TeacherMetadata } from "./teacher.js";
+import { runTeacherBatch, teacherInput } from "./teacher-run.js";
 
 /**
- * What a function teacher exports: scores for n samples given row-major inputs (tsdistill's layout, e.g. NHWC
- * images scaled to [0, 1]); logits [n][C] or a flat Float32Array of n·C, sync or async.
+ * What a function teacher exports: scores for one batch, given both views of its samples —
+ * `{ raw, rawKind, rows, x, n, sampleShape }` (TeacherInput): `raw` the raw samples (texts, CSV records as
+ * column → cell, RGBA images {width, height, data}), `rows` their rows in the data set, `x` the student's features
+ * row-major. Returns logits (or probabilities, declared with `output: probabilities`) as [n][C] or a flat
+ * Float32Array of n·C, sync or async.
  */
-export type TeacherFunction = (x: Float32Array, n: number, sampleShape: number[]) => Float32Array | number[][] | Promise<Float32Array | number[][]>;
+export type TeacherFunction = (input: TeacherInput) => Float32Array | number[][] | Promise<Float32Array | number[][]>;
 
-function flatten(out: Float32Array | number[][], n: string): Float32Array {
+export interface FunctionTeacherOptions {
+  /** "raw" (default): the function gets the raw samples too; "features": only the student's features. */
+  input?: "raw" | "features";
+  /** What the function returns (default logits); probabilities are turned into their logs. */
+  output?: "logits" | "probabilities";
+  hash?: string | null;
+}
+
+const ALL_RAW: RawKind[] = ["text", "record", "image"];
+
+/** Flattens a function's answer for n samples to n·C values (C read from the answer). */
+function flatten(out: unknown, n: number, name: string): Float32Array {
   if (out instanceof Float32Array) return out;
-  if (Array.isArray(out) && out.every((r) => Array.isArray(r))) return Float32Array.from(out.flat());
-  throw new TsdistillError(`teacher ${n}: the function must return a Float32Array or number[][] of logits`);
+  if (Array.isArray(out) && out.length === n && out.every((r) => Array.isArray(r) && r.length === (out[0] as unknown[]).length)) return Float32Array.from((out as number[][]).flat());
+  if (Array.isArray(out) && out.length !== n) throw new TsdistillError(`teacher ${name}: the function returned ${out.length} rows for ${n} samples; expected one row of scores per sample`);
+  throw new TsdistillError(`teacher ${name}: the function must return a Float32Array (n·C values) or number[][] (n rows of C scores) of logits or probabilities`);
 }
 
 /** Any JS/TS function as a teacher (`module#export`, default export when no name is given). */
@@ -25,43 +40,48 @@ export class FunctionTeacher implements Teacher {
     private readonly fn: TeacherFunction,
     readonly name: string,
     readonly numClasses: number,
-    private readonly sampleShape: number[],
-    hash: string | null,
+    sampleShape: number[],
+    private readonly opts: FunctionTeacherOptions,
   ) {
-    this.metadata = { kind: "function", input: { shape: [null, ...sampleShape], dtype: "float32", layout: "any" }, output: { numClasses, kind: "logits" }, hash };
+    const raw = (opts.input ?? "raw") === "raw";
+    this.metadata = {
+      kind: "function",
+      input: { shape: [null, ...sampleShape], dtype: "float32", layout: "any", ...(raw ? { rawKinds: ALL_RAW } : {}) },
+      output: { numClasses, kind: opts.output ?? "logits" },
+      hash: opts.hash ?? null,
+    };
   }
 
-  static fromFunction(fn: TeacherFunction, name: string, numClasses: number, sampleShape: number[], hash: string | null = null): FunctionTeacher {
-    return new FunctionTeacher(fn, name, numClasses, sampleShape, hash);
+  /** A function whose number of classes is known (library use). */
+  static fromFunction(fn: TeacherFunction, name: string, numClasses: number, sampleShape: number[], opts: FunctionTeacherOptions = {}): FunctionTeacher {
+    return new FunctionTeacher(fn, name, numClasses, sampleShape, opts);
   }
 
-  /** Loads `path/to/module.js#exportName`; the number of classes is read from one probe call. */
-  static async load(spec: string, sampleShape: number[], hash: string | null = null): Promise<FunctionTeacher> {
-    const [file, exportName = "default"] = spec.split("#");
-    const path = resolve(file);
-    if (!existsSync(path)) throw new DataError(path, "not found; expected a JS/TS module exporting a teacher function");
-    let mod: Record<string, unknown>;
-    try {
-      mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
-    } catch (err) {
-      throw new DataError(path, `could not be imported (${(err as Error).message.split("\n")[0]})`);
+  /**
+   * A function over the data it will label: the number of classes is read from its answer on the first rows of
+   * `data` (real samples, with their raw view unless `input: features`).
+   */
+  static async forData(fn: TeacherFunction, name: string, data: InMemoryDataset, opts: FunctionTeacherOptions = {}, probeRows = 8): Promise<FunctionTeacher> {
+    if (data.size === 0) throw new TsdistillError(`teacher ${name}: the data set ${data.name} is empty; a function teacher learns its number of classes from the first samples`);
+    const probe = new FunctionTeacher(fn, name, 0, data.sampleShape, opts);
+    const rows = Int32Array.from({ length: Math.min(probeRows, data.size) }, (_, i) => i);
+    const input = teacherInput(data, rows, probe);
+    const out = flatten(await fn(input), input.n, name);
+    const width = out.length / input.n;
+    if (!Number.isInteger(width) || width < 1) throw new TsdistillError(`teacher ${name}: returned ${out.length} values for ${input.n} samples; expected ${input.n} × (number of classes)`);
+    return new FunctionTeacher(fn, name, width, data.sampleShape, opts);
+  }
+
+  async logitsAsync(input: TeacherInput): Promise<Float32Array> {
+    const out = flatten(await this.fn(input), input.n, this.name);
+    if (out.length !== input.n * this.numClasses) {
+      throw new TsdistillError(`teacher ${this.name}: returned ${out.length} values for ${input.n} samples; expected ${input.n * this.numClasses} (${this.numClasses} per sample, as on the first batch)`);
     }
-    const fn = mod[exportName];
-    if (typeof fn !== "function") throw new DataError(path, `has no function export "${exportName}" (exports: ${Object.keys(mod).join(", ") || "none"})`);
-    const per = sampleShape.reduce((a, b) => a * b, 1);
-    const probe = flatten(await (fn as TeacherFunction)(new Float32Array(per), 1, sampleShape), spec);
-    if (probe.length < 2) throw new TsdistillError(`teacher ${spec}: returned ${probe.length} scores for one sample; expected one per class`);
-    return new FunctionTeacher(fn as TeacherFunction, spec, probe.length, sampleShape, hash);
-  }
-
-  async logitsAsync(x: Float32Array, n: number): Promise<Float32Array> {
-    const out = flatten(await this.fn(x, n, this.sampleShape), this.name);
-    if (out.length !== n * this.numClasses) throw new TsdistillError(`teacher ${this.name}: returned ${out.length} values for ${n} samples, expected ${n * this.numClasses}`);
-    return out;
+    return this.opts.output === "probabilities" ? Float32Array.from(out, (p) => Math.log(Math.max(p, 1e-30))) : out;
   }
 
   logits(): tf.Tensor2D {
-    throw new TsdistillError(`teacher ${this.name}: function teachers may be asynchronous; label the transfer set first ('tsdistill label')`);
+    throw new TsdistillError(`teacher ${this.name}: function teachers run asynchronously; run them with runTeacher (teacher-run.ts) or label the transfer set first ('tsdistill label')`);
   }
 }
 
@@ -76,9 +96,9 @@ export class EnsembleTeacher implements Teacher {
   private readonly weights: number[];
 
   constructor(
-    private readonly members: Teacher[],
+    readonly members: Teacher[],
     weights: number[] | undefined,
-    private readonly sampleShape: number[],
+    sampleShape: number[],
     hash: string | null = null,
   ) {
     if (members.length < 1) throw new TsdistillError("ensemble: expected at least one teacher");
@@ -91,20 +111,25 @@ export class EnsembleTeacher implements Teacher {
     this.weights = w;
     this.name = `ensemble(${members.map((m) => m.name).join(", ")})`;
     const first = members[0].metadata;
+    // Raw samples go to the batch when any member reads them: of a kind every such member reads.
+    const rawReaders = members.map((m) => m.metadata?.input.rawKinds).filter((k): k is RawKind[] => !!k && k.length > 0);
+    const rawKinds = rawReaders.length ? rawReaders.reduce((a, b) => a.filter((k) => b.includes(k))) : undefined;
+    if (rawKinds && rawKinds.length === 0) throw new TsdistillError(`ensemble: its members read different kinds of raw samples (${members.map((m) => `${m.name}: ${m.metadata?.input.rawKinds?.join("/") ?? "features"}`).join(", ")})`);
     this.metadata = {
       kind: "ensemble",
-      input: first?.input ?? { shape: [null, ...sampleShape], dtype: "float32", layout: "any" },
+      input: { ...(first?.input ?? { shape: [null, ...sampleShape], dtype: "float32", layout: "any" }), ...(rawKinds ? { rawKinds } : {}) },
       output: { numClasses: this.numClasses, classNames: members.map((m) => m.metadata?.output.classNames).find(Boolean), kind: "probabilities" },
       hash,
     };
   }
 
-  async logitsAsync(x: Float32Array, n: number, rows?: Int32Array): Promise<Float32Array> {
+  async logitsAsync(input: TeacherInput): Promise<Float32Array> {
     const C = this.numClasses;
+    const n = input.n;
     const total = this.weights.reduce((a, b) => a + b, 0);
     const acc = new Float64Array(n * C);
     for (const [i, m] of this.members.entries()) {
-      const z = m.logitsAsync ? await m.logitsAsync(x, n, rows) : (tf.tidy(() => m.logits(tf.tensor(x, [n, ...this.sampleShape])).dataSync()) as Float32Array);
+      const z = await runTeacherBatch(m, input);
       for (let r = 0; r < n; r++) {
         let max = -Infinity;
         for (let c = 0; c < C; c++) max = Math.max(max, z[r * C + c]);
@@ -117,6 +142,6 @@ export class EnsembleTeacher implements Teacher {
   }
 
   logits(): tf.Tensor2D {
-    throw new TsdistillError(`teacher ${this.name}: ensembles run asynchronously; label the transfer set first ('tsdistill label')`);
+    throw new TsdistillError(`teacher ${this.name}: ensembles run asynchronously; run them with runTeacher (teacher-run.ts) or label the transfer set first ('tsdistill label')`);
   }
 }

@@ -22,6 +22,7 @@ import { readDataFile, writeFileAtomic } from "../util/files.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
 import type { LogitLookup, Teacher } from "./teacher.js";
+import { runTeacher } from "./teacher-run.js";
 
 export const LABEL_CACHE_FORMAT = "tsdistill.teacher-cache";
 export const LABEL_CACHE_VERSION = 1;
@@ -81,6 +82,8 @@ export interface LabelDatasetOptions {
   signal?: AbortSignal;
   /** Clock for the manifest's createdAt (tests pin it). */
   now?: () => Date;
+  /** Receives warnings about the teacher's first batch (validateTeacherOutputs; default stderr). */
+  onWarning?: (message: string) => void;
 }
 
 /** sha256 (hex) of one file, read in chunks. */
@@ -180,10 +183,30 @@ function isComplete(m: LabelCacheManifest): boolean {
 
 type Settings = Omit<LabelCacheManifest, "shards" | "createdAt">;
 
+const short = (h: string) => (h.length > 24 ? `${h.slice(0, 12)}…` : h);
+
+/**
+ * Which of teacher and data a cache was not made for, in words, with both hashes: "made by another teacher
+ * (teacher hash a… in the cache, b… now)", "made from other data (…)", or both. Null when both match.
+ */
+export function describeCacheMismatch(found: { teacherHash: string; datasetHash: string; numSamples: number }, want: { teacherHash?: string; datasetHash?: string; numSamples?: number }): string | null {
+  const teacher = want.teacherHash !== undefined && found.teacherHash !== want.teacherHash;
+  const data = (want.datasetHash !== undefined && found.datasetHash !== want.datasetHash) || (want.numSamples !== undefined && found.numSamples !== want.numSamples);
+  if (!teacher && !data) return null;
+  const parts: string[] = [];
+  if (teacher) parts.push(`made by another teacher (teacher hash ${short(found.teacherHash)} in the cache, ${short(want.teacherHash!)} now)`);
+  if (data) {
+    const samples = want.numSamples !== undefined && found.numSamples !== want.numSamples ? `${found.numSamples} samples in the cache, ${want.numSamples} now` : `${found.numSamples} samples`;
+    const hashes = want.datasetHash !== undefined && found.datasetHash !== want.datasetHash ? `, data set hash ${short(found.datasetHash)} in the cache, ${short(want.datasetHash)} now` : "";
+    parts.push(`made from other data (${samples}${hashes})`);
+  }
+  return `stale cache: ${teacher && data ? `${parts[0]} and ${parts[1]}` : parts[0]}`;
+}
+
 /** Why an existing manifest cannot be reused for these settings, or null when it can. */
 function mismatch(found: LabelCacheManifest, want: Settings): string | null {
-  if (found.teacherHash !== want.teacherHash) return `stale cache: teacher hash ${found.teacherHash} ≠ ${want.teacherHash}`;
-  if (found.datasetHash !== want.datasetHash) return `stale cache: dataset hash ${found.datasetHash} ≠ ${want.datasetHash}`;
+  const which = describeCacheMismatch(found, want);
+  if (which) return which;
   for (const key of ["numSamples", "numClasses", "shardSize", "topK", "dtype"] as const) {
     if (found[key] !== want[key]) return `cache was made with ${key} ${found[key]}, now ${want[key]}`;
   }
@@ -283,6 +306,21 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
     dtype: "float32",
     topK,
   };
+
+  const createdDir = !existsSync(dir);
+  mkdirSync(dir, { recursive: true });
+  try {
+    return await labelInto(teacher, data, dir, opts, settings);
+  } catch (err) {
+    // A run refused or failed before its first shard leaves no folder behind (nor a manifest it made).
+    if (createdDir && !readdirSync(dir).some((f) => SHARD_FILE.test(f))) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, opts: LabelDatasetOptions, settings: Settings): Promise<LabelCacheManifest> {
+  const { shardSize, numClasses, topK } = settings;
+  const batchSize = opts.batchSize ?? Math.min(shardSize, 1000);
   const numShards = Math.ceil(data.size / shardSize);
   const manifestPath = join(dir, MANIFEST_FILE);
   const partialPath = join(dir, PARTIAL_MANIFEST_FILE);
@@ -290,8 +328,6 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
   const refuse = (path: string, why: string): never => {
     throw new DataError(path, `${why}; delete ${dir} or use another folder (or pass overwrite)`);
   };
-
-  mkdirSync(dir, { recursive: true });
   removeStaleTemps(dir);
 
   // What an earlier run left: a complete manifest wins over a partial one.
@@ -331,39 +367,21 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
     const list = [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
     writeFileAtomic(partialPath, `${JSON.stringify({ ...settings, shards: list, createdAt: now() }, null, 2)}\n`);
   };
-  // From here on the folder is incomplete: record what is kept, then retract any complete manifest.
-  writePartial();
+  // From here on the folder is incomplete: record what is kept, then retract any complete manifest. (A new cache
+  // gets its partial manifest with the first shard, so a run refused on the teacher's first batch leaves nothing.)
+  if (previous || shards.size > 0) writePartial();
   rmSync(manifestPath, { force: true });
 
+  let first = true;
   for (let index = 0; index < numShards; index++) {
     if (shards.has(index)) continue;
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const { file, start, count } = layoutOf(index, numShards, data.size, shardSize);
-    const logits = new Float32Array(count * numClasses);
     const rows = new Int32Array(count);
     for (let i = 0; i < count; i++) rows[i] = start + i;
-    for (let b = 0; b < count; b += batchSize) {
-      // Let timers and other callbacks (e.g. an abort) run between teacher calls.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (opts.signal?.aborted) throw abortError(opts.signal);
-      const batch = data.gather(rows.subarray(b, Math.min(b + batchSize, count)));
-      if (teacher.logitsAsync) {
-        const values = await teacher.logitsAsync(batch.x, batch.size, rows.subarray(b, Math.min(b + batchSize, count)));
-        if (values.length !== batch.size * numClasses) {
-          throw new TsdistillError(`teacher ${teacher.name}: returned ${values.length} values for ${batch.size} samples, expected ${batch.size * numClasses}`);
-        }
-        logits.set(values, b * numClasses);
-        continue;
-      }
-      const values = tf.tidy(() => {
-        const out = teacher.logits(tf.tensor(batch.x, [batch.size, ...data.sampleShape]));
-        if (out.rank !== 2 || out.shape[0] !== batch.size || out.shape[1] !== numClasses) {
-          throw new TsdistillError(`teacher ${teacher.name}: logits have shape [${out.shape}], expected [${batch.size}, ${numClasses}]`);
-        }
-        return out.dtype === "float32" ? (out.dataSync() as Float32Array) : (tf.cast(out, "float32").dataSync() as Float32Array);
-      });
-      logits.set(values, b * numClasses);
-    }
+    // The first batch this run computes is validated (finite, not one answer for all, probabilities summing to 1).
+    const logits = await runTeacher(teacher, data, { rows, batchSize, signal: opts.signal, validate: first, onWarning: opts.onWarning });
+    first = false;
     const tensors: Record<string, SafetensorsTensor> = { indices: { dtype: "I32", shape: [count], data: rows } };
     if (topK === null) {
       tensors.logits = { dtype: "F32", shape: [count, numClasses], data: logits };
@@ -424,7 +442,7 @@ interface LoadedShard {
 
 /**
  * Opens a complete cache made by `labelDataset`, checking it against `expect` (a mismatch is a "stale cache"
- * DataError naming the field and both values). Shards are read on first use and checked against the manifest's
+ * DataError saying whether the teacher or the data differs, with both values). Shards are read on first use and checked against the manifest's
  * sha256, shape and row indices; a missing or corrupt shard is a DataError naming the file.
  */
 export function openLabelCache(dir: string, expect: LabelCacheExpect = {}): LabelCache {
@@ -434,17 +452,8 @@ export function openLabelCache(dir: string, expect: LabelCacheExpect = {}): Labe
   }
   const manifest = readManifest(manifestPath);
   if (!isComplete(manifest)) throw new DataError(manifestPath, `lists ${manifest.shards.length} of ${Math.ceil(manifest.numSamples / manifest.shardSize)} shards`);
-  const fields: [keyof LabelCacheExpect, string][] = [
-    ["teacherHash", "teacher hash"],
-    ["datasetHash", "dataset hash"],
-    ["numSamples", "number of samples"],
-  ];
-  for (const [key, label] of fields) {
-    const want = expect[key];
-    if (want !== undefined && manifest[key] !== want) {
-      throw new DataError(manifestPath, `stale cache: ${label} (${key}) is ${manifest[key]} in the cache, expected ${want}; delete ${dir} and label again`);
-    }
-  }
+  const stale = describeCacheMismatch(manifest, expect);
+  if (stale) throw new DataError(manifestPath, `${stale}; label again into a new folder (same --data, --split, --validation-size, --train-size and --seed as this run)`);
   const { numClasses: c, shardSize, numSamples, topK } = manifest;
   const loaded = new Map<number, LoadedShard>();
   let closed = false;

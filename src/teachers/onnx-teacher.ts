@@ -3,7 +3,8 @@ import * as ort from "onnxruntime-node";
 import { readDataFile } from "../util/files.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 import { withExtraOutputs } from "./onnx-graph-outputs.js";
-import type { FeatureTensor, Teacher, TeacherMetadata } from "./teacher.js";
+import type { FeatureTensor, Teacher, TeacherInput, TeacherMetadata } from "./teacher.js";
+import { prepareInput, rawKindOf, resolveInputSpec, syntheticInput, type InputSpec, type ModelInput, type ResolvedInputSpec } from "./input-spec.js";
 
 /** What an input builder sees besides the batch. */
 export interface OnnxInputContext {
@@ -16,6 +17,8 @@ export interface OnnxInputContext {
   state: ReadonlyMap<string, ort.Tensor>;
   /** onnxruntime's Tensor class, so a builder module need not import onnxruntime-node itself. */
   Tensor: typeof ort.Tensor;
+  /** The whole batch: rows in the data set, and the raw samples when the data set keeps them. */
+  input: TeacherInput;
 }
 
 /**
@@ -43,6 +46,11 @@ export interface OnnxTeacherOptions {
   capture?: string[];
   /** Feeds for models with extra inputs or recurrent state; without it the model must have exactly one input. */
   inputBuilder?: OnnxInputBuilder;
+  /**
+   * How tsdistill turns each sample into the model's input (input-spec.ts): raw images resized and normalised, raw
+   * text tokenized, or features rescaled. Without it the model gets the student's features.
+   */
+  inputSpec?: InputSpec;
   /** Recurrent state: model output name → the input it feeds on the next call (handed to the builder as ctx.state). */
   state?: Record<string, string>;
   classNames?: string[];
@@ -53,6 +61,7 @@ export interface OnnxTeacherOptions {
 }
 
 interface Resolved {
+  spec: ResolvedInputSpec | null;
   nchw: boolean;
   outputName: string;
   columns: number;
@@ -80,11 +89,15 @@ export class OnnxTeacher implements Teacher {
   ) {
     this.r = resolved;
     this.numClasses = resolved.columns === 1 ? 2 : resolved.columns;
-    const meta = session.inputMetadata[0] as { name: string; type?: string; shape?: readonly (number | string)[] };
-    const dims = (meta.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : null));
+    const spec = resolved.spec;
+    const first = modelInputs(session)[0];
+    const main = spec && spec.kind !== "text" ? modelInputs(session).find((i) => i.name === spec.name)! : first;
+    const rawKind = spec ? rawKindOf(spec) : null;
+    const layout: TeacherMetadata["input"]["layout"] =
+      spec?.kind === "text" ? "sequence" : spec?.kind === "image" ? (spec.flat ? "flat" : spec.layout) : resolved.nchw ? "nchw" : opts.sampleShape.length === 3 ? "nhwc" : opts.sampleShape.length > 1 ? "sequence" : "flat";
     this.metadata = {
       kind: "onnx",
-      input: { name: meta.name, shape: dims, dtype: "float32", layout: resolved.nchw ? "nchw" : opts.sampleShape.length === 3 ? "nhwc" : opts.sampleShape.length > 1 ? "sequence" : "flat" },
+      input: { name: main.name, shape: main.shape, dtype: main.dtype === "int32" || main.dtype === "int64" ? "int32" : "float32", layout, ...(rawKind ? { rawKinds: [rawKind] } : {}) },
       output: {
         numClasses: this.numClasses,
         classNames: opts.classNames,
@@ -112,7 +125,9 @@ export class OnnxTeacher implements Teacher {
 
   private static async resolve(session: ort.InferenceSession, path: string, opts: OnnxTeacherOptions): Promise<OnnxTeacher> {
     const inputs = session.inputMetadata;
-    if (inputs.length !== 1 && !opts.inputBuilder) {
+    if (opts.inputSpec && opts.inputBuilder) throw new DataError(path, "give an input spec or an input builder, not both");
+    const spec = opts.inputSpec ? resolveInputSpec(opts.inputSpec, { runtime: "onnx", inputs: modelInputs(session), where: path }) : null;
+    if (inputs.length !== 1 && !opts.inputBuilder && spec?.kind !== "text") {
       throw new DataError(path, `has ${inputs.length} inputs (${session.inputNames.join(", ")}); a teacher with extra inputs or state needs an input builder (inputBuilder)`);
     }
     for (const [out, inp] of Object.entries(opts.state ?? {})) {
@@ -130,11 +145,14 @@ export class OnnxTeacher implements Teacher {
     }
     const perSample = s.reduce((a, b) => a * b, 1);
     const modelPerSample = dims.slice(1).reduce<number>((a, d) => (typeof d === "number" ? a * d : a), 1);
-    if (!opts.inputBuilder && dims.slice(1).every((d) => typeof d === "number") && modelPerSample !== perSample) {
+    const readsFeatures = !spec || spec.kind === "vector";
+    if (!opts.inputBuilder && readsFeatures && dims.slice(1).every((d) => typeof d === "number") && modelPerSample !== perSample) {
       throw new DataError(path, `expects samples of shape [${dims.slice(1)}] (${modelPerSample} values) but the data has [${s}] (${perSample} values)`);
     }
-    const probeTeacher = new OnnxTeacher(session, path, opts, { nchw, outputName, columns: 2, probabilities: false });
-    const probe = (await probeTeacher.run(new Float32Array(perSample * 2).fill(0.5), 2)).get(outputName)!;
+    if (spec) nchw = false;
+    const probeTeacher = new OnnxTeacher(session, path, opts, { spec, nchw, outputName, columns: 2, probabilities: false });
+    const probeInput: TeacherInput = spec ? syntheticInput(spec, s) : { x: new Float32Array(perSample * 2).fill(0.5), n: 2, sampleShape: s, rows: Int32Array.of(0, 1) };
+    const probe = (await probeTeacher.run(probeInput)).get(outputName)!;
     const columns = probe.data.length / 2;
     if (!Number.isInteger(columns) || columns < 1) throw new DataError(path, `output "${outputName}" has ${probe.data.length} values for 2 samples; expected [n, classes]`);
     let probabilities = opts.output === "probabilities";
@@ -149,7 +167,7 @@ export class OnnxTeacher implements Teacher {
               return Math.abs(sum - 1) < 1e-4;
             });
     }
-    return new OnnxTeacher(session, path, opts, { nchw, outputName, columns, probabilities });
+    return new OnnxTeacher(session, path, opts, { spec, nchw, outputName, columns, probabilities });
   }
 
   /** Forgets the recurrent state (the next call starts from the builder's initial state). */
@@ -158,20 +176,8 @@ export class OnnxTeacher implements Teacher {
   }
 
   /** The model's outputs for a batch (score output, captured tensors, state outputs), as float32 arrays with shapes. */
-  private async run(x: Float32Array, n: number): Promise<Map<string, FeatureTensor>> {
-    let data = x;
-    let shape = [n, ...this.opts.sampleShape];
-    if (this.r.nchw) {
-      const [h, w, c] = this.opts.sampleShape;
-      data = new Float32Array(x.length);
-      for (let i = 0; i < n; i++)
-        for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) data[((i * c + ch) * h + y) * w + xx] = x[((i * h + y) * w + xx) * c + ch];
-      shape = [n, c, h, w];
-    }
-    const main = new ort.Tensor("float32", data, shape);
-    const feeds = this.opts.inputBuilder
-      ? await this.opts.inputBuilder(x, n, { sampleShape: this.opts.sampleShape, inputs: this.session.inputMetadata as OnnxInputContext["inputs"], main, state: this.state, Tensor: ort.Tensor })
-      : { [this.session.inputNames[0]]: main };
+  private async run(input: TeacherInput): Promise<Map<string, FeatureTensor>> {
+    const feeds = this.r.spec ? this.specFeeds(input) : await this.featureFeeds(input);
     const missing = this.session.inputNames.filter((k) => !(k in feeds));
     if (missing.length) throw new TsdistillError(`teacher ${this.name}: the input builder gave no feed for input ${missing.map((m) => `"${m}"`).join(", ")}`);
     let out: ort.InferenceSession.OnnxValueMapType;
@@ -192,6 +198,31 @@ export class OnnxTeacher implements Teacher {
     return result;
   }
 
+  /** Feeds built by the input spec from the batch's raw samples (or rescaled features). */
+  private specFeeds(input: TeacherInput): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const f of prepareInput(this.r.spec!, input, this.name)) feeds[f.name] = new ort.Tensor(f.dtype, f.data, f.shape);
+    return feeds;
+  }
+
+  /** The student's features as the model's input (NCHW-transposed when it wants it), or the input builder's feeds. */
+  private async featureFeeds(input: TeacherInput): Promise<Record<string, ort.Tensor>> {
+    const { x, n } = input;
+    let data = x;
+    let shape = [n, ...this.opts.sampleShape];
+    if (this.r.nchw) {
+      const [h, w, c] = this.opts.sampleShape;
+      data = new Float32Array(x.length);
+      for (let i = 0; i < n; i++)
+        for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) data[((i * c + ch) * h + y) * w + xx] = x[((i * h + y) * w + xx) * c + ch];
+      shape = [n, c, h, w];
+    }
+    const main = new ort.Tensor("float32", data, shape);
+    return this.opts.inputBuilder
+      ? await this.opts.inputBuilder(x, n, { sampleShape: this.opts.sampleShape, inputs: this.session.inputMetadata as OnnxInputContext["inputs"], main, state: this.state, Tensor: ort.Tensor, input })
+      : { [this.session.inputNames[0]]: main };
+  }
+
   private toLogits(y: Float32Array, n: number): Float32Array {
     const { columns, probabilities } = this.r;
     if (y.length !== n * columns) throw new TsdistillError(`teacher ${this.name}: output ${this.r.outputName} has ${y.length} values for ${n} samples, expected ${n * columns}`);
@@ -208,26 +239,34 @@ export class OnnxTeacher implements Teacher {
     return Float32Array.from(y, log);
   }
 
-  /** Logits [n, C] for n samples in tsdistill's layout (log-probabilities when the model outputs probabilities). */
-  async logitsAsync(x: Float32Array, n: number): Promise<Float32Array> {
-    return this.toLogits((await this.run(x, n)).get(this.r.outputName)!.data, n);
+  /** Logits [n, C] for a batch (log-probabilities when the model outputs probabilities). */
+  async logitsAsync(input: TeacherInput): Promise<Float32Array> {
+    return this.toLogits((await this.run(input)).get(this.r.outputName)!.data, input.n);
   }
 
   /** Logits plus the tensors named in `capture` (each must have been given in the options' `capture` at open). */
-  async forwardAsync(x: Float32Array, n: number, capture: string[]): Promise<{ logits: Float32Array; features: Map<string, FeatureTensor> }> {
+  async forwardAsync(input: TeacherInput, capture: string[]): Promise<{ logits: Float32Array; features: Map<string, FeatureTensor> }> {
     const known = this.opts.capture ?? [];
     const unknown = capture.filter((c) => !known.includes(c));
     if (unknown.length) throw new TsdistillError(`teacher ${this.name}: "${unknown[0]}" was not captured; open the teacher with capture: [${[...known, ...unknown].map((c) => `"${c}"`).join(", ")}]`);
-    const out = await this.run(x, n);
+    const out = await this.run(input);
     const features = new Map(capture.map((c) => [c, out.get(c)!] as const));
-    return { logits: this.toLogits(out.get(this.r.outputName)!.data, n), features };
+    return { logits: this.toLogits(out.get(this.r.outputName)!.data, input.n), features };
   }
 
   logits(): tf.Tensor2D {
-    throw new TsdistillError(`teacher ${this.name}: ONNX teachers run asynchronously; label the transfer set first ('tsdistill label') and distil from the cache`);
+    throw new TsdistillError(`teacher ${this.name}: ONNX teachers run asynchronously; run them with runTeacher (teacher-run.ts), or label the transfer set first ('tsdistill label')`);
   }
 
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The model's inputs: names, shapes (null for open dims) and element types. */
+function modelInputs(session: ort.InferenceSession): ModelInput[] {
+  return session.inputMetadata.map((m) => {
+    const meta = m as { name: string; type?: string; shape?: readonly (number | string)[] };
+    return { name: meta.name, shape: (meta.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : null)), dtype: meta.type ?? "float32" };
+  });
 }

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import type { InMemoryDataset } from "../data/dataset.js";
 import { DataError } from "../util/errors.js";
 import { isTeacherConfigFile, loadTeacherConfig, openTeacherConfig, type OpenConfigContext } from "./teacher-config.js";
 import { ensembleOf, openFunction, openOnnxFile, openTfjsFolder, type OpenedTeacher } from "./teacher-openers.js";
@@ -8,27 +9,30 @@ export type { OpenedTeacher } from "./teacher-openers.js";
 export const TEACHER_SPEC_HELP =
   "a TF.js model folder (layers or graph model), an ONNX file (*.onnx), fn:<module>[#export] (a JS function), or a teacher config (*.yaml, *.json: kind tfjs | onnx | api | function | ensemble)";
 
-/** What opening a teacher may need besides its path: the data's sample shape, raw texts for api teachers, … */
-export type OpenTeacherContext = Omit<OpenConfigContext, "sampleShape">;
+/** What opening a teacher may need besides its path and data: the api teacher's callbacks. */
+export type OpenTeacherContext = Omit<OpenConfigContext, "data">;
 
-/** Opens one teacher from a path: a TF.js folder, an .onnx file, `fn:module#export`, or a teacher config file. */
-export async function openTeacher(spec: string, sampleShape: number[], ctx: OpenTeacherContext = {}): Promise<OpenedTeacher> {
-  if (spec.startsWith("fn:")) return openFunction(spec.slice(3), sampleShape);
-  if (spec.endsWith(".onnx")) return openOnnxFile(spec, { sampleShape });
-  if (isTeacherConfigFile(spec)) return openTeacherConfig(loadTeacherConfig(spec), { ...ctx, sampleShape });
+/**
+ * Opens one teacher from a path — a TF.js folder, an .onnx file, `fn:module#export`, or a teacher config file — for
+ * the data set it will run on (its sample shape; a function teacher reads its class count off its first rows).
+ */
+export async function openTeacher(spec: string, data: InMemoryDataset, ctx: OpenTeacherContext = {}): Promise<OpenedTeacher> {
+  if (spec.startsWith("fn:")) return openFunction(spec.slice(3), data);
+  if (spec.endsWith(".onnx")) return openOnnxFile(spec, { sampleShape: data.sampleShape });
+  if (isTeacherConfigFile(spec)) return openTeacherConfig(loadTeacherConfig(spec), { ...ctx, data });
   if (!existsSync(spec)) throw new DataError(spec, `not found; expected ${TEACHER_SPEC_HELP}`);
   return openTfjsFolder(spec);
 }
 
 /** Several teachers: their weighted average of probabilities (one teacher is returned as is). */
-export async function openTeachers(specs: string[], sampleShape: number[], weights?: number[], ctx: OpenTeacherContext = {}): Promise<OpenedTeacher> {
-  if (specs.length === 1 && !weights) return openTeacher(specs[0], sampleShape, ctx);
+export async function openTeachers(specs: string[], data: InMemoryDataset, weights?: number[], ctx: OpenTeacherContext = {}): Promise<OpenedTeacher> {
+  if (specs.length === 1 && !weights) return openTeacher(specs[0], data, ctx);
   const opened: OpenedTeacher[] = [];
   try {
-    for (const s of specs) opened.push(await openTeacher(s, sampleShape, ctx));
+    for (const s of specs) opened.push(await openTeacher(s, data, ctx));
   } catch (err) {
     for (const o of opened) await o.close();
     throw err;
   }
-  return ensembleOf(opened, weights, sampleShape);
+  return ensembleOf(opened, weights, data.sampleShape);
 }

@@ -7,6 +7,8 @@ import { describeZodError } from "../util/zod-errors.js";
 import { ApiTeacherConfig, type ApiTeacherOptions, type LabelBatchOptions } from "./api.js";
 import { ApiTextTeacher } from "./api-text-teacher.js";
 import type { OnnxInputBuilder } from "./onnx-teacher.js";
+import { InputSpec } from "./input-spec.js";
+import type { InMemoryDataset } from "../data/dataset.js";
 import { ensembleOf, importFunction, openFunction, openOnnxFile, openTfjsFolder, type OpenedTeacher } from "./teacher-openers.js";
 
 // A teacher described in a YAML/JSON file (`tsdistill label --teacher teacher.yaml`). Paths in it are relative to
@@ -24,6 +26,8 @@ export const TfjsTeacherConfig = z
     output: z.enum(["auto", "logits", "probabilities"]).default("auto"),
     /** Graph models: the node holding the scores (default the model's first output). */
     outputNode: z.string().min(1).optional(),
+    /** How raw images/texts (or the features) become the model's input (input-spec.ts); default: the features as they are. */
+    input: InputSpec.optional(),
     classNames,
   })
   .strict();
@@ -43,9 +47,12 @@ export const OnnxTeacherConfig = z
     /** Recurrent state: output name → the input it feeds on the next call. */
     state: z.record(z.string(), z.string()).optional(),
     threads: z.number().int().positive().default(1),
+    /** How raw images/texts (or the features) become the model's input (input-spec.ts); default: the features as they are. */
+    input: InputSpec.optional(),
     classNames,
   })
-  .strict();
+  .strict()
+  .refine((c) => !(c.input && c.inputBuilder), { message: "give input or inputBuilder, not both", path: ["input"] });
 
 export const FunctionTeacherConfig = z
   .object({
@@ -53,6 +60,10 @@ export const FunctionTeacherConfig = z
     /** A JS/TS module exporting a TeacherFunction. */
     module: z.string().min(1),
     export: z.string().regex(/^[A-Za-z_$][\w$]*$/, "expected an export name").default("default"),
+    /** raw: the function gets each batch's raw samples (texts, records, images) and features; features: only the features. */
+    input: z.enum(["raw", "features"]).default("raw"),
+    /** What it returns: logits, or probabilities (their logs are used). */
+    output: z.enum(["logits", "probabilities"]).default("logits"),
   })
   .strict();
 
@@ -110,10 +121,12 @@ export function loadTeacherConfig(path: string): TeacherConfig {
 
 function withBaseDir(c: TeacherConfig, base: string): TeacherConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const input = (i: InputSpec | undefined) =>
+    i?.kind === "text" ? { input: { ...i, tokenizer: abs(i.tokenizer), ...(i.tokenizerConfig ? { tokenizerConfig: abs(i.tokenizerConfig) } : {}) } } : {};
   switch (c.kind) {
     case "tfjs":
     case "onnx":
-      return { ...c, path: abs(c.path), ...(c.kind === "onnx" && c.inputBuilder ? { inputBuilder: abs(c.inputBuilder) } : {}) };
+      return { ...c, path: abs(c.path), ...(c.kind === "onnx" && c.inputBuilder ? { inputBuilder: abs(c.inputBuilder) } : {}), ...input(c.input) };
     case "function":
       return { ...c, module: abs(c.module) };
     case "ensemble":
@@ -124,10 +137,8 @@ function withBaseDir(c: TeacherConfig, base: string): TeacherConfig {
 }
 
 export interface OpenConfigContext {
-  /** One sample's shape in the data set the teacher will label. */
-  sampleShape: number[];
-  /** The data set's raw texts by row (needed by the api kind). */
-  texts?: readonly string[];
+  /** The data set the teacher will label (its sample shape; function teachers read their class count off its first rows). */
+  data: InMemoryDataset;
   /** For the api kind: environment, fetch and per-batch callbacks (retries, progress). */
   api?: ApiTeacherOptions & { batch?: LabelBatchOptions };
 }
@@ -136,21 +147,20 @@ export interface OpenConfigContext {
 export async function openTeacherConfig(config: TeacherConfig, ctx: OpenConfigContext): Promise<OpenedTeacher> {
   switch (config.kind) {
     case "tfjs":
-      return openTfjsFolder(config.path, { output: config.output, outputNode: config.outputNode, classNames: config.classNames });
+      return openTfjsFolder(config.path, { output: config.output, outputNode: config.outputNode, classNames: config.classNames, input: config.input });
     case "onnx": {
       const builder = config.inputBuilder ? ((await importFunction(config.inputBuilder, "an ONNX input builder (x, n, ctx) => feeds")) as unknown as OnnxInputBuilder) : undefined;
       const builderHash = config.inputBuilder ? `${hashFiles([config.inputBuilder.split("#")[0]])}#${config.inputBuilder.split("#")[1] ?? "default"}` : undefined;
       return openOnnxFile(
         config.path,
-        { sampleShape: ctx.sampleShape, layout: config.layout, output: config.output, outputName: config.outputName, capture: config.capture, inputBuilder: builder, state: config.state, threads: config.threads, classNames: config.classNames },
+        { sampleShape: ctx.data.sampleShape, layout: config.layout, output: config.output, outputName: config.outputName, capture: config.capture, inputBuilder: builder, state: config.state, threads: config.threads, classNames: config.classNames, inputSpec: config.input },
         builderHash,
       );
     }
     case "function":
-      return openFunction(`${config.module}#${config.export}`, ctx.sampleShape);
+      return openFunction(`${config.module}#${config.export}`, ctx.data, { input: config.input, output: config.output });
     case "api": {
-      if (!ctx.texts) throw new TsdistillError("teacher kind api: labels raw text, but the data set has none; use --data jsonl:<file> (one JSON object with a \"text\" field per line)");
-      const t = new ApiTextTeacher(config, ctx.texts, ctx.api);
+      const t = new ApiTextTeacher(config, ctx.api);
       return { teacher: t, hash: t.metadata.hash!, close: async () => {}, stats: () => ({ ...t.stats }) };
     }
     case "ensemble": {
@@ -161,7 +171,7 @@ export async function openTeacherConfig(config: TeacherConfig, ctx: OpenConfigCo
         for (const o of opened) await o.close();
         throw err;
       }
-      return ensembleOf(opened, config.weights, ctx.sampleShape);
+      return ensembleOf(opened, config.weights, ctx.data.sampleShape);
     }
   }
 }

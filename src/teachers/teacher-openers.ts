@@ -1,15 +1,18 @@
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import type { InMemoryDataset } from "../data/dataset.js";
 import { loadModel } from "../students/io.js";
 import { DataError } from "../util/errors.js";
 import { hashFiles } from "./label-cache.js";
 import { hashModelFolder } from "./model-hash.js";
 import { OnnxTeacher, type OnnxTeacherOptions } from "./onnx-teacher.js";
-import { EnsembleTeacher, FunctionTeacher } from "./function-teacher.js";
+import { EnsembleTeacher, FunctionTeacher, type FunctionTeacherOptions, type TeacherFunction } from "./function-teacher.js";
 import { TfjsTeacher, type TfjsTeacherOptions } from "./tfjs-teacher.js";
 import { modelTeacher, type Teacher } from "./teacher.js";
+import type { InputSpec } from "./input-spec.js";
+import { withInputSpec } from "./spec-teacher.js";
 
 export interface OpenedTeacher {
   teacher: Teacher;
@@ -20,6 +23,14 @@ export interface OpenedTeacher {
   stats?(): Record<string, unknown>;
   /** Number of weights, where the teacher's files say (TF.js folders). */
   paramCount?: number;
+}
+
+/** What identifies an input spec in a hash: its settings, with the tokenizer files by content rather than path. */
+export function inputSpecIdentity(spec: InputSpec | undefined): Record<string, unknown> | undefined {
+  if (!spec) return undefined;
+  if (spec.kind !== "text") return { ...spec };
+  const { tokenizer, tokenizerConfig, ...rest } = spec;
+  return { ...rest, tokenizer: hashFiles([tokenizer]), ...(tokenizerConfig ? { tokenizerConfig: hashFiles([tokenizerConfig]) } : {}) };
 }
 
 /** sha256 of a base hash and the settings that change a teacher's outputs (none: the base hash itself). */
@@ -49,10 +60,21 @@ export async function importFunction(spec: string, what: string): Promise<(...ar
  * A TF.js folder: an engine model when the engine can load it (tsdistill's own folders: every layer capturable,
  * logits as trained), else a stock layers or graph model through TfjsTeacher.
  */
-export async function openTfjsFolder(dir: string, opts: TfjsTeacherOptions = {}): Promise<OpenedTeacher> {
+export async function openTfjsFolder(dir: string, opts: TfjsTeacherOptions & { input?: InputSpec } = {}): Promise<OpenedTeacher> {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(dir, "not found; expected a TF.js model folder (model.json + weight files)");
   const folderHash = hashModelFolder(dir);
-  const hash = hashWithSettings(folderHash, { output: opts.output === "auto" ? undefined : opts.output, outputNode: opts.outputNode });
+  const hash = hashWithSettings(folderHash, { output: opts.output === "auto" ? undefined : opts.output, outputNode: opts.outputNode, input: inputSpecIdentity(opts.input) });
+  const opened = await openTfjsModel(dir, opts, hash);
+  if (!opts.input) return opened;
+  try {
+    return { ...opened, teacher: withInputSpec(opened.teacher, opts.input, join(dir, "model.json"), hash) };
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
+}
+
+async function openTfjsModel(dir: string, opts: TfjsTeacherOptions, hash: string): Promise<OpenedTeacher> {
   const stockOnly = opts.output !== undefined && opts.output !== "auto";
   if (!stockOnly && !opts.outputNode && !TfjsTeacher.isGraphModel(dir)) {
     const engine = await loadModel(dir).catch((err: unknown) => {
@@ -78,15 +100,22 @@ export async function openOnnxFile(path: string, opts: OnnxTeacherOptions, build
     layout: opts.layout === "auto" ? undefined : opts.layout,
     inputBuilder: builderHash,
     state: opts.state,
+    input: inputSpecIdentity(opts.inputSpec),
   });
   const t = await OnnxTeacher.open(path, { ...opts, hash });
   return { teacher: t, hash, close: () => t.close() };
 }
 
-/** `module#export` as a function teacher (hash: the module file's sha256 and the export name). */
-export async function openFunction(spec: string, sampleShape: number[]): Promise<OpenedTeacher> {
-  const hash = hashFiles([spec.split("#")[0]]) + `#${spec.split("#")[1] ?? "default"}`;
-  const t = await FunctionTeacher.load(spec, sampleShape, hash);
+/**
+ * `module#export` as a function teacher over `data` (its class count read from its answer on the first rows).
+ * Hash: the module file's sha256 and the export name, plus input/output settings other than the defaults.
+ */
+export async function openFunction(spec: string, data: InMemoryDataset, opts: Omit<FunctionTeacherOptions, "hash"> = {}): Promise<OpenedTeacher> {
+  const fn = (await importFunction(spec, "a teacher function ({ raw, rows, x, n, sampleShape }) => logits")) as unknown as TeacherFunction;
+  const base = hashFiles([resolve(spec.split("#")[0])]) + `#${spec.split("#")[1] ?? "default"}`;
+  const settings = { input: opts.input === "features" ? "features" : undefined, output: opts.output === "probabilities" ? "probabilities" : undefined };
+  const hash = settings.input || settings.output ? hashWithSettings(base, settings) : base;
+  const t = await FunctionTeacher.forData(fn, spec, data, { ...opts, hash });
   return { teacher: t, hash, close: async () => {} };
 }
 

@@ -58,7 +58,7 @@ export function rescaledTeacher(teacher: Teacher, from: TargetScale, to: TargetS
   };
   if (teacher.logitsAsync) {
     const inner = teacher.logitsAsync.bind(teacher);
-    wrapped.logitsAsync = async (x, n, rows) => Float32Array.from(await inner(x, n, rows), (v) => v * a + b);
+    wrapped.logitsAsync = async (input) => Float32Array.from(await inner(input), (v) => v * a + b);
   }
   return wrapped;
 }

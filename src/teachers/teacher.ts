@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { LayersModel } from "@tensorflow/tfjs-layers";
 import type { SequentialModel } from "../students/model.js";
 import type { InMemoryDataset } from "../data/dataset.js";
-import { predictLogits } from "../eval/classification.js";
+import type { RawKind } from "../data/raw.js";
+import { runTeacher } from "./teacher-run.js";
 
 /** Rows `indices` of a row-major [rows, ...rowShape] array, as a tensor [indices.length, ...rowShape]. */
 export function gatherRows(values: Float32Array, rowShape: number[], indices: Int32Array, what: string): tf.Tensor {
@@ -12,6 +13,25 @@ export function gatherRows(values: Float32Array, rowShape: number[], indices: In
   const out = new Float32Array(indices.length * width);
   for (let i = 0; i < indices.length; i++) out.set(values.subarray(indices[i] * width, (indices[i] + 1) * width), i * width);
   return tf.tensor(out, [indices.length, ...rowShape]);
+}
+
+/**
+ * One batch as a teacher sees it: both views of each sample. `x` is what the student reads (features, NHWC pixels
+ * in [0, 1], hashed n-grams…); `raw` is what the user gave (texts, CSV records, decoded RGBA images), present when
+ * the teacher reads raw samples (see TeacherMetadata.input.rawKinds) and the data set keeps them.
+ */
+export interface TeacherInput {
+  /** The student's features, row-major [n, ...sampleShape]. */
+  x: Float32Array;
+  n: number;
+  /** One sample's shape in `x`. */
+  sampleShape: number[];
+  /** Each sample's row in the data set being labelled. */
+  rows: Int32Array;
+  /** The raw samples, in the order of `rows` (strings, records, RgbaImage). */
+  raw?: readonly unknown[];
+  /** What `raw` holds. */
+  rawKind?: RawKind;
 }
 
 /** Where a teacher came from. */
@@ -28,6 +48,11 @@ export interface TeacherMetadata {
     dtype: "float32" | "int32" | "string";
     /** "nhwc"/"nchw": images; "flat": vectors; "text": raw strings (api teachers); "any": whatever the function takes. */
     layout: "nhwc" | "nchw" | "flat" | "sequence" | "text" | "any";
+    /**
+     * The raw sample kinds the teacher reads (function teachers, teachers with an input spec for images or text,
+     * api teachers); absent or empty when it reads the student's features.
+     */
+    rawKinds?: RawKind[];
   };
   output: {
     numClasses: number;
@@ -37,6 +62,8 @@ export interface TeacherMetadata {
   };
   /** sha256 of the teacher's content (weights and definition), as used by teacher caches; null when unknown (in-memory). */
   hash: string | null;
+  /** Every call is a request to a remote service (api teachers): checks spend no probe call on it. */
+  remote?: boolean;
 }
 
 /** A named intermediate tensor read from an asynchronous teacher. */
@@ -54,13 +81,12 @@ export interface Teacher {
   /** Logits for a batch [n, ...sampleShape] → [n, numClasses]. */
   logits(x: tf.Tensor): tf.Tensor2D;
   /**
-   * For teachers that run asynchronously (ONNX Runtime, HTTP): logits [n, C] for n samples, row-major. `rows` are
-   * the samples' row indices in the dataset being labelled, for teachers that read something else than `x` for a row
-   * (the api teacher reads the row's raw text).
+   * For teachers that run asynchronously (ONNX Runtime, HTTP, JS functions) or read raw samples: logits [n, C] for
+   * the batch, row-major. Build the input with teacherInput() (teacher-run.ts), run any teacher with runTeacher().
    */
-  logitsAsync?(x: Float32Array, n: number, rows?: Int32Array): Promise<Float32Array>;
+  logitsAsync?(input: TeacherInput): Promise<Float32Array>;
   /** Asynchronous teachers: logits plus named intermediate tensors (row-major, batch first). */
-  forwardAsync?(x: Float32Array, n: number, capture: string[]): Promise<{ logits: Float32Array; features: Map<string, FeatureTensor> }>;
+  forwardAsync?(input: TeacherInput, capture: string[]): Promise<{ logits: Float32Array; features: Map<string, FeatureTensor> }>;
   /** Logits plus named intermediate outputs (feature-based distillation), where the teacher exposes them. */
   forward?(x: tf.Tensor, capture: string[]): { logits: tf.Tensor2D; features: Map<string, tf.Tensor> };
   /** Names of the layers `forward` can capture, and their output shapes (no batch dimension). */
@@ -118,8 +144,8 @@ export interface LogitLookup {
 }
 
 /**
- * The teacher's logits for a whole in-memory dataset, computed once. With a frozen teacher and no
- * augmentation this replaces a teacher forward pass at every step.
+ * The teacher's logits for a whole in-memory dataset, computed once (computeTeacherLogits in teacher-run.ts runs any
+ * teacher, sync or async). With a frozen teacher and no augmentation this replaces a teacher forward pass at every step.
  */
 export class TeacherLogitCache implements LogitLookup {
   constructor(
@@ -127,8 +153,9 @@ export class TeacherLogitCache implements LogitLookup {
     readonly numClasses: number,
   ) {}
 
-  static compute(teacher: Teacher, data: InMemoryDataset, batchSize = 1000): TeacherLogitCache {
-    return new TeacherLogitCache(predictLogits((x) => teacher.logits(x), data, batchSize), teacher.numClasses);
+  /** The teacher's logits for every row of `data` (its first batch checked as validateTeacherOutputs does). */
+  static async compute(teacher: Teacher, data: InMemoryDataset, batchSize = 1000): Promise<TeacherLogitCache> {
+    return new TeacherLogitCache(await runTeacher(teacher, data, { batchSize }), teacher.numClasses);
   }
 
   /** Rows for these sample indices, as a [n, numClasses] tensor. */

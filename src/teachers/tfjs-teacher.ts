@@ -87,7 +87,7 @@ export class TfjsTeacher implements Teacher {
       if (probe.length !== 2) throw new DataError(jsonPath, `output ${outputNode} has shape [${probe}] for one sample; expected [1, classes]`);
       const metadata: TeacherMetadata = {
         kind: "tfjs-graph",
-        input: { name: model.inputNodes[0], shape: input, dtype: "float32", layout: layoutOf(input) },
+        input: { name: model.inputNodes[0], shape: input, dtype: model.inputs[0].dtype === "int32" ? "int32" : "float32", layout: layoutOf(input) },
         output: { numClasses: probe[1], classNames: opts.classNames, kind: probabilities ? "probabilities" : "logits" },
         hash,
       };
@@ -109,7 +109,7 @@ export class TfjsTeacher implements Teacher {
     const input = shapeOf(model.inputs[0].shape);
     const metadata: TeacherMetadata = {
       kind: "tfjs-layers",
-      input: { name: model.inputs[0].name, shape: input, dtype: "float32", layout: layoutOf(input) },
+      input: { name: model.inputs[0].name, shape: input, dtype: model.inputs[0].dtype === "int32" ? "int32" : "float32", layout: layoutOf(input) },
       output: { numClasses: outShape[1], classNames: opts.classNames, kind: probabilities ? "probabilities" : "logits" },
       hash,
     };

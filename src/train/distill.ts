@@ -1,11 +1,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { InMemoryDataset, type DataSource } from "../data/dataset.js";
-import type { SequentialModel } from "../students/model.js";
+import type { TrainableModel } from "../students/trainable.js";
 import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import { crossEntropy } from "../losses/cross-entropy.js";
 import { kdLoss } from "../losses/kd.js";
 import { regressionDistillLoss, regressionMse } from "../losses/regression.js";
 import { fit, type FitOptions, type FitResult, type StepContext } from "./fit.js";
+import { TsdistillError } from "../util/errors.js";
 
 function targetsOf(ctx: StepContext): tf.Tensor1D {
   if (!ctx.targets) throw new Error(`regression training: batch without targets (dataset ${ctx.batch.size} rows)`);
@@ -13,7 +14,7 @@ function targetsOf(ctx: StepContext): tf.Tensor1D {
 }
 
 /** Trains a model on hard labels: cross-entropy, or for a regression data set MSE on the standardised targets. */
-export function train(model: SequentialModel, data: DataSource, options: FitOptions): Promise<FitResult> {
+export function train(model: TrainableModel, data: DataSource, options: FitOptions): Promise<FitResult> {
   if (data.task === "regression") return fit(model, data, (out, ctx) => regressionMse(out, targetsOf(ctx), ctx.y), options);
   return fit(model, data, (logits, ctx) => crossEntropy(logits, ctx.y), options);
 }
@@ -23,7 +24,7 @@ export interface DistillOptions extends FitOptions {
   teacher?: Teacher;
   /** Precomputed teacher logits by dataset row; the teacher is then not run at all. */
   teacherLogits?: LogitLookup;
-  student: SequentialModel;
+  student: TrainableModel;
   data: DataSource;
   /** Softmax temperature T. */
   temperature?: number;
@@ -56,8 +57,12 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const t0 = performance.now();
   // Cached logits are only valid for the unaugmented inputs.
   const useCache = (cacheTeacher ?? true) && data instanceof InMemoryDataset && !fitOptions.augment;
-  const cache: LogitLookup | null = teacherLogits ?? (useCache && teacher ? TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null);
+  // Any teacher (sync or async, reading features or raw samples) runs once over the transfer set here.
+  const cache: LogitLookup | null = teacherLogits ?? (useCache && teacher ? await TeacherLogitCache.compute(teacher, data as InMemoryDataset) : null);
   if (!cache && !teacher) throw new Error("distill needs a teacher to run on each batch");
+  if (!cache && (teacher!.logitsAsync || (teacher!.metadata?.input.rawKinds?.length ?? 0) > 0)) {
+    throw new TsdistillError(`teacher ${teacher!.name}: it runs asynchronously or reads raw samples, so it cannot run on every (augmented) batch; distil from its outputs over an in-memory transfer set without augmentation`);
+  }
   const teacherSeconds = (performance.now() - t0) / 1000;
   const result = await fit(
     student,

@@ -2,13 +2,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import type { Batch, DataSource, InMemoryDataset } from "../data/dataset.js";
 import type { Augment } from "../data/augment.js";
-import type { SequentialModel } from "../students/model.js";
+import type { TrainableModel } from "../students/trainable.js";
 import { validate } from "./validation.js";
 import { Rng } from "../util/rng.js";
 import { TsdistillError } from "../util/errors.js";
 import { createOptimizer, OptimizerConfig } from "./optimizers.js";
 import { lrFactor, ScheduleConfig } from "./schedules.js";
 import type { EpochMetrics, TrainingReporter } from "./reporter.js";
+import { fitFingerprint, restoreFit, saveFit, type FitCheckpoint } from "./checkpoint.js";
 
 export const FitConfig = z.object({
   epochs: z.number().int().positive(),
@@ -59,16 +60,18 @@ export interface FitOptions extends FitConfigInput {
   label?: string;
   /** Student layers whose outputs the loss reads (feature-based distillation). */
   capture?: string[];
-  /** Trainable tensors outside the model that the loss uses (e.g. projectors); updated, never saved. */
+  /** Trainable tensors outside the model that the loss uses (e.g. projectors); trained and checkpointed, not saved with the model. */
   extraParams?: tf.Variable[];
+  /** Written after every epoch; when it already holds a state of this training, the fit continues from it. */
+  checkpoint?: FitCheckpoint;
 }
 
 /**
  * The training loop: seeded shuffling and dropout, optimiser + LR schedule, validation each epoch and a
  * keep-best checkpoint. Same seed and backend → same numbers.
  */
-export async function fit(model: SequentialModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
-  const { validation, reporter, augment, label = "train", capture, extraParams = [], ...rest } = options;
+export async function fit(model: TrainableModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
+  const { validation, reporter, augment, label = "train", capture, extraParams = [], checkpoint, ...rest } = options;
   const cfg = FitConfig.parse(rest);
   const optimizer = createOptimizer(cfg.optimizer);
   const params = [...model.params, ...extraParams];
@@ -77,8 +80,17 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
   let best: { epoch: number; score: number; weights: tf.Tensor[] } | null = null;
   const start = performance.now();
   let samplesSeen = 0;
+  const fingerprint = checkpoint ? fitFingerprint(cfg, train.size, params) : {};
+  let secondsBefore = 0;
   try {
-    for (let epoch = 0; epoch < cfg.epochs; epoch++) {
+    const restored = checkpoint ? restoreFit(checkpoint, fingerprint, params, optimizer) : null;
+    if (restored) {
+      history.push(...restored.history);
+      best = restored.best;
+      secondsBefore = restored.seconds;
+      reporter?.onRestore?.(label, history, cfg.epochs);
+    }
+    for (let epoch = restored?.epoch ?? 0; epoch < cfg.epochs; epoch++) {
       const epochStart = performance.now();
       const shuffle = new Rng(cfg.seed, "shuffle", epoch);
       const dropout = new Rng(cfg.seed, "dropout", epoch);
@@ -124,6 +136,7 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
         }
       }
       history.push(metrics);
+      if (checkpoint) saveFit(checkpoint, { epoch: epoch + 1, fingerprint, history, best, params, optimizer, seconds: secondsBefore + (performance.now() - start) / 1000 });
       reporter?.onEpochEnd?.(label, metrics, cfg.epochs);
     }
     if (best) model.setWeights(best.weights);
@@ -139,6 +152,6 @@ export async function fit(model: SequentialModel, train: DataSource, loss: LossF
     bestEpoch: best?.epoch ?? history.length,
     bestValAccuracy: regression ? null : best ? best.score : last?.valAccuracy ?? null,
     ...(regression ? { bestValRmse: best ? -best.score : last?.valRmse ?? null } : {}),
-    seconds: (performance.now() - start) / 1000,
+    seconds: secondsBefore + (performance.now() - start) / 1000,
   };
 }

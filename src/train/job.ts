@@ -7,6 +7,7 @@ import { useBackend, type BackendName } from "../engine/backend.js";
 import type { FitConfigInput, FitResult } from "./fit.js";
 import type { TrainingReporter } from "./reporter.js";
 import { train } from "./distill.js";
+import { FileCheckpoint } from "./checkpoint.js";
 
 /**
  * A self-contained hard-label training run, described by plain data so it can run in a worker thread:
@@ -24,6 +25,8 @@ export interface TrainJob {
   augmentShift?: number;
   outDir: string;
   metadata?: ModelMetadata;
+  /** Checkpoint file, written every epoch and continued from when it exists (see checkpoint.ts). */
+  checkpoint?: string;
 }
 
 export interface TrainJobResult {
@@ -43,6 +46,7 @@ export async function runTrainJob(job: TrainJob, reporter?: TrainingReporter): P
       reporter,
       label: job.label,
       augment: job.augmentShift ? randomShift(job.augmentShift) : undefined,
+      checkpoint: job.checkpoint ? new FileCheckpoint(job.checkpoint) : undefined,
     });
     await saveModel(model, job.outDir, job.metadata ?? {});
     if (preprocess) savePreprocess(job.outDir, preprocess);

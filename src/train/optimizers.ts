@@ -26,7 +26,40 @@ export type OptimizerConfig = z.infer<typeof OptimizerConfig>;
 export interface Optimizer {
   readonly config: OptimizerConfig;
   step(params: tf.Variable[], grads: tf.Tensor[], lr: number): void;
+  /** A copy of everything the next steps depend on besides the parameters (for checkpoints). */
+  state(): OptimizerState;
+  /** Continues from a saved state (before the first step), for parameters of these sizes. */
+  restore(state: OptimizerState, paramSizes: number[]): void;
   dispose(): void;
+}
+
+/**
+ * An optimiser's state: its step count and, per slot (Adam: "m" and "v"; SGD: "velocity"), one array per
+ * parameter. Slots are empty until the first step.
+ */
+export interface OptimizerState {
+  step: number;
+  slots: Record<string, Float32Array[]>;
+}
+
+/** Copies of a slot, from the in-place arrays or the tensor path's variables, whichever holds it. */
+function slotCopy(arrays: Float32Array[], vars: tf.Variable[]): Float32Array[] {
+  if (arrays.length) return arrays.map((a) => a.slice());
+  return vars.map((v) => Float32Array.from(v.dataSync() as Float32Array));
+}
+
+function restoredSlot(state: OptimizerState, name: string, sizes: number[]): Float32Array[] {
+  const slot = state.slots[name];
+  if (!slot) return [];
+  if (slot.length !== sizes.length || slot.some((a, i) => a.length !== sizes[i])) {
+    throw new Error(`optimiser state: slot "${name}" holds [${slot.map((a) => a.length)}] values, the parameters have [${sizes}]`);
+  }
+  return slot.map((a) => a.slice());
+}
+
+/** The tensor path's variables for a slot: the restored values when there are any, else zeros. */
+function slotVariables(params: tf.Variable[], restored: Float32Array[]): tf.Variable[] {
+  return params.map((p, i) => tf.tidy(() => tf.variable(restored.length ? tf.tensor(restored[i], p.shape) : tf.zerosLike(p), false)));
 }
 
 /** The fused path is chosen once per optimiser: its state (plain arrays) cannot move to the tensor path. */
@@ -59,6 +92,19 @@ class Adam implements Optimizer {
     this.fused ??= canUpdateInPlace(params, grads);
     if (this.fused) this.stepInPlace(params, grads, lr);
     else this.stepWithOps(params, grads, lr);
+  }
+
+  state(): OptimizerState {
+    const m = slotCopy(this.fm, this.m);
+    return { step: this.t, slots: m.length ? { m, v: slotCopy(this.fv, this.v) } : {} };
+  }
+
+  /** The restored moments go to the in-place arrays; the tensor path starts its variables from them. */
+  restore(state: OptimizerState, paramSizes: number[]): void {
+    if (this.t !== 0) throw new Error("optimiser: restore before the first step");
+    this.t = state.step;
+    this.fm = restoredSlot(state, "m", paramSizes);
+    this.fv = restoredSlot(state, "v", paramSizes);
   }
 
   /** One fused loop per parameter over the backend's memory: no temporaries, no extra passes. */
@@ -94,8 +140,10 @@ class Adam implements Optimizer {
   private stepWithOps(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
     const { beta1, beta2, epsilon, weightDecay } = this.config;
     if (this.m.length === 0) {
-      this.m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-      this.v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+      this.m = slotVariables(params, this.fm);
+      this.v = slotVariables(params, this.fv);
+      this.fm = [];
+      this.fv = [];
     }
     this.t++;
     const stepSize = (lr * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
@@ -131,6 +179,20 @@ class SgdMomentum implements Optimizer {
     this.fused ??= canUpdateInPlace(params, grads);
     if (this.fused) this.stepInPlace(params, grads, lr);
     else this.stepWithOps(params, grads, lr);
+    this.steps++;
+  }
+
+  private steps = 0;
+
+  state(): OptimizerState {
+    const velocity = slotCopy(this.fvel, this.velocity);
+    return { step: this.steps, slots: velocity.length ? { velocity } : {} };
+  }
+
+  restore(state: OptimizerState, paramSizes: number[]): void {
+    if (this.steps !== 0) throw new Error("optimiser: restore before the first step");
+    this.steps = state.step;
+    this.fvel = restoredSlot(state, "velocity", paramSizes);
   }
 
   private stepInPlace(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
@@ -153,7 +215,10 @@ class SgdMomentum implements Optimizer {
 
   private stepWithOps(params: tf.Variable[], grads: tf.Tensor[], lr: number): void {
     const { momentum, nesterov, weightDecay } = this.config;
-    if (this.velocity.length === 0) this.velocity = params.map((p) => tf.variable(tf.zerosLike(p), false));
+    if (this.velocity.length === 0) {
+      this.velocity = slotVariables(params, this.fvel);
+      this.fvel = [];
+    }
     tf.tidy(() => {
       params.forEach((p, i) => {
         let g = grads[i];

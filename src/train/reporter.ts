@@ -28,4 +28,6 @@ export interface TrainingReporter {
   onStep?(info: StepInfo): void;
   onEpochEnd?(label: string, metrics: EpochMetrics, epochs: number): void;
   onPhaseEnd?(label: string): void;
+  /** A fit continued from a checkpoint: the epochs it had already done. */
+  onRestore?(label: string, history: EpochMetrics[], epochs: number): void;
 }

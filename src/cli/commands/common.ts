@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from "node:fs";
 import { BACKENDS, useBackend, type BackendName } from "../../engine/backend.js";
 import { choiceOption, numberOption, type OptionSpec } from "../args.js";
 import type { FitOptions } from "../../train/fit.js";
@@ -39,6 +40,7 @@ export const TRAINING_OPTIONS: OptionSpec = {
   "validation-size": { type: "string" },
   seed: { type: "string" },
   out: { type: "string" },
+  resume: { type: "boolean" },
 };
 
 export const GLOBAL_HELP = `  --backend wasm|cpu|native   TF.js backend (default wasm; native: BLAS kernels, see tsdistill doctor; cpu: slow reference)
@@ -60,7 +62,10 @@ ${DATA_OPTIONS_HELP}
   --validation-size N    samples held out of the training split for validation and keep-best (default 10 % of it,
                          at most 5000)
   --seed N               random seed (default 42): same seed + backend → same numbers
-  --out DIR              run folder (default runs/<time>-<command>)`;
+  --out DIR              run folder (default runs/<time>-<command>)
+  --resume               continue a killed run from its last finished epoch (same options): the one at --out DIR,
+                         else the newest in runs/ of this command with these options; it ends as an uninterrupted
+                         run would. Any other run removes the folders of killed runs next to its own.`;
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
@@ -113,13 +118,17 @@ export function trainingSettings(values: Values, defaults: { epochs?: number } =
 }
 
 import type { TrainingReporter, EpochMetrics } from "../../train/reporter.js";
-import type { RunFolder } from "../../run/run-folder.js";
+import { RunFolder } from "../../run/run-folder.js";
 import { splitLoaded, withDataOptions, type LoadedData, type Splits } from "../../data/sources.js";
 import { formatDataSummary, type DataSummary } from "../../data/summary.js";
 
-/** Forwards to the progress output and keeps metrics.json in the run folder up to date after every epoch. */
-export function recordingReporter(run: RunFolder, progress: TrainingReporter): TrainingReporter & { metrics: Record<string, EpochMetrics[]> } {
-  const metrics: Record<string, EpochMetrics[]> = {};
+/**
+ * Forwards to the progress output and keeps metrics.json in the run folder up to date after every epoch; a
+ * resumed run starts from the metrics the interrupted one recorded, each training's from its checkpoint.
+ */
+export function recordingReporter(run: RunFolder, progress: TrainingReporter & { info?(m: string): void }): TrainingReporter & { metrics: Record<string, EpochMetrics[]> } {
+  const saved = run.path("metrics.json");
+  const metrics: Record<string, EpochMetrics[]> = run.resumed && existsSync(saved) ? (JSON.parse(readFileSync(saved, "utf8")) as Record<string, EpochMetrics[]>) : {};
   return {
     metrics,
     onStep: (info) => progress.onStep?.(info),
@@ -129,6 +138,11 @@ export function recordingReporter(run: RunFolder, progress: TrainingReporter): T
       progress.onEpochEnd?.(label, m, epochs);
     },
     onPhaseEnd: (label) => progress.onPhaseEnd?.(label),
+    onRestore: (label, history, epochs) => {
+      metrics[label] = history.slice();
+      run.writeJson("metrics.json", metrics);
+      progress.info?.(`${label}: continuing after epoch ${history.length}/${epochs} from the checkpoint`);
+    },
   };
 }
 
@@ -150,6 +164,11 @@ export function announceData(values: Values, lines: string[] | DataSummary): voi
  */
 export function splitTrainValidation(data: LoadedData, s: TrainingSettings): Splits {
   return splitLoaded(data, { validationSize: s.validationSize, trainSize: s.trainSize, seed: s.seed });
+}
+
+/** The run folder of a command: new, or with --resume the interrupted one (at --out, else the newest in runs/) whose config matches. */
+export function openRunFolder(values: Values, kind: string, config: Record<string, unknown>, progress: { info(m: string): void }, opts: { out?: string; ignoreOnResume?: string[] } = {}): RunFolder {
+  return RunFolder.open({ kind, out: (values.out as string | undefined) ?? opts.out, resume: Boolean(values.resume), config, ignoreOnResume: opts.ignoreOnResume, info: (m) => progress.info(m) });
 }
 
 export function printResult(values: Values, json: unknown, human: string): void {

@@ -1,37 +1,41 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
 import { saveModel } from "../../students/io.js";
 import { distill } from "../../train/distill.js";
-import { openTfjsFolder } from "../../teachers/teacher-openers.js";
-import { agreement, evaluate, predictLogits } from "../../eval/classification.js";
+import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
+import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
+import { runTeacher } from "../../teachers/teacher-run.js";
+import { TeacherLogitCache, type LogitLookup, type Teacher } from "../../teachers/teacher.js";
+import { agreement, classificationMetrics, evaluate, predictLogits } from "../../eval/classification.js";
 import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../../teachers/label-cache.js";
 import { checkTeacherTask, rescaledLookup, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
-import type { Teacher } from "../../teachers/teacher.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
-import { evaluateRegression, regressionMetrics } from "../../eval/regression.js";
-import { RunFolder } from "../../run/run-folder.js";
+import { evaluateRegression, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
+import { CheckpointStore } from "../../train/checkpoint.js";
+import type { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 
-export const DISTILL_HELP = `tsdistill distill --teacher DIR --student SPEC [options]
-tsdistill distill --config RECIPE.yaml [--out DIR] [--quiet] [--json]
+export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
+tsdistill distill --config RECIPE.yaml [--out DIR] [--resume] [--quiet] [--json]
 
 With --config, runs a YAML recipe (teacher, student, data, a weighted sum of loss terms from any family, stages,
 optimiser, schedule, seed); see recipes/ for one commented example per family.
 
-Distills a student from a saved teacher (a TF.js layers model folder, e.g. from 'tsdistill train') with
-Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)). The teacher's logits are computed once.
+Distills a student from a teacher with Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
+The teacher's logits are computed once over the transfer set, after it was checked against the data and run on
+64 samples spread over the data (nothing is written for a teacher that does not fit).
 On a regression data set (one output) the student matches the teacher's predictions: (1−α)·MSE(t, s) + α·MSE(y, s)
 on the standardised target, and is scored by RMSE, MAE, R² and its RMSE to the teacher's predictions. A teacher
 whose outputs do not fit the data's task or class count is refused before anything is trained.
 
-  --teacher DIR          teacher model folder (model.json + weights): from 'tsdistill train', or any TF.js layers
-                         or graph model (other teachers: label them first with 'tsdistill label')
+  --teacher PATH         ${TEACHER_SPEC_HELP}; repeat it for an ensemble
+  --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
                          must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
   --student SPEC         student architecture, e.g. mlp:800-800
@@ -46,7 +50,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("distill", argv, {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,
-    teacher: { type: "string" },
+    teacher: { type: "string", multiple: true },
+    weights: { type: "string" },
     "teacher-cache": { type: "string" },
     student: { type: "string" },
     temperature: { type: "string" },
@@ -56,7 +61,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(DISTILL_HELP + "\n");
   if (values.config) return recipeCommand(values);
-  if (!values.teacher && !values["teacher-cache"]) throw new UsageError("distill: --teacher (a model folder) or --teacher-cache (a folder from 'tsdistill label') is required");
+  if (!values.teacher && !values["teacher-cache"]) throw new UsageError(`distill: --teacher (${TEACHER_SPEC_HELP}) or --teacher-cache (a folder from 'tsdistill label') is required`);
   if (values.teacher && values["teacher-cache"]) throw new UsageError("distill: give --teacher or --teacher-cache, not both");
   if (!values.student) throw new UsageError("distill: --student is required (e.g. --student mlp:800-800)");
   const settings = trainingSettings(values);
@@ -73,21 +78,30 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const cacheDir = values["teacher-cache"] as string | undefined;
   const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
   const scale = trainSet.target ?? UNITS;
-  let teacherLogits = cache ? cacheLogitLookup(cache, cacheDir!) : undefined;
-  const opened = values.teacher ? await openTfjsFolder(String(values.teacher)) : null;
-  try {
-    checkTeacherTask(opened?.teacher.numClasses ?? teacherLogits!.numClasses, trainSet, opened ? String(values.teacher) : `the cache ${cacheDir}`, settings.data, opened ? "--teacher" : "--teacher-cache");
-  } catch (err) {
-    cache?.close();
-    await opened?.close();
-    throw err;
-  }
-  // Regression: the teacher's numbers on the student's standardised scale (caches hold the target's units).
-  const teacher = opened && regression ? rescaledTeacher(opened.teacher, teacherOutputScale(String(values.teacher)), scale) : opened?.teacher;
-  if (teacherLogits && regression) teacherLogits = rescaledLookup(teacherLogits, UNITS, scale);
+  const specs = values.teacher ? (values.teacher as string[]).map(String) : [];
+  const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
+  if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
+  const opened = specs.length ? await openTeachers(specs, trainSet, weights).catch((err) => (cache?.close(), Promise.reject(err))) : null;
+  let teacher: Teacher | undefined;
+  let teacherLogits: LogitLookup | undefined;
+  const progress = reporterFrom(values);
+  const teacherName = specs.length ? specs.join(" + ") : `cache ${cacheDir}`;
+  const config = { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
   let run: RunFolder;
   try {
-    run = RunFolder.create("distill", values.out as string | undefined);
+    checkTeacherTask(opened?.teacher.numClasses ?? cache!.manifest.numClasses, trainSet, opened ? teacherName : `the cache ${cacheDir}`, settings.data, opened ? "--teacher" : "--teacher-cache");
+    if (cache) {
+      // Caches hold regression values in the target's units; the student trains on the standardised scale.
+      teacherLogits = cacheLogitLookup(cache, cacheDir!);
+      if (regression) teacherLogits = rescaledLookup(teacherLogits, UNITS, scale);
+    } else {
+      // Checked and run on the first samples before the run folder exists: a teacher that does not fit leaves nothing.
+      const warnings = await checkTeacherOnData(opened!.teacher, trainSet, { dataName: settings.data });
+      for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+      // tsdistill's regression models output standardised values (their preprocess.json says so); others, the units.
+      teacher = regression ? rescaledTeacher(opened!.teacher, specs.length === 1 ? teacherOutputScale(specs[0]) : UNITS, scale) : opened!.teacher;
+    }
+    run = openRunFolder(values, "distill", config, progress);
   } catch (err) {
     cache?.close();
     await opened?.close();
@@ -95,21 +109,24 @@ export async function distillCommand(argv: string[]): Promise<void> {
   }
   announceData(values, summary);
   try {
-    const teacherName = values.teacher ?? `cache ${cacheDir}`;
-    run.writeJson("config.json", { command: "distill", teacher: values.teacher ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary });
+    // Any teacher kind runs once over the transfer set (async path for ONNX, functions, ensembles, input specs).
+    const t0 = performance.now();
+    if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
+    const teacherSeconds = (performance.now() - t0) / 1000;
     const student = new SequentialModel(studentConfig, settings.seed);
-    const reporter = recordingReporter(run, reporterFrom(values));
-    const fitResult = await distill({ ...settings.fit, teacher, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter });
+    const reporter = recordingReporter(run, progress);
+    const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
+    const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
     const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     const saved = regression
       ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
       : { temperature, outputs: "logits" };
     await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved });
     if (data.preprocess) savePreprocess(run.path("student"), data.preprocess);
-    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds, backend };
+    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds + teacherSeconds, backend };
     const { result, human } = regression
-      ? regressionResult(student, teacher, cache, trainSet, data.test)
-      : classificationResult(student, teacher, cache, trainSet, data.test);
+      ? await regressionResult(student, teacher, cache, trainSet, data.test)
+      : await classificationResult(student, teacher, cache, trainSet, data.test);
     run.writeJson("results.json", { ...result, ...common });
     const dir = run.finish();
     printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);
@@ -125,10 +142,11 @@ export async function distillCommand(argv: string[]): Promise<void> {
 
 type Summary = { result: Record<string, unknown>; human: string };
 
-function classificationResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Summary {
+async function classificationResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluate((x) => student.predict(x), testSet);
   // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
-  const teacherTest = teacher ? evaluate((x) => teacher.logits(x), testSet) : null;
+  const teacherTestLogits = teacher && testSet.size > 0 ? await runTeacher(teacher, testSet, { validate: false }) : null;
+  const teacherTest = teacherTestLogits ? { ...classificationMetrics(teacherTestLogits, testSet.y, teacher!.numClasses), logits: teacherTestLogits } : null;
   const agree = teacherTest
     ? agreement(teacherTest.logits, test.logits, testSet.numClasses)
     : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), trainSet.numClasses);
@@ -147,9 +165,11 @@ function classificationResult(student: SequentialModel, teacher: Teacher | undef
 }
 
 /** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
-function regressionResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Summary {
+async function regressionResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluateRegression((x) => student.predict(x), testSet);
-  const teacherTest = teacher ? evaluateRegression((x) => teacher.logits(x), testSet) : null;
+  // The teacher is already on the student's standardised scale (rescaledTeacher).
+  const teacherPredictions = teacher && testSet.size > 0 ? toUnits(await runTeacher(teacher, testSet, { validate: false }), testSet.target!) : null;
+  const teacherTest = teacherPredictions ? { ...regressionMetrics(teacherPredictions, targetValues(testSet)), predictions: teacherPredictions } : null;
   const vsTeacher = teacherTest
     ? regressionMetrics(test.predictions, teacherTest.predictions).rmse
     : regressionMetrics(evaluateRegression((x) => student.predict(x), trainSet).predictions, cache!.logitsFor(trainSet.y.map((_, i) => i))).rmse;
@@ -174,17 +194,17 @@ function regressionResult(student: SequentialModel, teacher: Teacher | undefined
 }
 
 async function recipeCommand(values: Record<string, string | boolean | (string | boolean)[] | undefined>): Promise<void> {
-  const allowed = new Set(["config", "out", "quiet", "json", "help", "backend"]);
+  const allowed = new Set(["config", "out", "resume", "quiet", "json", "help", "backend"]);
   const extra = Object.keys(values).filter((k) => values[k] !== undefined && !allowed.has(k));
   if (extra.length) throw new UsageError(`distill: --${extra[0]} cannot be combined with --config (set it in the recipe)`);
   const file = String(values.config);
   const recipe = loadRecipe(file);
   if (values.backend) recipe.backend = (await selectBackend(values)) as typeof recipe.backend;
   const progress = reporterFrom(values);
-  const run = RunFolder.create(recipe.name, (values.out as string | undefined) ?? recipe.output);
+  // The recipe's content is compared on --resume, not the path it was given by.
+  const run = openRunFolder(values, recipe.name, { command: "distill --config", file, recipe }, progress, { out: recipe.output, ignoreOnResume: ["file"] });
   try {
-    run.writeJson("config.json", { command: "distill --config", file, recipe });
-    const result = await runRecipe(recipe, { reporter: recordingReporter(run, progress), run, info: (m) => progress.info(m), source: file });
+    const result = await runRecipe(recipe, { reporter: recordingReporter(run, progress), run, info: (m) => progress.info(m), source: file, checkpoints: new CheckpointStore(run.checkpointDir) });
     run.writeJson("results.json", result);
     const dir = run.finish();
     result.runDir = dir;

@@ -1,25 +1,40 @@
 import { parseOptions, numberOption } from "../args.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
-import { dataNotices } from "../../data/sources.js";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { DATA_HELP, dataNotices, loadImageData } from "../../data/sources.js";
 import { summarizeData } from "../../data/summary.js";
 import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
-import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import type { InMemoryDataset } from "../../data/dataset.js";
 import { loadModel } from "../../students/io.js";
-import { evaluateModels, type EvaluationSuite, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
-import { UsageError } from "../../util/errors.js";
+import { modelInfo, modelTestData } from "../../eval/model-data.js";
+import { evaluateModels, type EvaluationSuite, type ExternalTeacher, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
+import { bytesOnDisk } from "../../eval/size.js";
+import { hashDataset, MANIFEST_FILE, openLabelCache, PARTIAL_MANIFEST_FILE } from "../../teachers/label-cache.js";
+import { openTeacher, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
+import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
+import { runTeacher } from "../../teachers/teacher-run.js";
+import { checkOutputWidth } from "../../teachers/teacher-validate.js";
+import { DataError, UsageError } from "../../util/errors.js";
 
-export const EVAL_HELP = `tsdistill eval --model DIR [--teacher DIR] [options]
+export const EVAL_HELP = `tsdistill eval --model DIR [--teacher PATH] [options]
 
 Evaluates a saved model on the test split: accuracy, top-1/top-5, loss, calibration (ECE over 15 confidence
 bins and the reliability curve), per-class accuracy and the confusion matrix; parameters, size on disk,
 latency (p50/p99 at batch 1) and throughput (samples/s at --batch). With --teacher the teacher gets the same
 treatment in the same process, plus fidelity (top-1 agreement), KL(teacher ‖ student), compression ratio
-(teacher bytes / student bytes) and speed-up (teacher p50 / student p50). On a regression data set: RMSE, MAE and
-R² in the target's units, and with --teacher the student's RMSE to the teacher's predictions.
+(teacher bytes / student bytes) and speed-up (teacher p50 / student p50). A teacher that is not a tsdistill model
+folder (ONNX, a stock TF.js model, a function, a teacher.yaml, an ensemble) or a teacher cache of the test split
+is run once over the test split (or read): accuracy, fidelity and KL; size where a model file or folder can be
+measured, latency "-". On a regression data set: RMSE, MAE and R² in the target's units, and with --teacher (a
+tsdistill model folder) the student's RMSE to the teacher's predictions.
 
   --model DIR            model folder (model.json + weights)
-  --teacher DIR          teacher model folder
-  --data SPEC            data set (default mnist); ${DATA_HELP}
+  --teacher PATH         ${TEACHER_SPEC_HELP}, or a teacher cache of the test split
+                         ('tsdistill label --split test', same --data)
+  --data SPEC            data set whose test split is used (default: the data recorded in the model folder, whose
+                         preprocess.json prepares the samples; refused when its samples do not fit the model);
+                         ${DATA_HELP}
 ${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
 ${GLOBAL_HELP}
@@ -27,8 +42,8 @@ ${GLOBAL_HELP}
 
 const pct = (x: number | null | undefined, digits = 2) => (x == null ? "-" : `${(x * 100).toFixed(digits)}%`);
 const ms = (x: number | undefined) => (x === undefined ? "-" : x < 1 ? `${x.toFixed(3)} ms` : `${x.toFixed(2)} ms`);
-const int = (x: number) => Math.round(x).toLocaleString("en-US");
-const mb = (bytes: number) => (bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`);
+const int = (x: number | null) => (x === null ? "-" : Math.round(x).toLocaleString("en-US"));
+const mb = (bytes: number | null) => (bytes === null ? "-" : bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(2)} MB` : `${(bytes / 1024).toFixed(1)} KB`);
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -57,7 +72,7 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
     rows.push(
       row("fidelity (top-1 agreement)", (m) => (m.teacher ? "-" : pct(m.agreementWithTeacher))),
       row("KL(teacher ‖ model)", (m) => (m.teacher ? "-" : `${m.klFromTeacher!.toFixed(4)} nats`)),
-      row("compression (teacher bytes / bytes)", (m) => (cmp(m) ? `${cmp(m)!.compressionRatio.toFixed(2)}×` : "-")),
+      row("compression (teacher bytes / bytes)", (m) => (cmp(m)?.compressionRatio != null ? `${cmp(m)!.compressionRatio!.toFixed(2)}×` : "-")),
       row("speed-up (teacher p50 / p50)", (m) => (cmp(m)?.speedUp != null ? `${cmp(m)!.speedUp!.toFixed(2)}×` : "-")),
     );
   }
@@ -105,18 +120,22 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const batchSize = numberOption("batch", values.batch, { int: true, min: 1 }) ?? 256;
   const backend = await selectBackend(values);
   const modelDir = String(values.model);
-  const teacherDir = values.teacher ? String(values.teacher) : null;
+  const teacherSpec = values.teacher ? String(values.teacher) : null;
   // Load once up front so a bad folder fails before the data is read (one line naming model.json).
-  (await loadModel(modelDir)).model.dispose();
-  if (teacherDir) (await loadModel(teacherDir)).model.dispose();
-  const dataName = dataSpec(values);
-  const loaded = loadImageData(dataName);
-  const test = loaded.test;
+  const info = await modelInfo(modelDir);
+  const engineTeacher = teacherSpec ? await isEngineFolder(teacherSpec) : false;
+  const chosen = modelTestData(info, values.data !== undefined ? dataSpec(values) : undefined);
+  if (!chosen) throw new UsageError(`eval: ${modelDir} records no data set (it was saved without one); give --data`);
+  if (chosen.note && !values.quiet) process.stderr.write(`eval: ${chosen.note}\n`);
+  const { test, spec: dataName } = chosen;
   if (test.size === 0) throw new UsageError(`--data: ${dataName} has no test samples`);
+  const loaded = loadImageData(dataName);
   announceData(values, dataNotices(loaded));
   const dataSummary = summarizeData(loaded);
-  const entries = [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherDir ? "student" : "model", dir: modelDir }];
+  const teacherDir = engineTeacher ? teacherSpec : null;
+  const entries = [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherSpec ? "student" : "model", dir: modelDir }];
   if (test.task === "regression") {
+    if (teacherSpec && !teacherDir) throw new UsageError(`--teacher: ${teacherSpec} is not a tsdistill model folder; on a regression data set eval compares with a saved regression model`);
     const rs = await evaluateRegressionModels(entries, test, dataName, { batchSize });
     const s = rs.models.find((m) => !m.teacher)!;
     const t = rs.models.find((m) => m.teacher) ?? null;
@@ -124,6 +143,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
       model: modelDir,
       teacherModel: teacherDir,
       data: dataName,
+      dataSource: chosen.source,
       task: "regression",
       target: rs.target,
       testSize: rs.testSize,
@@ -148,14 +168,16 @@ export async function evalCommand(argv: string[]): Promise<void> {
     };
     return printResult(values, result, formatRegression(rs, backend));
   }
-  const suite = await evaluateModels(entries, test, dataName, { batchSize });
+  const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName) : undefined;
+  const suite = await evaluateModels(entries, test, dataName, { batchSize, externalTeacher: external });
   const teacher = suite.models.find((m) => m.teacher) ?? null;
   const student = suite.models.find((m) => !m.teacher)!;
   const comparison = suite.comparisons[0] ?? null;
   const result = {
     model: modelDir,
-    teacherModel: teacherDir,
+    teacherModel: teacherSpec,
     data: dataName,
+    dataSource: chosen.source,
     testSize: suite.testSize,
     numClasses: suite.numClasses,
     batchSize,
@@ -184,4 +206,47 @@ export async function evalCommand(argv: string[]): Promise<void> {
     dataSummary,
   };
   printResult(values, result, formatEvaluation(suite, backend));
+}
+
+/** A model folder the engine loads (a tsdistill model): evaluated with timing like the student. */
+async function isEngineFolder(spec: string): Promise<boolean> {
+  if (!existsSync(join(spec, "model.json"))) return false;
+  try {
+    (await loadModel(spec)).model.dispose();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Any other teacher, or a teacher cache of the test split: its logits on the test split, checked first. */
+async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string): Promise<ExternalTeacher> {
+  const isDir = existsSync(spec) && statSync(spec).isDirectory();
+  if (isDir && (existsSync(join(spec, MANIFEST_FILE)) || existsSync(join(spec, PARTIAL_MANIFEST_FILE)))) {
+    let cache;
+    try {
+      cache = openLabelCache(spec, { datasetHash: hashDataset(test), numSamples: test.size });
+    } catch (err) {
+      if (err instanceof DataError && err.message.includes("stale cache")) {
+        throw new UsageError(`--teacher: ${spec} is not a teacher cache of the test split of ${dataName} (${err.message.replace(/^.*?stale cache: /, "").split(";")[0]}); make one with 'tsdistill label --split test --data ${dataName}'`);
+      }
+      throw err;
+    }
+    try {
+      checkOutputWidth({ name: `cache ${spec}`, numClasses: cache.manifest.numClasses }, test, dataName);
+      return { name: "teacher", dir: spec, logits: cache.logitsFor(Int32Array.from({ length: test.size }, (_, i) => i)), params: null, bytesOnDisk: null };
+    } finally {
+      cache.close();
+    }
+  }
+  const opened = await openTeacher(spec, test);
+  try {
+    for (const w of await checkTeacherOnData(opened.teacher, test, { dataName: `${dataName} (test split)` })) process.stderr.write(`warning: ${w}\n`);
+    const logits = await runTeacher(opened.teacher, test, { validate: false });
+    // Size where the teacher is one model file or folder (not a function, a config or an ensemble).
+    const measurable = spec.endsWith(".onnx") || (isDir && existsSync(join(spec, "model.json")));
+    return { name: "teacher", dir: spec, logits, params: opened.paramCount ?? null, bytesOnDisk: measurable ? bytesOnDisk(spec) : null };
+  } finally {
+    await opened.close();
+  }
 }

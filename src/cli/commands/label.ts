@@ -1,29 +1,36 @@
-import { parseOptions, numberOption } from "../args.js";
+import { parseOptions, numberOption, choiceOption } from "../args.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadSplits } from "../../data/sources.js";
 import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { UsageError } from "../../util/errors.js";
-import { textsOf } from "../../data/text-dataset.js";
+import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 
-export const LABEL_HELP = `tsdistill label --teacher DIR --out CACHE_DIR [options]
+export const LABEL_HELP = `tsdistill label --teacher PATH --out CACHE_DIR [options]
 
 Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
 first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
-shapes, top-k setting). A regression teacher (one output) is stored in the target's units. Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
-written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher.
+shapes, top-k setting). A regression teacher (one output) is stored in the target's units. Interrupted runs resume:
+finished shards are kept, only the rest is computed. Every file is
+written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher;
+a cache of the test split (--split test) is a teacher for 'tsdistill eval --teacher CACHE_DIR'.
+Before anything is written the teacher is checked against the data (outputs per class, input shape or raw
+sample kind) and run on 64 samples spread over the data (finite outputs, not one answer for every input).
 
   --teacher PATH         ${TEACHER_SPEC_HELP}.
                          ONNX: the input spec is read from the model, NCHW inputs are transposed, probability
-                         outputs are logged. A config of kind api labels the raw texts of --data jsonl:<file>
-                         through an OpenAI-compatible endpoint. Repeat --teacher for an ensemble.
+                         outputs are logged; a teacher.yaml 'input:' section feeds raw images or texts instead.
+                         Function teachers get each batch's raw samples ({ raw, rows, x, n, sampleShape }). A
+                         config of kind api labels the raw texts of --data jsonl:<file> through an
+                         OpenAI-compatible endpoint. Repeat --teacher for an ensemble.
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --out DIR              cache folder
   --data SPEC            data set (default mnist); ${DATA_HELP}
 ${DATA_OPTIONS_HELP}
   --validation-size N    held-out samples, as for distill (default 10 % of the training split, at most 5000)
   --train-size N         label only the first N transfer images
+  --split train|validation|test   which split to label (default train: the transfer set)
   --seed N               the split's seed, as for distill (default 42)
   --shard-size N         samples per shard (default 10000)
   --top-k K              store only each sample's top-K classes (log-probabilities)
@@ -42,6 +49,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     seed: { type: "string" },
     "shard-size": { type: "string" },
     "top-k": { type: "string" },
+    split: { type: "string" },
     overwrite: { type: "boolean" },
   });
   if (values.help) return void process.stdout.write(LABEL_HELP + "\n");
@@ -58,17 +66,25 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const specs = (values.teacher as string[]).map(String);
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
-  const data = dataSpec(values);
-  const { train, preprocess, summary } = loadSplits(data, split);
-  const texts = textsOf(train) ?? undefined;
+  const splitName = choiceOption("split", values.split, ["train", "validation", "test"] as const) ?? "train";
+  const dataName = dataSpec(values);
+  const splits = loadSplits(dataName, split);
+  const { preprocess, summary } = splits;
+  const data = splits[splitName];
+  if (data.size === 0) throw new UsageError(`--split: the ${splitName} split of ${dataName} is empty`);
   const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
-  const opened = await openTeachers(specs, train.sampleShape, weights, { texts, api: { batch: { onRetry } } });
+  const opened = await openTeachers(specs, data, weights, { api: { batch: { onRetry } } });
   const { hash: teacherHash } = opened;
   // A regression teacher's numbers go into the cache in the target's units (tsdistill's own models output standardised ones).
-  const teacher = train.task === "regression" && specs.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(specs[0]), UNITS) : opened.teacher;
+  const teacher = data.task === "regression" && specs.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(specs[0]), UNITS) : opened.teacher;
+  let warned = false;
   try {
-    checkTeacherTask(teacher.numClasses, train, specs.length === 1 ? specs[0] : `the ensemble of ${specs.length} teachers`, data);
-    if (train.task === "regression" && specs.length > 1) throw new UsageError(`--teacher: an ensemble averages class probabilities; ${data} is a regression task, give one teacher`);
+    checkTeacherTask(teacher.numClasses, data, specs.length === 1 ? specs[0] : `the ensemble of ${specs.length} teachers`, dataName);
+    if (data.task === "regression" && specs.length > 1) throw new UsageError(`--teacher: an ensemble averages class probabilities; ${dataName} is a regression task, give one teacher`);
+    // Checked and run on the first samples before the cache folder is made: a refused run leaves nothing behind.
+    const warnings = await checkTeacherOnData(teacher, data, { dataName: `${dataName} (${splitName} split)` });
+    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    warned = warnings.length > 0;
     if (topK && topK >= teacher.numClasses) throw new UsageError(`--top-k: expected fewer than the teacher's ${teacher.numClasses} classes, got ${topK}`);
     checkClassOrder(teacher.metadata?.output.classNames, (preprocess as { labelNames?: string[] } | undefined)?.labelNames);
   } catch (err) {
@@ -78,8 +94,10 @@ export async function labelCommand(argv: string[]): Promise<void> {
   announceData(values, summary);
   const t0 = performance.now();
   let computed = 0;
-  const manifest = await labelDataset(teacher, train, String(values.out), {
+  const manifest = await labelDataset(teacher, data, String(values.out), {
     teacherHash,
+    // The check above ran the teacher on the first rows already; its warnings are not repeated.
+    onWarning: (w) => void (warned || process.stderr.write(`warning: ${w}\n`)),
     shardSize,
     topK,
     overwrite: Boolean(values.overwrite),
@@ -92,7 +110,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,
-    { out: values.out, dataSummary: summary, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
+    { out: values.out, split: splitName, dataSummary: summary, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
     `${manifest.numSamples} samples in ${manifest.shards.length} shards at ${values.out} (${computed} computed now, ${manifest.shards.length - computed} reused), ${seconds.toFixed(1)} s`,
   );
 }

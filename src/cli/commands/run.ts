@@ -1,12 +1,12 @@
 import { parseOptions } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, recordingReporter, reporterFrom, selectBackend } from "./common.js";
-import { RunFolder } from "../../run/run-folder.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend } from "./common.js";
+import { CheckpointStore } from "../../train/checkpoint.js";
 import { UsageError } from "../../util/errors.js";
 import { parseExperiment, readExperimentYaml } from "../../experiments/experiment.js";
 import { runExperiment } from "../../experiments/run-experiment.js";
 import { experimentTable, formatSeconds } from "../../experiments/table.js";
 
-export const RUN_HELP = `tsdistill run RECIPE.yaml [--quick] [--out DIR] [options]
+export const RUN_HELP = `tsdistill run RECIPE.yaml [--quick] [--out DIR] [--resume] [options]
 
 Runs an experiment recipe (recipes/*.yaml): trains or loads the teacher once, then for each distilled variant the
 same student alone on hard labels (same seed, transfer set and epochs) and the distilled student, and prints one
@@ -16,12 +16,14 @@ holds every model, per-epoch metrics and results.json (bench/results.ts turns th
 
   --quick                the recipe's tiny budget (its "quick" section): seconds to a minute
   --out DIR              run folder (default runs/<time>-<recipe name>)
+  --resume               continue an interrupted run of this recipe (at --out DIR, else the newest in runs/): the
+                         models it finished are kept, the one in training goes on from its last finished epoch
   --teachers DIR         where trained teachers are kept and reused across runs and recipes (default: the run
                          folder's parent /teachers, e.g. runs/teachers)
 ${GLOBAL_HELP}`;
 
 export async function runCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseOptions("run", argv, { ...GLOBAL_OPTIONS, quick: { type: "boolean" }, out: { type: "string" }, teachers: { type: "string" } }, true);
+  const { values, positionals } = parseOptions("run", argv, { ...GLOBAL_OPTIONS, quick: { type: "boolean" }, out: { type: "string" }, resume: { type: "boolean" }, teachers: { type: "string" } }, true);
   if (values.help) return void process.stdout.write(RUN_HELP + "\n");
   if (positionals.length !== 1) throw new UsageError("run: expected one recipe file, e.g. tsdistill run recipes/mnist-hinton.yaml");
   const file = positionals[0];
@@ -34,10 +36,12 @@ export async function runCommand(argv: string[]): Promise<void> {
     for (const v of ex.variants) v.recipe.backend = ex.base.backend;
   }
   const progress = reporterFrom(values);
-  const run = RunFolder.create(`${ex.name}${ex.quick ? "-quick" : ""}`, (values.out as string | undefined) ?? ex.base.output);
+  // The recipe's content (and the backend) is compared on --resume, not the path it was given by.
+  const config = { command: `run${ex.quick ? " --quick" : ""}`, file, recipe: raw, backend: ex.base.backend };
+  const run = openRunFolder(values, `${ex.name}${ex.quick ? "-quick" : ""}`, config, progress, { out: ex.base.output, ignoreOnResume: ["file"] });
   try {
-    run.writeJson("config.json", { command: `run${ex.quick ? " --quick" : ""}`, file, recipe: raw });
-    const result = await runExperiment(ex, { dir: run.dir, teacherStore: values.teachers as string | undefined, reporter: recordingReporter(run, progress), info: (m) => progress.info(m) });
+    const checkpoints = new CheckpointStore(run.checkpointDir);
+    const result = await runExperiment(ex, { dir: run.dir, teacherStore: values.teachers as string | undefined, reporter: recordingReporter(run, progress), info: (m) => progress.info(m), checkpoints });
     run.writeJson("results.json", result);
     const dir = run.finish();
     printResult(values, { ...result, runDir: dir }, `${experimentTable(result)}\n\n${ex.name}: ${formatSeconds(result.seconds)}; run folder ${dir}`);
@@ -49,6 +53,7 @@ export async function runCommand(argv: string[]): Promise<void> {
 
 /** `kind: vad` recipes (Silero VAD → frame-level student): their own schema and runner (src/audio). */
 async function runVad(file: string, values: Record<string, string | boolean | (string | boolean)[] | undefined>): Promise<void> {
+  if (values.resume) throw new UsageError("run: --resume is not available for kind: vad recipes (they train in seconds); run it again");
   const { loadVadRecipe, runVadRecipe } = await import("../../audio/index.js");
   const recipe = loadVadRecipe(file);
   if (values.backend) recipe.backend = (await selectBackend(values)) as typeof recipe.backend;

@@ -2,6 +2,7 @@ import { choiceOption, numberOption, parseOptions } from "../args.js";
 import { GLOBAL_OPTIONS } from "./common.js";
 import { BACKENDS } from "../../engine/backend.js";
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, startServer } from "../../serve/server.js";
+import { RAW_FIELDS } from "../../serve/validate.js";
 import { UsageError } from "../../util/errors.js";
 
 export const SERVE_HELP = `tsdistill serve --model DIR [--onnx FILE|auto] [--host 127.0.0.1] [--port 8080] [--max-body BYTES]
@@ -10,13 +11,21 @@ Serves a saved model over HTTP (JSON). Runs in TF.js, or in onnxruntime-node whe
 (--onnx auto uses DIR.onnx or DIR/model.onnx when present, TF.js otherwise). Stops on SIGINT/SIGTERM.
 
   GET  /health     {"status": "ok"}
-  GET  /metadata   input shape, classes, parameter count, runtime, labels, the model's metadata
-  POST /predict    {"input": [...]} (one sample, flat or nested to the input shape) or {"inputs": [[...], ...]}
-                   → {"predictions": [{"class", "probabilities", "logits"}]} (softmax computed by the server);
-                   a regression model (task regression in its preprocess.json) answers {"predictions": [{"value"}]}
-                   in the target's units
+  GET  /metadata   what /predict takes (raw kind, columns / text field / image size; tensor shape), classes,
+                   parameter count, runtime, labels, the model's metadata
+  POST /predict    raw samples, through the preprocessing saved with the model (preprocess.json):
+                     tabular  {"records": [{"col": value, ...}, ...]} or {"record": {...}} (absent or null: missing)
+                     text     {"texts": ["...", ...]} or {"text": "..."}
+                     image    {"images": ["<base64 PNG/JPEG>", ...]} or {"image": "..."} (any size; also for
+                              models without preprocess.json whose input is an image, e.g. MNIST)
+                   or tensors: {"input": [...]} (one sample, flat or nested to the input shape) or {"inputs": [...]}
+                   (features; for an ONNX file whose graph holds the preprocessing, what its input takes)
+                   → {"predictions": [{"class", "label", "probabilities", "logits"}]} (softmax computed by the server)
+                   (a regression model, task regression in its preprocess.json: {"predictions": [{"value"}]} in the
+                   target's units)
 
-Client errors are answered as {"error": "..."} with a 4xx status (400 bad input, 404, 405, 413, 415).
+Client errors are answered as {"error": "..."} with a 4xx status (400 bad input, naming the field and index,
+e.g. "records[2].age: ..."; 404, 405, 413, 415). The model folder needs no --data: its preprocess.json is read.
 
   --model DIR            model folder (model.json + weights)
   --onnx FILE|auto       serve this ONNX file (from 'tsdistill export') through onnxruntime-node
@@ -64,10 +73,12 @@ export async function serveCommand(argv: string[]): Promise<void> {
   }
   const runtime = p.runtime === "tfjs" ? `TF.js (${p.engine})` : `onnxruntime-node (${p.engine})`;
   if (values.json) {
-    process.stdout.write(JSON.stringify({ url: running.url, model: modelDir, runtime: p.runtime, engine: p.engine, inputShape: p.inputShape, numClasses: p.numClasses }) + "\n");
+    process.stdout.write(JSON.stringify({ url: running.url, model: modelDir, runtime: p.runtime, engine: p.engine, inputShape: p.inputShape, numClasses: p.numClasses, rawInput: p.rawInput }) + "\n");
   } else {
     process.stdout.write(`serving ${modelDir} with ${runtime} at ${running.url}\n`);
   }
+  const raw = p.rawInput ? `raw ${p.rawInput} ({"${RAW_FIELDS[p.rawInput][1]}": [...]}) or tensors ({"inputs": [...]}, ${p.tensorInput.description})` : `tensors only ({"inputs": [...]}, ${p.tensorInput.description}); the model has no preprocess.json`;
+  log(`POST /predict takes ${raw}`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

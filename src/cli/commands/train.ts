@@ -1,5 +1,5 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
@@ -8,7 +8,7 @@ import { saveModel } from "../../students/io.js";
 import { train } from "../../train/distill.js";
 import { evaluate } from "../../eval/classification.js";
 import { evaluateRegression } from "../../eval/regression.js";
-import { RunFolder } from "../../run/run-folder.js";
+import { CheckpointStore } from "../../train/checkpoint.js";
 import { UsageError } from "../../util/errors.js";
 
 export const TRAIN_HELP = `tsdistill train --model SPEC [options]
@@ -38,13 +38,15 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const modelConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout, inputDropout });
   const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
   const regression = data.train.task === "regression";
-  const run = RunFolder.create("train", values.out as string | undefined);
+  const progress = reporterFrom(values);
+  const config = { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
+  const run = openRunFolder(values, "train", config, progress);
   announceData(values, summary);
   try {
-    run.writeJson("config.json", { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary });
     const model = new SequentialModel(modelConfig, settings.seed);
-    const reporter = recordingReporter(run, reporterFrom(values));
-    const fitResult = await train(model, trainSet, { ...settings.fit, validation, reporter, label: "train" });
+    const reporter = recordingReporter(run, progress);
+    const checkpoint = new CheckpointStore(run.checkpointDir).at("train");
+    const fitResult = await train(model, trainSet, { ...settings.fit, validation, reporter, label: "train", checkpoint });
     const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     let result: Record<string, unknown>;
     let headline: string;

@@ -1,0 +1,169 @@
+// Exported students in a real browser (Debian's Chromium, driven by playwright-core): the page loads the ONNX file
+// (onnxruntime-web from node_modules) or the TF.js folder (tf.min.js), imports the shipped preprocess.mjs with
+// preprocess.json, feeds raw records, texts and PNG images, and must predict what Node's loadStudent().predict does.
+// Everything is served from 127.0.0.1 by this test; nothing comes from the network.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { extname, join, normalize } from "node:path";
+import type { AddressInfo } from "node:net";
+import { chromium } from "playwright-core";
+import { useBackend } from "../src/engine/backend.js";
+import { decodeImage } from "../src/data/image-decode.js";
+import { loadStudent } from "../src/students/student.js";
+import * as runtime from "../src/runtime/preprocess.mjs";
+import { makeDeployFixture } from "./deploy-fixture.js";
+import { assertAllClose, runCli, tempDir } from "./helpers.js";
+
+const CHROMIUM = "/usr/bin/chromium";
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (.ci/run installs Debian's chromium)`;
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html",
+  ".js": "text/javascript",
+  ".mjs": "text/javascript",
+  ".wasm": "application/wasm",
+  ".json": "application/json",
+  ".onnx": "application/octet-stream",
+  ".bin": "application/octet-stream",
+};
+
+/** A static server on 127.0.0.1: "/" is the page, "/ort/…" onnxruntime-web's dist, "/tf.min.js", "/x/…" the exports. */
+async function serveFiles(page: string, exportsDir: string): Promise<{ url: string; close: () => void }> {
+  const roots: Record<string, string> = { "/ort/": "node_modules/onnxruntime-web/dist/", "/x/": `${exportsDir}/` };
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? "/").split("?")[0]);
+    // Cross-origin isolation lets onnxruntime-web use its threaded build as it would on a real site.
+    const headers = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
+    if (path === "/") return void res.writeHead(200, { ...headers, "content-type": "text/html" }).end(page);
+    if (path === "/tf.min.js") return void res.writeHead(200, { ...headers, "content-type": "text/javascript" }).end(readFileSync("node_modules/@tensorflow/tfjs/dist/tf.min.js"));
+    for (const [prefix, root] of Object.entries(roots)) {
+      if (!path.startsWith(prefix)) continue;
+      const file = normalize(join(root, path.slice(prefix.length)));
+      if (!file.startsWith(normalize(root)) || !existsSync(file) || !statSync(file).isFile()) break;
+      return void res.writeHead(200, { ...headers, "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}
+
+// The page: window.__predict(case) loads one export and its shipped module, turns the raw inputs (records, texts,
+// or base64 PNGs decoded to RGBA by the browser) into the model's input with that module, runs it, and decodes.
+const PAGE = `<!doctype html><meta charset="utf-8"><script src="/tf.min.js"></script><script type="module">
+import * as ort from "/ort/ort.wasm.min.mjs";
+ort.env.wasm.wasmPaths = "/ort/";
+ort.env.wasm.numThreads = 1;
+async function rgba(b64) {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const bmp = await createImageBitmap(new Blob([bytes], { type: "image/png" }), { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+  const canvas = new OffscreenCanvas(bmp.width, bmp.height);
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bmp, 0, 0);
+  return ctx.getImageData(0, 0, bmp.width, bmp.height);
+}
+window.__predict = async (c) => {
+  const mod = await import(c.module);
+  const pre = await (await fetch(c.preprocess)).json();
+  const inputs = c.pngs ? await Promise.all(c.pngs.map(rgba)) : c.inputs;
+  if (c.onnx) {
+    const session = await ort.InferenceSession.create(c.onnx, { executionProviders: ["wasm"] });
+    const feed = mod.graphInput(pre, inputs, session.inputNames[0]);
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor(feed.type, feed.data, feed.dims) });
+    return { inputName: session.inputNames[0], predictions: mod.decodeOutput(pre, out[session.outputNames[0]].data) };
+  }
+  await tf.setBackend("cpu");
+  const m = await tf.loadLayersModel(c.tfjs);
+  const { data, shape } = mod.preprocess(pre, inputs);
+  const y = m.predict(tf.tensor(data, shape));
+  return { predictions: mod.decodeOutput(pre, await y.data()) };
+};
+window.__ready = true;
+</script>`;
+
+test("exported ONNX and TF.js students predict from raw records, texts and images in Chromium as Node does", { skip, timeout: 300_000 }, async () => {
+  await useBackend("wasm");
+  const { dir, cleanup } = tempDir("tsdistill-browser-export-");
+  const fx = await makeDeployFixture(join(dir, "fx"));
+  const out = join(dir, "exports");
+  const models = { numeric: fx.numeric, mixed: fx.mixed, text: fx.text, image: fx.image };
+  const runs = await Promise.all([
+    ...Object.entries(models).map(([name, m]) => runCli(["export", "--model", m, "--out", join(out, `${name}.onnx`), "--check", "0", "--quiet"])),
+    ...Object.entries(models).map(([name, m]) => runCli(["export", "--model", m, "--format", "tfjs", "--out", join(out, `${name}-tfjs`), "--check", "0", "--quiet"])),
+  ]);
+  for (const r of runs) assert.equal(r.code, 0, r.stderr);
+
+  const rawInputs: Record<string, { inputs?: unknown[]; pngs?: Buffer[] }> = {
+    numeric: { inputs: fx.numericRecords },
+    mixed: { inputs: fx.records },
+    text: { inputs: fx.texts },
+    image: { pngs: fx.pngs },
+  };
+  const server = await serveFiles(PAGE, out);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    // Only 127.0.0.1 is reachable from the page.
+    await page.route("**/*", (route) => (new URL(route.request().url()).hostname === "127.0.0.1" ? route.continue() : route.abort()));
+    await page.goto(server.url + "/");
+    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, null, { timeout: 60_000 });
+
+    for (const [name, modelDir] of Object.entries(models)) {
+      const raw = rawInputs[name];
+      const s = await loadStudent(modelDir);
+      try {
+        const pngs = raw.pngs?.map((b) => b.toString("base64"));
+        const want = await s.predict(raw.inputs ?? raw.pngs!);
+        // The ONNX pixel graph takes uint8 pixels at the model's size: Node's reference is the library on exactly
+        // those pixels (images of other sizes are resized and rounded to integers by the shipped module first).
+        let wantOnnx = want;
+        if (name === "image") {
+          const pre = s.preprocess as runtime.ImagePreprocess;
+          const px = runtime.imagePixels(pre, raw.pngs!.map((b, i) => decodeImage(b, `png ${i}`)));
+          const n = raw.pngs!.length;
+          const images = Array.from({ length: n }, (_, i) => {
+            const data = new Uint8Array(pre.height * pre.width * 4).fill(255);
+            for (let p = 0; p < pre.height * pre.width; p++) data.set(px.subarray((i * pre.height * pre.width + p) * 3, (i * pre.height * pre.width + p) * 3 + 3), 4 * p);
+            return { width: pre.width, height: pre.height, data };
+          });
+          wantOnnx = await s.predict(images);
+        }
+        for (const kind of ["onnx", "tfjs"] as const) {
+          const c =
+            kind === "onnx"
+              ? { onnx: `/x/${name}.onnx`, module: `/x/${name}.preprocess.mjs`, preprocess: `/x/${name}.preprocess.json` }
+              : { tfjs: `/x/${name}-tfjs/model.json`, module: `/x/${name}-tfjs/preprocess.mjs`, preprocess: `/x/${name}-tfjs/preprocess.json` };
+          const got = (await page.evaluate((arg) => (window as unknown as { __predict: (c: unknown) => Promise<unknown> }).__predict(arg), { ...c, inputs: raw.inputs, pngs })) as {
+            inputName?: string;
+            predictions: { class: number; label: string; probabilities: number[] }[];
+          };
+          if (kind === "onnx") assert.equal(got.inputName, { numeric: "values", image: "pixels" }[name] ?? "input", `${name}: the ONNX graph input`);
+          const ref = kind === "onnx" ? wantOnnx : want;
+          assert.equal(got.predictions.length, ref.length, `${name} ${kind}`);
+          got.predictions.forEach((p, i) => {
+            const r = ref[i];
+            assert.ok("class" in r);
+            assert.equal(p.class, r.class, `${name} ${kind} sample ${i}: class`);
+            assert.equal(p.label, r.label, `${name} ${kind} sample ${i}: label`);
+            assertAllClose(p.probabilities, r.probabilities, { rtol: 1e-4, atolScale: 1e-5, what: `${name} ${kind} sample ${i} probabilities` });
+          });
+        }
+      } finally {
+        s.dispose();
+      }
+    }
+    assert.deepEqual(errors, [], "no page errors");
+  } finally {
+    await browser.close();
+    server.close();
+    cleanup();
+  }
+});
