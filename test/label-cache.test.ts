@@ -330,6 +330,28 @@ test("resume after an abort: only the missing shards are computed, and the resul
   assertSameFolder(dir, refDir);
 });
 
+test("resume after a kill between a shard's rename and its manifest entry: the shard on disk is kept, not recomputed", async () => {
+  for (const withPartial of [false, true]) {
+    const dir = join(root, `orphan-${withPartial}`);
+    // What a killed run leaves: shards 0 and 1 complete on disk, the partial manifest (if any) listing only shard 0.
+    cpSync(join(refDir, shardNames[0]), join(dir, shardNames[0]), { recursive: false });
+    cpSync(join(refDir, shardNames[1]), join(dir, shardNames[1]));
+    if (withPartial) writeFileSync(join(dir, "manifest.partial.json"), JSON.stringify({ ...refManifest, shards: refManifest.shards.slice(0, 1) }, null, 2) + "\n");
+    // A shard of another teacher's cache in the same place is not adopted.
+    const t = counting();
+    const resumed: number[] = [];
+    const m = await labelDataset(t, data, dir, { ...childOptions(), onShard: (i) => resumed.push(i) });
+    assert.deepEqual(resumed, [2, 3, 4], `only the shards missing on disk are computed (partial manifest: ${withPartial})`);
+    assert.deepEqual(m, refManifest);
+    assertSameFolder(dir, refDir);
+    const other = join(root, `orphan-other-${withPartial}`);
+    cpSync(join(refDir, shardNames[0]), join(other, shardNames[0]));
+    const again: number[] = [];
+    await labelDataset(counting(), data, other, { ...childOptions(), teacherHash: "another-teacher", onShard: (i) => again.push(i) });
+    assert.deepEqual(again, [0, 1, 2, 3, 4], "a shard whose header names another teacher is computed again");
+  }
+});
+
 test("resume after SIGKILL of a labelling process: byte-identical to an uninterrupted run, no temp files left", async (ctx) => {
   const dir = join(root, "killed");
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./fixtures/label-child.ts", import.meta.url)), dir, "400"], {

@@ -252,6 +252,47 @@ function verifiedShards(dir: string, m: LabelCacheManifest): Map<number, LabelCa
   return kept;
 }
 
+/**
+ * Shard files on disk that no manifest lists yet: a run killed between a shard's rename and the manifest update.
+ * Shards are renamed into place whole, so such a file is complete; it is kept when its own header names this
+ * cache's settings and its place (teacher, data, shard index, rows), so a resumed run never computes it twice.
+ */
+function adoptedShards(dir: string, settings: Settings, numShards: number, kept: Map<number, LabelCacheShard>, listed: LabelCacheManifest | null): Map<number, LabelCacheShard> {
+  const out = new Map(kept);
+  // A shard the manifest lists but whose sha256 no longer matches is damaged: it is computed again, never adopted.
+  const known = new Set((listed?.shards ?? []).map((s) => s.file));
+  for (const name of readdirSync(dir)) {
+    const m = SHARD_FILE.exec(name);
+    if (!m || Number(m[2]) !== numShards) continue;
+    const index = Number(m[1]);
+    if (out.has(index) || index >= numShards || known.has(name)) continue;
+    const expected = layoutOf(index, numShards, settings.numSamples, settings.shardSize);
+    let bytes: Uint8Array;
+    let decoded: ReturnType<typeof decodeSafetensors>;
+    try {
+      bytes = readFileSync(join(dir, name));
+      decoded = decodeSafetensors(bytes, name);
+    } catch {
+      continue;
+    }
+    const meta = decoded.metadata;
+    const values = settings.topK === null ? decoded.tensors.logits : decoded.tensors.topk_logprobs;
+    const width = settings.topK ?? settings.numClasses;
+    if (!values || values.shape.join() !== `${expected.count},${width}`) continue;
+    const want: Record<string, string> = {
+      format: LABEL_CACHE_FORMAT,
+      version: String(LABEL_CACHE_VERSION),
+      teacherHash: settings.teacherHash,
+      datasetHash: settings.datasetHash,
+      shard: `${index}/${numShards}`,
+      start: String(expected.start),
+      count: String(expected.count),
+    };
+    if (meta && Object.entries(want).every(([k, v]) => meta![k] === v)) out.set(index, { ...expected, sha256: sha256(bytes) });
+  }
+  return out;
+}
+
 function abortError(signal: AbortSignal): unknown {
   return signal.reason ?? new DOMException("labelling was aborted", "AbortError");
 }
@@ -362,7 +403,8 @@ async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, o
     for (const name of readdirSync(dir)) if (isCacheFile(name)) rmSync(join(dir, name), { force: true });
   }
 
-  const shards = new Map(kept);
+  // Complete shards whose manifest entry was never written (full-logit and top-k shards alike carry their header).
+  const shards = startOver ? new Map(kept) : adoptedShards(dir, settings, numShards, kept, previous);
   const writePartial = () => {
     const list = [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
     writeFileAtomic(partialPath, `${JSON.stringify({ ...settings, shards: list, createdAt: now() }, null, 2)}\n`);
