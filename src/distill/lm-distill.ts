@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { nextTokenTargets } from "../losses/next-token.js";
@@ -8,10 +7,13 @@ import type { TransformerModel } from "../students/transformer.js";
 import type { LmTopKCache } from "../teachers/lm-topk-cache.js";
 import { hashDataset } from "../teachers/label-cache.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
+import { checkSameVocabulary } from "../tokenizers/compare.js";
 import { fit, type FitOptions, type FitResult, type LossFn } from "../train/fit.js";
 import { ScheduledValue, valueAt } from "../train/schedules.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
+
+export { checkSameVocabulary, tokenizerFingerprint } from "../tokenizers/compare.js";
 
 // Token-level distillation of a language model: the student trains on corpus windows against a teacher LM's
 // per-token distributions (teacher forcing), with the token terms of the loss registry (token-kl, token-jsd, …).
@@ -58,47 +60,56 @@ function teacherVocab(t: LmTeacher): number {
   return isCache(t) ? t.manifest.vocab : isModel(t) ? t.config.vocab : t.vocab;
 }
 
-/** sha256 of a tokenizer's saved tokenizer.json: equal for the same vocabulary and rules. */
-export function tokenizerFingerprint(tokenizer: Tokenizer): string {
-  return createHash("sha256").update(JSON.stringify(tokenizer.toFiles().tokenizer)).digest("hex");
-}
-
-const describeTokenizer = (t: Tokenizer | undefined, vocab: number) => (t ? `${t.kind} tokenizer, ${vocab} tokens` : `${vocab} tokens`);
-
-/** Token-level terms need one vocabulary on both sides; a one-line error names both otherwise. */
-export function checkSameVocabulary(teacher: { vocab: number; tokenizer?: Tokenizer }, student: { vocab: number; tokenizer?: Tokenizer }): void {
-  const names = `the teacher's vocabulary is ${describeTokenizer(teacher.tokenizer, teacher.vocab)}, the student's ${describeTokenizer(student.tokenizer, student.vocab)}`;
-  const advice = "token-level distillation needs one vocabulary on both sides (sequence-level KD works across tokenizers)";
-  if (teacher.vocab !== student.vocab) throw new TsdistillError(`${advice}: ${names}`);
-  if (teacher.tokenizer && student.tokenizer && tokenizerFingerprint(teacher.tokenizer) !== tokenizerFingerprint(student.tokenizer)) {
-    throw new TsdistillError(`${advice}: ${names}, but the tokenizers differ (their tokenizer.json files are not the same)`);
-  }
-}
-
-interface CompiledTerm {
+/** A token-level term resolved against the registry: its definition, weight and parsed options. */
+export interface CompiledLmTerm {
   def: LossDefinition;
   weight: ScheduledValue;
   options: Record<string, unknown>;
 }
 
-function compileTerms(specs: LmTermSpec[], fromCache: boolean): CompiledTerm[] {
-  if (specs.length === 0) throw new TsdistillError("terms: expected at least one token-level term");
+/**
+ * Resolves token-level term specs (`at` names the list in errors, e.g. "terms"); `refuse` returns why a term cannot
+ * run with this teacher and data (one line), or null.
+ */
+export function compileLmTerms(specs: LmTermSpec[], at: string, refuse: (def: LossDefinition, name: string) => string | null): CompiledLmTerm[] {
+  if (specs.length === 0) throw new TsdistillError(`${at}: expected at least one token-level term`);
   const tokenNames = listLosses().filter((d) => d.granularity === "token").map((d) => d.name);
   return specs.map((spec, i) => {
-    const at = `terms[${i}]`;
+    const where = `${at}[${i}]`;
     const def = getLoss(spec.loss);
-    if (!def || def.granularity !== "token") throw new TsdistillError(`${at}.loss: "${spec.loss}" is not a token-level loss; expected one of ${tokenNames.join(", ")}`);
-    if (def.tokenTeacher === "sampled-logprobs") throw new TsdistillError(`${at}.loss: ${spec.loss} needs tokens sampled from the student and scored by the teacher (an on-policy loop), not corpus windows`);
-    if (fromCache && def.tokenTeacher === "logits") {
-      const ok = listLosses().filter((d) => d.granularity === "token" && (d.tokenTeacher === "none" || d.tokenTeacher === "logits-or-top-k")).map((d) => d.name);
-      throw new TsdistillError(`${at}.loss: ${spec.loss} needs the teacher's full logits; a top-k cache serves ${ok.join(", ")}`);
-    }
+    if (!def || def.granularity !== "token") throw new TsdistillError(`${where}.loss: "${spec.loss}" is not a token-level loss; expected one of ${tokenNames.join(", ")}`);
+    const why = refuse(def, spec.loss);
+    if (why) throw new TsdistillError(`${where}.loss: ${why}`);
     const weight = ScheduledValue.safeParse(spec.weight ?? 1);
-    if (!weight.success) throw new TsdistillError(describeZodError(weight.error, { base: `${at}.weight` }));
+    if (!weight.success) throw new TsdistillError(describeZodError(weight.error, { base: `${where}.weight` }));
     const parsed = def.options.safeParse(spec.options ?? {});
-    if (!parsed.success) throw new TsdistillError(`${describeZodError(parsed.error, { base: `${at}.options` })} (loss ${spec.loss})`);
+    if (!parsed.success) throw new TsdistillError(`${describeZodError(parsed.error, { base: `${where}.options` })} (loss ${spec.loss})`);
     return { def, weight: weight.data, options: parsed.data as Record<string, unknown> };
   });
+}
+
+function compileTerms(specs: LmTermSpec[], fromCache: boolean): CompiledLmTerm[] {
+  return compileLmTerms(specs, "terms", (def, name) => {
+    if (def.tokenTeacher === "sampled-logprobs") return `${name} needs tokens sampled from the student and scored by the teacher (an on-policy loop), not corpus windows`;
+    if (fromCache && def.tokenTeacher === "logits") {
+      const ok = listLosses().filter((d) => d.granularity === "token" && (d.tokenTeacher === "none" || d.tokenTeacher === "logits-or-top-k")).map((d) => d.name);
+      return `${name} needs the teacher's full logits; a top-k cache serves ${ok.join(", ")}`;
+    }
+    return null;
+  });
+}
+
+/** Σ_i w_i·term_i at this point of training (scheduled weights and options resolved); `teacherLogits` may be [N, 0]. */
+export function lmTermsValue(terms: readonly CompiledLmTerm[], logits: tf.Tensor2D, teacherLogits: tf.Tensor2D, tokens: TokenInputs, labels: tf.Tensor1D, progress: number, epochs: number): tf.Scalar {
+  let total: tf.Scalar = tf.scalar(0);
+  for (const term of terms) {
+    const w = valueAt(term.weight, progress, epochs);
+    if (w === 0) continue;
+    const options = Object.fromEntries(Object.entries(term.options).map(([k, v]) => [k, typeof v === "object" && v !== null && "kind" in v ? valueAt(v as ScheduledValue, progress, epochs) : v]));
+    const value = term.def.compute({ student: logits, teacher: teacherLogits, studentLogits: logits, teacherLogits, labels, epoch: progress, tokens }, options);
+    total = tf.add(total, tf.mul(value, w));
+  }
+  return total;
 }
 
 /** Checks the student, teacher and windows against each other and returns the per-step loss of token-level KD. */
@@ -138,15 +149,7 @@ export function lmDistillLoss(opts: LmDistillLossOptions): LossFn {
     } else {
       teacherLogits = tf.zeros([N, 0]);
     }
-    let total: tf.Scalar = tf.scalar(0);
-    for (const term of terms) {
-      const w = valueAt(term.weight, ctx.progress, epochs);
-      if (w === 0) continue;
-      const options = Object.fromEntries(Object.entries(term.options).map(([k, v]) => [k, typeof v === "object" && v !== null && "kind" in v ? valueAt(v as ScheduledValue, ctx.progress, epochs) : v]));
-      const value = term.def.compute({ student: logits, teacher: teacherLogits, studentLogits: logits, teacherLogits, labels: ctx.y, epoch: ctx.progress, tokens }, options);
-      total = tf.add(total, tf.mul(value, w));
-    }
-    return total;
+    return lmTermsValue(terms, logits, teacherLogits, tokens, ctx.y, ctx.progress, epochs);
   };
 }
 

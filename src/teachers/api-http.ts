@@ -51,7 +51,10 @@ export const apiHttpFields = {
 };
 
 /** The refinement every config with apiHttpFields needs. */
-export const checkBackoff = [(c: { backoff: { baseMs: number; maxMs: number } }) => c.backoff.maxMs >= c.backoff.baseMs, { message: "backoff.maxMs must be ≥ backoff.baseMs", path: ["backoff", "maxMs"] }] as const;
+export const checkBackoff: [(c: { backoff: { baseMs: number; maxMs: number } }) => boolean, { message: string; path: string[] }] = [
+  (c) => c.backoff.maxMs >= c.backoff.baseMs,
+  { message: "backoff.maxMs must be ≥ backoff.baseMs", path: ["backoff", "maxMs"] },
+];
 
 const HttpSettings = z.object(apiHttpFields).strict();
 export type ApiHttpSettings = z.infer<typeof HttpSettings>;
