@@ -25,9 +25,12 @@ export function windowData(text: string, copies = 1): InMemoryDataset {
   return windowDataset("memorise", all, ctx, bytes.vocabSize);
 }
 
-/** A byte-level LM (pad id 256) trained until it has memorised the text; deterministic for a seed. */
-export async function memorisedLm(text: string, { seed = 1, epochs = 120, dim = 32 } = {}): Promise<TransformerModel> {
-  const { ctx } = memorisedWindow(text);
+/**
+ * A byte-level LM (pad id 256) trained until it has memorised the text; deterministic for a seed. `extraCtx` more
+ * positions than the window (untrained) let it score the window with the token after it, as an API server does.
+ */
+export async function memorisedLm(text: string, { seed = 1, epochs = 120, dim = 32, extraCtx = 0 } = {}): Promise<TransformerModel> {
+  const ctx = memorisedWindow(text).ctx + extraCtx;
   const data = windowData(text);
   const model = new TransformerModel(transformerConfigFromSpec(`transformer:layers=1,dim=${dim},heads=2,ff=${2 * dim},ctx=${ctx},causal,tie,padId=${PAD}`), seed);
   await fit(model, data, (logits, c) => nextTokenCrossEntropy(logits, c.x, c.y, PAD), { epochs, batchSize: 1, seed, optimizer: { kind: "adam", lr: 1e-2 } });

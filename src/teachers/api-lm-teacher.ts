@@ -52,6 +52,8 @@ export const ApiLmTeacherConfig = z
     tokenIds: z.boolean().default(false),
     /** max_tokens of scoring requests (0: score the prompt only; some servers need 1 — the extra token is ignored). */
     scoreMaxTokens: z.number().int().min(0).max(1).default(0),
+    /** The model's context length, when known: windows of up to contextLength − 1 tokens are scored (each is sent with the token after it). */
+    contextLength: z.number().int().min(2).optional(),
     /** Stop strings for generations. */
     stop: z.array(z.string().min(1)).max(4).optional(),
   })
@@ -121,7 +123,7 @@ export class ApiLmTeacher implements CausalLmTeacher {
   readonly hash: string;
   readonly tokenizer: Tokenizer | null;
   readonly vocab: number | null;
-  readonly ctx = null;
+  readonly ctx: number | null;
   readonly capabilities: LmTeacherCapabilities;
   /** Trailing tokens equal to it are not sent (padding); the tokenizer's pad when it is not EOS. */
   readonly padId: number | null;
@@ -138,11 +140,12 @@ export class ApiLmTeacher implements CausalLmTeacher {
     this.name = `api:${c.model}`;
     this.tokenizer = opts.tokenizer ?? (c.tokenizer === null ? null : openTokenizer(c.tokenizer));
     this.vocab = this.tokenizer?.vocabSize ?? null;
+    this.ctx = c.contextLength !== undefined ? c.contextLength - 1 : null;
     this.#map = this.tokenizer ? new ServerTokenMap(this.tokenizer) : null;
     const sp = this.tokenizer?.special;
     this.padId = sp && sp.pad !== sp.eos ? sp.pad : null;
     this.capabilities = { logits: false, maxTopK: this.tokenizer ? c.topLogprobs : 0, tokenLogprobs: this.tokenizer !== null };
-    this.#http = new ApiHttpClient(c, "api LM teacher", opts);
+    this.#http = new ApiHttpClient(c, `api LM teacher ${this.name}`, opts);
     this.#batch = opts.batch ?? {};
     const identity = { baseURL: c.baseURL.replace(/\/+$/, ""), model: c.model, tokenizer: this.tokenizer ? tokenizerFingerprint(this.tokenizer) : null, tokenIds: c.tokenIds };
     this.hash = createHash("sha256").update(`api-lm:${JSON.stringify(identity)}`).digest("hex");
