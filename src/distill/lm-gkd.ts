@@ -211,7 +211,8 @@ export async function distillLmGkd(options: DistillLmGkdOptions): Promise<Distil
           if (nll !== null) sampleTeacherNll.push(nll);
         }
         prepared.set(batch, p);
-        onBatch?.({ batch: ++made, onPolicy, sampleTeacherNll: nll });
+        made++;
+        onBatch?.({ batch: made, onPolicy, sampleTeacherNll: nll });
         yield batch;
       }
     },
