@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
+import { distillLm, lmDistillLoss } from "../src/distill/lm-distill.js";
 import { distillLmGkd, type GkdBatchInfo } from "../src/distill/lm-gkd.js";
 import { generateSamples, teacherScoredNll } from "../src/eval/lm.js";
 import { saveOnnx } from "../src/export/onnx.js";
@@ -107,6 +108,13 @@ test("token-level KD (λ = 0) from the ONNX export of the teacher trains the stu
   assert.equal(viaOnnx.r.onPolicyBatches, 0);
   assertAllClose(viaOnnx.r.history.map((h) => h.loss), inProcess.r.history.map((h) => h.loss), { rtol: 1e-3, what: "loss per epoch" });
   assertAllClose(viaOnnx.w, inProcess.w, { rtol: 1e-3, atolScale: 1e-3, what: "student weights" });
+  // distillLm takes any CausalLmTeacher: an asynchronous one through this loop (λ = 0), the in-process one synchronously.
+  const student = tinyStudent(CTX, 8);
+  const viaDistillLm = await distillLm({ student, teacher: onnx, data, terms: [{ loss: "token-kl" }, { loss: "token-topk-kd", weight: 0.5, options: { k: 5 } }], epochs: 3, batchSize: 2, seed: 8 });
+  assert.deepEqual(viaDistillLm.history.map((h) => h.loss), viaOnnx.r.history.map((h) => h.loss));
+  assert.doesNotThrow(() => lmDistillLoss({ student, teacher, data, epochs: 1 }));
+  assert.throws(() => lmDistillLoss({ student, teacher: onnx, data, epochs: 1 }), /teacher onnx:.*model\.onnx: runs asynchronously \(onnx\); use distillLm or distillLmGkd, which await it before each step/);
+  student.dispose();
 });
 
 test("terms and tokenizers are checked before training, with one line naming what is wrong", async () => {

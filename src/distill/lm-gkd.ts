@@ -14,7 +14,7 @@ import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { fit, type FitOptions, type FitResult } from "../train/fit.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import { compileLmTerms, lmTermsValue, type CompiledLmTerm, type LmTermSpec } from "./lm-distill.js";
+import { compileLmTerms, lmTermsValue, type CompiledLmTerm, type LmTermSpec } from "./lm-terms.js";
 
 /*
  * On-policy distillation of a causal LM (GKD, Agarwal et al. 2024), and token-level KD from any CausalLmTeacher.

@@ -9,7 +9,7 @@ import type { LmGenerationRecord } from "../teachers/lm-generation-cache.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { fit, type FitOptions, type FitResult } from "../train/fit.js";
 import { DataError, TsdistillError } from "../util/errors.js";
-import { compileLmTerms, lmTermsValue, type LmTermSpec } from "./lm-distill.js";
+import { compileLmTerms, lmTermsValue, type LmTermSpec } from "./lm-terms.js";
 import { distillLmGkd } from "./lm-gkd.js";
 
 /*
