@@ -170,3 +170,5 @@ export {
 } from "./teachers/lm-generation-cache.js";
 export { distillLmGkd, GKD_DEFAULTS, type DistillLmGkdOptions, type DistillLmGkdResult, type GkdBatchInfo } from "./distill/lm-gkd.js";
 export { distillLmSequenceKd, sequenceKdWindows, windowPrompts, type DistillLmSequenceKdOptions, type DistillLmSequenceKdResult, type SequenceKdWindows } from "./distill/lm-seqkd.js";
+export { openLmTeacher, type OpenLmTeacherOptions } from "./teachers/open-lm-teacher.js";
+export { teacherAgreement, teacherNllOfSamples, type CrossTeacherNll } from "./eval/lm-teacher-eval.js";

@@ -3,12 +3,15 @@
 // the tokenizer check names both tokenizers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
 import { saveOnnx } from "../src/export/onnx.js";
-import { modelSequenceLogprobs } from "../src/eval/lm.js";
+import { modelSequenceLogprobs, teacherScoredNll } from "../src/eval/lm.js";
+import { teacherAgreement, teacherNllOfSamples } from "../src/eval/lm-teacher-eval.js";
+import { windowDataset } from "../src/data/token-sequences.js";
+import { openLmTeacher } from "../src/teachers/open-lm-teacher.js";
 import { saveTransformer } from "../src/students/transformer-io.js";
 import { SequentialModel } from "../src/students/model.js";
 import { modelConfigFromSpec } from "../src/students/spec.js";
@@ -19,7 +22,7 @@ import { checkSameVocabulary } from "../src/tokenizers/compare.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { DataError, TsdistillError } from "../src/util/errors.js";
 import { assertAllClose, tempDir } from "./helpers.js";
-import { bytes, EOS, memorisedLm, memorisedWindow, PAD } from "./lm-fixtures.js";
+import { bytes, EOS, memorisedLm, memorisedWindow, PAD, tinyStudent } from "./lm-fixtures.js";
 
 await useBackend("wasm", { fallback: false });
 
@@ -120,4 +123,47 @@ test("tokenizer check: token-level terms need one vocabulary; the error names bo
     /sequence-level KD works across tokenizers\): the teacher api:m has no known tokenizer \(declare it with the teacher's tokenizer setting when it is the student's\), the student's vocabulary is byte tokenizer, 260 tokens$/,
   );
   assert.doesNotThrow(() => checkSameVocabulary({ vocab: 260, tokenizer: bytes }, { vocab: 260, tokenizer: bytes }));
+});
+
+test("openLmTeacher: a tsdistill folder, an ONNX folder or file, an api-lm config (tokenizer path relative to it); anything else is one line", async () => {
+  const a = await openLmTeacher(folder);
+  const b = await openLmTeacher(onnxDir);
+  const c = await openLmTeacher(join(onnxDir, "model.onnx"));
+  assert.deepEqual([a.kind, b.kind, c.kind], ["tsdistill", "onnx", "onnx"]);
+  await Promise.all([a.close(), b.close(), c.close()]);
+  const yaml = join(root, "cfg", "teacher.yaml");
+  mkdirSync(join(root, "cfg", "tok"), { recursive: true });
+  copyFileSync(join(folder, "tokenizer.json"), join(root, "cfg", "tok", "tokenizer.json"));
+  writeFileSync(yaml, "kind: api-lm\nbaseURL: http://127.0.0.1:9/v1\nmodel: m\napiKeyEnv: null\ntokenizer: tok/tokenizer.json\ntopLogprobs: 8\n");
+  const api = await openLmTeacher(yaml);
+  assert.deepEqual([api.kind, api.tokenizer?.kind, api.capabilities.maxTopK], ["api", "byte", 8]);
+  writeFileSync(yaml, "kind: api\nbaseURL: http://127.0.0.1:9/v1\nmodel: m\n");
+  await assert.rejects(openLmTeacher(yaml), /teacher\.yaml: kind: expected "api-lm" for an LM teacher config, got "api"$/);
+  writeFileSync(yaml, "kind: api-lm\nbaseURL: http://127.0.0.1:9/v1\nmodel: m\ntopLogprobs: 50\n");
+  await assert.rejects(openLmTeacher(yaml), /teacher\.yaml.*topLogprobs/);
+  await assert.rejects(openLmTeacher(join(root, "nothing")), (e: Error) => e instanceof DataError && /nothing: not found; expected a tsdistill LM folder/.test(e.message));
+});
+
+test("eval against LM teachers: next-token agreement with the ONNX teacher, and its NLL of samples in the student's ids or re-tokenised text", async (t) => {
+  const onnx = await openOnnxLmTeacher(onnxDir);
+  t.after(() => onnx.close());
+  const data = windowDataset("w", window, CTX, 260);
+  assert.deepEqual(await teacherAgreement(onnx, model, data), { tokens: CTX, agreement: 1 });
+  const untrained = tinyStudent(CTX, 3);
+  const other = await teacherAgreement(onnx, untrained, data);
+  assert.ok(other.agreement < 0.5, `an untrained student agrees on ${other.agreement}`);
+  // Same tokenizer: the student's ids as they are. Another tokenizer: its text, re-encoded by the teacher.
+  const samples = [{ prompt: [EOS, ...bytes.encode("teachers")], continuation: bytes.encode(" speak through") }];
+  const same = await teacherNllOfSamples(onnx, samples, bytes);
+  const direct = await teacherScoredNll(samples, (ids) => onnx.sequenceLogprobs(ids));
+  assert.equal(same.sameTokenizer, true);
+  assertAllClose(same.nllPerToken, direct.nllPerToken, { rtol: 1e-6 });
+  const bpe = trainBpe([TEXT, TEXT], { vocabSize: 280 });
+  const bpeSamples = [{ prompt: [bpe.special.eos!, ...bpe.encode("teachers")], continuation: bpe.encode(" speak through") }];
+  assert.ok(bpeSamples[0].continuation.length < 14, "BPE merges some bytes");
+  const cross = await teacherNllOfSamples(onnx, bpeSamples, bpe);
+  assert.deepEqual([cross.sameTokenizer, cross.teacherTokens, cross.bytes], [false, 14, 14]);
+  assertAllClose(cross.nllPerToken, direct.nllPerToken, { rtol: 1e-5, what: "the same text scored by the teacher" });
+  assertAllClose(cross.bitsPerByte, (direct.nllPerToken * 14) / (Math.LN2 * 14), { rtol: 1e-5 });
+  untrained.dispose();
 });
