@@ -1,5 +1,6 @@
-// One BLAS thread against all of them for the products a KD or CNN training step makes, to check the size below
-// which native/gemm.c runs a product single-threaded (small_gemm_macs, thin_gemm_k). Run on a quiet machine:
+// One thread against all of them for the products a KD or CNN training step makes, to check the size below which
+// native/gemm.c runs a product single-threaded (small_gemm_macs, thin_gemm_k); the threads are the addon's own
+// (native/parallel.c), each running single-threaded OpenBLAS on its piece. Run on a quiet machine:
 //   node --import tsx bench/gemm-threads.ts
 import { cpus } from "node:os";
 import { nativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
@@ -15,6 +16,9 @@ const SHAPES: [boolean, boolean, number, number, number][] = [
   [false, false, 128, 128, 128], [false, false, 128, 256, 256], [true, false, 256, 256, 128], [false, false, 128, 800, 32],
   [false, false, 128, 800, 64], [false, false, 512, 800, 10], [false, false, 6272, 32, 25], [true, false, 25, 32, 6272],
   [false, false, 1568, 64, 800], [false, false, 128, 1200, 1200], [true, false, 800, 800, 128],
+  // The transformer step's (bench/transformer-step.ts) products and weight gradients, and a dense layer's k-long one.
+  [false, false, 1024, 128, 128], [false, false, 1024, 512, 128], [true, false, 128, 128, 1024], [true, false, 128, 512, 1024],
+  [true, false, 512, 128, 1024], [false, false, 128, 128, 3136],
 ];
 
 function best(ta: boolean, tb: boolean, m: number, n: number, k: number, t: number): number {

@@ -1,6 +1,4 @@
 /* N-API glue: reads TF.js tensor storage (Float32Arrays) in place, checks every size, calls kernels.h. */
-#define NAPI_VERSION 8
-#include <node_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #if defined(__GLIBC__)
@@ -8,45 +6,7 @@
 #endif
 #include "blas.h"
 #include "kernels.h"
-
-typedef struct {
-  float *data;
-  size_t len;
-} f32;
-
-#define MAX_ARGS 12
-#define GET_ARGS(count)                                                               \
-  napi_value argv[MAX_ARGS];                                                          \
-  size_t argc = MAX_ARGS;                                                             \
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);                               \
-  if (argc < (count)) return fail(env, "expected " #count " arguments");
-
-static napi_value fail(napi_env env, const char *message) {
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (!pending) napi_throw_type_error(env, NULL, message);
-  return NULL;
-}
-
-static int get_f32(napi_env env, napi_value v, f32 *out) {
-  bool is_typed = false;
-  napi_is_typedarray(env, v, &is_typed);
-  if (!is_typed) return 0;
-  napi_typedarray_type type;
-  void *data;
-  if (napi_get_typedarray_info(env, v, &type, &out->len, &data, NULL, NULL) != napi_ok || type != napi_float32_array) return 0;
-  out->data = data;
-  return 1;
-}
-
-static int get_int(napi_env env, napi_value v, int *out) { return napi_get_value_int32(env, v, out) == napi_ok; }
-static int get_double(napi_env env, napi_value v, double *out) { return napi_get_value_double(env, v, out) == napi_ok; }
-static int get_bool(napi_env env, napi_value v, int *out) {
-  bool b;
-  if (napi_get_value_bool(env, v, &b) != napi_ok) return 0;
-  *out = b;
-  return 1;
-}
+#include "napi-args.h"
 
 /* Geometry arrives as an Int32Array [n, h, w, ci, kh, kw, co, sh, sw, dh, dw, top, left, oh, ow]. */
 static int get_geom(napi_env env, napi_value v, conv_geom *g) {
@@ -214,7 +174,7 @@ static napi_value str(napi_env env, const char *s) {
   return v;
 }
 
-/* blasInfo(): { library, config, corename, threads }. */
+/* blasInfo(): { library, config, corename, threads }; threads: the addon's own (OpenBLAS runs single-threaded). */
 static napi_value js_blas_info(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value o, threads;
@@ -223,13 +183,12 @@ static napi_value js_blas_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "library", str(env, "Accelerate"));
   napi_set_named_property(env, o, "config", str(env, "Accelerate (vecLib)"));
   napi_set_named_property(env, o, "corename", str(env, "n/a"));
-  napi_create_int32(env, 0, &threads);
 #else
   napi_set_named_property(env, o, "library", str(env, "OpenBLAS"));
   napi_set_named_property(env, o, "config", str(env, openblas_get_config()));
   napi_set_named_property(env, o, "corename", str(env, openblas_get_corename()));
-  napi_create_int32(env, openblas_get_num_threads(), &threads);
 #endif
+  napi_create_int32(env, worker_threads(), &threads);
   napi_set_named_property(env, o, "threads", threads);
   return o;
 }
@@ -238,13 +197,11 @@ static napi_value js_set_threads(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   int n;
   if (!get_int(env, argv[0], &n) || n < 1) return fail(env, "setThreads: expected a positive integer");
-#if !defined(__APPLE__)
-  openblas_set_num_threads(n);
-#endif
+  set_worker_threads(n);
   return NULL;
 }
 
-/* setSmallGemm(macs, thinK): the size below which a product runs on one BLAS thread (0, 0: always all threads). */
+/* setSmallGemm(macs, thinK): the size below which a product runs on one thread (0, 0: always all threads). */
 static napi_value js_set_small_gemm(napi_env env, napi_callback_info info) {
   GET_ARGS(2);
   double macs;
@@ -273,17 +230,15 @@ static void keep_freed_memory(void) {
 
 static napi_value init(napi_env env, napi_value exports) {
   keep_freed_memory();
-  const struct { const char *name; napi_callback fn; } fns[] = {
+  worker_threads(); /* sets OpenBLAS to one thread before any product runs */
+  static const named_fn fns[] = {
       {"gemm", js_gemm}, {"biasAct", js_bias_act}, {"conv2d", js_conv2d}, {"conv2dBackpropInput", js_conv2d_bi},
       {"conv2dBackpropFilter", js_conv2d_bf}, {"maxPool", js_max_pool}, {"maxPoolGrad", js_max_pool_grad},
       {"avgPool", js_avg_pool}, {"avgPoolGrad", js_avg_pool_grad}, {"sumRows", js_sum_rows}, {"activationGrad", js_activation_grad}, {"adam", js_adam},
       {"sgd", js_sgd}, {"blasInfo", js_blas_info}, {"setThreads", js_set_threads}, {"setSmallGemm", js_set_small_gemm},
   };
-  for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-    napi_value f;
-    napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f);
-    napi_set_named_property(env, exports, fns[i].name, f);
-  }
+  export_fns(env, exports, fns, sizeof(fns) / sizeof(fns[0]));
+  export_sequence_kernels(env, exports);
   return exports;
 }
 

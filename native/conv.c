@@ -1,5 +1,4 @@
 /* conv2d as im2col + gemm, in chunks of whole images so the patch matrix stays small (it is kh·kw times the input). */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "blas.h"
@@ -95,8 +94,7 @@ typedef struct {
   int chunk, first, step;
 } conv_work;
 
-static void *conv_worker(void *arg) {
-  const conv_work *t = arg;
+static void conv_worker(const conv_work *t) {
   const conv_geom *g = t->g;
   const int k = g->kh * g->kw * g->ci;
   const size_t rows = (size_t)g->oh * g->ow;
@@ -125,15 +123,19 @@ static void *conv_worker(void *arg) {
     }
   }
   if (t->kind == CONV_BACKPROP_FILTER && !started) memset(t->out, 0, sizeof(float) * k * g->co);
-  return NULL;
+}
+
+static void conv_workers(void *arg, int begin, int end) {
+  conv_work *work = arg;
+  for (int t = begin; t < end; t++) conv_worker(&work[t]);
 }
 
 #define MAX_CONV_THREADS 16
 
 /*
- * The images are split between the BLAS's threads, each running im2col/col2im and a single-threaded gemm on its
- * own chunks: the patch copies run in parallel too, and no thread waits on another between the two phases
- * (the gemm alone split by OpenBLAS left im2col/col2im — a third of a CNN step — on one core).
+ * The images are split between the addon's threads (native/parallel.c), each running im2col/col2im and a
+ * single-threaded gemm on its own chunks: the patch copies run in parallel too, and no thread waits on another
+ * between the two phases (the gemm alone split by OpenBLAS left im2col/col2im, a third of a CNN step, on one core).
  */
 static void conv_chunks(const conv_geom *g, conv_kind kind, const float *a, const float *b, float *out) {
   const int k = g->kh * g->kw * g->ci;
@@ -152,25 +154,7 @@ static void conv_chunks(const conv_geom *g, conv_kind kind, const float *a, cons
     float *target = kind == CONV_BACKPROP_FILTER && t > 0 ? buf + threads * col_floats + t * partial : out;
     work[t] = (conv_work){g, kind, a, b, target, buf + t * col_floats, chunk, t, threads};
   }
-  if (threads == 1) {
-    conv_worker(&work[0]);
-    return;
-  }
-#if !defined(__APPLE__)
-  const int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-#endif
-  pthread_t tid[MAX_CONV_THREADS];
-  int spawned[MAX_CONV_THREADS] = {0};
-  for (int t = 1; t < threads; t++) spawned[t] = pthread_create(&tid[t], NULL, conv_worker, &work[t]) == 0;
-  conv_worker(&work[0]);
-  for (int t = 1; t < threads; t++) {
-    if (spawned[t]) pthread_join(tid[t], NULL);
-    else conv_worker(&work[t]); /* no thread to be had: do its share here */
-  }
-#if !defined(__APPLE__)
-  openblas_set_num_threads(blas_threads);
-#endif
+  parallel_for(threads, conv_workers, work);
   if (kind == CONV_BACKPROP_FILTER)
     for (int t = 1; t < threads; t++) {
       const float *p = work[t].out;
@@ -181,7 +165,7 @@ static void conv_chunks(const conv_geom *g, conv_kind kind, const float *a, cons
 void conv2d_forward(const conv_geom *g, const float *x, const float *w, float *y) {
   const int k = g->kh * g->kw * g->ci;
   if (is_pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->n * g->h * g->w, g->co, k, 1.0f, x, k, w, g->co, 0.0f, y, g->co);
+    batched_gemm(0, 0, g->n * g->h * g->w, g->co, k, x, w, y, 1, 0, 0, 0.0f);
     return;
   }
   conv_chunks(g, CONV_FORWARD, x, w, y);
@@ -190,7 +174,7 @@ void conv2d_forward(const conv_geom *g, const float *x, const float *w, float *y
 void conv2d_backprop_input(const conv_geom *g, const float *dy, const float *w, float *dx) {
   const int k = g->kh * g->kw * g->ci;
   if (is_pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->n * g->h * g->w, k, g->co, 1.0f, dy, g->co, w, g->co, 0.0f, dx, k);
+    batched_gemm(0, 1, g->n * g->h * g->w, k, g->co, dy, w, dx, 1, 0, 0, 0.0f);
     return;
   }
   memset(dx, 0, sizeof(float) * g->n * g->h * g->w * g->ci);
@@ -200,7 +184,7 @@ void conv2d_backprop_input(const conv_geom *g, const float *dy, const float *w, 
 void conv2d_backprop_filter(const conv_geom *g, const float *x, const float *dy, float *dw) {
   const int k = g->kh * g->kw * g->ci;
   if (is_pointwise(g)) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, k, g->co, g->n * g->h * g->w, 1.0f, x, k, dy, g->co, 0.0f, dw, g->co);
+    batched_gemm(1, 0, k, g->co, g->n * g->h * g->w, x, dy, dw, 1, 0, 0, 0.0f);
     return;
   }
   conv_chunks(g, CONV_BACKPROP_FILTER, x, dy, dw);

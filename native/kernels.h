@@ -28,7 +28,7 @@ static inline int tap_col(const conv_geom *g, int ox, int kx) {
   return ix >= 0 && ix < g->w ? ix : -1;
 }
 
-/* Products below small_gemm_macs multiply-adds, or with k < thin_gemm_k, run on one BLAS thread. */
+/* Products below small_gemm_macs multiply-adds, or with k < thin_gemm_k, run on one thread. */
 extern double small_gemm_macs;
 extern int thin_gemm_k;
 void batched_gemm(int trans_a, int trans_b, int m, int n, int k, const float *a, const float *b, float *c,
@@ -48,8 +48,28 @@ void adam_update(float *out, const float *p, const float *g, float *m, float *v,
                  double beta1, double beta2, double eps, double keep);
 void sgd_update(float *out, const float *p, const float *g, float *vel, size_t len, double lr, double momentum,
                 int nesterov, double weight_decay);
-/* Runs fn(ctx, begin, end) over a split of [0, n) on worker_threads() threads (the caller is one of them). */
+/* Broadcasting binary ops and last-axis reductions (elementwise.c). */
+enum { BINARY_ADD = 0, BINARY_SUB = 1, BINARY_MUL = 2, BINARY_DIV = 3 };
+int binary_op(int op, const float *a, const float *b, float *out, int rank, const int *shape, const int *sa, const int *sb);
+void reduce_last(const float *x, float *out, size_t rows, int cols, int max);
+void exp_array(const float *x, float *y, size_t n);
+/* Sequence kernels (seq.c, gather.c). */
+void softmax_rows(const float *x, float *y, size_t rows, int cols, float scale, int causal_q, const float *mask,
+                  size_t rows_per_mask);
+void softmax_grad_rows(const float *dy, const float *y, float *dx, size_t rows, int cols, float scale);
+void layer_norm_forward(const float *x, const float *gamma, const float *beta, float *y, float *xhat, float *rstd,
+                        size_t rows, int d, float eps);
+void layer_norm_backward(const float *dy, const float *xhat, const float *rstd, const float *gamma, float *dx,
+                         float *dgamma, float *dbeta, size_t rows, int d);
+void gelu_forward(const float *x, float *y, size_t len);
+void gelu_backward(const float *dy, const float *x, float *dx, size_t len);
+int transpose(const float *x, float *y, int rank, const int *shape, const int *perm);
+void gather_slices(const float *x, const int *idx, float *y, int batch, int outer, int dim, int slice, int count);
+void segment_sum(const float *x, const int *ids, float *y, size_t rows, int width, int segments);
+/* Runs fn(ctx, begin, end) over a fixed split of [0, n) into worker_threads() ranges on the addon's thread pool
+ * (the caller runs the first); OpenBLAS itself runs single-threaded. */
 typedef void (*range_fn)(void *ctx, int begin, int end);
 int worker_threads(void);
+void set_worker_threads(int n);
 void parallel_for(int n, range_fn fn, void *ctx);
 #endif

@@ -153,9 +153,9 @@ test("bad CSV input: one DataError line naming the file and the line or column",
   try {
     const f = (name: string, text: string) => (writeFileSync(join(dir, name), text), join(dir, name));
     dataError(() => loadCsv(f("count.csv", 'a,b,c\n1,"x\ny",2\n1,2\n')), "count.csv", "line 4", "expected 3 fields");
-    dataError(() => loadCsv(f("num.csv", "a,b\n1,x\nq,y\n2,x\n"), { numeric: ["a"] }), "num.csv", 'column "a"', "expected a number", '"q"');
+    dataError(() => loadCsv(f("num.csv", "a,b\n1,x\nq,y\n2,x\n"), { numeric: ["a"], label: "b" }), "num.csv", "line 3", 'column "a"', "numeric=a", '"q"', "categorical=a");
     dataError(() => loadCsv(f("lab.csv", "a,b\n1,x\n2,y\n"), { label: "c" }), "lab.csv", 'no column "c"', "label");
-    dataError(() => loadCsv(f("one.csv", "a,b\n1,x\n2,x\n")), "one.csv", "expected at least 2");
+    dataError(() => loadCsv(f("one.csv", "a,b\n1,x\n2,x\n"), { label: "b" }), "one.csv", "expected at least 2");
     dataError(() => loadCsv(f("dup.csv", "a,a,b\n1,2,x\n")), "dup.csv", "line 1", "appears twice");
     dataError(() => loadCsv(f("empty.csv", "")), "empty.csv", "is empty");
     dataError(() => loadCsv(join(dir, "missing.csv")), "missing.csv", "not found");

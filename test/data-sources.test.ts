@@ -70,7 +70,7 @@ test("loadSplits keeps its shape; the test split does not depend on --seed; prep
   const spec = `arff:${join(FIXTURES, "loans-mini.arff")}`;
   const a = loadSplits(spec, { validationSize: 2, seed: 1 });
   const b = loadSplits(spec, { validationSize: 2, seed: 2 });
-  assert.deepEqual(Object.keys(a).sort(), ["name", "preprocess", "test", "train", "unlabeled", "validation"]);
+  assert.deepEqual(Object.keys(a).sort(), ["name", "preprocess", "summary", "test", "train", "unlabeled", "validation"]);
   assert.deepEqual([a.train.size, a.validation.size, a.test.size], [6, 2, 2]);
   assert.deepEqual(Array.from(a.test.x), Array.from(b.test.x), "same held-out rows whatever the seed");
   assert.deepEqual(a.preprocess, b.preprocess, "preprocessing is fitted before the validation split, so it is seed-independent");

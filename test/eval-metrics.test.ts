@@ -122,7 +122,10 @@ test("softmax rows sum to one; regression metrics", () => {
   close(r.mse, 13 / 3);
   close(r.mae, 5 / 3);
   close(r.rmse, Math.sqrt(13 / 3));
-  assert.deepEqual(regressionMetrics([], []), { n: 0, mse: 0, rmse: 0, mae: 0 });
+  // targets 1, 0, 6: mean 7/3, Σ(y − ȳ)² = 16/9 + 49/9 + 121/9 = 186/9; R² = 1 − 13 / (186/9).
+  close(r.r2, 1 - 13 / (186 / 9));
+  assert.equal(regressionMetrics([5, 5], [5, 5]).r2, 0, "constant targets: R² 0");
+  assert.deepEqual(regressionMetrics([], []), { n: 0, mse: 0, rmse: 0, mae: 0, r2: 0 });
   assert.throws(() => regressionMetrics([1], [1, 2]), /1 predictions but 2 targets/);
 });
 

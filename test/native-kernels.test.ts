@@ -5,6 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { Rng } from "../src/util/rng.js";
 import { fallbackCounts } from "../src/engine/native-util.js";
+import { nativeAddon } from "../src/engine/native-addon.js";
 import { assertClose, assertNativeLoaded, nativeTestOptions, randomArray, runOn } from "./native-helpers.js";
 
 const rng = new Rng(7, "native-kernels");
@@ -51,6 +52,30 @@ test("BatchMatMul: all transpose combinations, batched and broadcast", nativeTes
     }
   }
   });
+});
+
+test("BatchMatMul split over threads (row blocks, column blocks, slices of k, whole products) matches cpu", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  const threads = nativeAddon!.blasInfo().threads;
+  try {
+    for (const t of [2, 3]) {
+      nativeAddon!.setThreads(t);
+      await noFallback(["BatchMatMul"], async () => {
+        // [batch dims, m, n, k]: tall (rows), wide (columns), long k (k slices), odd sizes, batches of products.
+        for (const [batch, m, n, k] of [[[], 520, 63, 260], [[], 65, 517, 250], [[], 64, 48, 2100], [[], 33, 17, 9000], [[8], 64, 128, 72], [[3], 300, 200, 40], [[2], 200, 100, 300]] as [number[], number, number, number][]) {
+          for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+            const aShape = [...batch, ...(ta ? [k, m] : [m, k])];
+            const bShape = [...batch, ...(tb ? [n, k] : [k, n])];
+            const a = randomArray(rng, aShape.reduce((p, q) => p * q, 1));
+            const b = randomArray(rng, bShape.reduce((p, q) => p * q, 1));
+            await compare(`${t} threads: matMul a[${aShape}]${ta ? "ᵀ" : ""} b[${bShape}]${tb ? "ᵀ" : ""}`, () => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb));
+          }
+        }
+      });
+    }
+  } finally {
+    nativeAddon!.setThreads(threads);
+  }
 });
 
 test("_FusedMatMul: bias + every activation, transposes", nativeTestOptions, async () => {
@@ -162,7 +187,7 @@ test("MaxPool, AvgPool and their gradients: windows × strides × padding", nati
   });
 });
 
-test("Sum over leading axes (bias gradients), keepDims, and the cases left to cpu", nativeTestOptions, async () => {
+test("Sum over leading axes (bias gradients) and trailing axes (softmax rows), keepDims, and the cases left to cpu", nativeTestOptions, async () => {
   assertNativeLoaded();
   await noFallback(["Sum"], async () => {
   const x = randomArray(rng, 3 * 5 * 7 * 2);
@@ -171,7 +196,7 @@ test("Sum over leading axes (bias gradients), keepDims, and the cases left to cp
     for (const keepDims of [false, true]) await compare(`sum axis ${JSON.stringify(axis)} keepDims ${keepDims}`, () => tf.sum(xT(), axis, keepDims));
   }
   await compare("sum of an int32 tensor", () => tf.cast(tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], "int32"), 0), "float32"));
-  }, { Sum: 7 });
+  }, { Sum: 3 }); // axis [1, 2] (twice) and the int32 sum
 });
 
 test("TsdistillActivationGrad (the custom-grad ops' backward on native) equals the op-by-op formula on cpu", nativeTestOptions, async () => {

@@ -1,12 +1,13 @@
 // The transformer ops (src/engine/sequence-ops.ts): values against float64 formulas, gradients against float64
-// finite differences of the same formulas, on the cpu and wasm backends.
+// finite differences of the same formulas, on the cpu and wasm backends and on native (its own kernels).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
-import { embeddingLookup, gelu, layerNorm } from "../src/engine/sequence-ops.js";
+import { attentionSoftmax, embeddingLookup, gelu, layerNorm, softmax } from "../src/engine/sequence-ops.js";
 import { Rng } from "../src/util/rng.js";
 import { assertAllClose } from "./helpers.js";
+import { nativeTestOptions } from "./native-helpers.js";
 
 await useBackend("cpu", { fallback: false });
 
@@ -29,6 +30,22 @@ function layerNorm64(x: Float64Array, g: Float64Array, b: Float64Array, d: numbe
   return y;
 }
 
+/** Float64 softmax(s·scale + biases) over rows of k for scores [b, h, q, k]: causal, then padding mask [b, k]. */
+function attention64(s: Float64Array, shape: number[], scale: number, causal: boolean, mask: number[] | null): Float64Array {
+  const [b, h, q, k] = shape;
+  const y = new Float64Array(s.length);
+  for (let r = 0; r < b * h * q; r++) {
+    const i = r % q;
+    const batch = Math.floor(r / (h * q));
+    const z = Array.from({ length: k }, (_, j) => s[r * k + j] * scale + (causal && j > i + k - q ? -1e9 : 0) + (mask ? (1 - mask[batch * k + j]) * -1e9 : 0));
+    const max = Math.max(...z);
+    const e = z.map((v) => Math.exp(v - max));
+    const sum = e.reduce((p, v) => p + v, 0);
+    e.forEach((v, j) => (y[r * k + j] = v / sum));
+  }
+  return y;
+}
+
 /** Central finite differences of Σ w·f(x) with respect to x. */
 function numericGrad(f: (x: Float64Array) => Float64Array, x: Float64Array, w: Float64Array, h = 1e-5): Float64Array {
   const out = new Float64Array(x.length);
@@ -46,9 +63,10 @@ function numericGrad(f: (x: Float64Array) => Float64Array, x: Float64Array, w: F
   return out;
 }
 
-for (const backend of ["cpu", "wasm"] as const) {
-  test(`gelu (tanh form): values and gradient against float64 finite differences (${backend})`, async () => {
-    await tf.setBackend(backend);
+for (const backend of ["cpu", "wasm", "native"] as const) {
+  const options = backend === "native" ? nativeTestOptions : {};
+  test(`gelu (tanh form): values and gradient against float64 finite differences (${backend})`, options, async () => {
+    await useBackend(backend, { fallback: false });
     const rng = new Rng(1, "gelu");
     const x = randn(24, rng, 2);
     const w = randn(24, rng);
@@ -62,8 +80,8 @@ for (const backend of ["cpu", "wasm"] as const) {
     assertAllClose(Float32Array.from(dx), Float32Array.from(numericGrad(f, x, w)), { atol: 1e-4, what: "gelu gradient" });
   });
 
-  test(`layerNorm: values and gradients of x, γ and β against float64 finite differences (${backend})`, async () => {
-    await tf.setBackend(backend);
+  test(`layerNorm: values and gradients of x, γ and β against float64 finite differences (${backend})`, options, async () => {
+    await useBackend(backend, { fallback: false });
     const rng = new Rng(2, "layernorm");
     const d = 5;
     const x = randn(3 * d, rng, 3);
@@ -84,8 +102,36 @@ for (const backend of ["cpu", "wasm"] as const) {
     assertAllClose(out[3], Float32Array.from(numericGrad((v) => layerNorm64(x, g, v, d), b, w)), { atol: 2e-4, what: "∂β" });
   });
 
-  test(`embeddingLookup: rows by id, repeated ids accumulate into the table's gradient (${backend})`, async () => {
-    await tf.setBackend(backend);
+  test(`attentionSoftmax (scale, causal with q < k, padding mask) and softmax: values and gradients against float64 finite differences (${backend})`, options, async () => {
+    await useBackend(backend, { fallback: false });
+    const rng = new Rng(3, "attention");
+    const shape = [2, 2, 3, 4];
+    const size = 48;
+    const s = randn(size, rng, 2);
+    const w = randn(size, rng);
+    const mask = [1, 1, 1, 1, 0, 1, 1, 0];
+    for (const [scale, causal, m] of [[1, false, null], [0.5, true, null], [0.7, false, mask], [0.35, true, mask]] as const) {
+      const what = `scale ${scale} causal ${causal} mask ${m !== null}`;
+      const before = tf.memory().numTensors;
+      const [y, ds] = tf.tidy(() => {
+        const st = tf.tensor(Float32Array.from(s), shape);
+        const mt = m ? tf.tensor2d(m, [2, 4]) : undefined;
+        const op = (a: tf.Tensor) => (scale === 1 && !causal && !m ? softmax(a) : attentionSoftmax(a, { scale, causal, mask: mt }));
+        const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(op(a), tf.tensor(Float32Array.from(w), shape))))(st);
+        return [op(st), g].map((t) => Float32Array.from(t.dataSync() as Float32Array));
+      });
+      assert.equal(tf.memory().numTensors, before, `${what}: no tensors leak`);
+      const f = (v: Float64Array) => attention64(v, shape, scale, causal, m ? [...m] : null);
+      assertAllClose(y, Float32Array.from(f(s)), { atol: 1e-6, what: `${what}: values` });
+      assertAllClose(ds, Float32Array.from(numericGrad(f, s, w)), { atol: 1e-4, what: `${what}: gradient` });
+    }
+    // A query whose keys are all masked gets finite weights (no NaN): e^(−1e9) vanishes only relative to another key.
+    const allMasked = tf.tidy(() => attentionSoftmax(tf.zeros([1, 1, 2, 2]), { causal: true, mask: tf.tensor2d([[0, 0]]) }).dataSync());
+    assert.ok(Array.from(allMasked).every(Number.isFinite), `fully masked rows stay finite: ${Array.from(allMasked)}`);
+  });
+
+  test(`embeddingLookup: rows by id, repeated ids accumulate into the table's gradient (${backend})`, options, async () => {
+    await useBackend(backend, { fallback: false });
     const table = Float32Array.from({ length: 12 }, (_, i) => i);
     const ids = Int32Array.from([2, 0, 2, 3, 2, 1]);
     const [y, dt] = tf.tidy(() => {

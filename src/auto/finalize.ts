@@ -6,10 +6,12 @@ import { cpSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { BackendName } from "../engine/backend.js";
 import type { InMemoryDataset } from "../data/dataset.js";
+import type { DataSummary } from "../data/summary.js";
 import { loadModel } from "../students/io.js";
 import type { SequentialModel } from "../students/model.js";
 import { hashDataset, openLabelCache } from "../teachers/label-cache.js";
-import { agreement, classificationMetrics, evaluate } from "../eval/classification.js";
+import { agreement, classificationMetrics, evaluate, predictLogits } from "../eval/classification.js";
+import { regressionMetrics, targetValues, toUnits } from "../eval/regression.js";
 import { measureInterleaved } from "../eval/timing.js";
 import { bytesOnDisk } from "../eval/size.js";
 import type { RunStore, SearchRow, SearchStatus } from "../runs/store.js";
@@ -22,10 +24,14 @@ export interface AutoResult {
   db: string;
   outDir: string;
   status: SearchStatus;
+  task: "classification" | "regression";
+  /** Regression: testAccuracy holds the teacher's test R². */
   teacher: { spec: string; testAccuracy: number };
   data: string;
   backend: string;
   summary: SearchSummary;
+  /** How the data was read and split (data/summary.ts). */
+  dataSummary?: DataSummary;
   /** <out>/best, or null when no candidate met the constraints. */
   bestDir: string | null;
   reportPath: string;
@@ -37,6 +43,7 @@ export interface AutoResult {
 
 export interface FinalizeContext {
   status: "finished" | "budget";
+  dataSummary?: DataSummary;
   test: InMemoryDataset;
   caches: { test: string };
   backend: BackendName;
@@ -51,7 +58,10 @@ export async function finalizeSearch(store: RunStore, search: SearchRow, ctx: Fi
   const cache = openLabelCache(ctx.caches.test, { datasetHash: hashDataset(test), numSamples: test.size });
   const teacherTest = cache.logitsFor(Int32Array.from({ length: test.size }, (_, i) => i));
   cache.close();
-  const teacherAccuracy = classificationMetrics(teacherTest, test.y, test.numClasses).accuracy;
+  // Regression: R² in place of accuracy, R² against the teacher's predictions in place of agreement (summary.ts).
+  const regression = test.task === "regression";
+  const truth = regression ? targetValues(test) : null;
+  const teacherAccuracy = truth ? regressionMetrics(teacherTest, truth).r2 : classificationMetrics(teacherTest, test.y, test.numClasses).accuracy;
 
   const loaded: { id: number; model: SequentialModel }[] = [];
   try {
@@ -60,6 +70,12 @@ export async function finalizeSearch(store: RunStore, search: SearchRow, ctx: Fi
       if (!t.modelDir || !existsSync(t.modelDir)) continue;
       const { model } = await loadModel(t.modelDir);
       loaded.push({ id, model });
+      if (truth) {
+        const pred = toUnits(predictLogits((x) => model.predict(x), test), test.target!);
+        const m = regressionMetrics(pred, truth);
+        store.setTestMetrics(id, m.r2, { testAgreement: regressionMetrics(pred, teacherTest).r2, testRmse: m.rmse, testMae: m.mae, bytesOnDisk: bytesOnDisk(t.modelDir) });
+        continue;
+      }
       const ev = evaluate((x) => model.predict(x), test);
       store.setTestMetrics(id, ev.accuracy, { testAgreement: agreement(teacherTest, ev.logits, test.numClasses), testErrors: ev.errors, bytesOnDisk: bytesOnDisk(t.modelDir) });
     }
@@ -92,10 +108,12 @@ export async function finalizeSearch(store: RunStore, search: SearchRow, ctx: Fi
     db: store.path,
     outDir: out,
     status: ctx.status,
+    task: regression ? "regression" : "classification",
     teacher: { spec: String(settings.teacher), testAccuracy: teacherAccuracy },
     data: String(settings.data),
     backend: ctx.backend,
     summary,
+    ...(ctx.dataSummary ? { dataSummary: ctx.dataSummary } : {}),
     bestDir,
     reportPath: join(out, "report.html"),
     resultsPath: join(out, "results.json"),

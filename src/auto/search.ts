@@ -9,12 +9,14 @@ import { useBackend, type BackendName } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
 import { hashDataset, labelDataset } from "../teachers/label-cache.js";
 import { openTeacher } from "../teachers/open-teacher.js";
+import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../teachers/teacher-task.js";
+import { formatDataSummary } from "../data/summary.js";
 import { RunStore, type SearchRow, type TrialRow } from "../runs/store.js";
 import { TsdistillError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/files.js";
 import { bracketSize, promote, rungEpochs, type HalvingOptions } from "./asha.js";
 import { JobAborted, JobNotStarted, JobPool } from "./pool.js";
-import { DEFAULT_CANDIDATE, defaultSpace, describeCandidate, paramCount, sampleCandidate, scaleSpec, type Candidate, type SpaceOptions } from "./space.js";
+import { DEFAULT_CANDIDATE, DEFAULT_REGRESSION_CANDIDATE, defaultSpace, describeCandidate, paramCount, sampleCandidate, scaleSpec, type Candidate, type SpaceOptions } from "./space.js";
 import type { MeasureResult, TrainTrialResult } from "./trial.js";
 import { scoreOf, type Constraints, type Objective } from "./summary.js";
 import { finalizeSearch, type AutoResult } from "./finalize.js";
@@ -24,10 +26,12 @@ export interface AutoOptions {
   teacher: string;
   data: string;
   trainSize?: number;
-  validationSize: number;
+  /** Default 10 % of the training split, at most 5,000. */
+  validationSize?: number;
   seed: number;
   constraints: Constraints;
-  objective: Objective;
+  /** Default accuracy (classification) or r2 (regression), on the validation split. */
+  objective?: Objective;
   /** Stop starting trials after this many seconds (all invocations of this search together). */
   timeBudgetSeconds?: number;
   /** Number of candidates to try (those skipped by the constraints do not count). */
@@ -108,14 +112,20 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
   const log = opts.log ?? (() => {});
   const backend = await useBackend(opts.backend);
   const split = { validationSize: opts.validationSize, trainSize: opts.trainSize, seed: opts.seed };
-  const { train, validation, test } = loadSplits(opts.data, split);
+  const { train, validation, test, summary } = loadSplits(opts.data, split);
+  const regression = train.task === "regression";
+  const objective: Objective = opts.objective ?? (regression ? "r2" : "accuracy");
+  if (regression && objective === "accuracy") throw new UsageError(`--objective: ${opts.data} is a regression task; expected r2 or agreement`);
+  if (!regression && objective === "r2") throw new UsageError(`--objective: r2 is for regression; ${opts.data} is a classification task (expected accuracy or agreement)`);
   const shape = { inputShape: train.sampleShape, numClasses: train.numClasses };
-  const space: SpaceOptions = { ...defaultSpace(train.sampleShape, train.numClasses), ...opts.space };
+  const space: SpaceOptions = { ...defaultSpace(train.sampleShape, train.numClasses, train.task), ...opts.space };
   const rungs = rungEpochs(opts.halving);
   const n0 = bracketSize(rungs.length, opts.halving.eta);
   if (opts.timeBudgetSeconds === undefined && opts.trials === undefined) throw new UsageError("auto: give --time-budget or --trials");
 
   const opened = await openTeacher(opts.teacher, train);
+  // Regression caches hold the teacher's numbers in the target's units.
+  const teacher = regression ? rescaledTeacher(opened.teacher, teacherOutputScale(opts.teacher), UNITS) : opened.teacher;
   let teacherClosed = false;
   const closeTeacher = async () => {
     if (!teacherClosed) await opened.close();
@@ -123,15 +133,17 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
   };
   let store: RunStore | null = null;
   try {
-    if (opened.teacher.numClasses !== train.numClasses) throw new UsageError(`--teacher: the teacher has ${opened.teacher.numClasses} outputs but ${opts.data} has ${train.numClasses} classes`);
+    checkTeacherTask(teacher.numClasses, train, opts.teacher, opts.data);
+    for (const line of formatDataSummary(summary)) log(line);
     const settings = {
       version: 1,
       teacher: opts.teacher,
       teacherHash: opened.hash,
       data: opts.data,
+      ...(regression ? { task: "regression" } : {}),
       datasetHash: hashDataset(train),
       split,
-      objective: opts.objective,
+      objective,
       constraints: opts.constraints,
       rungs,
       eta: opts.halving.eta,
@@ -158,7 +170,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
     // The teacher runs once per split; every trial reads these caches.
     const caches = { train: join(out, "teacher-cache"), validation: join(out, "teacher-cache-val"), test: join(out, "teacher-cache-test") };
     for (const [name, data] of [["train", train], ["validation", validation], ["test", test]] as const) {
-      await labelDataset(opened.teacher, data, caches[name], { teacherHash: opened.hash, signal: opts.signal });
+      await labelDataset(teacher, data, caches[name], { teacherHash: opened.hash, signal: opts.signal });
     }
     await closeTeacher();
     log(`teacher outputs cached for ${train.size} transfer, ${validation.size} validation and ${test.size} test samples`);
@@ -192,7 +204,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
     const runTrial = async (b: number, k: number, r: number, cand: Candidate, params: number, latencyMs: number): Promise<number | null> => {
       const key = `b${b}-c${k}-r${r}`;
       const row = st.ensureTrial(search.id, { key, bracket: b, candidate: k, rung: r, config: cand, spec: cand.student, params, latencyMs, fidelity: rungs[r] });
-      if (row.status === "finished") return scoreOf({ valAccuracy: row.valAccuracy ?? 0, valAgreement: row.valAgreement ?? 0 }, opts.objective);
+      if (row.status === "finished") return scoreOf({ valAccuracy: row.valAccuracy ?? 0, valAgreement: row.valAgreement ?? 0 }, objective);
       // A failure (e.g. a diverging loss) is deterministic for the seed: running it again would fail again.
       if (row.status === "failed") return null;
       const modelDir = join(out, "trials", key);
@@ -228,8 +240,11 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
           rmSync(low.modelDir!, { recursive: true, force: true });
           st.setModelDir(low.id, null);
         }
-        log(`trial ${key} ${describeCandidate(cand)}, ${rungs[r]} epoch(s): val accuracy ${(res.valAccuracy * 100).toFixed(2)}%, agreement ${(res.valAgreement * 100).toFixed(2)}% (${res.seconds.toFixed(1)} s)`);
-        return scoreOf(res, opts.objective);
+        const scores = regression
+          ? `val R² ${res.valAccuracy.toFixed(4)}, RMSE ${Number(res.valLoss.toPrecision(5))}, R² vs teacher ${res.valAgreement.toFixed(4)}`
+          : `val accuracy ${(res.valAccuracy * 100).toFixed(2)}%, agreement ${(res.valAgreement * 100).toFixed(2)}%`;
+        log(`trial ${key} ${describeCandidate(cand)}, ${rungs[r]} epoch(s): ${scores} (${res.seconds.toFixed(1)} s)`);
+        return scoreOf(res, objective);
       } catch (err) {
         if (err instanceof JobNotStarted) return null;
         if (err instanceof JobAborted) {
@@ -268,7 +283,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       if (known?.status === "skipped") return null;
       if (known) return { cand: known.config as Candidate, params: known.params ?? 0, latencyMs: known.latencyMs ?? NaN };
       const isDefault = b === 0 && k === 0 && (opts.seedDefault ?? true);
-      const base = isDefault ? DEFAULT_CANDIDATE : sampleCandidate(space, opts.seed, b, k);
+      const base = isDefault ? (regression ? DEFAULT_REGRESSION_CANDIDATE : DEFAULT_CANDIDATE) : sampleCandidate(space, opts.seed, b, k);
       const factors = isDefault ? [1, 0.5, 0.25, 0.125, 0.0625] : [1];
       let last = { cand: base, params: 0, latency: null as number | null, reason: "" };
       for (const f of factors) {
@@ -341,7 +356,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       throw new TsdistillError(`auto: interrupted; run the same command again to continue the search in ${out}`, 130);
     }
     const status = budgetHit ? "budget" : "finished";
-    return await finalizeSearch(st, st.search(search.id)!, { status, test, caches, backend, seconds: (performance.now() - started) / 1000, log });
+    return await finalizeSearch(st, st.search(search.id)!, { status, dataSummary: summary, test, caches, backend, seconds: (performance.now() - started) / 1000, log });
   } catch (err) {
     if (store && opts.signal?.aborted && !(err instanceof TsdistillError)) {
       throw new TsdistillError(`auto: interrupted; run the same command again to continue the search in ${resolve(opts.out)}`, 130);

@@ -9,14 +9,16 @@ import { modelConfigFromSpec } from "../students/spec.js";
 import { Rng } from "../util/rng.js";
 
 export const METHODS = ["kd", "dkd", "dist", "logit-mse"] as const;
+/** Regression: (1 − α)·MSE(teacher, student) + α·MSE(target, student), on the standardised target. */
+export const REGRESSION_METHOD = "mse" as const;
 export type Method = (typeof METHODS)[number];
 
 export const Candidate = z
   .object({
     /** Student spec (src/students/spec.ts), e.g. mlp:512-256 or cnn:conv8-pool-conv16-pool-dense64. */
     student: z.string(),
-    method: z.enum(METHODS),
-    /** Softmax temperature for kd and dkd, τ for dist; unused by logit-mse. */
+    method: z.enum([...METHODS, REGRESSION_METHOD]),
+    /** Softmax temperature for kd and dkd, τ for dist; unused by logit-mse and mse. */
     temperature: z.number().positive(),
     /** Weight of the hard-label cross-entropy term; 1 − α goes to the distillation term. */
     alpha: z.number().min(0).max(1),
@@ -32,6 +34,8 @@ export interface SpaceOptions {
   /** Sample shape of the data ([h, w, c] images allow CNNs). */
   inputShape: number[];
   numClasses: number;
+  /** Regression searches use the mse method only (absent: classification). */
+  task?: "regression";
   mlpWidths: number[];
   mlpMaxDepth: number;
   /** Share of CNN candidates (0 disables them; ignored for non-image data). */
@@ -46,10 +50,11 @@ export interface SpaceOptions {
   lrMax: number;
 }
 
-export function defaultSpace(inputShape: number[], numClasses: number): SpaceOptions {
+export function defaultSpace(inputShape: number[], numClasses: number, task: "classification" | "regression" = "classification"): SpaceOptions {
   return {
     inputShape,
     numClasses,
+    ...(task === "regression" ? { task } : {}),
     mlpWidths: [32, 64, 128, 256, 400, 512, 800, 1024],
     mlpMaxDepth: 3,
     cnnShare: inputShape.length === 3 ? 0.2 : 0,
@@ -65,6 +70,8 @@ export function defaultSpace(inputShape: number[], numClasses: number): SpaceOpt
 
 /** The known-good starting point (the demo's student and loss): mlp:800-800, Hinton KD, T = 8, α = 0.1, lr 1e-3. */
 export const DEFAULT_CANDIDATE: Candidate = { student: "mlp:800-800", method: "kd", temperature: 8, alpha: 0.1, dkdBeta: 8, lr: 1e-3 };
+/** The same start for regression: mlp:800-800, α = 0.1, lr 1e-3 (no temperature). */
+export const DEFAULT_REGRESSION_CANDIDATE: Candidate = { ...DEFAULT_CANDIDATE, method: REGRESSION_METHOD, temperature: 1 };
 
 /** Scales every hidden width (dense units, conv filters) by `factor`, keeping at least 4. */
 export function scaleSpec(spec: string, factor: number): string {
@@ -93,12 +100,14 @@ export function sampleCandidate(space: SpaceOptions, seed: number, bracket: numb
     for (let i = 0; i < depth; i++) widths.push(pick(rng, i === 0 ? space.mlpWidths : space.mlpWidths.filter((w) => w <= widths[i - 1])));
     student = `mlp:${widths.join("-")}`;
   }
-  const method = rng.next() < 0.4 ? "kd" : pick(rng, METHODS.filter((m) => m !== "kd"));
+  const draw = rng.next() < 0.4 ? "kd" : pick(rng, METHODS.filter((m) => m !== "kd"));
+  const method = space.task === "regression" ? REGRESSION_METHOD : draw;
   const lr = Math.exp(Math.log(space.lrMin) + rng.next() * (Math.log(space.lrMax) - Math.log(space.lrMin)));
+  const temperature = draw === "dist" ? pick(rng, [1, 2, 4]) : pick(rng, space.temperatures);
   return {
     student,
     method,
-    temperature: method === "dist" ? pick(rng, [1, 2, 4]) : pick(rng, space.temperatures),
+    temperature: method === REGRESSION_METHOD ? 1 : temperature,
     alpha: pick(rng, space.alphas),
     dkdBeta: pick(rng, space.dkdBetas),
     lr: Number(lr.toPrecision(3)),
@@ -110,6 +119,7 @@ export function sampleCandidate(space: SpaceOptions, seed: number, bracket: numb
  * here because the hard-label share is the separate ce term.
  */
 export function candidateTerms(c: Candidate): TermSpec[] {
+  if (c.method === REGRESSION_METHOD) throw new Error("candidateTerms: a regression candidate trains with regressionDistillLoss, not recipe terms");
   const distill: TermSpec = {
     loss: c.method,
     weight: 1 - c.alpha,
@@ -138,7 +148,7 @@ export function paramCount(spec: string, inputShape: number[], numClasses: numbe
 
 /** A short human-readable summary, e.g. "mlp:512-256 kd T=4 α=0.1 lr=1.2e-3". */
 export function describeCandidate(c: Candidate): string {
-  const t = c.method === "logit-mse" ? "" : c.method === "dist" ? ` τ=${c.temperature}` : ` T=${c.temperature}`;
+  const t = c.method === "logit-mse" || c.method === REGRESSION_METHOD ? "" : c.method === "dist" ? ` τ=${c.temperature}` : ` T=${c.temperature}`;
   const beta = c.method === "dkd" ? ` β=${c.dkdBeta}` : "";
   return `${c.student} ${c.method}${t}${beta} α=${c.alpha} lr=${c.lr.toExponential(1)}`;
 }

@@ -4,7 +4,8 @@
 import type { SearchRow, TrialRow } from "../runs/store.js";
 import { paretoFront } from "./pareto.js";
 
-export type Objective = "accuracy" | "agreement";
+/** accuracy (classification) and r2 (regression) read valAccuracy; agreement reads valAgreement. */
+export type Objective = "accuracy" | "agreement" | "r2";
 
 export interface Constraints {
   maxParams?: number;
@@ -38,6 +39,11 @@ export interface CandidateSummary {
 }
 
 export interface SearchSummary {
+  /**
+   * Regression searches store R² where classification stores accuracy (valAccuracy, testAccuracy) and the R² of the
+   * student against the teacher's predictions where it stores agreement (valAgreement, testAgreement).
+   */
+  task: "classification" | "regression";
   objective: Objective;
   constraints: Constraints;
   counts: { candidates: number; skipped: number; trials: number; finished: number; failed: number; unfinished: number };
@@ -49,13 +55,13 @@ export interface SearchSummary {
 }
 
 export function scoreOf(c: { valAccuracy: number; valAgreement: number }, objective: Objective): number {
-  return objective === "accuracy" ? c.valAccuracy : c.valAgreement;
+  return objective === "agreement" ? c.valAgreement : c.valAccuracy;
 }
 
 function violation(t: TrialRow, c: Constraints): string | null {
   if (c.maxParams !== undefined && t.params !== null && t.params > c.maxParams) return `params ${t.params} > ${c.maxParams}`;
   if (c.maxLatencyMs !== undefined && t.latencyMs !== null && t.latencyMs > c.maxLatencyMs) return `latency ${t.latencyMs.toFixed(3)} ms > ${c.maxLatencyMs} ms`;
-  if (c.minAgreement !== undefined && (t.valAgreement ?? 0) < c.minAgreement) return `validation agreement ${((t.valAgreement ?? 0) * 100).toFixed(2)}% < ${(c.minAgreement * 100).toFixed(2)}%`;
+  if (c.minAgreement !== undefined && (t.valAgreement ?? 0) < c.minAgreement) return `validation agreement ${((t.valAgreement ?? 0) * 100).toFixed(2)}% < ${(c.minAgreement * 100).toFixed(2)}% (regression: R² vs the teacher)`;
   return null;
 }
 
@@ -105,6 +111,7 @@ export function summarizeSearch(search: SearchRow, trials: TrialRow[]): SearchSu
   const front = (cost: (c: CandidateSummary) => number | null) =>
     paretoFront(candidates.map((c) => ({ id: c.trialId, score: scoreOf(c, objective), cost: cost(c) ?? NaN }))).map((p) => p.id);
   return {
+    task: search.settings.task === "regression" ? "regression" : "classification",
     objective,
     constraints,
     counts: {
@@ -122,14 +129,16 @@ export function summarizeSearch(search: SearchRow, trials: TrialRow[]): SearchSu
   };
 }
 
-const pct = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(2)}%`);
+const pctOf = (x: number | null) => (x === null ? "–" : `${(x * 100).toFixed(2)}%`);
 const ms = (x: number | null) => (x === null ? "–" : `${x.toFixed(3)} ms`);
 const int = (x: number | null) => (x === null ? "–" : x.toLocaleString("en-US"));
 
 /** A Markdown table of one front (or any candidates), with the best marked. */
 export function formatCandidates(s: SearchSummary, ids: number[]): string {
   const byId = new Map(s.candidates.map((c) => [c.trialId, c]));
-  const head = ["trial", "student", "method", "T", "α", "lr", "epochs", "params", "latency b=1", "re-measured", `val acc`, "val agree", "test acc", "test agree", "meets"];
+  const reg = s.task === "regression";
+  const pct = reg ? (x: number | null) => (x === null ? "–" : x.toFixed(4)) : pctOf;
+  const head = ["trial", "student", "method", "T", "α", "lr", "epochs", "params", "latency b=1", "re-measured", reg ? "val R²" : "val acc", reg ? "val R² vs teacher" : "val agree", reg ? "test R²" : "test acc", reg ? "test R² vs teacher" : "test agree", "meets"];
   const rows = ids
     .map((id) => byId.get(id)!)
     .filter(Boolean)
@@ -137,7 +146,7 @@ export function formatCandidates(s: SearchSummary, ids: number[]): string {
       `${c.trialId}${s.best?.trialId === c.trialId ? " *" : ""}`,
       c.spec,
       c.method,
-      c.method === "logit-mse" ? "–" : String(c.temperature),
+      c.method === "logit-mse" || c.method === "mse" ? "–" : String(c.temperature),
       String(c.alpha),
       c.lr.toExponential(1),
       String(c.epochs),
@@ -157,7 +166,7 @@ export function formatCandidates(s: SearchSummary, ids: number[]): string {
 
 /** Both fronts as text, for the terminal. */
 export function formatFronts(s: SearchSummary): string {
-  const what = s.objective === "accuracy" ? "validation accuracy" : "validation agreement";
+  const what = s.objective === "accuracy" ? "validation accuracy" : s.objective === "r2" ? "validation R²" : s.task === "regression" ? "validation R² vs the teacher" : "validation agreement";
   return [
     `Pareto front: ${what} vs batch-1 latency (${s.frontLatency.length} of ${s.candidates.length} candidates; * = best meeting the constraints)`,
     formatCandidates(s, s.frontLatency),

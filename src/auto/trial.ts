@@ -14,9 +14,12 @@ import type { LogitLookup } from "../teachers/teacher.js";
 import { WeightedSumLoss } from "../distill/terms.js";
 import { fit } from "../train/fit.js";
 import type { EpochMetrics } from "../train/reporter.js";
-import { agreement, evaluate } from "../eval/classification.js";
+import { agreement, evaluate, predictLogits } from "../eval/classification.js";
+import { regressionMetrics, targetValues, toUnits } from "../eval/regression.js";
+import { regressionDistillLoss } from "../losses/regression.js";
+import { rescaledLookup, UNITS } from "../teachers/teacher-task.js";
 import { measureLatency } from "../eval/latency.js";
-import { candidateTerms, type Candidate } from "./space.js";
+import { candidateTerms, REGRESSION_METHOD, type Candidate } from "./space.js";
 
 export interface TrainTrialJob {
   kind: "train";
@@ -50,9 +53,14 @@ export interface TrainTrialResult {
   kind: "train";
   history: EpochMetrics[];
   bestEpoch: number;
+  /** Classification: validation accuracy; regression: validation R². */
   valAccuracy: number;
+  /** Classification: cross-entropy; regression: RMSE in the target's units. */
   valLoss: number;
-  /** Share of validation samples where the student predicts the teacher's class. */
+  /**
+   * Classification: share of validation samples where the student predicts the teacher's class; regression: R² of
+   * the student's predictions against the teacher's.
+   */
   valAgreement: number;
   params: number;
   seconds: number;
@@ -91,7 +99,10 @@ function prepare(job: TrainTrialJob): Prepared {
   const cache = openLabelCache(job.teacherCache, { datasetHash: hashDataset(train), numSamples: train.size });
   const valCache = openLabelCache(job.validationCache, { datasetHash: hashDataset(validation), numSamples: validation.size });
   const teacherValLogits = valCache.logitsFor(Int32Array.from({ length: validation.size }, (_, i) => i));
-  const value = { train, validation, preprocess, lookup: cacheLogitLookup(cache, job.teacherCache), teacherValLogits, caches: [cache, valCache] };
+  // Regression caches hold the target's units; the student trains on the standardised scale.
+  const raw = cacheLogitLookup(cache, job.teacherCache);
+  const lookup = train.target ? rescaledLookup(raw, UNITS, train.target) : raw;
+  const value = { train, validation, preprocess, lookup, teacherValLogits, caches: [cache, valCache] };
   prepared = { key, value };
   return value;
 }
@@ -102,13 +113,15 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
   const c = job.candidate;
   const student = new SequentialModel(modelConfigFromSpec(c.student, { inputShape: train.sampleShape, numClasses: train.numClasses }), job.seed + 1);
   const logitsOnly = (name: string) => (name === "logits" ? student.outputShape : undefined);
-  const loss = WeightedSumLoss.compile(candidateTerms(c), { studentLayer: logitsOnly, teacherLayer: logitsOnly, studentLayers: [], teacherLayers: [] }, job.seed, "candidate loss");
+  const regression = c.method === REGRESSION_METHOD;
+  const loss = regression ? null : WeightedSumLoss.compile(candidateTerms(c), { studentLayer: logitsOnly, teacherLayer: logitsOnly, studentLayers: [], teacherLayers: [] }, job.seed, "candidate loss");
   try {
     const result = await fit(
       student,
       train,
       (logits, ctx) =>
-        loss.compute({
+        regression ? regressionDistillLoss(logits, lookup.gather(ctx.batch.indices), ctx.targets!, ctx.y, c.alpha)
+        : loss!.compute({
           studentLogits: logits,
           studentFeatures: ctx.features,
           teacherLogits: lookup.gather(ctx.batch.indices),
@@ -129,8 +142,24 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
       },
     );
     // keep-best restored the best validation epoch's weights: score exactly those.
-    const v = evaluate((x) => student.predict(x), validation);
+    // The fitted preprocessing travels with every trial's model (a regression model's output scale is in it), so <out>/best takes raw inputs too.
     await saveModel(student, job.modelDir, job.metadata, preprocess ? { [PREPROCESS_FILE]: JSON.stringify(preprocess, null, 2) + "\n" } : {});
+    if (regression) {
+      const pred = toUnits(predictLogits((x) => student.predict(x), validation), validation.target!);
+      const truth = regressionMetrics(pred, targetValues(validation));
+      return {
+        kind: "train",
+        history: result.history,
+        bestEpoch: result.bestEpoch,
+        valAccuracy: truth.r2,
+        valLoss: truth.rmse,
+        valAgreement: regressionMetrics(pred, teacherValLogits).r2,
+        params: student.paramCount,
+        seconds: result.seconds,
+        modelDir: job.modelDir,
+      };
+    }
+    const v = evaluate((x) => student.predict(x), validation);
     return {
       kind: "train",
       history: result.history,
@@ -143,7 +172,7 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
       modelDir: job.modelDir,
     };
   } finally {
-    loss.dispose();
+    loss?.dispose();
     student.dispose();
   }
 }

@@ -65,7 +65,10 @@ export class ProgressReporter implements TrainingReporter {
       this.stream.write("\r\x1b[2K");
       this.lineOpen = false;
     }
-    const val = m.valAccuracy === undefined ? "" : `, val acc ${(m.valAccuracy * 100).toFixed(2)}%`;
+    const val =
+      m.valRmse !== undefined ? `, val RMSE ${Number(m.valRmse.toPrecision(4))}, R² ${m.valR2!.toFixed(3)}`
+      : m.valAccuracy === undefined ? ""
+      : `, val acc ${(m.valAccuracy * 100).toFixed(2)}%`;
     this.stream.write(
       `${label} epoch ${m.epoch}/${epochs}: loss ${m.loss.toFixed(4)}${val}, ${Math.round(m.samplesPerSecond).toLocaleString("en-US")} samples/s, ${m.seconds.toFixed(1)}s\n`,
     );

@@ -61,6 +61,13 @@ export class SpecOptions {
     return v;
   }
 
+  /** One of `values` (the option's description in `known` lists them). */
+  choice<T extends string>(key: string, values: readonly T[]): T | undefined {
+    const v = this.string(key);
+    if (v !== undefined && !values.includes(v as T)) this.fail(key, v);
+    return v as T | undefined;
+  }
+
   flag(key: string): boolean {
     const v = this.parsed.options.get(key);
     if (v === undefined) return false;

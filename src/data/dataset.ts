@@ -5,6 +5,8 @@ import { PixelRawView, type RawView } from "./raw.js";
 export interface Batch {
   x: Float32Array;
   y: Int32Array;
+  /** Regression: each sample's standardised target (0 where y is −1, i.e. unlabeled). */
+  targets?: Float32Array;
   /** Row of each sample in the dataset it came from (to look up cached teacher outputs). */
   indices: Int32Array;
   size: number;
@@ -26,7 +28,24 @@ export interface DataSource {
   readonly size: number;
   readonly sampleShape: number[];
   readonly numClasses: number;
+  /** "classification" when absent. */
+  readonly task?: Task;
   batches(opts: BatchOptions): AsyncIterable<Batch>;
+}
+
+export type Task = "classification" | "regression";
+
+/**
+ * A regression data set's targets: standardised with the training split's mean and std (value = z·std + mean), so
+ * a student learns numbers of order 1 whatever the target's units.
+ */
+export interface RegressionTarget {
+  /** Standardised target per sample; 0 where the sample is unlabeled (y = −1). */
+  values: Float32Array;
+  mean: number;
+  std: number;
+  /** The label column. */
+  name: string;
 }
 
 /**
@@ -43,12 +62,34 @@ export class InMemoryDataset implements DataSource {
     readonly sampleShape: number[],
     readonly numClasses: number,
     readonly raw?: RawView,
+    /**
+     * Regression only: the targets (then y is 0 for a labelled sample, −1 for an unlabeled one, and numClasses is
+     * 1, the student's single output).
+     */
+    readonly target?: RegressionTarget,
   ) {
     this.sampleSize = sampleShape.reduce((a, b) => a * b, 1);
     if (x.length !== y.length * this.sampleSize) {
       throw new Error(`dataset ${name}: ${x.length} input values do not make ${y.length} samples of shape [${sampleShape}]`);
     }
     if (raw && raw.size !== y.length) throw new Error(`dataset ${name}: ${raw.size} raw ${raw.kind} samples for ${y.length} samples`);
+    if (target && (target.values.length !== y.length || numClasses !== 1)) {
+      throw new Error(`dataset ${name}: ${target.values.length} regression targets for ${y.length} samples (and ${numClasses} outputs; expected 1)`);
+    }
+  }
+
+  get task(): Task {
+    return this.target ? "regression" : "classification";
+  }
+
+  /** Regression: the standardised targets (see RegressionTarget). */
+  get targets(): Float32Array | undefined {
+    return this.target?.values;
+  }
+
+  /** The same scale and column with other values. */
+  private targetWith(values: Float32Array | undefined): RegressionTarget | undefined {
+    return this.target && values ? { ...this.target, values } : undefined;
   }
 
   /**
@@ -69,7 +110,7 @@ export class InMemoryDataset implements DataSource {
 
   /** The same samples with other labels (same features and raw view). */
   withLabels(y: Int32Array, name = this.name): InMemoryDataset {
-    return new InMemoryDataset(name, this.x, y, this.sampleShape, this.numClasses, this.raw);
+    return new InMemoryDataset(name, this.x, y, this.sampleShape, this.numClasses, this.raw, this.target);
   }
 
   get size(): number {
@@ -81,19 +122,21 @@ export class InMemoryDataset implements DataSource {
     const d = this.sampleSize;
     const x = new Float32Array(indices.length * d);
     const y = new Int32Array(indices.length);
+    const t = this.targets ? new Float32Array(indices.length) : undefined;
     for (let i = 0; i < indices.length; i++) {
       const j = indices[i];
       x.set(this.x.subarray(j * d, (j + 1) * d), i * d);
       y[i] = this.y[j];
+      if (t) t[i] = this.targets![j];
     }
-    return new InMemoryDataset(name, x, y, this.sampleShape, this.numClasses, this.raw?.subset(indices));
+    return new InMemoryDataset(name, x, y, this.sampleShape, this.numClasses, this.raw?.subset(indices), this.targetWith(t));
   }
 
   /** The first n samples. */
   take(n: number): InMemoryDataset {
     const m = Math.min(n, this.size);
     const raw = this.raw?.subset(Int32Array.from({ length: m }, (_, i) => i));
-    return new InMemoryDataset(this.name, this.x.slice(0, m * this.sampleSize), this.y.slice(0, m), this.sampleShape, this.numClasses, raw);
+    return new InMemoryDataset(this.name, this.x.slice(0, m * this.sampleSize), this.y.slice(0, m), this.sampleShape, this.numClasses, raw, this.targetWith(this.targets?.slice(0, m)));
   }
 
   /** A seeded random split into `train` and `validation` (validationSize samples). */
@@ -112,12 +155,14 @@ export class InMemoryDataset implements DataSource {
     const d = this.sampleSize;
     const x = new Float32Array(indices.length * d);
     const y = new Int32Array(indices.length);
+    const targets = this.targets ? new Float32Array(indices.length) : undefined;
     for (let i = 0; i < indices.length; i++) {
       const j = indices[i];
       x.set(this.x.subarray(j * d, (j + 1) * d), i * d);
       y[i] = this.y[j];
+      if (targets) targets[i] = this.targets![j];
     }
-    return { x, y, indices, size: indices.length };
+    return targets ? { x, y, targets, indices, size: indices.length } : { x, y, indices, size: indices.length };
   }
 
   *batchesSync(opts: BatchOptions): Generator<Batch> {

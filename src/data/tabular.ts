@@ -1,9 +1,12 @@
 import { DataError } from "../util/errors.js";
 import * as runtime from "../runtime/runtime.js";
-import { asDataError, isMissingToken, MISSING_CATEGORY, parseNumber } from "../runtime/runtime.js";
-import { InMemoryDataset } from "./dataset.js";
+import { asDataError, isMissingToken, MISSING_CATEGORY } from "../runtime/runtime.js";
+import { InMemoryDataset, type Task } from "./dataset.js";
 import { ArrayRawView, type RawRecord } from "./raw.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
+import { columnIndex, parseNumber, resolveSchema, type Schema } from "./tabular-schema.js";
+
+export { parseNumber, sortLabelNames } from "./tabular-schema.js";
 
 /** One cell as read from a file; null is a missing value. */
 export type Cell = string | null;
@@ -22,9 +25,14 @@ export interface RawTable {
 }
 
 export interface TabularOptions {
-  /** Label column name (default: the last column). */
+  /**
+   * Label column name; when omitted, the only column named label, class, target or y (case-insensitive), else an
+   * error listing the columns.
+   */
   label?: string;
-  /** Force these columns categorical / numeric (default: numeric when every value parses as a number). */
+  /** Default: regression for a numeric label with many distinct values (tabular-schema.ts), else classification. */
+  task?: Task;
+  /** Force these columns categorical / numeric (default: numeric when ≥ 90 % of the present values are numbers). */
   categorical?: string[];
   numeric?: string[];
   /** Columns to leave out (ids, free text). */
@@ -51,66 +59,25 @@ export interface TabularPreprocess {
   kind: "tabular";
   version: 1;
   label: string;
+  /** Class names in output order; empty for regression. */
   labelNames: string[];
   columns: TabularColumn[];
   standardize: boolean;
   /** Name of every output feature, in order ("age", "color=red", "color=(missing)"). */
   features: string[];
+  /** Absent in files written before regression existed: classification. */
+  task?: Task;
+  /** Regression: the training targets' mean and std; the model's output z means the value z·std + mean. */
+  target?: { mean: number; std: number };
 }
 
-export { MISSING_CATEGORY, isMissingToken, parseNumber };
+export { MISSING_CATEGORY, isMissingToken };
 const MAX_CATEGORIES = 1000;
 
-function columnIndex(table: RawTable, name: string, option: string): number {
-  const i = table.columns.indexOf(name);
-  if (i < 0) throw new DataError(table.file, `has no column "${name}" (${option}); its columns are ${table.columns.map((c) => JSON.stringify(c)).join(", ")}`);
-  return i;
-}
-
-/** Sorts class names numerically when they all are numbers, else by code point (the same on every platform). */
-export function sortLabelNames(names: Iterable<string>): string[] {
-  const list = [...new Set(names)];
-  const numeric = list.every((s) => parseNumber(s) !== null);
-  return numeric ? list.sort((a, b) => parseNumber(a)! - parseNumber(b)!) : list.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
-interface Schema {
-  labelIndex: number;
-  inputs: { index: number; name: string; kind: "numeric" | "categorical"; declared?: string[] }[];
-  labelNames: string[];
-}
-
-function resolveSchema(table: RawTable, opts: TabularOptions): Schema {
-  if (table.columns.length < 2) throw new DataError(table.file, `has ${table.columns.length} column; expected at least one input column and a label column`);
-  const labelIndex = opts.label === undefined ? table.columns.length - 1 : columnIndex(table, opts.label, "label");
-  const forcedCat = new Set((opts.categorical ?? []).map((c) => (columnIndex(table, c, "categorical"), c)));
-  const forcedNum = new Set((opts.numeric ?? []).map((c) => (columnIndex(table, c, "numeric"), c)));
-  const dropped = new Set((opts.drop ?? []).map((c) => (columnIndex(table, c, "drop"), c)));
-  const inputs: Schema["inputs"] = [];
-  table.columns.forEach((name, index) => {
-    if (index === labelIndex || dropped.has(name)) return;
-    const declared = table.declared?.[index];
-    let kind: "numeric" | "categorical";
-    if (forcedCat.has(name)) kind = "categorical";
-    else if (forcedNum.has(name)) kind = "numeric";
-    else if (declared) kind = declared.kind;
-    else kind = table.rows.every((r) => r[index] === null || parseNumber(r[index]!) !== null) ? "numeric" : "categorical";
-    const cats = declared?.kind === "categorical" && kind === "categorical" ? declared.categories : undefined;
-    inputs.push({ index, name, kind, declared: cats });
-  });
-  if (inputs.length === 0) throw new DataError(table.file, "has no input columns left after dropping; expected at least one");
-  const declaredLabel = table.declared?.[labelIndex];
-  const labelNames =
-    declaredLabel?.kind === "categorical" && declaredLabel.categories ? declaredLabel.categories
-    : sortLabelNames([...(opts.testTable?.rows ?? []), ...table.rows].map((r) => r[labelIndex]).filter((v): v is string => v !== null));
-  if (labelNames.length < 2) {
-    throw new DataError(table.file, `label column "${table.columns[labelIndex]}" has ${labelNames.length} class; expected at least 2 (label=NAME picks another column)`);
-  }
-  return { labelIndex, inputs, labelNames };
-}
-
-/** Class index of every row; −1 where the label is missing (the row is unlabeled). */
-function encodeLabels(table: RawTable, labelIndex: number, labelNames: string[]): Int32Array {
+/** Class index of every row (regression: 0); −1 where the label is missing (the row is unlabeled). */
+function encodeLabels(table: RawTable, labelIndex: number, schema: Schema): Int32Array {
+  const { labelNames } = schema;
+  if (schema.task === "regression") return Int32Array.from(table.rows, (r) => (r[labelIndex] === null ? -1 : 0));
   const index = new Map(labelNames.map((n, i) => [n, i]));
   const numericNames = labelNames.every((s) => parseNumber(s) !== null);
   return Int32Array.from(table.rows, (r, i) => {
@@ -130,23 +97,14 @@ function encodeLabels(table: RawTable, labelIndex: number, labelNames: string[])
 function fitPreprocess(table: RawTable, schema: Schema, trainRows: ArrayLike<number>, standardize: boolean): TabularPreprocess {
   const columns: TabularColumn[] = schema.inputs.map((col) => {
     if (col.kind === "numeric") {
-      let n = 0;
-      let sum = 0;
-      let sumSq = 0;
+      // resolveSchema checked that every present cell parses.
+      const values: number[] = [];
       for (let k = 0; k < trainRows.length; k++) {
-        const r = trainRows[k];
-        const cell = table.rows[r][col.index];
-        if (cell === null) continue;
-        const v = parseNumber(cell);
-        if (v === null) throw new DataError(table.file, `line ${table.lines[r]}: column "${col.name}": expected a number, got "${cell}"`);
-        n++;
-        sum += v;
-        sumSq += v * v;
+        const cell = table.rows[trainRows[k]][col.index];
+        if (cell !== null) values.push(parseNumber(cell)!);
       }
-      const mean = n > 0 ? sum / n : 0;
-      const variance = n > 0 ? Math.max(0, sumSq / n - mean * mean) : 0;
-      const std = Math.sqrt(variance);
-      return { name: col.name, kind: "numeric", mean, std: std > 1e-12 * Math.max(1, Math.abs(mean)) ? std : 1 };
+      const [mean, std] = meanStd(values);
+      return { name: col.name, kind: "numeric", mean, std };
     }
     let categories = col.declared;
     if (!categories) {
@@ -163,7 +121,29 @@ function fitPreprocess(table: RawTable, schema: Schema, trainRows: ArrayLike<num
     return { name: col.name, kind: "categorical", categories };
   });
   const features = columns.flatMap((c) => (c.kind === "numeric" ? [c.name] : [...c.categories, MISSING_CATEGORY].map((v) => `${c.name}=${v}`)));
-  return { kind: "tabular", version: 1, label: table.columns[schema.labelIndex], labelNames: schema.labelNames, columns, standardize, features };
+  const pre: TabularPreprocess = { kind: "tabular", version: 1, label: table.columns[schema.labelIndex], labelNames: schema.labelNames, columns, standardize, features };
+  if (schema.task === "regression") {
+    const [mean, std] = meanStd(Array.from(trainRows, (r) => parseNumber(table.rows[r][schema.labelIndex]!)!));
+    Object.assign(pre, { task: "regression", target: { mean, std } });
+  }
+  return pre;
+}
+
+/** Population mean and std (std 1 for a constant column, so standardising never divides by zero). */
+function meanStd(values: number[]): [number, number] {
+  let sum = 0;
+  let sumSq = 0;
+  for (const v of values) (sum += v), (sumSq += v * v);
+  const n = values.length;
+  const mean = n > 0 ? sum / n : 0;
+  const std = n > 0 ? Math.sqrt(Math.max(0, sumSq / n - mean * mean)) : 0;
+  return [mean, std > 1e-12 * Math.max(1, Math.abs(mean)) ? std : 1];
+}
+
+/** A regression model's outputs (standardised) in the target's units. */
+export function unstandardizeTargets(pre: TabularPreprocess, z: ArrayLike<number>): Float64Array {
+  const { mean, std } = pre.target ?? { mean: 0, std: 1 };
+  return Float64Array.from(z, (v) => v * std + mean);
 }
 
 /** Number of features a preprocess produces per row. */
@@ -205,28 +185,113 @@ export interface TabularSplits {
   /** Rows whose label is missing (label −1): only a teacher can label them. */
   unlabeled?: InMemoryDataset;
   preprocess: TabularPreprocess;
+  /** How the table was read, for the data summary every command prints. */
+  summary: TabularSummary;
+}
+
+export interface TabularColumnSummary {
+  name: string;
+  role: "numeric" | "categorical" | "dropped" | "label";
+  /** declared by the file (ARFF), forced by an option, or detected from the values. */
+  how?: "declared" | "forced" | "detected" | "named" | "auto";
+  /** Categorical: categories fitted on the training rows (plus one "(missing)" slot for missing and unseen values). */
+  categories?: number;
+  /** Missing cells in the file (and the test file). */
+  missing: number;
+  /** How missing cells are filled: the training mean for numeric columns, the "(missing)" slot for categorical ones. */
+  fill?: string;
+}
+
+export interface TabularSummary {
+  file: string;
+  testFile?: string;
+  rows: number;
+  columns: TabularColumnSummary[];
+  features: number;
+  label: string;
+  labelChosen: "named" | "auto";
+  task: Task;
+  taskReason: string;
+  /** How the test rows were chosen, in words. */
+  testHow: string;
+}
+
+/** Rows of every column that hold no value. */
+function missingCounts(tables: RawTable[], name: string): number {
+  let n = 0;
+  for (const t of tables) {
+    const j = t.columns.indexOf(name);
+    if (j >= 0) for (const r of t.rows) if (r[j] === null) n++;
+  }
+  return n;
+}
+
+function summarize(table: RawTable, opts: TabularOptions, schema: Schema, pre: TabularPreprocess): TabularSummary {
+  const tables = opts.testTable ? [table, opts.testTable] : [table];
+  const byName = new Map(pre.columns.map((c) => [c.name, c]));
+  const how = new Map(schema.inputs.map((c) => [c.name, c.how]));
+  const fmt = (v: number) => Number(v.toPrecision(6)).toString();
+  const columns = table.columns.map((name): TabularColumnSummary => {
+    const missing = missingCounts(tables, name);
+    if (name === pre.label) return { name, role: "label", how: schema.labelChosen, missing };
+    const c = byName.get(name);
+    if (!c) return { name, role: "dropped", missing };
+    if (c.kind === "numeric") return { name, role: "numeric", how: how.get(name), missing, ...(missing ? { fill: `training mean ${fmt(c.mean)}` } : {}) };
+    return { name, role: "categorical", how: how.get(name), categories: c.categories.length, missing, ...(missing ? { fill: `"${MISSING_CATEGORY}" slot` } : {}) };
+  });
+  const fraction = opts.testFraction ?? DEFAULT_TEST_FRACTION;
+  const seed = opts.splitSeed ?? DEFAULT_SPLIT_SEED;
+  const testHow =
+    opts.testTable ? `the rows of ${opts.testTable.file}`
+    : fraction === 0 ? "none (test-fraction=0)"
+    : schema.task === "regression" ? `${fraction * 100} % of the labelled rows held out at random, split-seed ${seed}`
+    : `${fraction * 100} % of each class held out, split-seed ${seed}`;
+  return {
+    file: table.file,
+    ...(opts.testTable ? { testFile: opts.testTable.file } : {}),
+    rows: table.rows.length,
+    columns,
+    features: tabularWidth(pre),
+    label: pre.label,
+    labelChosen: schema.labelChosen,
+    task: schema.task,
+    taskReason: schema.taskReason,
+    testHow,
+  };
+}
+
+/** Standardised targets of these rows (0 where the label is missing). */
+function targetsOf(table: RawTable, rows: ArrayLike<number>, labelIndex: number, pre: TabularPreprocess): Float32Array {
+  const { mean, std } = pre.target!;
+  return Float32Array.from(rows, (r) => {
+    const cell = table.rows[r][labelIndex];
+    return cell === null ? 0 : (parseNumber(cell)! - mean) / std;
+  });
 }
 
 /**
- * The whole tabular pipeline: schema (label, column kinds), labels, a seeded stratified train/test split
- * (or the separate test table), preprocessing fitted on the training rows only, then features for every split.
+ * The whole tabular pipeline: schema (label, task, column kinds), labels, a seeded stratified train/test split
+ * (or the separate test table; regression rows are one stratum), preprocessing fitted on the training rows only,
+ * then features (and regression targets) for every split.
  */
 export function tabularSplits(table: RawTable, name: string, opts: TabularOptions = {}): TabularSplits {
   const schema = resolveSchema(table, opts);
-  const y = encodeLabels(table, schema.labelIndex, schema.labelNames);
+  const y = encodeLabels(table, schema.labelIndex, schema);
   const split = stratifiedSplit(y, opts.testTable ? 0 : opts.testFraction ?? DEFAULT_TEST_FRACTION, opts.splitSeed ?? DEFAULT_SPLIT_SEED);
   if (split.train.length === 0) throw new DataError(table.file, "has no labelled rows; expected at least one row with a label");
   const pre = fitPreprocess(table, schema, split.train, opts.standardize ?? true);
   const width = tabularWidth(pre);
+  const regression = schema.task === "regression";
   const make = (t: RawTable, rows: Int32Array, labels: Int32Array, part: string) => {
     const x = encodeTabularRows(pre, inputCells(t, pre, rows), (i) => `${t.file}: line ${t.lines[rows[i]]}`);
-    return new InMemoryDataset(`${name}/${part}`, x, Int32Array.from(rows, (r) => labels[r]), [width], schema.labelNames.length, recordView(t, rows, pre.label));
+    const target = regression ? { values: targetsOf(t, rows, columnIndex(t, pre.label, "label"), pre), mean: pre.target!.mean, std: pre.target!.std, name: pre.label } : undefined;
+    return new InMemoryDataset(`${name}/${part}`, x, Int32Array.from(rows, (r) => labels[r]), [width], regression ? 1 : schema.labelNames.length, recordView(t, rows, pre.label), target);
   };
   const train = make(table, split.train, y, "train");
   let test: InMemoryDataset;
   if (opts.testTable) {
     const tt = opts.testTable;
-    const ty = encodeLabels(tt, columnIndex(tt, pre.label, "label"), schema.labelNames);
+    const ty = encodeLabels(tt, columnIndex(tt, pre.label, "label"), schema);
     const missing = ty.indexOf(-1);
     if (missing >= 0) throw new DataError(tt.file, `line ${tt.lines[missing]}: the test file needs a label in column "${pre.label}" on every row`);
     test = make(tt, Int32Array.from(ty, (_, i) => i), ty, "test");
@@ -234,5 +299,5 @@ export function tabularSplits(table: RawTable, name: string, opts: TabularOption
     test = make(table, split.test, y, "test");
   }
   const unlabeled = split.unlabeled.length > 0 ? make(table, split.unlabeled, y, "unlabeled") : undefined;
-  return { train, test, unlabeled, preprocess: pre };
+  return { train, test, unlabeled, preprocess: pre, summary: summarize(table, opts, schema, pre) };
 }

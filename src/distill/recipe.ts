@@ -51,9 +51,10 @@ export const Recipe = z
     output: z.string().optional(),
     data: z
       .object({
-        /** "mnist" or "idx:<folder>". */
+        /** Any --data spec: "mnist", "idx:<folder>", "csv:<file>?label=COL", … */
         source: z.string().default("mnist"),
-        validationSize: z.number().int().positive().default(5000),
+        /** Samples held out of the training split for validation (default 10 % of it, at most 5,000). */
+        validationSize: z.number().int().positive().optional(),
         /** The students' transfer set: the first N training images (default: all). */
         trainSize: z.number().int().positive().optional(),
         /** Classes left out of the students' transfer set (Hinton et al.'s omitted-3s experiment). */
@@ -71,7 +72,7 @@ export const Recipe = z
           .optional(),
       })
       .strict()
-      .default({ source: "mnist", validationSize: 5000, omitClasses: [] }),
+      .default({ source: "mnist", omitClasses: [] }),
     teacher: TeacherSpec,
     student: z
       .object({

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
+import { formatDataSummary, type DataSummary } from "../data/summary.js";
 import { savePreprocess } from "../data/preprocess.js";
 import { buildTransferSet } from "../data/transfer.js";
 import type { InMemoryDataset } from "../data/dataset.js";
@@ -20,6 +21,7 @@ import { agreement, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
 import type { CheckpointStore } from "../train/checkpoint.js";
 import { TsdistillError } from "../util/errors.js";
+import { checkTeacherTask } from "../teachers/teacher-task.js";
 import { recipeStages, type Recipe } from "./recipe.js";
 import { WeightedSumLoss, type ModelShapes } from "./terms.js";
 
@@ -33,6 +35,8 @@ export interface RecipeResult {
   testSize: number;
   stages: { name: string; epochs: number; terms: string[]; history: EpochMetrics[] }[];
   seconds: number;
+  /** How the data was read and split. */
+  dataSummary: DataSummary;
   runDir?: string;
 }
 
@@ -70,8 +74,17 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   const info = opts.info ?? (() => {});
   await useBackend(recipe.backend);
   const split = { validationSize: recipe.data.validationSize, trainSize: recipe.data.trainSize, seed: recipe.seed };
-  const loaded = loadSplits(recipe.data.source, split);
+  const loaded = loadSplits(recipe.data.source, split, "data.validationSize");
   const { validation, test } = loaded;
+  if (loaded.train.task === "regression") {
+    throw new TsdistillError(`data.source: ${recipe.data.source} is a regression task; recipes distil classifiers only (use 'tsdistill distill --teacher DIR' for regression, or task=classification)`);
+  }
+  // Printed once every check has passed, just before the first training.
+  let announced = false;
+  const announce = () => {
+    if (!announced) for (const line of formatDataSummary(loaded.summary)) info(line);
+    announced = true;
+  };
   // Extra transfer samples carry no label (−1): only the teacher's outputs train on them; hard-label terms skip them.
   const tr = recipe.data.transfer;
   const transfer = (base: InMemoryDataset) =>
@@ -96,19 +109,19 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       const probe = new SequentialModel(teacherConfig, 0);
       recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
       probe.dispose();
+      announce();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
       teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter, opts.checkpoints?.file("teacher")))).model;
     }
     const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
     const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
-    if (numOutputs !== train.numClasses) {
-      throw new TsdistillError(`teacher: it has ${numOutputs} outputs but ${recipe.data.source} has ${train.numClasses} classes`);
-    }
+    checkTeacherTask(numOutputs, train, "path" in t ? t.path : `the trained ${t.spec}`, recipe.data.source, "teacher");
     const teacher = teacherModel ? modelTeacher(teacherModel) : null;
     const shapes = shapesOf(student, teacher, [numOutputs]);
     const stages = recipeStages(recipe);
     stages.forEach((st, i) => compiled.push(WeightedSumLoss.compile(st.terms, shapes, recipe.seed, stageWhere(recipe, i, opts.source))));
 
+    announce();
     let cache: LogitLookup | null = lookup;
     const results: RecipeResult["stages"] = [];
     for (const [i, st] of stages.entries()) {
@@ -171,6 +184,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       testSize: test.size,
       stages: results,
       seconds: (performance.now() - start) / 1000,
+      dataSummary: loaded.summary,
     };
   } finally {
     for (const c of compiled) c.dispose();
@@ -185,7 +199,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
 export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporter?: TrainingReporter, checkpoint?: string): Promise<string> {
   const t = recipe.teacher;
   if (t.kind !== "train") throw new TsdistillError(`teacher: kind "${t.kind}" is not trained by the recipe`);
-  const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed });
+  const shapeSource = loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed }, "data.validationSize");
   const shape = { inputShape: shapeSource.train.sampleShape, numClasses: shapeSource.train.numClasses };
   const job = await runTrainJob(
     {

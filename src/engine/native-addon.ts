@@ -21,7 +21,30 @@ export interface NativeAddon {
   activationGrad(dy: Float32Array, y: Float32Array, dz: Float32Array, act: number): void;
   adam(out: Float32Array, p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, stepSize: number, beta1: number, beta2: number, epsilon: number, keep: number): void;
   sgd(out: Float32Array, p: Float32Array, g: Float32Array, velocity: Float32Array, lr: number, momentum: number, nesterov: boolean, weightDecay: number): void;
+  /** y = softmax(x·scale + causal/padding biases of −1e9) per row of `cols`; causalQ > 0: rows are [..., q, cols];
+   *  mask [rows / rowsPerMask, cols] keep (1) / drop (0). */
+  softmax(x: Float32Array, y: Float32Array, rows: number, cols: number, scale: number, causalQ: number, mask: Float32Array | null, rowsPerMask: number): void;
+  /** dx = scale·(dy·y − y·Σ dy·y) per row. */
+  softmaxGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, rows: number, cols: number, scale: number): void;
+  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, xhat: Float32Array, rstd: Float32Array, rows: number, d: number, epsilon: number): void;
+  layerNormGrad(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, rows: number, d: number): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** y = x permuted (output dim i is input dim perm[i]). */
+  transpose(x: Float32Array, y: Float32Array, shape: Int32Array, perm: Int32Array): void;
+  /** y[b, o, i, :] = x[b, o, indices[b, i], :] for x [batch, outer, dim, slice]. */
+  gather(x: Float32Array, indices: Int32Array, y: Float32Array, batch: number, outer: number, dim: number, slice: number, count: number): void;
+  /** y[s, :] = Σ x[r, :] over the rows r with ids[r] = s; ids outside [0, segments) are dropped. */
+  segmentSum(x: Float32Array, ids: Int32Array, y: Float32Array, rows: number, width: number, segments: number): void;
+  /** out = a op b with broadcasting (op: 0 add, 1 sub, 2 mul, 3 div); strides per output dim, 0 where broadcast. */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array, stridesA: Int32Array, stridesB: Int32Array): void;
+  /** y = e^x (glibc's expf). */
+  exp(x: Float32Array, y: Float32Array): void;
+  /** out[r] = Σ x[r, :] (or the max, NaN-propagating) for x [rows, cols]. */
+  reduceLast(x: Float32Array, out: Float32Array, rows: number, cols: number, max: boolean): void;
+  /** threads: the addon's own (native/parallel.c); OpenBLAS itself runs on one. */
   blasInfo(): { library: string; config: string; corename: string; threads: number };
+  /** Threads for the addon's kernels (process-wide, read at the start of each kernel). */
   setThreads(n: number): void;
   /** Products below `macs` multiply-adds or with k < `thinK` run on one BLAS thread; (0, 0) turns that off. */
   setSmallGemm(macs: number, thinK: number): void;

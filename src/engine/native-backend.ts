@@ -3,7 +3,8 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { nativeAddon } from "./native-addon.js";
 import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.js";
 import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
-import { add, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
+import { add, exp, max, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
+import { gatherV2, NATIVE_ONLY_SEQUENCE_KERNELS, softmax, transpose, unsortedSegmentSum } from "./native-sequence.js";
 import type { NativeKernel } from "./native-util.js";
 
 export const NATIVE_BACKEND = "native";
@@ -28,6 +29,12 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
   Multiply: multiply,
   RealDiv: realDiv,
   Maximum: maximum,
+  Max: max,
+  Exp: exp,
+  Softmax: softmax,
+  Transpose: transpose,
+  GatherV2: gatherV2,
+  UnsortedSegmentSum: unsortedSegmentSum,
 };
 
 let registered = false;
@@ -46,6 +53,9 @@ export function registerNativeBackend(): boolean {
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc: (own ?? k.kernelFunc) as tf.KernelFunc });
   }
   tf.registerKernel({ kernelName: NATIVE_ACTIVATION_GRAD, backendName: NATIVE_BACKEND, kernelFunc: activationGrad as tf.KernelFunc });
+  for (const [kernelName, kernel] of Object.entries(NATIVE_ONLY_SEQUENCE_KERNELS)) {
+    tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: kernel as tf.KernelFunc });
+  }
   registered = true;
   return true;
 }

@@ -1,5 +1,6 @@
 import { backend_util, util, type TensorInfo } from "@tensorflow/tfjs-core";
 import { NATIVE_ACTIVATIONS } from "./native-addon.js";
+import { reduceTrailing } from "./native-elementwise.js";
 import { addon, fallback, product, values, type KernelArgs, type NativeKernel } from "./native-util.js";
 
 interface Product {
@@ -85,14 +86,15 @@ export const fusedMatMul: NativeKernel = (args) => {
   return args.backend.makeTensorInfo(r.shape, "float32", r.out);
 };
 
-/** Sums over leading axes (the bias gradient of dense and conv layers) as one pass, without cpu's transpose. */
+/** Sums over leading axes (the bias gradient of dense and conv layers) as one pass, without cpu's transpose, and
+ *  over trailing axes (softmax rows) in the addon. */
 export const sum: NativeKernel = (args) => {
   const { x } = args.inputs;
   const xv = values(args.backend, x);
   if (!x || !xv) return fallback("Sum", args);
   const axes = util.parseAxisParam(args.attrs?.axis as number | number[], x.shape).sort((p, q) => p - q);
   const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((axis, i) => axis === i);
-  if (!leading) return fallback("Sum", args);
+  if (!leading) return reduceTrailing(args, args.attrs?.axis as number | number[], false) ?? fallback("Sum", args);
   const rows = product(x.shape.slice(0, axes.length));
   const rest = x.shape.slice(axes.length);
   const out = new Float32Array(product(rest));

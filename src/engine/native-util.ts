@@ -39,4 +39,11 @@ export function values(backend: MathBackendCPU, t: TensorInfo | undefined): Floa
   return v instanceof Float32Array ? v : null;
 }
 
+/** An int32 tensor's storage, or null. */
+export function intValues(backend: MathBackendCPU, t: TensorInfo | undefined): Int32Array | null {
+  if (!t || t.dtype !== "int32") return null;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Int32Array ? v : null;
+}
+
 export const product = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -193,19 +193,26 @@ export interface RegressionMetrics {
   rmse: number;
   /** Mean of |prediction − target| over every element. */
   mae: number;
+  /** 1 − Σ(prediction − target)² / Σ(target − mean target)²; 0 when every target is the same. */
+  r2: number;
 }
 
 /** Error of a regression head: predictions and targets of the same length (any shape, flattened). */
 export function regressionMetrics(predictions: ArrayLike<number>, targets: ArrayLike<number>): RegressionMetrics {
   if (predictions.length !== targets.length) throw new Error(`regression: ${predictions.length} predictions but ${targets.length} targets`);
   const n = predictions.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += targets[i];
+  mean = n ? mean / n : 0;
   let se = 0;
   let ae = 0;
+  let st = 0;
   for (let i = 0; i < n; i++) {
     const d = predictions[i] - targets[i];
     se += d * d;
     ae += Math.abs(d);
+    st += (targets[i] - mean) ** 2;
   }
   const mse = n ? se / n : 0;
-  return { n, mse, rmse: Math.sqrt(mse), mae: n ? ae / n : 0 };
+  return { n, mse, rmse: Math.sqrt(mse), mae: n ? ae / n : 0, r2: st > 0 ? 1 - se / st : 0 };
 }

@@ -106,12 +106,14 @@ export interface ExternalTeacher {
 }
 
 /** Throws a one-line DataError when the model cannot run on the data. */
-function checkFits(model: SequentialModel, dir: string, data: InMemoryDataset, dataName: string): void {
+export function checkFits(model: SequentialModel, dir: string, data: InMemoryDataset, dataName: string): void {
   const inSize = model.config.inputShape.reduce((a, b) => a * b, 1);
   const file = join(dir, "model.json");
   if (inSize !== data.sampleSize) {
     throw new DataError(file, `takes inputs of shape [${model.config.inputShape}] but ${dataName} has samples of shape [${data.sampleShape}]`);
   }
+  if (data.task === "regression" && model.numOutputs !== 1) throw new DataError(file, `has ${model.numOutputs} outputs (a classifier) but ${dataName} is a regression task (one output)`);
+  if (data.task !== "regression" && model.numOutputs === 1) throw new DataError(file, `has 1 output (a regression model) but ${dataName} is a classification task with ${data.numClasses} classes`);
   if (model.numOutputs !== data.numClasses) throw new DataError(file, `has ${model.numOutputs} outputs but ${dataName} has ${data.numClasses} classes`);
 }
 
@@ -121,6 +123,30 @@ function batchTensor(data: InMemoryDataset, n: number): tf.Tensor {
   const x = new Float32Array(n * d);
   for (let i = 0; i < n; i++) x.set(data.x.subarray((i % data.size) * d, ((i % data.size) + 1) * d), i * d);
   return tf.tensor(x, [n, ...data.sampleShape]);
+}
+
+/**
+ * Latency (batch 1) and throughput (batch `batchSize`) of every model, measured round-robin in this process so the
+ * numbers compare.
+ */
+export function timeModels(models: SequentialModel[], data: InMemoryDataset, batchSize: number, opts: SuiteOptions = {}): ModelTiming[] {
+  const one = batchTensor(data, 1);
+  const many = batchTensor(data, batchSize);
+  try {
+    const maxSeconds = opts.maxSeconds ?? 3;
+    const b1 = measureInterleaved(
+      models.map((model) => () => tf.tidy(() => void model.predict(one).dataSync())),
+      { warmup: 50, runs: opts.latencyRuns ?? 300, maxSeconds },
+    );
+    const bn = measureInterleaved(
+      models.map((model) => () => tf.tidy(() => void model.predict(many).dataSync())),
+      { warmup: 3, runs: opts.throughputRuns ?? 50, maxSeconds, minRuns: 5 },
+    );
+    return models.map((_, i) => ({ batch1: b1[i], batchN: { ...bn[i], batchSize, samplesPerSecond: (batchSize * 1000) / bn[i].p50Ms } }));
+  } finally {
+    one.dispose();
+    many.dispose();
+  }
 }
 
 /**
@@ -146,26 +172,7 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
     const ti = loaded.findIndex((l) => l.entry.teacher);
     const teacherLogits = external ? external.logits : ti >= 0 ? logits[ti] : null;
 
-    let timings: (ModelTiming | null)[] = loaded.map(() => null);
-    if (opts.timing ?? true) {
-      const one = batchTensor(data, 1);
-      const many = batchTensor(data, batchSize);
-      try {
-        const maxSeconds = opts.maxSeconds ?? 3;
-        const b1 = measureInterleaved(
-          loaded.map(({ model }) => () => tf.tidy(() => void model.predict(one).dataSync())),
-          { warmup: 50, runs: opts.latencyRuns ?? 300, maxSeconds },
-        );
-        const bn = measureInterleaved(
-          loaded.map(({ model }) => () => tf.tidy(() => void model.predict(many).dataSync())),
-          { warmup: 3, runs: opts.throughputRuns ?? 50, maxSeconds, minRuns: 5 },
-        );
-        timings = loaded.map((_, i) => ({ batch1: b1[i], batchN: { ...bn[i], batchSize, samplesPerSecond: (batchSize * 1000) / bn[i].p50Ms } }));
-      } finally {
-        one.dispose();
-        many.dispose();
-      }
-    }
+    const timings = opts.timing ?? true ? timeModels(loaded.map((l) => l.model), data, batchSize, opts) : loaded.map(() => null);
 
     const quality = (lg: Float32Array) => {
       const cm = classificationMetrics(lg, data.y, cols);

@@ -11,6 +11,8 @@ import { measureLatency } from "../eval/latency.js";
 import { binaryAuc } from "../eval/roc.js";
 import { bytesOnDisk } from "../eval/size.js";
 import { runRecipe, trainRecipeTeacher, type RecipeResult, type RecipeRunOptions } from "../distill/run-recipe.js";
+import { formatDataSummary } from "../data/summary.js";
+import { TsdistillError } from "../util/errors.js";
 import type { Recipe } from "../distill/recipe.js";
 import type { TrainingReporter } from "../train/reporter.js";
 import type { CheckpointStore } from "../train/checkpoint.js";
@@ -90,6 +92,9 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
   checkRequirements(ex);
   const base = ex.base;
   await useBackend(base.backend);
+  const { validation, test, summary } = loadSplits(base.data.source, { validationSize: base.data.validationSize, seed: base.seed }, "data.validationSize");
+  if (test.task === "regression") throw new TsdistillError(`${ex.file}: data.source: ${base.data.source} is a regression task; experiment recipes compare classifiers only (use 'tsdistill distill' for regression, or task=classification)`);
+  for (const line of formatDataSummary(summary)) info(line);
   mkdirSync(opts.dir, { recursive: true });
   let teacherDir: string;
   if (base.teacher.kind === "train") {
@@ -99,7 +104,6 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
   } else {
     throw new Error(`${ex.file}: teacher: an experiment needs a teacher model it can evaluate (kind train or tfjs), not a cache`);
   }
-  const { validation, test } = loadSplits(base.data.source, { validationSize: base.data.validationSize, seed: base.seed });
   const cols = test.numClasses;
   const { model: teacher } = await loadModel(teacherDir);
   const rows: ResultRow[] = [];

@@ -6,7 +6,10 @@ import { paretoChart, type ScatterPoint } from "./pareto-chart.js";
 import { esc } from "./svg.js";
 import { BASE_CSS } from "./style.js";
 
-const pct = (x: number | null | undefined) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
+const pctOf = (x: number | null | undefined) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
+const r2Of = (x: number | null | undefined) => (x == null ? "–" : x.toFixed(4));
+/** Regression searches hold R² where classification holds accuracy and agreement (auto/summary.ts). */
+const scoreFormat = (r: AutoResult) => (r.summary.task === "regression" ? r2Of : pctOf);
 const ms = (x: number | null | undefined) => (x == null ? "–" : `${x.toFixed(3)} ms`);
 const int = (x: number | null | undefined) => (x == null ? "–" : Math.round(x).toLocaleString("en-US"));
 
@@ -18,11 +21,13 @@ tr.off td { color: #9ca3af; }
 `;
 
 function table(r: AutoResult, rows: CandidateSummary[]): string {
-  const head = ["trial", "student", "method", "T / τ", "α", "lr", "epochs", "params", "latency b=1 (search)", "latency b=1 (re-measured)", "val accuracy", "val agreement", "test accuracy", "test agreement", "constraints"];
+  const reg = r.summary.task === "regression";
+  const pct = scoreFormat(r);
+  const head = ["trial", "student", "method", "T / τ", "α", "lr", "epochs", "params", "latency b=1 (search)", "latency b=1 (re-measured)", reg ? "val R²" : "val accuracy", reg ? "val R² vs teacher" : "val agreement", reg ? "test R²" : "test accuracy", reg ? "test R² vs teacher" : "test agreement", "constraints"];
   const body = rows
     .map((c) => {
       const cls = r.summary.best?.trialId === c.trialId ? "best" : c.meetsConstraints ? "" : "off";
-      const cells = [String(c.trialId), c.spec, c.method, c.method === "logit-mse" ? "–" : String(c.temperature), String(c.alpha), c.lr.toExponential(1), String(c.epochs), int(c.params), ms(c.latencyMs), ms(c.finalLatencyMs), pct(c.valAccuracy), pct(c.valAgreement), pct(c.testAccuracy), pct(c.testAgreement), c.meetsConstraints ? "met" : (c.violation ?? "")];
+      const cells = [String(c.trialId), c.spec, c.method, c.method === "logit-mse" || c.method === "mse" ? "–" : String(c.temperature), String(c.alpha), c.lr.toExponential(1), String(c.epochs), int(c.params), ms(c.latencyMs), ms(c.finalLatencyMs), pct(c.valAccuracy), pct(c.valAgreement), pct(c.testAccuracy), pct(c.testAgreement), c.meetsConstraints ? "met" : (c.violation ?? "")];
       return `<tr${cls ? ` class="${cls}"` : ""}>${cells.map((x, i) => `<td${i < 3 || i === 14 ? ' class="l"' : ""}>${esc(x)}</td>`).join("")}</tr>`;
     })
     .join("");
@@ -31,19 +36,22 @@ function table(r: AutoResult, rows: CandidateSummary[]): string {
 
 export function renderParetoHtml(r: AutoResult): string {
   const s = r.summary;
-  const objective = s.objective === "accuracy" ? "validation accuracy" : "validation agreement";
+  const reg = s.task === "regression";
+  const pct = scoreFormat(r);
+  const metric = reg ? "R²" : "accuracy";
+  const objective = s.objective === "agreement" ? (reg ? "validation R² vs the teacher" : "validation agreement") : `validation ${metric}`;
   const byId = new Map(s.candidates.map((c) => [c.trialId, c]));
   const points = (front: number[], x: (c: CandidateSummary) => number | null): ScatterPoint[] =>
     s.candidates.map((c) => ({
       id: c.trialId,
       x: x(c) ?? NaN,
-      y: s.objective === "accuracy" ? c.valAccuracy : c.valAgreement,
-      label: `trial ${c.trialId}: ${c.spec} ${c.method}, ${c.epochs} epochs, ${pct(s.objective === "accuracy" ? c.valAccuracy : c.valAgreement)}`,
+      y: scoreOf(c, s.objective),
+      label: `trial ${c.trialId}: ${c.spec} ${c.method}, ${c.epochs} epochs, ${pct(scoreOf(c, s.objective))}`,
       onFront: front.includes(c.trialId),
       meets: c.meetsConstraints,
       best: s.best?.trialId === c.trialId,
     }));
-  const fmtY = (v: number) => `${Number((v * 100).toPrecision(4))}%`;
+  const fmtY = reg ? (v: number) => `${Number(v.toPrecision(4))}` : (v: number) => `${Number((v * 100).toPrecision(4))}%`;
   const charts = [
     paretoChart("pareto-latency", { title: `${objective} vs batch-1 latency`, xLabel: "latency b=1 p50 (ms, measured before training)", yLabel: objective, points: points(s.frontLatency, (c) => c.latencyMs), limitX: s.constraints.maxLatencyMs, fmtY }),
     paretoChart("pareto-params", { title: `${objective} vs parameters`, xLabel: "parameters", yLabel: objective, points: points(s.frontParams, (c) => c.params), limitX: s.constraints.maxParams, fmtY }),
@@ -53,10 +61,10 @@ export function renderParetoHtml(r: AutoResult): string {
   const best = s.best;
   const parts = [
     `<h1>tsdistill auto — search ${r.searchId}</h1>`,
-    `<p class="meta">${esc(r.outDir)} · teacher ${esc(r.teacher.spec)} (test accuracy ${pct(r.teacher.testAccuracy)}) · data ${esc(r.data)} · backend ${esc(r.backend)} · status ${esc(r.status)} · ${r.elapsedSeconds.toFixed(0)} s in all</p>`,
+    `<p class="meta">${esc(r.outDir)} · teacher ${esc(r.teacher.spec)} (test ${metric} ${pct(r.teacher.testAccuracy)}) · data ${esc(r.data)} · backend ${esc(r.backend)} · status ${esc(r.status)} · ${r.elapsedSeconds.toFixed(0)} s in all</p>`,
     `<p>Constraints: ${limits.length ? esc(limits.join(", ")) : "none"}. Objective: ${esc(objective)}. Candidates: ${s.counts.candidates} (${s.counts.skipped} skipped before training), trials: ${s.counts.finished} finished, ${s.counts.failed} failed, ${s.counts.unfinished} unfinished.</p>`,
     best
-      ? `<p><strong>Best meeting the constraints:</strong> trial ${best.trialId}, ${esc(best.spec)} (${esc(best.method)}), ${pct(best.valAccuracy)} validation accuracy, ${pct(best.testAccuracy)} test accuracy, ${int(best.params)} params, ${ms(best.finalLatencyMs ?? best.latencyMs)} batch-1 latency; saved to ${esc(r.bestDir ?? "–")}.</p>`
+      ? `<p><strong>Best meeting the constraints:</strong> trial ${best.trialId}, ${esc(best.spec)} (${esc(best.method)}), ${pct(best.valAccuracy)} validation ${metric}, ${pct(best.testAccuracy)} test ${metric}, ${int(best.params)} params, ${ms(best.finalLatencyMs ?? best.latencyMs)} batch-1 latency; saved to ${esc(r.bestDir ?? "–")}.</p>`
       : `<p><strong>No finished candidate meets the constraints.</strong></p>`,
     `<p class="meta">Latencies are batch-1 p50 on this machine and backend: "search" was measured on the untrained model before training (and decided the latency constraint), "re-measured" times the finalists round-robin at the end. On a shared CPU they are noisy.</p>`,
     `<div class="charts">${charts.join("\n")}</div>`,

@@ -243,6 +243,10 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
       if (opts.data !== undefined || !(err instanceof TsdistillError)) throw err;
       notes.push(`the run's data set could not be loaded (${err.message}); pass --data to evaluate the models`);
     }
+    if (test?.task === "regression") {
+      notes.push(`${dataName} is a regression task; the report's model table covers classifiers only (tsdistill eval --model DIR --data … gives RMSE, MAE and R²)`);
+      test = null;
+    }
     if (test) evaluation = await evaluateModels(entries, test, dataName, { batchSize: opts.batchSize ?? 256, timing: opts.timing ?? true, maxSeconds: opts.maxSeconds ?? 2, latencyRuns: 200, throughputRuns: 30 });
   } else if (!entries.length) {
     notes.push("no model folders (model.json) in the run folder: no evaluation charts");

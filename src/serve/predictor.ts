@@ -53,6 +53,9 @@ export interface Predictor {
   /** tfjs: the TF.js backend; onnxruntime: the ONNX file. */
   readonly engine: string;
   readonly onnxCheck?: OnnxCheck;
+  /** Regression models (preprocess.json says task regression): one output z, the value z·std + mean. */
+  readonly regression?: { target: string; mean: number; std: number };
+  /** Logits for `n` samples stored back to back in `x` (n · sampleSize values); returns n · numClasses values. */
   /** Logits for `n` tensor samples stored back to back in `x` (n · sampleSize values); returns n · numClasses values. */
   predict(x: Float32Array, n: number): Promise<Float32Array>;
   /**
@@ -136,6 +139,7 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
     if (!preprocess) throw new DataError(source, `this model takes only tensors; it has no preprocess.json`);
     return applyPreprocess(preprocess, rows, { source, strict: true });
   };
+  const regression = preprocess?.kind === "tabular" && preprocess.task === "regression" && preprocess.target && numClasses === 1 ? { target: preprocess.label, mean: preprocess.target.mean, std: preprocess.target.std } : undefined;
 
   let onnxPath: string | null = null;
   if (opts.onnx === "auto") onnxPath = findOnnxFile(opts.modelDir);
@@ -149,6 +153,7 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
       inputShape,
       sampleSize: inputShape.reduce((a, b) => a * b, 1),
       tensorInput,
+    ...(regression ? { regression } : {}),
       engine: backend,
       predict: async (x, n) => student.logitsFromFeatures(x, n),
       predictRaw: async (rows, source) => student.logitsFromFeatures(rawFeatures(rows, source), rows.length),
@@ -228,6 +233,7 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
     inputShape: shape,
     sampleSize: shape.reduce((a, b) => a * b, 1),
     tensorInput,
+    ...(regression ? { regression } : {}),
     engine: file,
     onnxCheck,
     predict: (x, n) => runner.run(tensorInput.dtype === "uint8" ? Uint8Array.from(x) : x, [n, ...shape]),

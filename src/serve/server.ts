@@ -4,6 +4,7 @@
 //   GET  /metadata  → {input: {raw, tensor}, inputShape, numClasses, params, runtime, engine, labels?, metadata, onnxCheck?}
 //   POST /predict   {input: sample} | {inputs: sample[]} (tensors), or raw samples through the model's preprocessing:
 //                   {record(s)} | {text(s)} | {image(s): base64 PNG/JPEG} → {predictions: [{class, label?, probabilities, logits}]}
+//                   (a regression model: {predictions: [{value}]}, the value in the target's units)
 //
 // Every client error is {error: "<one line naming the field and what was expected>"} with a 4xx status; the
 // server keeps serving after each.
@@ -45,6 +46,11 @@ export interface Prediction {
   label?: string;
   probabilities: number[];
   logits: number[];
+}
+
+/** A regression model's answer for one sample, in the target's units. */
+export interface ValuePrediction {
+  value: number;
 }
 
 export interface InferenceServer {
@@ -120,6 +126,8 @@ export async function createServer(opts: ServerOptions): Promise<InferenceServer
     engine: p.engine,
     ...(p.labels ? { labels: p.labels } : {}),
     ...(p.onnxCheck ? { onnxCheck: p.onnxCheck } : {}),
+    task: p.regression ? "regression" : "classification",
+    ...(p.regression ? { target: p.regression } : {}),
     maxBatch,
     maxBodyBytes,
     metadata: p.metadata,
@@ -157,7 +165,7 @@ export async function createServer(opts: ServerOptions): Promise<InferenceServer
     const C = p.numClasses;
     const decoded = p.decode(logits, n);
     const predictions = decoded.map((d, r) => {
-      if (!("class" in d)) return { ...d, logits: Array.from(logits.subarray(r * C, (r + 1) * C)) };
+      if (!("class" in d)) return d;
       const pred: Prediction = { class: d.class, ...(p.labels ? { label: d.label } : {}), probabilities: d.probabilities, logits: Array.from(logits.subarray(r * C, (r + 1) * C)) };
       return pred;
     });

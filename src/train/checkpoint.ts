@@ -148,7 +148,7 @@ export function fitFingerprint(config: unknown, trainSize: number, params: tf.Va
 export interface RestoredFit {
   epoch: number;
   history: EpochMetrics[];
-  best: { epoch: number; acc: number; weights: tf.Tensor[] } | null;
+  best: { epoch: number; score: number; weights: tf.Tensor[] } | null;
   seconds: number;
 }
 
@@ -164,7 +164,7 @@ export function restoreFit(ckpt: FitCheckpoint, fingerprint: Record<string, unkn
   if (s.params.length !== params.length) throw new DataError(ckpt.where, `holds ${s.params.length} parameters, the training has ${params.length}`);
   params.forEach((p, i) => assignFlat(p, s.params[i], ckpt.where));
   optimizer.restore(s.optimizer, params.map((p) => p.size));
-  const best = s.best && { epoch: s.best.epoch, acc: s.best.metric, weights: s.best.weights.map((w, i) => tf.tensor(w, params[i].shape)) };
+  const best = s.best && { epoch: s.best.epoch, score: s.best.metric, weights: s.best.weights.map((w, i) => tf.tensor(w, params[i].shape)) };
   return { epoch: s.epoch, history: s.history, best, seconds: s.seconds };
 }
 
@@ -178,14 +178,14 @@ function assignFlat(p: tf.Variable, data: Float32Array, where: string): void {
 /** Writes a fit's checkpoint after `epoch` completed epochs. */
 export function saveFit(
   ckpt: FitCheckpoint,
-  s: { epoch: number; fingerprint: Record<string, unknown>; history: EpochMetrics[]; best: { epoch: number; acc: number; weights: tf.Tensor[] } | null; params: tf.Variable[]; optimizer: Optimizer; seconds: number },
+  s: { epoch: number; fingerprint: Record<string, unknown>; history: EpochMetrics[]; best: { epoch: number; score: number; weights: tf.Tensor[] } | null; params: tf.Variable[]; optimizer: Optimizer; seconds: number },
 ): void {
   const flat = (t: tf.Tensor) => Float32Array.from(t.dataSync() as Float32Array);
   ckpt.save({
     epoch: s.epoch,
     fingerprint: s.fingerprint,
     history: s.history,
-    best: s.best && { epoch: s.best.epoch, metric: s.best.acc, weights: s.best.weights.map(flat) },
+    best: s.best && { epoch: s.best.epoch, metric: s.best.score, weights: s.best.weights.map(flat) },
     params: s.params.map(flat),
     optimizer: s.optimizer.state(),
     seconds: s.seconds,

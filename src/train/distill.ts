@@ -4,11 +4,18 @@ import type { TrainableModel } from "../students/trainable.js";
 import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import { crossEntropy } from "../losses/cross-entropy.js";
 import { kdLoss } from "../losses/kd.js";
-import { fit, type FitOptions, type FitResult } from "./fit.js";
+import { regressionDistillLoss, regressionMse } from "../losses/regression.js";
+import { fit, type FitOptions, type FitResult, type StepContext } from "./fit.js";
 import { TsdistillError } from "../util/errors.js";
 
-/** Trains a model on hard labels (cross-entropy). */
+function targetsOf(ctx: StepContext): tf.Tensor1D {
+  if (!ctx.targets) throw new Error(`regression training: batch without targets (dataset ${ctx.batch.size} rows)`);
+  return ctx.targets;
+}
+
+/** Trains a model on hard labels: cross-entropy, or for a regression data set MSE on the standardised targets. */
 export function train(model: TrainableModel, data: DataSource, options: FitOptions): Promise<FitResult> {
+  if (data.task === "regression") return fit(model, data, (out, ctx) => regressionMse(out, targetsOf(ctx), ctx.y), options);
   return fit(model, data, (logits, ctx) => crossEntropy(logits, ctx.y), options);
 }
 
@@ -36,6 +43,8 @@ export interface DistillResult extends FitResult {
 
 /**
  * Hinton knowledge distillation: the student minimises α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
+ * On a regression data set: (1−α)·MSE(t, s) + α·MSE(y, s) on the standardised scale (the teacher's outputs must be
+ * on it: see teachers/teacher-task.ts); the temperature is unused.
  */
 export async function distill(options: DistillOptions): Promise<DistillResult> {
   const { teacher, teacherLogits, student, data, temperature = 4, alpha = 0.1, cacheTeacher, ...fitOptions } = options;
@@ -60,6 +69,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     data,
     (logits, ctx) => {
       const t = cache ? cache.gather(ctx.batch.indices) : tf.tidy(() => teacher!.logits(ctx.x));
+      if (data.task === "regression") return regressionDistillLoss(logits, t, targetsOf(ctx), ctx.y, alpha);
       return kdLoss(logits, t, ctx.y, { temperature, alpha });
     },
     { label: "distill", ...fitOptions },

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Batch, DataSource, InMemoryDataset } from "../data/dataset.js";
 import type { Augment } from "../data/augment.js";
 import type { TrainableModel } from "../students/trainable.js";
-import { evaluate } from "../eval/classification.js";
+import { validate } from "./validation.js";
 import { Rng } from "../util/rng.js";
 import { TsdistillError } from "../util/errors.js";
 import { createOptimizer, OptimizerConfig } from "./optimizers.js";
@@ -17,7 +17,7 @@ export const FitConfig = z.object({
   optimizer: OptimizerConfig.default({ kind: "adam", lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0 }),
   schedule: ScheduleConfig.default({ kind: "cosine", minFactor: 0, warmupEpochs: 0 }),
   seed: z.number().int().default(42),
-  /** Restore the weights of the epoch with the best validation accuracy at the end. */
+  /** Restore the weights of the epoch with the best validation accuracy (regression: lowest RMSE) at the end. */
   keepBest: z.boolean().default(true),
 });
 export type FitConfig = z.infer<typeof FitConfig>;
@@ -28,8 +28,10 @@ export interface StepContext {
   batch: Batch;
   /** The batch inputs as a tensor [n, ...sampleShape]. */
   x: tf.Tensor;
-  /** Integer labels [n]. */
+  /** Integer labels [n] (regression: 0, or −1 for an unlabeled sample). */
   y: tf.Tensor1D;
+  /** Regression: standardised targets [n]. */
+  targets?: tf.Tensor1D;
   epoch: number;
   /** Fractional epoch (epoch + step / stepsPerEpoch), for schedules of loss weights, α and T. */
   progress: number;
@@ -44,6 +46,8 @@ export interface FitResult {
   history: EpochMetrics[];
   bestEpoch: number;
   bestValAccuracy: number | null;
+  /** Regression: the kept epoch's validation RMSE (target units). */
+  bestValRmse?: number | null;
   seconds: number;
 }
 
@@ -73,7 +77,7 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
   const params = [...model.params, ...extraParams];
   const stepsPerEpoch = Math.ceil(train.size / cfg.batchSize);
   const history: EpochMetrics[] = [];
-  let best: { epoch: number; acc: number; weights: tf.Tensor[] } | null = null;
+  let best: { epoch: number; score: number; weights: tf.Tensor[] } | null = null;
   const start = performance.now();
   let samplesSeen = 0;
   const fingerprint = checkpoint ? fitFingerprint(cfg, train.size, params) : {};
@@ -101,9 +105,10 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
         const value = tf.tidy(() => {
           const x = tf.tensor(batch.x, [batch.size, ...train.sampleShape]);
           const y = tf.tensor1d(batch.y, "int32");
+          const targets = batch.targets ? tf.tensor1d(batch.targets, "float32") : undefined;
           const { value: l, grads } = tf.variableGrads(() => {
             const out = model.forward(x, { training: true, rng: dropout, capture, inputGradient: false });
-            return loss(out.logits, { batch, x, y, epoch, progress: epoch + step / stepsPerEpoch, features: out.features });
+            return loss(out.logits, { batch, x, y, targets, epoch, progress: epoch + step / stepsPerEpoch, features: out.features });
           }, params);
           optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
           return l.dataSync()[0];
@@ -123,12 +128,11 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
       const seconds = (performance.now() - epochStart) / 1000;
       const metrics: EpochMetrics = { epoch: epoch + 1, loss: lossSum / Math.max(seen, 1), lr, seconds, samplesPerSecond: seen / seconds };
       if (validation) {
-        const v = evaluate((x) => model.predict(x), validation);
-        metrics.valAccuracy = v.accuracy;
-        metrics.valLoss = v.loss;
-        if (cfg.keepBest && (!best || v.accuracy > best.acc)) {
+        const v = validate((x) => model.predict(x), validation);
+        Object.assign(metrics, v.metrics);
+        if (cfg.keepBest && (!best || v.score > best.score)) {
           best?.weights.forEach((w) => w.dispose());
-          best = { epoch: epoch + 1, acc: v.accuracy, weights: model.snapshot() };
+          best = { epoch: epoch + 1, score: v.score, weights: model.snapshot() };
         }
       }
       history.push(metrics);
@@ -141,11 +145,13 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
     optimizer.dispose();
     reporter?.onPhaseEnd?.(label);
   }
-  const lastVal = history.length ? history[history.length - 1].valAccuracy : undefined;
+  const last = history.length ? history[history.length - 1] : undefined;
+  const regression = validation?.task === "regression";
   return {
     history,
     bestEpoch: best?.epoch ?? history.length,
-    bestValAccuracy: best?.acc ?? lastVal ?? null,
+    bestValAccuracy: regression ? null : best ? best.score : last?.valAccuracy ?? null,
+    ...(regression ? { bestValRmse: best ? -best.score : last?.valRmse ?? null } : {}),
     seconds: secondsBefore + (performance.now() - start) / 1000,
   };
 }

@@ -19,6 +19,9 @@ export interface EpochMetrics {
   samplesPerSecond: number;
   valAccuracy?: number;
   valLoss?: number;
+  /** Regression: validation RMSE in the target's units, and R². */
+  valRmse?: number;
+  valR2?: number;
 }
 
 export interface TrainingReporter {

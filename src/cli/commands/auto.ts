@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { choiceOption, numberOption, parseOptions } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, printResult, selectBackend } from "./common.js";
 import { DEFAULT_DB, runAutoSearch } from "../../auto/search.js";
 import { formatFronts } from "../../auto/summary.js";
 import { TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
@@ -22,11 +22,13 @@ Writes <out>/best (the best student meeting the constraints; 'tsdistill export -
 <out>/report.html (Pareto charts and tables), <out>/results.json, and prints both Pareto fronts.
 
   --teacher PATH         ${TEACHER_SPEC_HELP}
-  --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
+  --data SPEC            data set (default mnist); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
   --max-params N         largest student allowed (parameters)
   --max-latency-ms X     slowest student allowed: batch-1 p50 latency in ms on this machine and backend
   --min-agreement A      least top-1 agreement with the teacher on the validation split, in [0, 1]
-  --objective accuracy|agreement   what "best" maximises on the validation split (default accuracy)
+  --objective accuracy|r2|agreement   what "best" maximises on the validation split (default accuracy; r2 for a
+                         regression data set, where agreement is the R² of the student against the teacher)
   --time-budget T        stop starting trials after T (e.g. 900, 90s, 15m, 1h; all runs of this search together)
   --trials N             number of candidates to train (constraint-skipped ones do not count); deterministic
   --workers N            worker threads training in parallel (default: one per core, here ${availableParallelism()})
@@ -34,7 +36,7 @@ Writes <out>/best (the best student meeting the constraints; 'tsdistill export -
   --max-epochs N         epochs of the last rung (default 10)
   --eta X                halving factor: each rung keeps 1/η of the candidates (default 3)
   --train-size N         transfer set: the first N training samples after the validation split (default all)
-  --validation-size N    samples held out for scoring trials (default 5000)
+  --validation-size N    samples held out for scoring trials (default 10 % of the training split, at most 5000)
   --batch-size N         mini-batch size (default 128)
   --seed N               seed of the split, the sampler and every trial (default 42)
   --out DIR              search folder (default runs/<time>-auto); the same DIR resumes the search
@@ -65,7 +67,7 @@ export async function autoCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("auto", argv, {
     ...GLOBAL_OPTIONS,
     teacher: { type: "string" },
-    data: { type: "string" },
+    ...DATA_OPTIONS,
     "max-params": { type: "string" },
     "max-latency-ms": { type: "string" },
     "min-agreement": { type: "string" },
@@ -98,16 +100,16 @@ export async function autoCommand(argv: string[]): Promise<void> {
   try {
     const result = await runAutoSearch({
       teacher: String(values.teacher),
-      data: (values.data as string | undefined) ?? "mnist",
+      data: dataSpec(values),
       trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
-      validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
+      validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }),
       seed: numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42,
       constraints: {
         maxParams: numberOption("max-params", values["max-params"], { int: true, min: 1 }),
         maxLatencyMs: numberOption("max-latency-ms", values["max-latency-ms"], { min: 0, exclusiveMin: true }),
         minAgreement: numberOption("min-agreement", values["min-agreement"], { min: 0, max: 1 }),
       },
-      objective: choiceOption("objective", values.objective, ["accuracy", "agreement"] as const) ?? "accuracy",
+      objective: choiceOption("objective", values.objective, ["accuracy", "agreement", "r2"] as const),
       timeBudgetSeconds: timeBudgetSeconds ?? (trials === undefined ? 15 * 60 : undefined),
       trials,
       workers: numberOption("workers", values.workers, { int: true, min: 1 }) ?? availableParallelism(),
@@ -125,13 +127,16 @@ export async function autoCommand(argv: string[]): Promise<void> {
     });
     const s = result.summary;
     const b = s.best;
+    const reg = result.task === "regression";
+    const score = (v: number | null) => (v === null ? "–" : reg ? v.toFixed(4) : `${(v * 100).toFixed(2)}%`);
+    const metric = reg ? "R²" : "accuracy";
     const head = b
-      ? `best meeting the constraints: trial ${b.trialId} ${b.spec} (${b.method}), validation accuracy ${(b.valAccuracy * 100).toFixed(2)}%, test accuracy ${b.testAccuracy === null ? "–" : (b.testAccuracy * 100).toFixed(2) + "%"}, ${b.params?.toLocaleString("en-US")} params, batch-1 ${(b.finalLatencyMs ?? b.latencyMs ?? NaN).toFixed(3)} ms\nsaved to ${result.bestDir}`
+      ? `best meeting the constraints: trial ${b.trialId} ${b.spec} (${b.method}), validation ${metric} ${score(b.valAccuracy)}, test ${metric} ${score(b.testAccuracy)}, ${b.params?.toLocaleString("en-US")} params, batch-1 ${(b.finalLatencyMs ?? b.latencyMs ?? NaN).toFixed(3)} ms\nsaved to ${result.bestDir}`
       : "no finished candidate meets the constraints";
     printResult(
       values,
       result,
-      `${formatFronts(s)}\n\nteacher test accuracy ${(result.teacher.testAccuracy * 100).toFixed(2)}%; ${s.counts.finished} trials finished, ${s.counts.skipped} candidates skipped before training, status ${result.status}, ${result.elapsedSeconds.toFixed(0)} s\n${head}\nreport: ${result.reportPath}\nrun store: ${result.db} (search ${result.searchId}; 'tsdistill runs --db ${result.db} show ${result.searchId}')`,
+      `${formatFronts(s)}\n\nteacher test ${metric} ${score(result.teacher.testAccuracy)}; ${s.counts.finished} trials finished, ${s.counts.skipped} candidates skipped before training, status ${result.status}, ${result.elapsedSeconds.toFixed(0)} s\n${head}\nreport: ${result.reportPath}\nrun store: ${result.db} (search ${result.searchId}; 'tsdistill runs --db ${result.db} show ${result.searchId}')`,
     );
   } finally {
     process.removeListener("SIGINT", onSigint);

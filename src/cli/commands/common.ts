@@ -13,8 +13,20 @@ export const GLOBAL_OPTIONS: OptionSpec = {
   help: { type: "boolean", short: "h" },
 };
 
-export const TRAINING_OPTIONS: OptionSpec = {
+/** --data and the two options that fill its label= and task= (every command that takes --data). */
+export const DATA_OPTIONS: OptionSpec = {
   data: { type: "string" },
+  label: { type: "string" },
+  task: { type: "string" },
+};
+
+export const DATA_OPTIONS_HELP = `  --label COL            label column of csv:/arff: data (fills the spec's label=; default: the only column named
+                         label, class, target or y; else an error lists the columns)
+  --task classification|regression   csv:/arff: override the task (default: regression for a numeric label with
+                         more than 20 distinct values that are not integer class codes; docs/TABULAR.md)`;
+
+export const TRAINING_OPTIONS: OptionSpec = {
+  ...DATA_OPTIONS,
   epochs: { type: "string" },
   "batch-size": { type: "string" },
   optimizer: { type: "string" },
@@ -35,7 +47,8 @@ export const GLOBAL_HELP = `  --backend wasm|cpu|native   TF.js backend (default
   --quiet, -q            no progress output
   --json                 print the result as one JSON object on stdout`;
 
-export const TRAINING_HELP = `  --data mnist|idx:DIR   data set (default mnist)
+export const TRAINING_HELP = `  --data SPEC            data set (default mnist): mnist, idx:DIR, csv:FILE, arff:FILE, jsonl:FILE, images:DIR (see below)
+${DATA_OPTIONS_HELP}
   --epochs N             training epochs (default 10)
   --batch-size N         mini-batch size (default 128)
   --optimizer adam|sgd   optimiser (default adam)
@@ -46,14 +59,15 @@ export const TRAINING_HELP = `  --data mnist|idx:DIR   data set (default mnist)
   --step-every N         step schedule: decay every N epochs (default 3)
   --gamma X              step schedule: decay factor (default 0.1)
   --train-size N         use only the first N training samples (after the validation split)
-  --validation-size N    samples held out for validation and keep-best (default 5000)
+  --validation-size N    samples held out of the training split for validation and keep-best (default 10 % of it,
+                         at most 5000)
   --seed N               random seed (default 42): same seed + backend → same numbers
   --out DIR              run folder (default runs/<time>-<command>)
   --resume               continue a killed run from its last finished epoch (same options): the one at --out DIR,
                          else the newest in runs/ of this command with these options; it ends as an uninterrupted
                          run would. Any other run removes the folders of killed runs next to its own.`;
 
-type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 export async function selectBackend(values: Values): Promise<BackendName> {
   const name = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
@@ -67,7 +81,8 @@ export function reporterFrom(values: Values): ProgressReporter {
 export interface TrainingSettings {
   data: string;
   trainSize?: number;
-  validationSize: number;
+  /** Default: 10 % of the training split, at most 5,000 (data/summary.ts). */
+  validationSize?: number;
   seed: number;
   fit: Omit<FitOptions, "validation" | "reporter" | "label">;
 }
@@ -88,9 +103,9 @@ export function trainingSettings(values: Values, defaults: { epochs?: number } =
     : { kind: "constant", warmupEpochs };
   const seed = numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42;
   return {
-    data: (values.data as string | undefined) ?? "mnist",
+    data: dataSpec(values),
     trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
-    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
+    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }),
     seed,
     fit: {
       epochs: numberOption("epochs", values.epochs, { int: true, min: 1 }) ?? defaults.epochs ?? 10,
@@ -104,8 +119,8 @@ export function trainingSettings(values: Values, defaults: { epochs?: number } =
 
 import type { TrainingReporter, EpochMetrics } from "../../train/reporter.js";
 import { RunFolder } from "../../run/run-folder.js";
-import type { InMemoryDataset } from "../../data/dataset.js";
-import { UsageError } from "../../util/errors.js";
+import { splitLoaded, withDataOptions, type LoadedData, type Splits } from "../../data/sources.js";
+import { formatDataSummary, type DataSummary } from "../../data/summary.js";
 
 /**
  * Forwards to the progress output and keeps metrics.json in the run folder up to date after every epoch; a
@@ -131,18 +146,36 @@ export function recordingReporter(run: RunFolder, progress: TrainingReporter & {
   };
 }
 
+/** The --data value (default mnist) with --label and --task filled in as its label= and task= options. */
+export function dataSpec(values: Values, fallback = "mnist"): string {
+  const task = choiceOption("task", values.task, ["classification", "regression"] as const);
+  return withDataOptions((values.data as string | undefined) ?? fallback, { label: values.label as string | undefined, task });
+}
+
+/** Prints the data summary (formatDataSummary) or notices on stderr (not with --quiet). */
+export function announceData(values: Values, lines: string[] | DataSummary): void {
+  if (!Array.isArray(lines)) lines = formatDataSummary(lines);
+  if (!values.quiet && lines.length > 0) process.stderr.write(lines.join("\n") + "\n");
+}
+
+/**
+ * Holds out the validation split (seeded; default 10 % of the training split, at most 5,000) and keeps the first
+ * --train-size training samples. Print `summary` with announceData once the run's other checks have passed.
+ */
+export function splitTrainValidation(data: LoadedData, s: TrainingSettings): Splits {
+  return splitLoaded(data, { validationSize: s.validationSize, trainSize: s.trainSize, seed: s.seed });
+}
+
 /** The run folder of a command: new, or with --resume the interrupted one (at --out, else the newest in runs/) whose config matches. */
 export function openRunFolder(values: Values, kind: string, config: Record<string, unknown>, progress: { info(m: string): void }, opts: { out?: string; ignoreOnResume?: string[] } = {}): RunFolder {
   return RunFolder.open({ kind, out: (values.out as string | undefined) ?? opts.out, resume: Boolean(values.resume), config, ignoreOnResume: opts.ignoreOnResume, info: (m) => progress.info(m) });
 }
 
-/** Holds out the validation split (seeded), then keeps the first --train-size training samples. */
-export function splitTrainValidation(data: InMemoryDataset, s: TrainingSettings): { train: InMemoryDataset; validation: InMemoryDataset } {
-  if (s.validationSize >= data.size) throw new UsageError(`--validation-size: expected fewer than the ${data.size} training samples, got ${s.validationSize}`);
-  const { train, validation } = data.split(s.validationSize, s.seed);
-  return { train: s.trainSize ? train.take(s.trainSize) : train, validation };
-}
-
 export function printResult(values: Values, json: unknown, human: string): void {
   process.stdout.write(values.json ? JSON.stringify(json) + "\n" : human + "\n");
+}
+
+/** A number with 5 significant digits (RMSE and MAE in the target's units). */
+export function fmt(v: number): string {
+  return Number(v.toPrecision(5)).toString();
 }

@@ -1,6 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
-import { loadImageData } from "../../data/sources.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
@@ -9,12 +9,13 @@ import { distill } from "../../train/distill.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
-import { checkOutputWidth } from "../../teachers/teacher-validate.js";
-import { TeacherLogitCache } from "../../teachers/teacher.js";
+import { TeacherLogitCache, type LogitLookup, type Teacher } from "../../teachers/teacher.js";
 import { agreement, classificationMetrics, evaluate, predictLogits } from "../../eval/classification.js";
-import { cacheLogitLookup, hashDataset, openLabelCache } from "../../teachers/label-cache.js";
+import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../../teachers/label-cache.js";
+import { checkTeacherTask, rescaledLookup, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
+import type { InMemoryDataset } from "../../data/dataset.js";
+import { evaluateRegression, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
 import { CheckpointStore } from "../../train/checkpoint.js";
-import type { LogitLookup } from "../../teachers/teacher.js";
 import type { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
@@ -29,6 +30,9 @@ optimiser, schedule, seed); see recipes/ for one commented example per family.
 Distills a student from a teacher with Hinton's loss α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)).
 The teacher's logits are computed once over the transfer set, after it was checked against the data and run on
 64 samples spread over the data (nothing is written for a teacher that does not fit).
+On a regression data set (one output) the student matches the teacher's predictions: (1−α)·MSE(t, s) + α·MSE(y, s)
+on the standardised target, and is scored by RMSE, MAE, R² and its RMSE to the teacher's predictions. A teacher
+whose outputs do not fit the data's task or class count is refused before anything is trained.
 
   --teacher PATH         ${TEACHER_SPEC_HELP}; repeat it for an ensemble
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
@@ -39,7 +43,8 @@ The teacher's logits are computed once over the transfer set, after it was check
   --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
   --dropout X            student dropout after hidden dense layers (default 0)
 ${TRAINING_HELP}
-${GLOBAL_HELP}`;
+${GLOBAL_HELP}
+data specs: ${DATA_HELP}`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("distill", argv, {
@@ -67,28 +72,34 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const data = loadImageData(settings.data);
   const spec = String(values.student);
   const studentConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout });
-  const { train: trainSet, validation } = splitTrainValidation(data.train, settings);
+  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
+  const regression = trainSet.task === "regression";
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
   const cache = cacheDir ? openLabelCache(cacheDir, { datasetHash: hashDataset(trainSet), numSamples: trainSet.size }) : null;
+  const scale = trainSet.target ?? UNITS;
   const specs = values.teacher ? (values.teacher as string[]).map(String) : [];
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
   const opened = specs.length ? await openTeachers(specs, trainSet, weights).catch((err) => (cache?.close(), Promise.reject(err))) : null;
-  const teacher = opened?.teacher;
+  let teacher: Teacher | undefined;
   let teacherLogits: LogitLookup | undefined;
   const progress = reporterFrom(values);
   const teacherName = specs.length ? specs.join(" + ") : `cache ${cacheDir}`;
-  const config = { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit };
+  const config = { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
   let run: RunFolder;
   try {
+    checkTeacherTask(opened?.teacher.numClasses ?? cache!.manifest.numClasses, trainSet, opened ? teacherName : `the cache ${cacheDir}`, settings.data, opened ? "--teacher" : "--teacher-cache");
     if (cache) {
+      // Caches hold regression values in the target's units; the student trains on the standardised scale.
       teacherLogits = cacheLogitLookup(cache, cacheDir!);
-      checkOutputWidth({ name: `cache ${cacheDir}`, numClasses: teacherLogits.numClasses }, data.train, settings.data);
+      if (regression) teacherLogits = rescaledLookup(teacherLogits, UNITS, scale);
     } else {
       // Checked and run on the first samples before the run folder exists: a teacher that does not fit leaves nothing.
-      const warnings = await checkTeacherOnData(teacher!, trainSet, { dataName: settings.data });
+      const warnings = await checkTeacherOnData(opened!.teacher, trainSet, { dataName: settings.data });
       for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+      // tsdistill's regression models output standardised values (their preprocess.json says so); others, the units.
+      teacher = regression ? rescaledTeacher(opened!.teacher, specs.length === 1 ? teacherOutputScale(specs[0]) : UNITS, scale) : opened!.teacher;
     }
     run = openRunFolder(values, "distill", config, progress);
   } catch (err) {
@@ -96,6 +107,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
     await opened?.close();
     throw err;
   }
+  announceData(values, summary);
   try {
     // Any teacher kind runs once over the transfer set (async path for ONNX, functions, ensembles, input specs).
     const t0 = performance.now();
@@ -105,34 +117,19 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const reporter = recordingReporter(run, progress);
     const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
     const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
-    const test = evaluate((x) => student.predict(x), data.test);
-    // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
-    const teacherTestLogits = teacher && data.test.size > 0 ? await runTeacher(teacher, data.test, { validate: false }) : null;
-    const teacherTest = teacherTestLogits ? { ...classificationMetrics(teacherTestLogits, data.test.y, teacher!.numClasses), logits: teacherTestLogits } : null;
-    const agree = teacherTest
-      ? agreement(teacherTest.logits, test.logits, data.test.numClasses)
-      : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), data.train.numClasses);
-    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, temperature, alpha, data: settings.data, input: data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]", outputs: "logits" });
+    const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
+    const saved = regression
+      ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
+      : { temperature, outputs: "logits" };
+    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved });
     if (data.preprocess) savePreprocess(run.path("student"), data.preprocess);
-    const result = {
-      student: spec,
-      params: student.paramCount,
-      testAccuracy: test.accuracy,
-      testErrors: test.errors,
-      teacherTestAccuracy: teacherTest?.accuracy ?? null,
-      teacherParams: opened?.paramCount ?? null,
-      agreementWithTeacher: agree,
-      agreementMeasuredOn: teacherTest ? "test set" : "transfer set (teacher cache)",
-      testSize: test.n,
-      bestEpoch: fitResult.bestEpoch,
-      trainSeconds: fitResult.seconds,
-      teacherSeconds: fitResult.teacherSeconds + teacherSeconds,
-      backend,
-    };
-    run.writeJson("results.json", result);
+    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds + teacherSeconds, backend };
+    const { result, human } = regression
+      ? await regressionResult(student, teacher, cache, trainSet, data.test)
+      : await classificationResult(student, teacher, cache, trainSet, data.test);
+    run.writeJson("results.json", { ...result, ...common });
     const dir = run.finish();
-    const teacherPart = teacherTest ? `teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%` : `agreement with the cached teacher on the transfer set ${(agree * 100).toFixed(2)}%`;
-    printResult(values, { ...result, runDir: dir, studentDir: `${dir}/student` }, `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}\nsaved to ${dir}/student`);
+    printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);
     student.dispose();
   } catch (err) {
     run.discard();
@@ -141,6 +138,59 @@ export async function distillCommand(argv: string[]): Promise<void> {
     cache?.close();
     await opened?.close();
   }
+}
+
+type Summary = { result: Record<string, unknown>; human: string };
+
+async function classificationResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
+  const test = evaluate((x) => student.predict(x), testSet);
+  // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
+  const teacherTestLogits = teacher && testSet.size > 0 ? await runTeacher(teacher, testSet, { validate: false }) : null;
+  const teacherTest = teacherTestLogits ? { ...classificationMetrics(teacherTestLogits, testSet.y, teacher!.numClasses), logits: teacherTestLogits } : null;
+  const agree = teacherTest
+    ? agreement(teacherTest.logits, test.logits, testSet.numClasses)
+    : agreement(cache!.logitsFor(trainSet.y.map((_, i) => i)), predictLogits((x) => student.predict(x), trainSet), trainSet.numClasses);
+  const teacherPart = teacherTest ? `teacher ${(teacherTest.accuracy * 100).toFixed(2)}%, agreement ${(agree * 100).toFixed(2)}%` : `agreement with the cached teacher on the transfer set ${(agree * 100).toFixed(2)}%`;
+  return {
+    result: {
+      testAccuracy: test.accuracy,
+      testErrors: test.errors,
+      teacherTestAccuracy: teacherTest?.accuracy ?? null,
+      agreementWithTeacher: agree,
+      agreementMeasuredOn: teacherTest ? "test set" : "transfer set (teacher cache)",
+      testSize: test.n,
+    },
+    human: `test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}`,
+  };
+}
+
+/** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
+async function regressionResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
+  const test = evaluateRegression((x) => student.predict(x), testSet);
+  // The teacher is already on the student's standardised scale (rescaledTeacher).
+  const teacherPredictions = teacher && testSet.size > 0 ? toUnits(await runTeacher(teacher, testSet, { validate: false }), testSet.target!) : null;
+  const teacherTest = teacherPredictions ? { ...regressionMetrics(teacherPredictions, targetValues(testSet)), predictions: teacherPredictions } : null;
+  const vsTeacher = teacherTest
+    ? regressionMetrics(test.predictions, teacherTest.predictions).rmse
+    : regressionMetrics(evaluateRegression((x) => student.predict(x), trainSet).predictions, cache!.logitsFor(trainSet.y.map((_, i) => i))).rmse;
+  const where = teacherTest ? "test set" : "transfer set (teacher cache)";
+  return {
+    result: {
+      task: "regression",
+      testRmse: test.rmse,
+      testMae: test.mae,
+      testR2: test.r2,
+      teacherTestRmse: teacherTest?.rmse ?? null,
+      teacherTestR2: teacherTest?.r2 ?? null,
+      rmseVsTeacher: vsTeacher,
+      rmseVsTeacherMeasuredOn: where,
+      testSize: test.n,
+    },
+    human:
+      `test RMSE ${fmt(test.rmse)}, MAE ${fmt(test.mae)}, R² ${test.r2.toFixed(4)}; ` +
+      (teacherTest ? `teacher RMSE ${fmt(teacherTest.rmse)}, R² ${teacherTest.r2.toFixed(4)}; ` : "") +
+      `RMSE to the teacher's predictions ${fmt(vsTeacher)} (${where})`,
+  };
 }
 
 async function recipeCommand(values: Record<string, string | boolean | (string | boolean)[] | undefined>): Promise<void> {

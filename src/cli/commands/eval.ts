@@ -1,8 +1,10 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DATA_HELP } from "../../data/sources.js";
+import { DATA_HELP, dataNotices, loadImageData } from "../../data/sources.js";
+import { summarizeData } from "../../data/summary.js";
+import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
 import { loadModel } from "../../students/io.js";
 import { modelInfo, modelTestData } from "../../eval/model-data.js";
@@ -24,7 +26,8 @@ treatment in the same process, plus fidelity (top-1 agreement), KL(teacher ‖ s
 (teacher bytes / student bytes) and speed-up (teacher p50 / student p50). A teacher that is not a tsdistill model
 folder (ONNX, a stock TF.js model, a function, a teacher.yaml, an ensemble) or a teacher cache of the test split
 is run once over the test split (or read): accuracy, fidelity and KL; size where a model file or folder can be
-measured, latency "-".
+measured, latency "-". On a regression data set: RMSE, MAE and R² in the target's units, and with --teacher (a
+tsdistill model folder) the student's RMSE to the teacher's predictions.
 
   --model DIR            model folder (model.json + weights)
   --teacher PATH         ${TEACHER_SPEC_HELP}, or a teacher cache of the test split
@@ -32,6 +35,7 @@ measured, latency "-".
   --data SPEC            data set whose test split is used (default: the data recorded in the model folder, whose
                          preprocess.json prepares the samples; refused when its samples do not fit the model);
                          ${DATA_HELP}
+${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
 ${GLOBAL_HELP}
   (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
@@ -85,8 +89,32 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
   return out.join("\n");
 }
 
+/** The regression summary: a metric × model table in the target's units. */
+export function formatRegression(suite: RegressionSuite, backend: string): string {
+  const ms_ = suite.models;
+  const cmp = (m: RegressionSuite["models"][number]) => suite.comparisons.find((c) => c.student === m.name);
+  const row = (label: string, f: (m: RegressionSuite["models"][number]) => string) => [label, ...ms_.map(f)];
+  const rows = [
+    row("RMSE", (m) => fmt(m.rmse)),
+    row("MAE", (m) => fmt(m.mae)),
+    row("R²", (m) => m.r2.toFixed(4)),
+    row("params", (m) => int(m.params)),
+    row("size on disk", (m) => mb(m.bytesOnDisk)),
+    row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
+    row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+  ];
+  if (suite.comparisons.length) {
+    rows.push(
+      row("RMSE to the teacher's predictions", (m) => (m.rmseVsTeacher === null ? "-" : fmt(m.rmseVsTeacher))),
+      row("compression (teacher bytes / bytes)", (m) => (cmp(m) ? `${cmp(m)!.compressionRatio.toFixed(2)}×` : "-")),
+      row("speed-up (teacher p50 / p50)", (m) => (cmp(m)?.speedUp != null ? `${cmp(m)!.speedUp!.toFixed(2)}×` : "-")),
+    );
+  }
+  return [table(["", ...ms_.map((m) => m.name)], rows), "", `regression of "${suite.target}" on ${suite.data} (${suite.testSize} test rows; RMSE and MAE in its units); backend ${backend}`].join("\n");
+}
+
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, data: { type: "string" }, batch: { type: "string" } });
+  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");
   const batchSize = numberOption("batch", values.batch, { int: true, min: 1 }) ?? 256;
@@ -96,19 +124,52 @@ export async function evalCommand(argv: string[]): Promise<void> {
   // Load once up front so a bad folder fails before the data is read (one line naming model.json).
   const info = await modelInfo(modelDir);
   const engineTeacher = teacherSpec ? await isEngineFolder(teacherSpec) : false;
-  const chosen = modelTestData(info, values.data as string | undefined);
+  const chosen = modelTestData(info, values.data !== undefined ? dataSpec(values) : undefined);
   if (!chosen) throw new UsageError(`eval: ${modelDir} records no data set (it was saved without one); give --data`);
   if (chosen.note && !values.quiet) process.stderr.write(`eval: ${chosen.note}\n`);
   const { test, spec: dataName } = chosen;
   if (test.size === 0) throw new UsageError(`--data: ${dataName} has no test samples`);
-  const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName) : undefined;
+  const loaded = loadImageData(dataName);
+  announceData(values, dataNotices(loaded));
+  const dataSummary = summarizeData(loaded);
   const teacherDir = engineTeacher ? teacherSpec : null;
-  const suite = await evaluateModels(
-    [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherSpec ? "student" : "model", dir: modelDir }],
-    test,
-    dataName,
-    { batchSize, externalTeacher: external },
-  );
+  const entries = [...(teacherDir ? [{ name: "teacher", dir: teacherDir, teacher: true }] : []), { name: teacherSpec ? "student" : "model", dir: modelDir }];
+  if (test.task === "regression") {
+    if (teacherSpec && !teacherDir) throw new UsageError(`--teacher: ${teacherSpec} is not a tsdistill model folder; on a regression data set eval compares with a saved regression model`);
+    const rs = await evaluateRegressionModels(entries, test, dataName, { batchSize });
+    const s = rs.models.find((m) => !m.teacher)!;
+    const t = rs.models.find((m) => m.teacher) ?? null;
+    const result = {
+      model: modelDir,
+      teacherModel: teacherDir,
+      data: dataName,
+      dataSource: chosen.source,
+      task: "regression",
+      target: rs.target,
+      testSize: rs.testSize,
+      batchSize,
+      backend,
+      rmse: s.rmse,
+      mae: s.mae,
+      r2: s.r2,
+      params: s.params,
+      bytesOnDisk: s.bytesOnDisk,
+      latencyMsBatch1: s.timing!.batch1.p50Ms,
+      samplesPerSecond: s.timing!.batchN.samplesPerSecond,
+      teacherRmse: t?.rmse ?? null,
+      teacherR2: t?.r2 ?? null,
+      rmseVsTeacher: s.rmseVsTeacher,
+      compressionRatio: rs.comparisons[0]?.compressionRatio ?? null,
+      speedUp: rs.comparisons[0]?.speedUp ?? null,
+      student: s,
+      teacher: t,
+      comparison: rs.comparisons[0] ?? null,
+      dataSummary,
+    };
+    return printResult(values, result, formatRegression(rs, backend));
+  }
+  const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName) : undefined;
+  const suite = await evaluateModels(entries, test, dataName, { batchSize, externalTeacher: external });
   const teacher = suite.models.find((m) => m.teacher) ?? null;
   const student = suite.models.find((m) => !m.teacher)!;
   const comparison = suite.comparisons[0] ?? null;
@@ -142,6 +203,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     student,
     teacher,
     comparison,
+    dataSummary,
   };
   printResult(values, result, formatEvaluation(suite, backend));
 }

@@ -1,6 +1,7 @@
 import { basename, join, resolve } from "node:path";
 import { parseOptions, choiceOption, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, fmt, printResult, selectBackend } from "./common.js";
+import { modelOutputScale, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
 import { DATA_HELP } from "../../data/sources.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
 import * as tf from "@tensorflow/tfjs-core";
@@ -51,6 +52,7 @@ OUT.preprocess.mjs beside OUT.onnx; tfjs: inside the folder.
   --out PATH             output file (onnx, default DIR.onnx) or folder (tfjs, default DIR/../export-tfjs)
   --check N              test samples for the check (default 1000; 0 skips it)
   --data SPEC            data for the check (default: the data recorded in the model); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
 ${GLOBAL_HELP}`;
 
 interface CheckSamples {
@@ -60,6 +62,8 @@ interface CheckSamples {
   features: Float32Array;
   n: number;
   labels: Int32Array | null;
+  /** Regression data: the targets in their units (labels is then null). */
+  targets?: Float64Array;
   /** "the test split of SPEC" or "seeded random inputs". */
   on: string;
 }
@@ -70,11 +74,12 @@ function checkSamples(student: Student, g: GraphPreprocess | null, data: ModelTe
   if (data) {
     const test: InMemoryDataset = data.test.take(n);
     const on = `${test.size} test samples of ${data.spec}`;
-    if (!g) return { graph: test.x, features: test.x, n: test.size, labels: test.y, on };
+    const truth = test.task === "regression" ? { labels: null, targets: targetValues(test) } : { labels: test.y };
+    if (!g) return { graph: test.x, features: test.x, n: test.size, ...truth, on };
     const rows = test.rawRows(Int32Array.from({ length: test.size }, (_, i) => i));
     if (!rows) throw new UsageError(`--data ${data.spec}: its samples have no raw form to feed the graph's "${g.kind}" input; export with --input features`);
     const feed = graphFeed(g.kind, pre, rows, `${data.spec} test sample`);
-    return { ...feed, n: test.size, labels: test.y, on };
+    return { ...feed, n: test.size, ...truth, on };
   }
   const rng = new Rng(0, "export-check");
   const on = `${n} seeded random inputs (the model records no data set; --data gives one)`;
@@ -95,7 +100,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
     int8: { type: "boolean" },
     out: { type: "string" },
     check: { type: "string" },
-    data: { type: "string" },
+    ...DATA_OPTIONS,
   });
   if (values.help) return void process.stdout.write(EXPORT_HELP + "\n");
   if (!values.model) throw new UsageError("export: --model is required (a model folder, e.g. runs/<run>/student)");
@@ -113,6 +118,11 @@ export async function exportCommand(argv: string[]): Promise<void> {
   }
 }
 
+/** RMSE in the target's units of a regression model's outputs (standardised per its preprocess.json). */
+function rmseOf(outputs: Float32Array, targets: Float64Array, modelDir: string): number {
+  return regressionMetrics(toUnits(outputs, modelOutputScale(modelDir)), targets).rmse;
+}
+
 type Values = Parameters<typeof printResult>[0] & { int8?: boolean; out?: unknown; data?: unknown };
 
 async function exportStudent(student: Student, values: Values, o: { format: "onnx" | "tfjs"; inputMode: "raw" | "features"; checkN: number }): Promise<void> {
@@ -123,7 +133,7 @@ async function exportStudent(student: Student, values: Values, o: { format: "onn
   // nothing left behind.
   const data =
     o.checkN > 0
-      ? modelTestData({ dir: modelDir, inputShape: student.inputShape, numOutputs: student.numOutputs, metadata, savedPreprocess: pre }, values.data as string | undefined)
+      ? modelTestData({ dir: modelDir, inputShape: student.inputShape, numOutputs: student.numOutputs, metadata, savedPreprocess: pre }, values.data !== undefined ? dataSpec(values) : undefined)
       : null;
   if (data?.note && !values.quiet) process.stderr.write(`export: ${data.note}\n`);
   const out = resolve(String(values.out ?? (o.format === "onnx" ? `${modelDir.replace(/\/+$/, "")}${int8 ? ".int8" : ""}.onnx` : join(modelDir, "..", "export-tfjs"))));
@@ -158,7 +168,11 @@ async function exportStudent(student: Student, values: Values, o: { format: "onn
       const same = agreement(ref, got, cols);
       Object.assign(result, { checked: check.n, checkedOn: check.on, agreement: same });
       let line = `checked on ${check.on} with tf.loadLayersModel: same class ${(same * 100).toFixed(2)}%`;
-      if (check.labels) {
+      if (check.targets) {
+        const [rF, rQ] = [ref, got].map((v) => rmseOf(v, check.targets!, modelDir));
+        Object.assign(result, { rmseFloat: rF, rmseInt8: rQ });
+        line += `, RMSE ${fmt(rQ)} (float ${fmt(rF)})`;
+      } else if (check.labels) {
         const accFloat = classificationMetrics(ref, check.labels, cols).accuracy;
         const accQ = classificationMetrics(got, check.labels, cols).accuracy;
         Object.assign(result, { accuracyFloat: accFloat, accuracyInt8: accQ, accuracyChange: accQ - accFloat });
@@ -216,7 +230,11 @@ async function exportStudent(student: Student, values: Values, o: { format: "onn
     const same = agreement(ref, got, cols);
     Object.assign(result, { checked: check.n, checkedOn: check.on, maxAbsDiff: maxDiff, agreement: same });
     let line = `checked on ${check.on} in onnxruntime-node${g ? ` (${g.kind} through the graph, features through TF.js)` : ""}: max |onnx − tfjs| = ${maxDiff.toExponential(2)}, same class ${(same * 100).toFixed(2)}%`;
-    if (check.labels) {
+    if (check.targets) {
+      const [rT, rO] = [ref, got].map((v) => rmseOf(v, check.targets!, modelDir));
+      Object.assign(result, { rmseTfjs: rT, rmseOnnx: rO });
+      line += `, RMSE ${fmt(rO)} (TF.js ${fmt(rT)})`;
+    } else if (check.labels) {
       const accTfjs = classificationMetrics(ref, check.labels, cols).accuracy;
       const accOnnx = classificationMetrics(got, check.labels, cols).accuracy;
       Object.assign(result, { accuracyTfjs: accTfjs, accuracyOnnx: accOnnx });

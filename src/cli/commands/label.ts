@@ -1,6 +1,7 @@
 import { parseOptions, numberOption, choiceOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadSplits } from "../../data/sources.js";
+import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { UsageError } from "../../util/errors.js";
@@ -10,7 +11,8 @@ export const LABEL_HELP = `tsdistill label --teacher PATH --out CACHE_DIR [optio
 
 Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
 first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
-shapes, top-k setting). Interrupted runs resume: finished shards are kept, only the rest is computed. Every file is
+shapes, top-k setting). A regression teacher (one output) is stored in the target's units. Interrupted runs resume:
+finished shards are kept, only the rest is computed. Every file is
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher;
 a cache of the test split (--split test) is a teacher for 'tsdistill eval --teacher CACHE_DIR'.
 Before anything is written the teacher is checked against the data (outputs per class, input shape or raw
@@ -24,8 +26,9 @@ sample kind) and run on 64 samples spread over the data (finite outputs, not one
                          OpenAI-compatible endpoint. Repeat --teacher for an ensemble.
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --out DIR              cache folder
-  --data mnist|idx:DIR   data set (default mnist); ${DATA_HELP}
-  --validation-size N    held-out images, as for distill (default 5000)
+  --data SPEC            data set (default mnist); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
+  --validation-size N    held-out samples, as for distill (default 10 % of the training split, at most 5000)
   --train-size N         label only the first N transfer images
   --split train|validation|test   which split to label (default train: the transfer set)
   --seed N               the split's seed, as for distill (default 42)
@@ -40,7 +43,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     teacher: { type: "string", multiple: true },
     weights: { type: "string" },
     out: { type: "string" },
-    data: { type: "string" },
+    ...DATA_OPTIONS,
     "validation-size": { type: "string" },
     "train-size": { type: "string" },
     seed: { type: "string" },
@@ -53,7 +56,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   if (!values.teacher) throw new UsageError(`label: --teacher is required (${TEACHER_SPEC_HELP})`);
   if (!values.out) throw new UsageError("label: --out is required (the cache folder)");
   const split = {
-    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }) ?? 5000,
+    validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }),
     trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
     seed: numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42,
   };
@@ -64,16 +67,20 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
   const splitName = choiceOption("split", values.split, ["train", "validation", "test"] as const) ?? "train";
-  const dataName = (values.data as string | undefined) ?? "mnist";
+  const dataName = dataSpec(values);
   const splits = loadSplits(dataName, split);
-  const { preprocess } = splits;
+  const { preprocess, summary } = splits;
   const data = splits[splitName];
   if (data.size === 0) throw new UsageError(`--split: the ${splitName} split of ${dataName} is empty`);
   const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
   const opened = await openTeachers(specs, data, weights, { api: { batch: { onRetry } } });
-  const { teacher, hash: teacherHash } = opened;
+  const { hash: teacherHash } = opened;
+  // A regression teacher's numbers go into the cache in the target's units (tsdistill's own models output standardised ones).
+  const teacher = data.task === "regression" && specs.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(specs[0]), UNITS) : opened.teacher;
   let warned = false;
   try {
+    checkTeacherTask(teacher.numClasses, data, specs.length === 1 ? specs[0] : `the ensemble of ${specs.length} teachers`, dataName);
+    if (data.task === "regression" && specs.length > 1) throw new UsageError(`--teacher: an ensemble averages class probabilities; ${dataName} is a regression task, give one teacher`);
     // Checked and run on the first samples before the cache folder is made: a refused run leaves nothing behind.
     const warnings = await checkTeacherOnData(teacher, data, { dataName: `${dataName} (${splitName} split)` });
     for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
@@ -84,6 +91,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     await opened.close();
     throw err;
   }
+  announceData(values, summary);
   const t0 = performance.now();
   let computed = 0;
   const manifest = await labelDataset(teacher, data, String(values.out), {
@@ -102,7 +110,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,
-    { out: values.out, split: splitName, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
+    { out: values.out, split: splitName, dataSummary: summary, samples: manifest.numSamples, shards: manifest.shards.length, shardsComputed: computed, topK: manifest.topK, teacherHash, datasetHash: manifest.datasetHash, seconds, teacherStats },
     `${manifest.numSamples} samples in ${manifest.shards.length} shards at ${values.out} (${computed} computed now, ${manifest.shards.length - computed} reused), ${seconds.toFixed(1)} s`,
   );
 }

@@ -1,5 +1,5 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, printResult, selectBackend } from "./common.js";
 import { DATA_HELP } from "../../data/sources.js";
 import { writeRunReport } from "../../report/run-report.js";
 import { UsageError } from "../../util/errors.js";
@@ -14,7 +14,8 @@ The page uses no scripts and loads nothing from the network.
 
   --run DIR              the run folder
   --out FILE             the HTML file (default DIR/report.html; the JSON goes to DIR/report.json)
-  --data mnist|idx:DIR   evaluate on this data set (default: the run's own); ${DATA_HELP}
+  --data SPEC            evaluate on this data set (default: the run's own); ${DATA_HELP}
+${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
   --no-eval              do not load or evaluate the models (curves and results.json only)
   --no-timing            evaluate the models but skip latency and throughput
@@ -25,7 +26,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     ...GLOBAL_OPTIONS,
     run: { type: "string" },
     out: { type: "string" },
-    data: { type: "string" },
+    ...DATA_OPTIONS,
     batch: { type: "string" },
     "no-eval": { type: "boolean" },
     "no-timing": { type: "boolean" },
@@ -36,7 +37,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
   const evaluate = !values["no-eval"];
   const backend = evaluate ? await selectBackend(values) : null;
   const { html, json, report } = await writeRunReport(String(values.run), values.out as string | undefined, {
-    data: values.data as string | undefined,
+    data: values.data === undefined ? undefined : dataSpec(values),
     evaluate,
     timing: !values["no-timing"],
     batchSize,

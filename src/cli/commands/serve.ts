@@ -21,6 +21,8 @@ Serves a saved model over HTTP (JSON). Runs in TF.js, or in onnxruntime-node whe
                    or tensors: {"input": [...]} (one sample, flat or nested to the input shape) or {"inputs": [...]}
                    (features; for an ONNX file whose graph holds the preprocessing, what its input takes)
                    → {"predictions": [{"class", "label", "probabilities", "logits"}]} (softmax computed by the server)
+                   (a regression model, task regression in its preprocess.json: {"predictions": [{"value"}]} in the
+                   target's units)
 
 Client errors are answered as {"error": "..."} with a 4xx status (400 bad input, naming the field and index,
 e.g. "records[2].age: ..."; 404, 405, 413, 415). The model folder needs no --data: its preprocess.json is read.

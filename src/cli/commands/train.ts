@@ -1,12 +1,13 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
-import { loadImageData } from "../../data/sources.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
 import { saveModel } from "../../students/io.js";
 import { train } from "../../train/distill.js";
 import { evaluate } from "../../eval/classification.js";
+import { evaluateRegression } from "../../eval/regression.js";
 import { CheckpointStore } from "../../train/checkpoint.js";
 import { UsageError } from "../../util/errors.js";
 
@@ -14,12 +15,15 @@ export const TRAIN_HELP = `tsdistill train --model SPEC [options]
 
 Trains a model on hard labels and saves it in the TF.js layers format (run folder/model), e.g. a teacher:
   tsdistill train --model mlp:1200-1200 --dropout 0.5 --input-dropout 0.2 --epochs 10
+Prints how the data was read and split first (stderr). On a regression data set the model has one output, trained
+with MSE on the standardised target (its mean and std are saved in preprocess.json), and is scored by RMSE, MAE, R².
 
   --model SPEC           mlp:<units>-<units>… or cnn:<tokens> (e.g. cnn:conv32-pool-conv64-pool-dense128)
   --dropout X            dropout rate after each hidden dense layer (default 0)
   --input-dropout X      dropout rate on the input (default 0)
 ${TRAINING_HELP}
-${GLOBAL_HELP}`;
+${GLOBAL_HELP}
+data specs: ${DATA_HELP}`;
 
 export async function trainCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("train", argv, { ...GLOBAL_OPTIONS, ...TRAINING_OPTIONS, model: { type: "string" }, dropout: { type: "string" }, "input-dropout": { type: "string" } });
@@ -32,23 +36,36 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const data = loadImageData(settings.data);
   const spec = String(values.model);
   const modelConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout, inputDropout });
-  const { train: trainSet, validation } = splitTrainValidation(data.train, settings);
+  const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
+  const regression = data.train.task === "regression";
   const progress = reporterFrom(values);
-  const config = { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit };
+  const config = { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
   const run = openRunFolder(values, "train", config, progress);
+  announceData(values, summary);
   try {
     const model = new SequentialModel(modelConfig, settings.seed);
     const reporter = recordingReporter(run, progress);
     const checkpoint = new CheckpointStore(run.checkpointDir).at("train");
     const fitResult = await train(model, trainSet, { ...settings.fit, validation, reporter, label: "train", checkpoint });
-    const test = evaluate((x) => model.predict(x), data.test);
-    await saveModel(model, run.path("model"), { spec, dropout, inputDropout, data: settings.data, input: data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]", outputs: "logits", testAccuracy: test.accuracy });
+    const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
+    let result: Record<string, unknown>;
+    let headline: string;
+    if (regression) {
+      const test = evaluateRegression((x) => model.predict(x), data.test);
+      await saveModel(model, run.path("model"), { spec, dropout, inputDropout, data: settings.data, input, task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)", testRmse: test.rmse });
+      result = { model: spec, task: "regression", params: model.paramCount, testRmse: test.rmse, testMae: test.mae, testR2: test.r2, testSize: test.n, bestEpoch: fitResult.bestEpoch, bestValRmse: fitResult.bestValRmse ?? null, trainSeconds: fitResult.seconds, backend };
+      headline = `${spec}: test RMSE ${fmt(test.rmse)}, MAE ${fmt(test.mae)}, R² ${test.r2.toFixed(4)} (${test.n} test rows)`;
+    } else {
+      const test = evaluate((x) => model.predict(x), data.test);
+      await saveModel(model, run.path("model"), { spec, dropout, inputDropout, data: settings.data, input, outputs: "logits", testAccuracy: test.accuracy });
+      result = { model: spec, params: model.paramCount, testAccuracy: test.accuracy, testErrors: test.errors, testSize: test.n, bestEpoch: fitResult.bestEpoch, bestValAccuracy: fitResult.bestValAccuracy, trainSeconds: fitResult.seconds, backend };
+      headline = `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors of ${test.n})`;
+    }
     if (data.preprocess) savePreprocess(run.path("model"), data.preprocess);
-    const result = { model: spec, params: model.paramCount, testAccuracy: test.accuracy, testErrors: test.errors, testSize: test.n, bestEpoch: fitResult.bestEpoch, bestValAccuracy: fitResult.bestValAccuracy, trainSeconds: fitResult.seconds, backend };
     run.writeJson("results.json", result);
     const dir = run.finish();
     model.dispose();
-    printResult(values, { ...result, runDir: dir, modelDir: `${dir}/model` }, `${spec}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors of ${test.n}), ${model.paramCount.toLocaleString("en-US")} params\nsaved to ${dir}/model`);
+    printResult(values, { ...result, runDir: dir, modelDir: `${dir}/model`, dataSummary: summary }, `${headline}, ${model.paramCount.toLocaleString("en-US")} params\nsaved to ${dir}/model`);
   } catch (err) {
     run.discard();
     throw err;
