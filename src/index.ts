@@ -150,6 +150,7 @@ export { compileLmTerms, lmTermsValue, type CompiledLmTerm, type LmDistillLossOp
 export {
   describeLmTeacher,
   generationSeed,
+  lmTopKSource,
   type CausalLmTeacher,
   type LmTeacherKind,
   type LmTeacherCapabilities,

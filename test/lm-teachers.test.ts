@@ -17,7 +17,8 @@ import { SequentialModel } from "../src/students/model.js";
 import { modelConfigFromSpec } from "../src/students/spec.js";
 import { openOnnxLmTeacher } from "../src/teachers/lm-teacher-onnx.js";
 import { openTransformerLmTeacher, transformerLmTeacher } from "../src/teachers/lm-teacher-model.js";
-import { describeLmTeacher, type CausalLmTeacher } from "../src/teachers/lm-teacher.js";
+import { describeLmTeacher, lmTopKSource, type CausalLmTeacher } from "../src/teachers/lm-teacher.js";
+import { openLmTopKCache, writeLmTopKCache } from "../src/teachers/lm-topk-cache.js";
 import { checkSameVocabulary } from "../src/tokenizers/compare.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { DataError, TsdistillError } from "../src/util/errors.js";
@@ -166,4 +167,19 @@ test("eval against LM teachers: next-token agreement with the ONNX teacher, and 
   assertAllClose(cross.nllPerToken, direct.nllPerToken, { rtol: 1e-5, what: "the same text scored by the teacher" });
   assertAllClose(cross.bitsPerByte, (direct.nllPerToken * 14) / (Math.LN2 * 14), { rtol: 1e-5 });
   untrained.dispose();
+});
+
+test("an LM top-k cache from the ONNX teacher holds the in-process teacher's top-k", async (t) => {
+  const onnx = await openOnnxLmTeacher(onnxDir);
+  t.after(() => onnx.close());
+  const data = windowDataset("w", Int32Array.from([...window, ...window]), CTX, 260);
+  await writeLmTopKCache(lmTopKSource(onnx, data, 6), data, join(root, "topk-onnx"), { k: 6, teacherHash: onnx.hash });
+  await writeLmTopKCache({ vocab: 260, logits: (x) => model.forward(x).logits }, data, join(root, "topk-tfjs"), { k: 6, teacherHash: onnx.hash });
+  const [a, b] = [openLmTopKCache(join(root, "topk-onnx")), openLmTopKCache(join(root, "topk-tfjs"))];
+  const [ga, gb] = [a.gather(Int32Array.of(0, 1)), b.gather(Int32Array.of(0, 1))];
+  assert.deepEqual(Array.from(ga.indices), Array.from(gb.indices));
+  assertAllClose(ga.logprobs, gb.logprobs, { rtol: 2e-3, atol: 1e-4, what: "fp16 log-probs" });
+  assert.throws(() => lmTopKSource(onnx, data, 300), /gives at most its top 260 per token, not 300/);
+  a.close();
+  b.close();
 });

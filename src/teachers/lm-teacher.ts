@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
-import type { LmTopKRows } from "./lm-topk-cache.js";
+import type { InMemoryDataset } from "../data/dataset.js";
+import type { LmTopKRows, LmTopKSource } from "./lm-topk-cache.js";
 
 /*
  * One interface for causal language-model teachers, whatever runs them: a tsdistill LM in-process
@@ -213,4 +214,14 @@ export function checkGenerateOptions(opts: LmGenerateOptions, teacher: string): 
   if (!(Number.isSafeInteger(n) && n >= 1)) throw new TsdistillError(`LM teacher ${teacher}: n ${n}: expected an integer ≥ 1 (continuations per prompt)`);
   if (!Number.isSafeInteger(seed)) throw new TsdistillError(`LM teacher ${teacher}: seed ${seed}: expected an integer`);
   return { n, seed, promptIndexBase };
+}
+
+/**
+ * A CausalLmTeacher as the source of an LM top-k cache (lm-topk-cache.ts writeLmTopKCache) over the windows of
+ * `data`: its top-k per token, the windows' next tokens looked up by row (an API scores each window with it).
+ */
+export function lmTopKSource(teacher: CausalLmTeacher, data: InMemoryDataset, k: number): LmTopKSource {
+  if (teacher.vocab === null || teacher.capabilities.maxTopK < k) throw new TsdistillError(`LM top-k cache: the teacher ${teacher.name} gives ${teacher.vocab === null ? "no per-token outputs (its tokenizer is unknown)" : `at most its top ${teacher.capabilities.maxTopK} per token, not ${k}`}`);
+  const T = data.sampleShape[0];
+  return { vocab: teacher.vocab, topK: (x, windows, rows) => teacher.topK({ ids: Int32Array.from(x), batch: windows, length: T, next: Int32Array.from(rows, (r) => data.y[r]) }, k) };
 }
