@@ -145,3 +145,34 @@ export {
 } from "./eval/lm.js";
 export { writeLmTopKCache, openLmTopKCache, describeLmTopKCache, lmTopKBytesPerToken, type LmTopKCache, type LmTopKManifest, type LmTopKRows, type LmTopKSource, type WriteLmTopKOptions } from "./teachers/lm-topk-cache.js";
 export { distillLm, lmDistillLoss, checkSameVocabulary, tokenizerFingerprint, type DistillLmOptions, type LmTeacher, type LmLogitsTeacher, type LmTermSpec } from "./distill/lm-distill.js";
+export { sameTokenizer, describeTokenizer } from "./tokenizers/compare.js";
+export { compileLmTerms, lmTermsValue, type CompiledLmTerm, type LmDistillLossOptions } from "./distill/lm-distill.js";
+export {
+  describeLmTeacher,
+  generationSeed,
+  lmTopKSource,
+  type CausalLmTeacher,
+  type LmTeacherKind,
+  type LmTeacherCapabilities,
+  type LmGenerateOptions,
+  type LmTeacherGeneration,
+  type TokenWindows,
+} from "./teachers/lm-teacher.js";
+export { TransformerLmTeacher, transformerLmTeacher, openTransformerLmTeacher } from "./teachers/lm-teacher-model.js";
+export { OnnxLmTeacher, openOnnxLmTeacher, type OnnxLmTeacherOptions } from "./teachers/lm-teacher-onnx.js";
+export { ApiLmTeacher, ApiLmTeacherConfig, type ApiLmTeacherConfigInput, type ApiLmTeacherOptions, type ApiLmTeacherStats } from "./teachers/api-lm-teacher.js";
+export { ServerTokenMap } from "./teachers/api-lm-tokens.js";
+export { ApiHttpClient, ApiBatchError, ApiRequestError, apiHttpFields, type ApiHttpSettings, type ApiHttpStats, type BatchProgress, type RetryInfo } from "./teachers/api-http.js";
+export {
+  writeLmGenerationCache,
+  readLmGenerationCache,
+  hashPrompts,
+  type LmGenerationManifest,
+  type LmGenerationRecord,
+  type LmGenerationSampling,
+  type WriteLmGenerationOptions,
+} from "./teachers/lm-generation-cache.js";
+export { distillLmGkd, GKD_DEFAULTS, type DistillLmGkdOptions, type DistillLmGkdResult, type GkdBatchInfo } from "./distill/lm-gkd.js";
+export { distillLmSequenceKd, sequenceKdWindows, windowPrompts, type DistillLmSequenceKdOptions, type DistillLmSequenceKdResult, type SequenceKdWindows } from "./distill/lm-seqkd.js";
+export { openLmTeacher, type OpenLmTeacherOptions } from "./teachers/open-lm-teacher.js";
+export { teacherAgreement, teacherNllOfSamples, type CrossTeacherNll } from "./eval/lm-teacher-eval.js";

@@ -1,17 +1,22 @@
-import { createHash } from "node:crypto";
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { nextTokenTargets } from "../losses/next-token.js";
-import { getLoss, listLosses, type LossDefinition, type TokenInputs } from "../losses/registry.js";
+import { listLosses, type TokenInputs } from "../losses/registry.js";
 import { nextTokenMask } from "../losses/sequence.js";
 import type { TransformerModel } from "../students/transformer.js";
 import type { LmTopKCache } from "../teachers/lm-topk-cache.js";
 import { hashDataset } from "../teachers/label-cache.js";
+import type { CausalLmTeacher } from "../teachers/lm-teacher.js";
+import { TransformerLmTeacher } from "../teachers/lm-teacher-model.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
+import { checkSameVocabulary } from "../tokenizers/compare.js";
 import { fit, type FitOptions, type FitResult, type LossFn } from "../train/fit.js";
-import { ScheduledValue, valueAt } from "../train/schedules.js";
 import { DataError, TsdistillError } from "../util/errors.js";
-import { describeZodError } from "../util/zod-errors.js";
+import { compileLmTerms, lmTermsValue, type CompiledLmTerm, type LmTermSpec } from "./lm-terms.js";
+import { distillLmGkd } from "./lm-gkd.js";
+
+export { checkSameVocabulary, tokenizerFingerprint } from "../tokenizers/compare.js";
+export { compileLmTerms, lmTermsValue, type CompiledLmTerm, type LmTermSpec } from "./lm-terms.js";
 
 // Token-level distillation of a language model: the student trains on corpus windows against a teacher LM's
 // per-token distributions (teacher forcing), with the token terms of the loss registry (token-kl, token-jsd, …).
@@ -22,16 +27,11 @@ export interface LmLogitsTeacher {
   logits(x: tf.Tensor): tf.Tensor2D;
 }
 
-/** The teacher: a tsdistill LM run in-process, any per-token logits function, or a top-k cache over the same windows. */
-export type LmTeacher = TransformerModel | LmLogitsTeacher | LmTopKCache;
-
-/** One weighted token-level term, as a recipe writes it. */
-export interface LmTermSpec {
-  /** A registered loss of granularity "token": token-ce, token-kl, token-reverse-kl, token-jsd, token-skew-kl, … */
-  loss: string;
-  weight?: ScheduledValue;
-  options?: Record<string, unknown>;
-}
+/**
+ * The teacher: a tsdistill LM run in-process, any per-token logits function, a top-k cache over the same windows, or
+ * any CausalLmTeacher (tsdistill folder, ONNX, API: awaited before each step, see lm-gkd.ts).
+ */
+export type LmTeacher = TransformerModel | LmLogitsTeacher | LmTopKCache | CausalLmTeacher;
 
 export interface LmDistillLossOptions {
   student: TransformerModel;
@@ -51,63 +51,41 @@ export interface LmDistillLossOptions {
 
 export interface DistillLmOptions extends Omit<LmDistillLossOptions, "epochs">, Omit<FitOptions, "capture" | "extraParams"> {}
 
+const isCausal = (t: LmTeacher): t is CausalLmTeacher => "capabilities" in t && "generate" in t;
 const isCache = (t: LmTeacher): t is LmTopKCache => "manifest" in t && "tensors" in t;
 const isModel = (t: LmTeacher): t is TransformerModel => "config" in t && "forward" in t;
 
-function teacherVocab(t: LmTeacher): number {
+function teacherVocab(t: Exclude<LmTeacher, CausalLmTeacher>): number {
   return isCache(t) ? t.manifest.vocab : isModel(t) ? t.config.vocab : t.vocab;
 }
 
-/** sha256 of a tokenizer's saved tokenizer.json: equal for the same vocabulary and rules. */
-export function tokenizerFingerprint(tokenizer: Tokenizer): string {
-  return createHash("sha256").update(JSON.stringify(tokenizer.toFiles().tokenizer)).digest("hex");
-}
-
-const describeTokenizer = (t: Tokenizer | undefined, vocab: number) => (t ? `${t.kind} tokenizer, ${vocab} tokens` : `${vocab} tokens`);
-
-/** Token-level terms need one vocabulary on both sides; a one-line error names both otherwise. */
-export function checkSameVocabulary(teacher: { vocab: number; tokenizer?: Tokenizer }, student: { vocab: number; tokenizer?: Tokenizer }): void {
-  const names = `the teacher's vocabulary is ${describeTokenizer(teacher.tokenizer, teacher.vocab)}, the student's ${describeTokenizer(student.tokenizer, student.vocab)}`;
-  const advice = "token-level distillation needs one vocabulary on both sides (sequence-level KD works across tokenizers)";
-  if (teacher.vocab !== student.vocab) throw new TsdistillError(`${advice}: ${names}`);
-  if (teacher.tokenizer && student.tokenizer && tokenizerFingerprint(teacher.tokenizer) !== tokenizerFingerprint(student.tokenizer)) {
-    throw new TsdistillError(`${advice}: ${names}, but the tokenizers differ (their tokenizer.json files are not the same)`);
-  }
-}
-
-interface CompiledTerm {
-  def: LossDefinition;
-  weight: ScheduledValue;
-  options: Record<string, unknown>;
-}
-
-function compileTerms(specs: LmTermSpec[], fromCache: boolean): CompiledTerm[] {
-  if (specs.length === 0) throw new TsdistillError("terms: expected at least one token-level term");
-  const tokenNames = listLosses().filter((d) => d.granularity === "token").map((d) => d.name);
-  return specs.map((spec, i) => {
-    const at = `terms[${i}]`;
-    const def = getLoss(spec.loss);
-    if (!def || def.granularity !== "token") throw new TsdistillError(`${at}.loss: "${spec.loss}" is not a token-level loss; expected one of ${tokenNames.join(", ")}`);
-    if (def.tokenTeacher === "sampled-logprobs") throw new TsdistillError(`${at}.loss: ${spec.loss} needs tokens sampled from the student and scored by the teacher (an on-policy loop), not corpus windows`);
+function compileTerms(specs: LmTermSpec[], fromCache: boolean): CompiledLmTerm[] {
+  return compileLmTerms(specs, "terms", (def, name) => {
+    if (def.tokenTeacher === "sampled-logprobs") return `${name} needs tokens sampled from the student and scored by the teacher (an on-policy loop), not corpus windows`;
     if (fromCache && def.tokenTeacher === "logits") {
       const ok = listLosses().filter((d) => d.granularity === "token" && (d.tokenTeacher === "none" || d.tokenTeacher === "logits-or-top-k")).map((d) => d.name);
-      throw new TsdistillError(`${at}.loss: ${spec.loss} needs the teacher's full logits; a top-k cache serves ${ok.join(", ")}`);
+      return `${name} needs the teacher's full logits; a top-k cache serves ${ok.join(", ")}`;
     }
-    const weight = ScheduledValue.safeParse(spec.weight ?? 1);
-    if (!weight.success) throw new TsdistillError(describeZodError(weight.error, { base: `${at}.weight` }));
-    const parsed = def.options.safeParse(spec.options ?? {});
-    if (!parsed.success) throw new TsdistillError(`${describeZodError(parsed.error, { base: `${at}.options` })} (loss ${spec.loss})`);
-    return { def, weight: weight.data, options: parsed.data as Record<string, unknown> };
+    return null;
   });
 }
 
 /** Checks the student, teacher and windows against each other and returns the per-step loss of token-level KD. */
 export function lmDistillLoss(opts: LmDistillLossOptions): LossFn {
-  const { student, teacher, data, epochs } = opts;
+  const { student, data, epochs } = opts;
+  let given = opts.teacher;
+  let tokenizers = opts.tokenizers;
+  if (isCausal(given)) {
+    // In-process: the model itself, synchronously. The others run asynchronously: distillLm awaits them per step.
+    if (!(given instanceof TransformerLmTeacher)) throw new TsdistillError(`teacher ${given.name}: runs asynchronously (${given.kind}); use distillLm or distillLmGkd, which await it before each step`);
+    tokenizers = tokenizers ? { teacher: given.tokenizer, student: tokenizers.student } : undefined;
+    given = given.model;
+  }
+  const teacher: Exclude<LmTeacher, CausalLmTeacher> = given;
   if (student.config.head !== "lm") throw new TsdistillError(`student: has a ${student.config.head} head; token-level distillation needs head=lm`);
   if (data.sampleShape.length !== 1) throw new DataError(data.name, `sample shape [${data.sampleShape}] is not token windows [ctx]`);
   const T = data.sampleShape[0];
-  checkSameVocabulary({ vocab: teacherVocab(teacher), tokenizer: opts.tokenizers?.teacher }, { vocab: student.config.vocab, tokenizer: opts.tokenizers?.student });
+  checkSameVocabulary({ vocab: teacherVocab(teacher), tokenizer: tokenizers?.teacher }, { vocab: student.config.vocab, tokenizer: tokenizers?.student });
   if (T > student.config.ctx) throw new TsdistillError(`student: its context is ${student.config.ctx} tokens, the windows have ${T}`);
   if (isModel(teacher) && T > teacher.config.ctx) throw new TsdistillError(`teacher: its context is ${teacher.config.ctx} tokens, the windows have ${T}`);
   if (isCache(teacher)) {
@@ -138,27 +116,24 @@ export function lmDistillLoss(opts: LmDistillLossOptions): LossFn {
     } else {
       teacherLogits = tf.zeros([N, 0]);
     }
-    let total: tf.Scalar = tf.scalar(0);
-    for (const term of terms) {
-      const w = valueAt(term.weight, ctx.progress, epochs);
-      if (w === 0) continue;
-      const options = Object.fromEntries(Object.entries(term.options).map(([k, v]) => [k, typeof v === "object" && v !== null && "kind" in v ? valueAt(v as ScheduledValue, ctx.progress, epochs) : v]));
-      const value = term.def.compute({ student: logits, teacher: teacherLogits, studentLogits: logits, teacherLogits, labels: ctx.y, epoch: ctx.progress, tokens }, options);
-      total = tf.add(total, tf.mul(value, w));
-    }
-    return total;
+    return lmTermsValue(terms, logits, teacherLogits, tokens, ctx.y, ctx.progress, epochs);
   };
 }
 
 /**
  * Token-level knowledge distillation of a causal LM (Kim & Rush word-level KD and its divergence variants): the
  * student trains on the windows of `data` against the teacher's next-token distributions. The teacher is a
- * tsdistill LM (run in-process, frozen), any per-token logits function, or a top-k cache made from these windows.
+ * tsdistill LM (run in-process, frozen), any per-token logits function, a top-k cache made from these windows, or
+ * any CausalLmTeacher (ONNX, API: their outputs are awaited before each step, through distillLmGkd with λ = 0).
  * Vocabularies must match (checked first, naming both). Default loss: forward KL (token-kl) alone.
  */
-export function distillLm(options: DistillLmOptions): Promise<FitResult> {
+export async function distillLm(options: DistillLmOptions): Promise<FitResult> {
   const { student, teacher, data, terms, padId, promptLengths, tokenizers, ...fitOptions } = options;
   if (fitOptions.augment) throw new TsdistillError("distillLm: input augmentation would change the windows the teacher scored; remove augment");
+  if (isCausal(teacher) && !(teacher instanceof TransformerLmTeacher)) {
+    const { augment: _augment, ...rest } = fitOptions;
+    return distillLmGkd({ ...rest, student, teacher, data, terms: terms ?? [{ loss: "token-kl" }], lambda: 0, padId, promptLengths, tokenizer: tokenizers?.student });
+  }
   const loss = lmDistillLoss({ student, teacher, data, terms, padId, promptLengths, tokenizers, epochs: fitOptions.epochs });
   return fit(student, data, loss, { label: "distill-lm", ...fitOptions });
 }
