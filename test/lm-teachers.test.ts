@@ -66,7 +66,7 @@ async function checkTeacher(t: CausalLmTeacher, what: string, tol: number): Prom
   }
   // A sequence longer than the context is scored in strided windows, as modelSequenceLogprobs does.
   const long = [...window, ...bytes.encode(" and more")];
-  assertAllClose(await t.sequenceLogprobs(long), modelSequenceLogprobs(model)(long), { rtol: tol, atolScale: tol, what: `${what}: sequence log-probs` });
+  assertAllClose(await t.sequenceLogprobs(long), await modelSequenceLogprobs(model)(long), { rtol: tol, atolScale: tol, what: `${what}: sequence log-probs` });
   // Greedy generation from the text's first word writes the rest of it, text in and text out.
   const [[g]] = await t.generate(["teachers"], { maxTokens: 40, temperature: 0 });
   assert.deepEqual([g.text, g.finish, g.ids?.at(-1)], [TEXT.slice("teachers".length), "stop", EOS], what);

@@ -94,6 +94,9 @@ export interface DistillLmSequenceKdOptions extends Omit<FitOptions, "capture" |
 }
 
 export interface DistillLmSequenceKdResult extends FitResult {
+  /** Batch counts of the training loop (sequence-level KD has no on-policy batches). */
+  onPolicyBatches: number;
+  dataBatches: number;
   windows: number;
   truncated: number;
   skipped: number;
@@ -123,5 +126,6 @@ export async function distillLmSequenceKd(options: DistillLmSequenceKdOptions): 
     },
     { label: "distill-lm-seqkd", ...fitOptions },
   );
-  return { ...r, ...stats };
+  const batchSize = fitOptions.batchSize ?? 128;
+  return { ...r, ...stats, onPolicyBatches: 0, dataBatches: r.history.length * Math.ceil(w.data.size / batchSize) };
 }
