@@ -1,0 +1,78 @@
+import { symmetricEigen } from "./eigen.js";
+
+/**
+ * Principal components of a row-major [rows, cols] matrix, as sklearn's PCA without whitening: rows are centred on
+ * their mean, and projected onto the top-k eigenvectors of the covariance (1/(rows − 1))·XcᵀXc.
+ */
+export interface Pca {
+  cols: number;
+  k: number;
+  /** Mean row [cols]. */
+  mean: Float64Array;
+  /** Components as columns of a row-major [cols, k] matrix (x ↦ (x − mean)·components). */
+  components: Float64Array;
+  /** Variance along each component, largest first [k]. */
+  variances: Float64Array;
+  /** Total variance (trace of the covariance), for the explained share. */
+  totalVariance: number;
+}
+
+/** Fits PCA on the rows of `x` whose index `use(i)` allows (default all): mean, covariance (float64), eigenvectors. */
+export function fitPca(x: ArrayLike<number>, rows: number, cols: number, k: number, use: (row: number) => boolean = () => true): Pca {
+  if (!Number.isInteger(k) || k < 1 || k > cols) throw new Error(`fitPca: k = ${k} components; expected 1 to ${cols} (the number of columns)`);
+  const kept: number[] = [];
+  for (let i = 0; i < rows; i++) if (use(i)) kept.push(i);
+  if (kept.length < 2) throw new Error(`fitPca: ${kept.length} rows to fit; expected at least 2`);
+  const mean = new Float64Array(cols);
+  for (const i of kept) for (let j = 0; j < cols; j++) mean[j] += x[i * cols + j];
+  for (let j = 0; j < cols; j++) mean[j] /= kept.length;
+  const cov = new Float64Array(cols * cols);
+  const row = new Float64Array(cols);
+  for (const i of kept) {
+    for (let j = 0; j < cols; j++) row[j] = x[i * cols + j] - mean[j];
+    for (let a = 0; a < cols; a++) {
+      const ra = row[a];
+      if (ra === 0) continue;
+      const base = a * cols;
+      for (let b = a; b < cols; b++) cov[base + b] += ra * row[b];
+    }
+  }
+  const scale = 1 / (kept.length - 1);
+  let total = 0;
+  for (let a = 0; a < cols; a++) {
+    for (let b = a; b < cols; b++) {
+      const v = cov[a * cols + b] * scale;
+      cov[a * cols + b] = v;
+      cov[b * cols + a] = v;
+    }
+    total += cov[a * cols + a];
+  }
+  const { values, vectors } = symmetricEigen(cov, cols);
+  const components = new Float64Array(cols * k);
+  for (let r = 0; r < cols; r++) for (let c = 0; c < k; c++) components[r * k + c] = vectors[r * cols + c];
+  return { cols, k, mean, components, variances: values.slice(0, k).map((v) => Math.max(v, 0)), totalVariance: total };
+}
+
+/** (x − mean)·components for each row of `x` [rows, cols] → [rows, k] (float32). */
+export function projectPca(pca: Pca, x: ArrayLike<number>, rows: number): Float32Array {
+  const { cols, k, mean, components } = pca;
+  if (x.length !== rows * cols) throw new Error(`projectPca: ${x.length} values are not ${rows} rows of ${cols}`);
+  const out = new Float32Array(rows * k);
+  const acc = new Float64Array(k);
+  for (let i = 0; i < rows; i++) {
+    acc.fill(0);
+    for (let j = 0; j < cols; j++) {
+      const v = x[i * cols + j] - mean[j];
+      if (v === 0) continue;
+      const base = j * k;
+      for (let c = 0; c < k; c++) acc[c] += v * components[base + c];
+    }
+    out.set(acc, i * k);
+  }
+  return out;
+}
+
+/** Share of the total variance the components keep. */
+export function explainedVariance(pca: Pca): number {
+  return pca.totalVariance > 0 ? pca.variances.reduce((a, b) => a + b, 0) / pca.totalVariance : 1;
+}
