@@ -105,9 +105,11 @@ export class TfjsEmbeddingTeacher implements EmbeddingTeacher {
     const paramCount = (artifacts.weightSpecs ?? []).reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
     let model: Model;
     try {
-      model = json.format === "graph-model" ? { graph: await loadGraphModel({ load: async () => artifacts }) } : { layers: await tfl.loadLayersModel(tf.io.fromMemory(artifacts)) };
+      // Older converter output (e.g. USE-lite) has no "format" field; its topology is a GraphDef with "node".
+      const graph = json.format === "graph-model" || Array.isArray((json.modelTopology as { node?: unknown } | undefined)?.node);
+      model = graph ? { graph: await loadGraphModel({ load: async () => artifacts }) } : { layers: await tfl.loadLayersModel(tf.io.fromMemory(artifacts)) };
     } catch (err) {
-      throw new DataError(jsonPath, `could not be loaded as a TF.js model (${(err as Error).message.split("\n")[0]})`);
+      throw new DataError(jsonPath, `could not be loaded as a TF.js model (${(err as Error).message.split("\n")[0].slice(0, 200)})`);
     }
     const close = () => ("graph" in model ? model.graph.dispose() : model.layers.dispose());
     try {
