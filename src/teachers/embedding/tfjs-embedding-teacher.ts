@@ -83,7 +83,7 @@ export class TfjsEmbeddingTeacher implements EmbeddingTeacher {
   private constructor(
     readonly name: string,
     private readonly model: Model,
-    private readonly input: { kind: "sparse"; spec: SentencePieceInput; tokenizer: SentencePieceTokenizer } | { kind: "ids"; spec: ResolvedInputSpec & { kind: "text" } },
+    private readonly input: { kind: "sparse"; spec: SentencePieceInput; tokenizer: SentencePieceTokenizer } | { kind: "ids"; spec: ResolvedInputSpec & { kind: "text" }; feed: string },
     private readonly outputNode: string | undefined,
     private readonly pooling: "mean" | "first",
     private readonly normalize: boolean,
@@ -126,8 +126,10 @@ export class TfjsEmbeddingTeacher implements EmbeddingTeacher {
         input = { kind: "sparse", spec, tokenizer: sp };
         tokenizer = sp;
       } else {
-        const resolved = resolveInputSpec(spec, { runtime: "tfjs", inputs, where: jsonPath });
-        input = { kind: "ids", spec: resolved as ResolvedInputSpec & { kind: "text" } };
+        // One input takes the ids whatever its name (TF.js renames layers inputs when a name is taken in the process).
+        const named = inputs.length === 1 ? [{ ...inputs[0], name: spec.ids }] : inputs;
+        const resolved = resolveInputSpec(spec, { runtime: "tfjs", inputs: named, where: jsonPath });
+        input = { kind: "ids", spec: resolved as ResolvedInputSpec & { kind: "text" }, feed: inputs.length === 1 ? inputs[0].name : spec.ids };
         tokenizer = loadTokenizer(spec.tokenizer);
       }
       if (opts.outputNode && !("graph" in model)) throw new DataError(jsonPath, "outputNode: only graph models name their output nodes");
@@ -177,7 +179,7 @@ export class TfjsEmbeddingTeacher implements EmbeddingTeacher {
 
   /** Ids input: [n, T] right-padded ids with their mask (1 = real token). */
   private runIds(ids: number[], mask: number[], n: number, T: number): Promise<Float32Array> {
-    const name = (this.input as { spec: ResolvedInputSpec & { kind: "text" } }).spec.ids;
+    const name = (this.input as { feed: string }).feed;
     return this.run({ [name]: tf.tensor2d(ids, [n, T], "int32") }, n, mask);
   }
 
