@@ -3,8 +3,9 @@
 // share this class and its saved format. Training runs through TF.js (a TrainableModel, so fit() trains it);
 // inference runs through the dependency-free runtime (runtime/embed-runtime.mjs), the same code a browser page uses.
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { embeddingLookup } from "../engine/sequence-ops.js";
 import type { ForwardOptions } from "../students/model.js";
 import { assignParams, featureRecorder, snapshotParams, type TrainableModel } from "../students/trainable.js";
@@ -21,6 +22,14 @@ export const EMBEDDINGS_CONFIG_FILE = "config.json";
 export const EMBEDDINGS_WEIGHTS_FILE = "embeddings.safetensors";
 /** Teacher space → student space (PCA mean and components) of a static model; not needed to embed. */
 export const PROJECTION_FILE = "projection.safetensors";
+/**
+ * The runtime (plain JavaScript, no imports) and its types, copied into every saved folder so that a page can
+ * embed with the folder alone. Through ../../src so the path is the same from src/ (tsx) and dist/ (compiled).
+ */
+export const EMBED_RUNTIME_FILES = {
+  module: fileURLToPath(new URL("../../src/embeddings/runtime/embed-runtime.mjs", import.meta.url)),
+  types: fileURLToPath(new URL("../../src/embeddings/runtime/embed-runtime.d.mts", import.meta.url)),
+};
 
 export interface EmbeddingModelConfig {
   readonly format: typeof EMBEDDINGS_FORMAT;
@@ -199,7 +208,8 @@ export interface SaveEmbeddingOptions {
 /**
  * Saves the model as a folder: config.json ({...config, metadata}), embeddings.safetensors ("embeddings" [vocab,
  * width], and "head/kernel", "head/bias" for a head), the tokenizer (tokenizer.json, plus tokenizer_config.json for
- * Hugging Face tokenizers) and, for static models, projection.safetensors. Atomic.
+ * Hugging Face tokenizers), embed-runtime.mjs (+ .d.mts: what a page imports) and, for static models,
+ * projection.safetensors. Atomic.
  */
 export async function saveEmbeddingModel(model: BagOfEmbeddingsModel, dir: string, opts: SaveEmbeddingOptions): Promise<void> {
   if (opts.tokenizer.vocabSize > model.config.vocab) {
@@ -213,6 +223,8 @@ export async function saveEmbeddingModel(model: BagOfEmbeddingsModel, dir: strin
     writeFileSync(join(tmp, EMBEDDINGS_WEIGHTS_FILE), weights);
     if (projection) writeFileSync(join(tmp, PROJECTION_FILE), projection);
     writeTokenizerFiles(opts.tokenizer, tmp);
+    copyFileSync(EMBED_RUNTIME_FILES.module, join(tmp, "embed-runtime.mjs"));
+    copyFileSync(EMBED_RUNTIME_FILES.types, join(tmp, "embed-runtime.d.mts"));
   });
 }
 
