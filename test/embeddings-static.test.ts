@@ -74,7 +74,7 @@ test("symmetricEigen: recovers Q·diag(λ)·Qᵀ for a random orthogonal Q (n = 
   assert.throws(() => symmetricEigen([1, NaN, NaN, 1], 2), /entry 1 is NaN/);
 });
 
-test("fitPca: points on a 2-d plane through a mean: two components with the planted variances, exact projections", () => {
+test("fitPca: points on a 2-d plane through a mean: two components with the planted variances, exact projections (cpu loops and wasm products)", async () => {
   const cols = 6;
   const q = randomOrthogonal(cols, 3);
   const rng = new Rng(1, "pca");
@@ -88,14 +88,17 @@ test("fitPca: points on a 2-d plane through a mean: two components with the plan
     coef.push([a, b]);
     for (let j = 0; j < cols; j++) x[i * cols + j] = mean[j] + a * q[j * cols] + b * q[j * cols + 1];
   }
-  const pca = fitPca(x, rows, cols, 2);
-  assert.ok(explainedVariance(pca) > 0.99999, `explained ${explainedVariance(pca)}`);
-  const var0 = coef.reduce((s, c) => s + c[0] ** 2, 0) / (rows - 1);
-  assert.ok(Math.abs(pca.variances[0] / var0 - 1) < 0.05, `variance ${pca.variances[0]} vs planted ≈ ${var0}`);
-  const p = projectPca(pca, x, rows);
-  // The projection keeps distances (the data lie in the component plane).
-  const d = (v: ArrayLike<number>, w: number, i: number, j: number) => Math.hypot(...Array.from({ length: w }, (_, k) => v[i * w + k] - v[j * w + k]));
-  for (const [i, j] of [[0, 1], [5, 77], [10, 199]]) assert.ok(Math.abs(d(p, 2, i, j) - d(x, cols, i, j)) < 1e-4, `distance ${i}-${j}`);
+  for (const backend of ["cpu", "wasm"] as const) {
+    await useBackend(backend);
+    const pca = fitPca(x, rows, cols, 2);
+    assert.ok(explainedVariance(pca) > 0.99999, `${backend}: explained ${explainedVariance(pca)}`);
+    const var0 = coef.reduce((s, c) => s + c[0] ** 2, 0) / (rows - 1);
+    assert.ok(Math.abs(pca.variances[0] / var0 - 1) < 0.05, `${backend}: variance ${pca.variances[0]} vs planted ≈ ${var0}`);
+    const p = projectPca(pca, x, rows);
+    // The projection keeps distances (the data lie in the component plane).
+    const d = (v: ArrayLike<number>, w: number, i: number, j: number) => Math.hypot(...Array.from({ length: w }, (_, k) => v[i * w + k] - v[j * w + k]));
+    for (const [i, j] of [[0, 1], [5, 77], [10, 199]]) assert.ok(Math.abs(d(p, 2, i, j) - d(x, cols, i, j)) < 1e-4, `${backend}: distance ${i}-${j}`);
+  }
   assert.throws(() => fitPca(x, rows, cols, 7), /k = 7 components; expected 1 to 6/);
 });
 

@@ -19,7 +19,8 @@ import { ApiEmbeddingTeacher } from "../src/teachers/embedding/api-embedding-tea
 import { parseTeacherConfig } from "../src/teachers/teacher-config.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { writeTokenizerFiles } from "../src/tokenizers/io.js";
-import { assertAllClose, tempDir } from "./helpers.js";
+import { saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
+import { assertAllClose, runCli, tempDir } from "./helpers.js";
 
 const CORPUS = ["the cat sat on the mat", "a dog barked at the cat", "stocks fell sharply today", "the market rallied after the news", "my code compiles but the tests fail"];
 const TEXTS = ["the cat", "stocks rallied", "my tests fail today", "x"];
@@ -47,6 +48,25 @@ test("ONNX export of a bag model (head, normalised) matches the runtime in onnxr
     }
     model.dispose();
   }
+});
+
+test("CLI: tsdistill export on an embedding folder writes the ONNX file and checks it in onnxruntime-node", async (t) => {
+  await useBackend("cpu");
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const model = new BagOfEmbeddingsModel({ vocab: tok.vocabSize, width: 8, padId: tok.special.pad }, { seed: 4 });
+  await saveEmbeddingModel(model, join(dir, "static"), { tokenizer: tok });
+  const r = await runCli(["export", "--model", join(dir, "static"), "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout) as { out: string; dim: number; check: { maxAbsDiff: number } };
+  assert.equal(report.out, join(dir, "static.onnx"));
+  assert.ok(report.check.maxAbsDiff < 1e-5, `max |diff| ${report.check.maxAbsDiff}`);
+  assertAllClose(await runEmbeddingOnnx(report.out, tok, TEXTS), bagEmbedder(model, tok).embed(TEXTS), { rtol: 1e-5, atolScale: 1e-6 });
+  const bad = await runCli(["export", "--model", join(dir, "static"), "--format", "tfjs"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--format: an embedding model exports to onnx/);
+  model.dispose();
 });
 
 test("a TF.js layers model reading ids from a tokenizer.json: mean-pooled token states, normalised", async (t) => {

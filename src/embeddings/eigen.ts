@@ -87,9 +87,11 @@ function tred2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): vo
   e[0] = 0;
 }
 
-/** Implicit QL iterations on the tridiagonal (d, e), accumulating rotations into V. */
-function tql2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): void {
-  const at = (i: number, j: number) => i * n + j;
+/**
+ * Implicit QL iterations on the tridiagonal (d, e), accumulating rotations into W = Vᵀ (stored transposed so that
+ * each rotation, which mixes two columns of V, runs over two contiguous rows).
+ */
+function tql2(n: number, W: Float64Array, d: Float64Array, e: Float64Array): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
@@ -132,10 +134,12 @@ function tql2(n: number, V: Float64Array, d: Float64Array, e: Float64Array): voi
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
+          const ri = i * n;
+          const rj = (i + 1) * n;
           for (let k = 0; k < n; k++) {
-            h = V[at(k, i + 1)];
-            V[at(k, i + 1)] = s * V[at(k, i)] + c * h;
-            V[at(k, i)] = c * V[at(k, i)] - s * h;
+            h = W[rj + k];
+            W[rj + k] = s * W[ri + k] + c * h;
+            W[ri + k] = c * W[ri + k] - s * h;
           }
         }
         p = (-s * s2 * c3 * el1 * e[l]) / dl1;
@@ -161,15 +165,17 @@ export function symmetricEigen(a: ArrayLike<number>, n: number): SymmetricEigen 
   const e = new Float64Array(n);
   if (n === 1) return { values: Float64Array.of(V[0]), vectors: Float64Array.of(1), n };
   tred2(n, V, d, e);
-  tql2(n, V, d, e);
+  const W = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) W[c * n + r] = V[r * n + c];
+  tql2(n, W, d, e);
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => d[y] - d[x] || x - y);
   const values = Float64Array.from(order, (i) => d[i]);
   const vectors = new Float64Array(n * n);
   order.forEach((src, dst) => {
     let big = 0;
-    for (let k = 0; k < n; k++) if (Math.abs(V[k * n + src]) > Math.abs(big)) big = V[k * n + src];
+    for (let k = 0; k < n; k++) if (Math.abs(W[src * n + k]) > Math.abs(big)) big = W[src * n + k];
     const sign = big < 0 ? -1 : 1;
-    for (let k = 0; k < n; k++) vectors[k * n + dst] = sign * V[k * n + src];
+    for (let k = 0; k < n; k++) vectors[k * n + dst] = sign * W[src * n + k];
   });
   return { values, vectors, n };
 }

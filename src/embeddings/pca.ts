@@ -44,10 +44,19 @@ export function fitPca(x: ArrayLike<number>, rows: number, cols: number, k: numb
   return { cols, k, mean, components, variances: values.slice(0, k).map((v) => Math.max(v, 0)), totalVariance: total };
 }
 
-/** (x − mean)·components for each row of `x` [rows, cols] → [rows, k] (float32). */
+/** (x − mean)·components for each row of `x` [rows, cols] → [rows, k] (float32; a TF.js product off the cpu backend). */
 export function projectPca(pca: Pca, x: ArrayLike<number>, rows: number): Float32Array {
   const { cols, k, mean, components } = pca;
   if (x.length !== rows * cols) throw new Error(`projectPca: ${x.length} values are not ${rows} rows of ${cols}`);
+  if (tf.getBackend() !== "cpu") {
+    const xc = Float32Array.from({ length: rows * cols }, (_, i) => x[i] - mean[i % cols]);
+    const a = tf.tensor2d(xc, [rows, cols]);
+    const w = tf.tensor2d(Float32Array.from(components), [cols, k]);
+    const y = tf.matMul(a, w);
+    const out = y.dataSync() as Float32Array;
+    tf.dispose([a, w, y]);
+    return Float32Array.from(out);
+  }
   const out = new Float32Array(rows * k);
   const acc = new Float64Array(k);
   for (let i = 0; i < rows; i++) {

@@ -10,7 +10,7 @@
 import onnxProto from "onnx-proto";
 import type { onnx as Onnx } from "onnx-proto";
 import * as ort from "onnxruntime-node";
-import type { BagOfEmbeddingsModel } from "../embeddings/embedding-model.js";
+import { bagEmbedder, type BagOfEmbeddingsModel } from "../embeddings/embedding-model.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { writeFileAtomic } from "../util/files.js";
 
@@ -112,4 +112,16 @@ export async function runEmbeddingOnnx(bytesOrPath: Uint8Array | string, tokeniz
   } finally {
     await session.release();
   }
+}
+
+/** Texts the export check embeds when the caller gives none: short and long, with punctuation, digits and non-ASCII. */
+export const CHECK_TEXTS = ["How old are you?", "The weather is lovely today, isn't it?", "", "42", "naïve café — 日本語", "A longer sentence about computers, law, food and love, repeated: computers, law, food and love."];
+
+/** Largest |difference| between the graph in onnxruntime-node and the runtime's vectors on `texts`. */
+export async function checkEmbeddingOnnx(bytes: Uint8Array, model: BagOfEmbeddingsModel, tokenizer: Tokenizer, texts: readonly string[] = CHECK_TEXTS): Promise<number> {
+  const got = await runEmbeddingOnnx(bytes, tokenizer, texts);
+  const want = bagEmbedder(model, tokenizer).embed(texts);
+  let max = 0;
+  for (let i = 0; i < want.length; i++) max = Math.max(max, Math.abs(got[i] - want[i]));
+  return got.length === want.length ? max : Infinity;
 }
