@@ -10,7 +10,7 @@ import { useBackend } from "../src/engine/backend.js";
 import { symmetricEigen } from "../src/embeddings/eigen.js";
 import { explainedVariance, fitPca, projectPca } from "../src/embeddings/pca.js";
 import { sifWeights } from "../src/embeddings/sif.js";
-import { BagOfEmbeddingsModel, bagEmbedder, loadEmbeddingModel, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
+import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { distillStaticFromTeacher } from "../src/embeddings/distill-static.js";
 import { trainEmbeddingStudent } from "../src/embeddings/train-embedding.js";
 import { FunctionEmbeddingTeacher } from "../src/teachers/embedding/function-embedding-teacher.js";
@@ -201,6 +201,14 @@ test("distillStatic: tokens through the teacher → PCA → SIF weights, pad row
   const want = new Float32Array(4);
   for (let j = 0; j < 12; j++) for (let c = 0; c < 4; c++) want[c] += (table[id * 12 + j] - proj.mean[j]) * proj.components[j * 4 + c] * w[id];
   assertAllClose(got, want, { rtol: 1e-4, atolScale: 1e-5 });
+  // bagFromStatic: the same rows, mapped back to teacher coordinates by PCA's inverse (x·Wᵀ + μ).
+  const bag = bagFromStatic(r.model, proj);
+  assert.deepEqual([bag.config.width, bag.config.dim, bag.config.kind], [4, 12, "bag"]);
+  const text = "the cat sat";
+  const pooled = bagEmbedder(new BagOfEmbeddingsModel({ vocab: tok.vocabSize, width: 4, normalize: false, padId: pad }, { table: r.model.tensors().embeddings.data as Float32Array }), tok).embed([text]);
+  const back = Float32Array.from({ length: 12 }, (_, j) => proj.mean[j] + [0, 1, 2, 3].reduce((acc, c) => acc + pooled[c] * proj.components[j * 4 + c], 0));
+  const n = Math.hypot(...back);
+  assertAllClose(bagEmbedder(bag, tok).embed([text]), back.map((v) => v / n), { rtol: 1e-4, atolScale: 1e-5 });
   await assert.rejects(distillStaticFromTeacher(teacher, {}), /vocabulary "teacher": teacher toy exposes no tokenizer/);
   await assert.rejects(distillStaticFromTeacher(teacher, { vocabulary: tok, pcaDims: 13 }), /pcaDims: 13; expected an integer from 1 to the teacher's 12/);
 });

@@ -293,6 +293,25 @@ export function loadEmbeddingModel(dir: string): LoadedEmbeddingModel {
   return { model, tokenizer, metadata: c.metadata ?? {}, projection };
 }
 
+/**
+ * A bag-of-embeddings student that starts where a static model is, in the teacher's coordinates: the static table,
+ * and a head [width, teacherDim] = the PCA components transposed with bias = the PCA mean (x ↦ x·Wᵀ + μ, PCA's
+ * inverse map). Training it on the teacher's vectors then fine-tunes the distilled rows (Model2Vec, then training).
+ */
+export function bagFromStatic(model: BagOfEmbeddingsModel, projection: Projection): BagOfEmbeddingsModel {
+  const { vocab, width, padId, normalize } = model.config;
+  if (model.config.head || projection.dim !== width) throw new TsdistillError(`bagFromStatic: expected a static model without head whose width (${width}) is the projection's (${projection.dim})`);
+  const D = projection.teacherDim;
+  const table = model.tensors().embeddings.data as Float32Array;
+  const bag = new BagOfEmbeddingsModel({ kind: "bag", vocab, width, dim: D, padId, normalize }, { table });
+  const kernel = new Float32Array(width * D);
+  for (let j = 0; j < D; j++) for (let c = 0; c < width; c++) kernel[c * D + j] = projection.components[j * width + c];
+  const w = [tf.tensor2d(table, [vocab, width]), tf.tensor2d(kernel, [width, D]), tf.tensor1d(projection.mean)];
+  bag.setWeights(w);
+  tf.dispose(w);
+  return bag;
+}
+
 /** Teacher vectors [n, teacherDim] → the student's space [n, dim] through a static model's projection. */
 export function projectTeacher(p: Projection, vectors: Float32Array, n: number): Float32Array {
   const out = new Float32Array(n * p.dim);

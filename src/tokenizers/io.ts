@@ -36,7 +36,7 @@ function readJsonObject(path: string, expected: string): Record<string, unknown>
 export function tokenizerFromJson(json: Record<string, unknown>, config: Record<string, unknown> = {}, source = TOKENIZER_FILE): Tokenizer {
   if (json.kind === "byte") return new ByteTokenizer();
   if (json.kind === "sentencepiece") return SentencePieceTokenizer.fromJson(json, source);
-  if (json.kind !== undefined) throw new DataError(source, `kind is ${JSON.stringify(json.kind)}; expected "byte", "sentencepiece" or a Hugging Face tokenizer.json`);
+  if (json.kind !== undefined) throw new DataError(source, `kind is ${JSON.stringify(json.kind)}; expected "byte" or a Hugging Face tokenizer.json (or "sentencepiece")`);
   return new HfTokenizer(json, config, source);
 }
 

@@ -134,7 +134,7 @@ export class TfjsEmbeddingTeacher implements EmbeddingTeacher {
       }
       if (opts.outputNode && !("graph" in model)) throw new DataError(jsonPath, "outputNode: only graph models name their output nodes");
       const hash = hashWithSettings(hashModelFolder(dir), {
-        input: spec.kind === "sentencepiece" ? { ...spec, vocab: hashFiles([spec.vocab]) } : inputSpecIdentity(spec),
+        input: spec.kind === "sentencepiece" ? { kind: spec.kind, vocab: hashFiles([spec.vocab]), indices: spec.indices, values: spec.values, maxTokens: spec.maxTokens } : inputSpecIdentity(spec),
         outputNode: opts.outputNode,
         pooling: opts.pooling === "first" ? "first" : undefined,
         normalize: opts.normalize ? true : undefined,
