@@ -38,9 +38,12 @@ const { values: args } = parseArgs({
     out: { type: "string", default: "runs/bench-embeddings" },
     epochs: { type: "string" },
     "train-texts": { type: "string" },
+    /** Reuse the models an earlier run saved under --out (and its cached teacher vectors): evaluation only. */
+    "eval-only": { type: "boolean", default: false },
   },
 });
 const quick = args.quick!;
+const evalOnly = args["eval-only"]!;
 const out = args.out!;
 const MAX_TOKENS = 128; // teacher input and student context, in USE tokens
 const TRAIN_TEXTS = Number(args["train-texts"] ?? (quick ? 300 : 4000));
@@ -90,7 +93,7 @@ const timingTexts = fortunes.texts.filter((_, i) => i % Math.ceil(fortunes.texts
 log("timing the teacher");
 const teacherTiming = await timeEmbedding((t) => teacher.embed(t), timingTexts, { maxSeconds: quick ? 10 : 40 });
 const statics: { d: number; dir: string; projection: Projection | null; seconds: number }[] = [];
-for (const d of [64, 128, 256]) {
+for (const d of evalOnly ? [] : [64, 128, 256]) {
   const r = await distillStaticFromTeacher(teacher, { pcaDims: d });
   const dir = join(out, `static-${d}`);
   await saveEmbeddingModel(r.model, dir, { tokenizer: r.tokenizer, projection: r.projection, metadata: { teacher: "use-lite", distill: r.info } });
@@ -98,13 +101,26 @@ for (const d of [64, 128, 256]) {
   log(`static d=${d}: ${r.info.seconds.toFixed(1)} s, PCA keeps ${(100 * r.info.explainedVariance!).toFixed(1)} % of the token vectors' variance`);
   r.model.dispose();
 }
+if (evalOnly) {
+  for (const d of [64, 128, 256]) {
+    const dir = join(out, `static-${d}`);
+    const saved = loadEmbeddingModel(dir);
+    statics.push({ d, dir, projection: saved.projection, seconds: ((saved.metadata.distill ?? {}) as { seconds?: number }).seconds ?? NaN });
+    saved.model.dispose();
+  }
+}
 const useTokenizer = teacher.tokenizer;
 await teacher.close();
 
 // ---- phase 2: refinement and trained students ------------------------------------------------------------
 const trainBackend = await useBackend("wasm");
 const trained: Record<string, { dir: string; seconds: number; losses: number[] }> = {};
-{
+if (evalOnly) {
+  const prior = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as { training: { runs: Record<string, { seconds: number; losses: number[] }> } };
+  const dirs: Record<string, string> = { "static-256-refined": "static-256-refined", "bag-128": "bag-128", "bag-128 ← static-128": "bag-128-from-static", "transformer-2x128": "transformer-2x128" };
+  for (const [name, d] of Object.entries(dirs)) trained[name] = { dir: join(out, d), ...prior.training.runs[name] };
+}
+if (!evalOnly) {
   const { model, tokenizer, projection } = loadEmbeddingModel(statics[2].dir);
   const targets = projectTeacher(projection!, teacherTrain, trainTexts.length);
   const r = await trainEmbeddingStudent(model, tokenizer, trainTexts, targets, { epochs: Math.max(1, Math.round(EPOCHS / 2)), batchSize: 64, optimizer: { lr: 1e-3 }, ctx: MAX_TOKENS, seed: 0, onEpoch: (e, l, s) => log(`  refine static-256 epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
@@ -113,7 +129,7 @@ const trained: Record<string, { dir: string; seconds: number; losses: number[] }
   trained["static-256-refined"] = { dir, seconds: r.seconds, losses: r.losses };
   model.dispose();
 }
-{
+if (!evalOnly) {
   const model = new BagOfEmbeddingsModel({ kind: "bag", vocab: useTokenizer.vocabSize, width: 128, dim: 512, padId: useTokenizer.special.pad }, { seed: 0 });
   const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: EPOCHS, batchSize: 64, optimizer: { lr: 3e-3 }, ctx: MAX_TOKENS, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], onEpoch: (e, l, s) => log(`  bag epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
   const dir = join(out, "bag-128");
@@ -121,7 +137,7 @@ const trained: Record<string, { dir: string; seconds: number; losses: number[] }
   trained["bag-128"] = { dir, seconds: r.seconds, losses: r.losses };
   model.dispose();
 }
-{
+if (!evalOnly) {
   const { model: st, projection } = loadEmbeddingModel(statics[1].dir);
   const model = bagFromStatic(st, projection!);
   st.dispose();
@@ -131,7 +147,7 @@ const trained: Record<string, { dir: string; seconds: number; losses: number[] }
   trained["bag-128 ← static-128"] = { dir, seconds: r.seconds, losses: r.losses };
   model.dispose();
 }
-{
+if (!evalOnly) {
   const config = resolveTransformerConfig({ layers: 2, dim: 128, heads: 4, ff: 256, ctx: TRANSFORMER_CTX, head: "embed", embedDim: 512 }, { vocab: useTokenizer.vocabSize, padId: useTokenizer.special.pad });
   const model = new TransformerModel(config, 0);
   const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: TRANSFORMER_EPOCHS, batchSize: 32, optimizer: { lr: 1e-3 }, ctx: TRANSFORMER_CTX, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], onEpoch: (e, l, s) => log(`  transformer epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
