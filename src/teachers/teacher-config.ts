@@ -98,6 +98,7 @@ export function parseTeacherConfig(value: unknown, file = "teacher"): TeacherCon
   // The kind first, so a wrong kind is named as such rather than as every union member's first problem.
   const kind = (value as { kind?: unknown } | null)?.kind;
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new TsdistillError(`${file}: expected a mapping with kind: ${KINDS.join(" | ")}`);
+  if (kind === "embedding") throw new TsdistillError(`${file}: kind: embedding is an embedding teacher (vectors, not class scores); open it with openEmbeddingTeacher (src/teachers/embedding) and distil it into an embedding student`);
   if (!KINDS.includes(kind as string)) throw new TsdistillError(`${file}: kind: expected one of ${KINDS.join(", ")}, got ${JSON.stringify(kind ?? null)}`);
   if (kind === "ensemble") {
     const members = (value as { members?: unknown }).members;

@@ -4,6 +4,7 @@ import { DataError } from "../util/errors.js";
 import { readDataFile } from "../util/files.js";
 import { ByteTokenizer } from "./byte.js";
 import { HfTokenizer } from "./huggingface.js";
+import { SentencePieceTokenizer } from "./sentencepiece.js";
 import type { Tokenizer } from "./tokenizer.js";
 
 export const TOKENIZER_FILE = "tokenizer.json";
@@ -34,7 +35,8 @@ function readJsonObject(path: string, expected: string): Record<string, unknown>
 /** A tokenizer from the contents of tokenizer.json (and tokenizer_config.json). */
 export function tokenizerFromJson(json: Record<string, unknown>, config: Record<string, unknown> = {}, source = TOKENIZER_FILE): Tokenizer {
   if (json.kind === "byte") return new ByteTokenizer();
-  if (json.kind !== undefined) throw new DataError(source, `kind is ${JSON.stringify(json.kind)}; expected "byte" or a Hugging Face tokenizer.json`);
+  if (json.kind === "sentencepiece") return SentencePieceTokenizer.fromJson(json, source);
+  if (json.kind !== undefined) throw new DataError(source, `kind is ${JSON.stringify(json.kind)}; expected "byte" or a Hugging Face tokenizer.json (or "sentencepiece")`);
   return new HfTokenizer(json, config, source);
 }
 

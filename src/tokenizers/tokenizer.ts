@@ -18,7 +18,7 @@ export interface TokenizerFiles {
 }
 
 export interface Tokenizer {
-  readonly kind: "byte" | "huggingface";
+  readonly kind: "byte" | "huggingface" | "sentencepiece";
   /** One more than the largest id encode can return (the model's embedding table has this many rows or more). */
   readonly vocabSize: number;
   readonly special: SpecialIds;

@@ -17,6 +17,8 @@ import { bytesOnDisk } from "../../eval/size.js";
 import { Rng } from "../../util/rng.js";
 import { writeFileAtomic } from "../../util/files.js";
 import { UsageError } from "../../util/errors.js";
+import { isEmbeddingModelFolder, loadEmbeddingModel } from "../../embeddings/embedding-model.js";
+import { checkEmbeddingOnnx, exportEmbeddingOnnx } from "../../export/onnx-embeddings.js";
 
 export const EXPORT_HELP = `tsdistill export --model DIR --format onnx|tfjs [--int8] [--out PATH]
 
@@ -37,6 +39,7 @@ The file's metadata records this (tsdistill.input_kind, tsdistill.input) and the
 The export is checked in onnxruntime-node against TF.js on the test split of the data recorded in the model
 (max |diff|, same class and accuracy printed; seeded random inputs when the model records no data).
 tfjs: a TF.js layers model folder (tf.loadLayersModel in Node and browsers) taking features.
+An embedding student folder (static / bag-of-embeddings) exports to ONNX: input_ids + attention_mask → embeddings.
 
 Every export of a model with preprocess.json ships the preprocessing next to it, verbatim: preprocess.json and
 preprocess.mjs (+ preprocess.d.mts), a JavaScript module without dependencies that runs in Node and browsers:
@@ -110,6 +113,7 @@ export async function exportCommand(argv: string[]): Promise<void> {
   const checkN = numberOption("check", values.check, { int: true, min: 0 }) ?? 1000;
   await selectBackend(values);
   const modelDir = String(values.model);
+  if (isEmbeddingModelFolder(modelDir)) return exportEmbeddings(modelDir, values, format);
   const student = await loadStudent(modelDir);
   try {
     await exportStudent(student, values, { format, inputMode, checkN });
@@ -124,6 +128,25 @@ function rmseOf(outputs: Float32Array, targets: Float64Array, modelDir: string):
 }
 
 type Values = Parameters<typeof printResult>[0] & { int8?: boolean; out?: unknown; data?: unknown };
+
+/** An embedding student (static / bag-of-embeddings folder) → ONNX ids + mask → vectors, checked in onnxruntime-node. */
+async function exportEmbeddings(modelDir: string, values: Values, format: "onnx" | "tfjs"): Promise<void> {
+  if (format !== "onnx") throw new UsageError("--format: an embedding model exports to onnx (its folder itself is what a page loads, with embed-runtime.mjs)");
+  if (values.int8) throw new UsageError("--int8: not available for embedding models");
+  const { model, tokenizer } = loadEmbeddingModel(modelDir);
+  try {
+    const out = resolve(String(values.out ?? `${modelDir.replace(/\/+$/, "")}.onnx`));
+    const bytes = exportEmbeddingOnnx(model);
+    const maxAbsDiff = await checkEmbeddingOnnx(bytes, model, tokenizer);
+    writeFileAtomic(out, bytes);
+    printResult(values, { out, format: "onnx", kind: "embeddings", bytes: bytes.length, inputs: ["input_ids", "attention_mask"], output: "embeddings", dim: model.config.dim, check: { texts: 6, maxAbsDiff } }, [
+      `wrote ${out} (${(bytes.length / 1e6).toFixed(2)} MB): input_ids + attention_mask (int64 [batch, tokens]) → embeddings [batch, ${model.config.dim}]`,
+      `onnxruntime-node vs the runtime on 6 texts: max |diff| ${maxAbsDiff.toExponential(2)}`,
+    ].join("\n"));
+  } finally {
+    model.dispose();
+  }
+}
 
 async function exportStudent(student: Student, values: Values, o: { format: "onnx" | "tfjs"; inputMode: "raw" | "features"; checkN: number }): Promise<void> {
   const { model, metadata, dir: modelDir } = student;

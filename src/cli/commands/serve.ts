@@ -3,6 +3,8 @@ import { GLOBAL_OPTIONS } from "./common.js";
 import { BACKENDS } from "../../engine/backend.js";
 import { DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, startServer } from "../../serve/server.js";
 import { RAW_FIELDS } from "../../serve/validate.js";
+import { startEmbeddingServer } from "../../serve/embed-server.js";
+import { isEmbedderFolder } from "../../embeddings/transformer-embedder.js";
 import { UsageError } from "../../util/errors.js";
 
 export const SERVE_HELP = `tsdistill serve --model DIR [--onnx FILE|auto] [--host 127.0.0.1] [--port 8080] [--max-body BYTES]
@@ -23,6 +25,10 @@ Serves a saved model over HTTP (JSON). Runs in TF.js, or in onnxruntime-node whe
                    → {"predictions": [{"class", "label", "probabilities", "logits"}]} (softmax computed by the server)
                    (a regression model, task regression in its preprocess.json: {"predictions": [{"value"}]} in the
                    target's units)
+
+Embedding students (a static / bag-of-embeddings folder, or a transformer with head "embed") are served with
+  POST /embed      {"texts": ["...", ...]} or {"text": "..."} → {"embeddings": [[...], ...], "dim"}
+instead of /predict.
 
 Client errors are answered as {"error": "..."} with a 4xx status (400 bad input, naming the field and index,
 e.g. "records[2].age: ..."; 404, 405, 413, 415). The model folder needs no --data: its preprocess.json is read.
@@ -59,6 +65,15 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const backend = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
   const modelDir = String(values.model);
 
+  if (isEmbedderFolder(modelDir)) {
+    if (values.onnx) throw new UsageError("--onnx: embedding models are served from their folder; ONNX serving is for class-score models");
+    const running = await startEmbeddingServer({ modelDir, host, port, maxBodyBytes, maxBatch, backend });
+    const e = running.embedder;
+    if (values.json) process.stdout.write(JSON.stringify({ url: running.url, model: modelDir, kind: "embeddings", student: e.kind, dim: e.dim }) + "\n");
+    else process.stdout.write(`serving ${modelDir} (${e.kind} embedding model, ${e.dim}-d vectors) at ${running.url}\n`);
+    if (!values.quiet) process.stderr.write('tsdistill serve: POST /embed takes {"texts": ["...", ...]} and answers {"embeddings": [[...], ...]}\n');
+    return untilSignal(() => running.close(), (line) => void (!values.quiet && process.stderr.write(`tsdistill serve: ${line}\n`)));
+  }
   const running = await startServer({ modelDir, onnx: values.onnx as string | undefined, host, port, maxBodyBytes, maxBatch, backend });
   const p = running.predictor;
   const log = (line: string) => {
@@ -80,6 +95,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const raw = p.rawInput ? `raw ${p.rawInput} ({"${RAW_FIELDS[p.rawInput][1]}": [...]}) or tensors ({"inputs": [...]}, ${p.tensorInput.description})` : `tensors only ({"inputs": [...]}, ${p.tensorInput.description}); the model has no preprocess.json`;
   log(`POST /predict takes ${raw}`);
 
+  await untilSignal(() => running.close(), log);
+}
+
+/** Waits for SIGINT or SIGTERM, then closes the server (requests in flight finish); a second signal exits at once. */
+async function untilSignal(close: () => Promise<void>, log: (line: string) => void): Promise<void> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
@@ -89,7 +109,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
       }
       stopping = true;
       log(`${signal}: stopping (requests in flight finish first)`);
-      running.close().then(
+      close().then(
         () => {
           process.off("SIGINT", onSignal);
           process.off("SIGTERM", onSignal);

@@ -1,0 +1,261 @@
+// tsdistill embedding runtime: a saved embedding student (static Model2Vec-style table, or a bag-of-embeddings
+// student with a linear head) turned into sentence vectors, with no dependencies. It runs unchanged in Node and in
+// browsers: tsdistill embeds through this file, and a page imports it with the model's three files:
+//
+//   import { loadEmbeddingModel } from "./embed-runtime.mjs";
+//   const model = await loadEmbeddingModel("model/");          // config.json, embeddings.safetensors, tokenizer.json
+//   const [v] = model.embed(["a sentence"]);                     // Float32Array(dim)
+//
+// Tokenizers built in: "sentencepiece" (a unigram vocabulary of [piece, score], segmented as the Universal Sentence
+// Encoder's tokenizer does). A Hugging Face tokenizer.json (BPE, WordPiece, Unigram) needs a tokenizer library:
+// pass its encoder as `options.encode` (text → ids, no special tokens).
+
+export const EMBED_RUNTIME_VERSION = 1;
+export const EMBEDDINGS_FORMAT = "tsdistill-embeddings";
+
+/** A file or value the runtime cannot use; `where` names it, `problem` says what was expected. */
+export class EmbedRuntimeError extends Error {
+  constructor(where, problem) {
+    super(`${where}: ${problem}`);
+    this.name = "EmbedRuntimeError";
+    this.where = where;
+    this.problem = problem;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SentencePiece unigram segmentation, as the Universal Sentence Encoder's tokenizer does it. The algorithm follows
+// @tensorflow-models/universal-sentence-encoder's tokenizer (Apache-2.0, © 2019 Google LLC), which
+// @energetic-ai/embeddings 0.2.0 ships unchanged; it is re-implemented here because that package's entry point
+// loads @energetic-ai/core, a second bundled copy of TensorFlow.js, and because a page must run it without either.
+//
+//   text → NFKC → "▁" + text with every " " replaced by "▁" (empty text stays empty)
+//   Viterbi over code points (a null score counts as 0): a piece ending at position e scores score(piece) + best[e − len]; a position where no
+//   vocabulary piece starts is the unknown id 0 (one code point, score 0); ties go to the later candidate
+//   (score ≥ best); consecutive unknowns merge into one.
+
+const SEPARATOR = "\u2581";
+
+/** The Universal Sentence Encoder's vocabulary layout: ids 0–5 are reserved (unknown, <s>, </s>, 3 extras). */
+export const USE_RESERVED_SYMBOLS = 6;
+
+export class SentencePieceTokenizer {
+  /**
+   * `vocab`: [[piece, score], ...] in id order; pieces with id < `reserved` are never produced (they are not
+   * segmentation candidates).
+   */
+  constructor(vocab, reserved = USE_RESERVED_SYMBOLS) {
+    if (!Array.isArray(vocab) || vocab.length <= reserved) throw new EmbedRuntimeError("vocab", `expected an array of more than ${reserved} [piece, score] pairs`);
+    this.vocab = vocab;
+    this.reserved = reserved;
+    // USE's vocab.json has a null score for 7 pieces with ":" ("://", "▁:)", …); its tokenizer adds them as 0.
+    this.scores = Float64Array.from(vocab, (e) => (Array.isArray(e) && typeof e[1] === "number" ? e[1] : 0));
+    this.lengths = new Int32Array(vocab.length);
+    // A trie over code points: node = Map(code point → node), node.id = the piece ending there (or -1).
+    this.root = { next: new Map(), id: -1 };
+    for (let id = 0; id < vocab.length; id++) {
+      const entry = vocab[id];
+      if (!Array.isArray(entry) || typeof entry[0] !== "string" || !(typeof entry[1] === "number" || entry[1] === null)) {
+        throw new EmbedRuntimeError(`vocab[${id}]`, "expected [piece, score] with a string piece and a numeric score");
+      }
+      const chars = Array.from(entry[0]);
+      this.lengths[id] = chars.length;
+      if (id < reserved || chars.length === 0) continue;
+      let node = this.root;
+      for (const ch of chars) {
+        let child = node.next.get(ch);
+        if (!child) node.next.set(ch, (child = { next: new Map(), id: -1 }));
+        node = child;
+      }
+      node.id = id;
+    }
+  }
+
+  get size() {
+    return this.vocab.length;
+  }
+
+  /** The text's ids (no special tokens). */
+  encode(text) {
+    const normalized = String(text).normalize("NFKC");
+    const input = normalized.length > 0 ? SEPARATOR + normalized.replace(/ /g, SEPARATOR) : normalized;
+    const symbols = Array.from(input);
+    const n = symbols.length;
+    if (n === 0) return [];
+    const best = new Float64Array(n + 1);
+    const word = new Int32Array(n + 1);
+    const wordLen = new Int32Array(n + 1);
+    // candidates[e]: pieces ending at e, in the order they were found (start ascending, then length ascending).
+    const candidates = Array.from({ length: n + 1 }, () => []);
+    for (let i = 0; i < n; i++) {
+      let node = this.root.next.get(symbols[i]);
+      let found = false;
+      for (let k = i; node; ) {
+        if (node.id >= 0) {
+          candidates[k + 1].push(i, node.id, k + 1 - i);
+          found = true;
+        }
+        k++;
+        node = k < n ? node.next.get(symbols[k]) : undefined;
+      }
+      if (!found) candidates[i + 1].push(i, 0, 1);
+    }
+    for (let e = 1; e <= n; e++) {
+      const c = candidates[e];
+      for (let j = 0; j < c.length; j += 3) {
+        const id = c[j + 1];
+        const len = c[j + 2];
+        const score = (id === 0 ? 0 : this.scores[id]) + best[e - len];
+        if (best[e] === 0 || score >= best[e]) {
+          best[e] = score;
+          word[e] = id;
+          wordLen[e] = len;
+        }
+      }
+    }
+    const out = [];
+    for (let e = n; e > 0; e -= wordLen[e]) out.push(word[e]);
+    out.reverse();
+    const merged = [];
+    for (let i = 0; i < out.length; i++) if (!(out[i] === 0 && i > 0 && out[i - 1] === 0)) merged.push(out[i]);
+    return merged;
+  }
+
+  /** The text of these ids: pieces joined, "▁" as a space, the leading space dropped; reserved ids are left out. */
+  decode(ids) {
+    let s = "";
+    for (const id of ids) if (id >= this.reserved && id < this.vocab.length) s += this.vocab[id][0];
+    return s.replace(/\u2581/g, " ").replace(/^ /, "");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// safetensors (F32 tensors only; see src/util/safetensors.ts for the format)
+
+/** name → {shape, data: Float32Array} from a safetensors file's bytes (F32 tensors; little-endian hosts). */
+export function readSafetensorsF32(bytes, source = "embeddings.safetensors") {
+  const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  if (u8.length < 8) throw new EmbedRuntimeError(source, "too short for a safetensors file");
+  const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const headerLength = Number(view.getBigUint64(0, true));
+  if (8 + headerLength > u8.length) throw new EmbedRuntimeError(source, `header length ${headerLength} runs past the end of the file`);
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + headerLength)));
+  } catch (err) {
+    throw new EmbedRuntimeError(source, `header is not JSON (${err.message})`);
+  }
+  const base = 8 + headerLength;
+  const out = {};
+  for (const [name, t] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    if (t.dtype !== "F32") throw new EmbedRuntimeError(source, `tensor "${name}" is ${t.dtype}; expected F32`);
+    const [begin, end] = t.data_offsets;
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== count * 4 || base + end > u8.length) throw new EmbedRuntimeError(source, `tensor "${name}" has bad data offsets`);
+    // A copy: the tensor's start need not be 4-byte aligned within the caller's buffer.
+    out[name] = { shape: t.shape, data: new Float32Array(u8.slice(base + begin, base + end).buffer) };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The model
+
+/** A tokenizer from a saved tokenizer.json: built in for "sentencepiece", else `encode` must be given. */
+export function tokenizerFromJson(json, encode) {
+  if (encode) return { encode };
+  if (json && json.kind === "sentencepiece") {
+    const t = new SentencePieceTokenizer(json.vocab, json.reserved ?? USE_RESERVED_SYMBOLS);
+    return { encode: (text) => t.encode(text) };
+  }
+  throw new EmbedRuntimeError("tokenizer.json", 'is a Hugging Face tokenizer; pass options.encode (text → ids without special tokens) from a tokenizer library, e.g. @lenml/tokenizers');
+}
+
+/**
+ * An embedding model from its parts: config.json's object, the safetensors tensors ("embeddings" [vocab, width],
+ * optional "head/kernel" [width, dim] and "head/bias" [dim]) and a tokenizer {encode(text) → ids}.
+ * embed(texts) → one Float32Array(dim) per text: the mean of the tokens' rows (ids outside the table and the pad id
+ * are skipped; a text without tokens is the zero vector before the head), then the head, then L2 normalisation
+ * when config.normalize.
+ */
+export class EmbeddingModel {
+  constructor(config, tensors, tokenizer) {
+    if (!config || config.format !== EMBEDDINGS_FORMAT) throw new EmbedRuntimeError("config.json", `format is ${JSON.stringify(config && config.format)}; expected "${EMBEDDINGS_FORMAT}"`);
+    const table = tensors.embeddings;
+    if (!table || table.shape.length !== 2) throw new EmbedRuntimeError("embeddings.safetensors", 'expected a tensor "embeddings" [vocab, width]');
+    this.config = config;
+    this.table = table.data;
+    this.vocab = table.shape[0];
+    this.width = table.shape[1];
+    this.kernel = tensors["head/kernel"] ? tensors["head/kernel"].data : null;
+    this.bias = tensors["head/bias"] ? tensors["head/bias"].data : null;
+    this.dim = this.kernel ? tensors["head/kernel"].shape[1] : this.width;
+    if (this.kernel && tensors["head/kernel"].shape[0] !== this.width) throw new EmbedRuntimeError("embeddings.safetensors", "head/kernel rows do not match the table width");
+    this.padId = typeof config.padId === "number" ? config.padId : -1;
+    this.normalize = config.normalize !== false;
+    this.tokenizer = tokenizer;
+  }
+
+  /** Ids → vector (Float64 accumulation, Float32 result). */
+  embedIds(ids) {
+    const w = this.width;
+    const acc = new Float64Array(w);
+    let count = 0;
+    for (const id of ids) {
+      if (!(id >= 0 && id < this.vocab) || id === this.padId) continue;
+      const row = id * w;
+      for (let j = 0; j < w; j++) acc[j] += this.table[row + j];
+      count++;
+    }
+    if (count > 0) for (let j = 0; j < w; j++) acc[j] /= count;
+    let v = acc;
+    if (this.kernel) {
+      const d = this.dim;
+      v = new Float64Array(d);
+      for (let j = 0; j < d; j++) v[j] = this.bias ? this.bias[j] : 0;
+      for (let i = 0; i < w; i++) {
+        const a = acc[i];
+        if (a === 0) continue;
+        const row = i * d;
+        for (let j = 0; j < d; j++) v[j] += a * this.kernel[row + j];
+      }
+    }
+    if (this.normalize) {
+      let s = 0;
+      for (let j = 0; j < v.length; j++) s += v[j] * v[j];
+      const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+      for (let j = 0; j < v.length; j++) v[j] *= inv;
+    }
+    return Float32Array.from(v);
+  }
+
+  /** Texts → one Float32Array(dim) each. */
+  embed(texts) {
+    if (!Array.isArray(texts)) throw new EmbedRuntimeError("texts", "expected an array of strings");
+    return texts.map((t, i) => {
+      if (typeof t !== "string") throw new EmbedRuntimeError(`texts[${i}]`, "expected a string");
+      return this.embedIds(this.tokenizer.encode(t));
+    });
+  }
+}
+
+/**
+ * Fetches a saved model's config.json, embeddings.safetensors and tokenizer.json from `baseUrl` (a folder URL;
+ * `options.fetch` defaults to the global fetch) and returns an EmbeddingModel.
+ */
+export async function loadEmbeddingModel(baseUrl, options = {}) {
+  const get = options.fetch ?? globalThis.fetch;
+  const base = String(baseUrl).endsWith("/") ? String(baseUrl) : `${baseUrl}/`;
+  const fetchOk = async (name) => {
+    const res = await get(base + name);
+    if (!res.ok) throw new EmbedRuntimeError(base + name, `HTTP ${res.status}`);
+    return res;
+  };
+  const [config, weights, tokenizer] = await Promise.all([
+    fetchOk("config.json").then((r) => r.json()),
+    fetchOk("embeddings.safetensors").then((r) => r.arrayBuffer()),
+    options.encode ? Promise.resolve(null) : fetchOk("tokenizer.json").then((r) => r.json()),
+  ]);
+  return new EmbeddingModel(config, readSafetensorsF32(weights), tokenizerFromJson(tokenizer, options.encode));
+}

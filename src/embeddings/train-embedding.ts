@@ -1,0 +1,128 @@
+// Training an embedding student (bag-of-embeddings, a static table being refined, or a transformer with head
+// "embed") to reproduce a teacher's sentence vectors on unlabeled text. The loss is a weighted sum of registry terms
+// (distill/terms.ts): by default 1 − cos(s, t); "logit-mse", and the relation terms "rkd-distance", "rkd-angle",
+// "sp" on the batch, mix in as further terms. A small loop rather than fit(): each batch is cut to its longest
+// text, so short texts do not pay for a long context (fit() feeds fixed-shape samples).
+import * as tf from "@tensorflow/tfjs-core";
+import { encodeSequences } from "../data/token-sequences.js";
+import { WeightedSumLoss, type TermSpec } from "../distill/terms.js";
+import type { TrainableModel } from "../students/trainable.js";
+import type { Tokenizer } from "../tokenizers/tokenizer.js";
+import { createOptimizer, OptimizerConfig } from "../train/optimizers.js";
+import { lrFactor, ScheduleConfig } from "../train/schedules.js";
+import { TsdistillError } from "../util/errors.js";
+import { Rng } from "../util/rng.js";
+
+export interface EmbeddingTrainOptions {
+  epochs: number;
+  batchSize?: number;
+  /** Default adam, lr 1e-3. */
+  optimizer?: Partial<OptimizerConfig> & { kind?: "adam" | "sgd" };
+  /** Default cosine decay to 0. */
+  schedule?: ScheduleConfig;
+  seed?: number;
+  /** Loss terms (registry names; layer terms read "logits" unless told). Default [{loss: "cosine"}]. */
+  terms?: Partial<TermSpec>[];
+  /** Tokens per text (longer texts are cut), default 128. */
+  ctx?: number;
+  /** Start each text with BOS (transformers with first-token pooling); default false. */
+  addBos?: boolean;
+  /** L2-normalise student and teacher vectors before the terms (default true: what the student serves). */
+  normalize?: boolean;
+  /** After each epoch: its mean loss. */
+  onEpoch?: (epoch: number, loss: number, seconds: number) => void;
+}
+
+export interface EmbeddingTrainResult {
+  losses: number[];
+  seconds: number;
+  /** Texts cut to ctx tokens. */
+  truncated: number;
+}
+
+function normalizeRows(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
+}
+
+/**
+ * Trains `student` so that its vector for texts[i] matches targets[i] (row-major [n, targetDim], the teacher's
+ * vectors or their projection into the student's space). A student narrower than the targets is matched through a
+ * learned linear projector where the loss allows one (cosine, fitnets); relation terms need no projector.
+ */
+export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: Tokenizer, texts: readonly string[], targets: Float32Array, opts: EmbeddingTrainOptions): Promise<EmbeddingTrainResult> {
+  const n = texts.length;
+  if (n < 2) throw new TsdistillError(`trainEmbeddingStudent: ${n} text(s); expected at least 2`);
+  if (targets.length % n !== 0 || targets.length === 0) throw new TsdistillError(`trainEmbeddingStudent: ${targets.length} target values for ${n} texts; expected n × teacher dim`);
+  if (!(Number.isInteger(opts.epochs) && opts.epochs >= 1)) throw new TsdistillError(`trainEmbeddingStudent: epochs: expected an integer ≥ 1, got ${opts.epochs}`);
+  const targetDim = targets.length / n;
+  const dim = student.numOutputs;
+  const batchSize = Math.min(opts.batchSize ?? 64, n);
+  const ctx = opts.ctx ?? 128;
+  const seed = opts.seed ?? 42;
+  const normalize = opts.normalize ?? true;
+  const specs = (opts.terms ?? [{ loss: "cosine" }]).map((t) => {
+    const full = { weight: 1, options: {}, projector: "auto", ...t } as TermSpec;
+    return ["logit-mse", "kd", "ce"].includes(full.loss) ? full : { student: "logits", teacher: "logits", ...full };
+  });
+  const loss = WeightedSumLoss.compile(specs, {
+    studentLayer: (l) => (l === "logits" ? [dim] : undefined),
+    teacherLayer: (l) => (l === "logits" ? [targetDim] : undefined),
+    studentLayers: [],
+    teacherLayers: [],
+  }, seed, "terms");
+  const optimizer = createOptimizer(OptimizerConfig.parse({ kind: "adam", ...opts.optimizer }));
+  const schedule = opts.schedule ?? { kind: "cosine", minFactor: 0, warmupEpochs: 0 };
+  const params = [...student.params, ...loss.extraParams];
+  const { ids, lengths, truncated } = encodeSequences(texts, tokenizer, { ctx, addBos: opts.addBos ?? false, addEos: false });
+  const losses: number[] = [];
+  const start = performance.now();
+  const needsPairs = specs.some((s) => ["rkd-distance", "rkd-angle"].includes(s.loss));
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const epochStart = performance.now();
+      const order = new Rng(seed, "embedding-shuffle", epoch).permutation(n);
+      let sum = 0;
+      let seen = 0;
+      for (let b = 0; b < n; b += batchSize) {
+        const rows = order.subarray(b, Math.min(b + batchSize, n));
+        if (needsPairs && rows.length < 2) break; // RKD needs two samples; the last lone text waits for the next epoch
+        let T = 1;
+        for (const r of rows) T = Math.max(T, lengths[r]);
+        const x = new Float32Array(rows.length * T);
+        const t = new Float32Array(rows.length * targetDim);
+        rows.forEach((r, i) => {
+          x.set(ids.subarray(r * ctx, r * ctx + T), i * T);
+          t.set(targets.subarray(r * targetDim, (r + 1) * targetDim), i * targetDim);
+        });
+        const lr = optimizer.config.lr * lrFactor(schedule, epoch + b / n, opts.epochs);
+        const value = tf.tidy(() => {
+          const xs = tf.tensor2d(x, [rows.length, T]);
+          const teacher = tf.tensor2d(t, [rows.length, targetDim]);
+          const { value: l, grads } = tf.variableGrads(() => {
+            const out = student.forward(xs, { training: true, rng: new Rng(seed, "embedding-dropout", epoch, b) }).logits;
+            return loss.compute({
+              studentLogits: normalize ? normalizeRows(out) : out,
+              teacherLogits: normalize ? normalizeRows(teacher) : teacher,
+              studentFeatures: new Map(),
+              teacherFeatures: new Map(),
+              labels: tf.zeros([rows.length], "int32") as tf.Tensor1D,
+              epoch: epoch + b / n,
+              epochs: opts.epochs,
+            }).total;
+          }, params);
+          optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
+          return l.dataSync()[0];
+        });
+        if (!Number.isFinite(value)) throw new TsdistillError(`trainEmbeddingStudent: loss became ${value} at epoch ${epoch + 1}; try a lower learning rate`);
+        sum += value * rows.length;
+        seen += rows.length;
+      }
+      losses.push(sum / Math.max(seen, 1));
+      opts.onEpoch?.(epoch + 1, losses[epoch], (performance.now() - epochStart) / 1000);
+    }
+  } finally {
+    optimizer.dispose();
+    loss.dispose();
+  }
+  return { losses, seconds: (performance.now() - start) / 1000, truncated };
+}

@@ -1,0 +1,132 @@
+// Trained embedding students (bag-of-embeddings, transformer with head "embed") on a toy teacher, the evaluation
+// metrics (cosine, nearest-neighbour overlap, linear probe) on hand-checkable inputs, and the fortunes loader.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { useBackend } from "../src/engine/backend.js";
+import { BagOfEmbeddingsModel, bagEmbedder } from "../src/embeddings/embedding-model.js";
+import { trainEmbeddingStudent } from "../src/embeddings/train-embedding.js";
+import { openEmbedder } from "../src/embeddings/transformer-embedder.js";
+import { linearProbe, meanCosine, neighbourOverlap, pickRows } from "../src/eval/embedding-metrics.js";
+import { DEFAULT_FORTUNE_CATEGORIES, FORTUNES_DIR, loadFortunes, parseFortunes } from "../src/data/fortunes.js";
+import { TransformerModel } from "../src/students/transformer.js";
+import { resolveTransformerConfig } from "../src/students/transformer-config.js";
+import { saveTransformer } from "../src/students/transformer-io.js";
+import { trainBpe } from "../src/tokenizers/bpe-train.js";
+import { Rng } from "../src/util/rng.js";
+import { assertAllClose, tempDir } from "./helpers.js";
+
+test("meanCosine, neighbourOverlap and pickRows on hand-checked inputs", () => {
+  assertAllClose(meanCosine(Float32Array.of(1, 0, 0, 2), Float32Array.of(1, 1, 0, -3), 2), (Math.SQRT1_2 - 1) / 2, { rtol: 1e-6 });
+  // Unit vectors at random angles: neighbours by cosine; a rotated copy has the same neighbourhoods, a shuffled one not.
+  const n = 30;
+  const angle = Array.from({ length: n }, (_, i) => new Rng(5, "angle", i).next() * Math.PI); // distinct: no ties
+  const v = Float32Array.from({ length: n * 2 }, (_, k) => (k % 2 ? Math.sin(angle[k >> 1]) : Math.cos(angle[k >> 1])));
+  const rotated = Float32Array.from({ length: n * 2 }, (_, k) => (k % 2 ? -v[k - 1] : v[k + 1])); // (x, y) → (y, −x), exact
+  assert.equal(neighbourOverlap(v, rotated, n, 5), 1);
+  const order = new Rng(3, "shuffle").permutation(n);
+  const shuffled = pickRows(v, 2, order);
+  assert.ok(neighbourOverlap(v, shuffled, n, 5) < 0.5);
+  assert.deepEqual(Array.from(pickRows(Float32Array.of(1, 2, 3, 4, 5, 6), 2, [2, 0])), [5, 6, 1, 2]);
+  assert.throws(() => neighbourOverlap(v, v, 5, 10), /5 texts; expected more than k = 10/);
+});
+
+test("linearProbe: separable classes are learned; same seed, same numbers; the split sizes are reported", () => {
+  const rng = new Rng(1, "probe");
+  const make = (n: number) => {
+    const x = new Float32Array(n * 4);
+    const y = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = i % 3;
+      for (let j = 0; j < 4; j++) x[i * 4 + j] = rng.normal() * 0.3 + (j === y[i] ? 2 : 0);
+    }
+    return { x, y };
+  };
+  const train = make(90);
+  const testSet = make(30);
+  const a = linearProbe(train, testSet, 3, { epochs: 30, seed: 2 });
+  assert.equal(a.testAccuracy, 1);
+  assert.deepEqual([a.trainSize, a.testSize], [90, 30]);
+  assert.deepEqual(linearProbe(train, testSet, 3, { epochs: 30, seed: 2 }), a);
+  // Labels that no feature explains: the probe cannot beat chance on held-out rows by much.
+  const noise = { x: train.x, y: Int32Array.from(train.y, (_, i) => new Rng(9, "noise", i).int(3)) };
+  assert.ok(linearProbe(noise, { x: testSet.x, y: Int32Array.from(testSet.y, (_, i) => new Rng(8, "noise", i).int(3)) }, 3, { epochs: 30 }).testAccuracy < 0.7);
+});
+
+test("parseFortunes and loadFortunes: quotes between % lines, overstrikes removed, labelled by category", (t) => {
+  assert.deepEqual(parseFortunes("First one.\n%\nSecond\n  line.\n%\n\n%\nB\bBold and _\bu_\bn_\bd_\be_\br.\n%\n"), ["First one.", "Second\n  line.", "Bold and under."]);
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  mkdirSync(join(dir, "f"));
+  writeFileSync(join(dir, "f", "cats"), "A cat is a fine thing to have around.\n%\nCats sleep most of the day, it seems.\n%\nshort\n");
+  writeFileSync(join(dir, "f", "dogs"), "Dogs bark at the mail carrier every day.\n%\n");
+  writeFileSync(join(dir, "f", "dogs.dat"), "binary index");
+  const f = loadFortunes({ dir: join(dir, "f"), categories: ["cats", "dogs"] });
+  assert.deepEqual(f.classNames, ["cats", "dogs"]);
+  assert.deepEqual(Array.from(f.labels), [0, 0, 1]);
+  assert.equal(loadFortunes({ dir: join(dir, "f"), categories: ["cats", "dogs"], maxPerCategory: 1, seed: 4 }).texts.length, 2);
+  assert.throws(() => loadFortunes({ dir: join(dir, "f"), categories: ["cats", "birds"] }), /birds: no such fortune category; expected one of cats, dogs/);
+});
+
+test("Debian's fortunes: the default categories have enough quotes for a probe", { skip: existsSync(FORTUNES_DIR) ? false : `${FORTUNES_DIR} missing (apt-get install fortunes fortunes-min)` }, () => {
+  const f = loadFortunes();
+  assert.deepEqual(f.classNames, DEFAULT_FORTUNE_CATEGORIES);
+  for (let c = 0; c < f.classNames.length; c++) {
+    const count = f.labels.filter((y) => y === c).length;
+    assert.ok(count >= 140, `${f.classNames[c]}: ${count} quotes`);
+  }
+});
+
+const CORPUS = [
+  "the cat sat on the mat", "a dog barked at the cat", "stocks fell sharply today", "the market rallied after the news",
+  "my code compiles but the tests fail", "the compiler reported a type error", "the dog chased the cat up a tree", "bonds and stocks both fell",
+];
+
+/** Toy teacher vectors: per text, 6 topic-ish features from word counts (a deterministic stand-in for a sentence encoder). */
+function toyTargets(texts: string[]): Float32Array {
+  const topics = [["cat", "dog", "tree", "mat"], ["stocks", "market", "bonds", "news"], ["code", "compiler", "tests", "error"]];
+  return Float32Array.from(texts.flatMap((t) => {
+    const w = t.split(" ");
+    return topics.flatMap((ws) => [ws.filter((x) => w.includes(x)).length + 0.1, w.length / 10]);
+  }));
+}
+
+test("bag-of-embeddings student: cosine (+ MSE, RKD, SP terms) training lowers its loss, deterministically", async () => {
+  await useBackend("cpu");
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const targets = toyTargets(CORPUS);
+  const run = async (terms?: { loss: string; weight?: number }[]) => {
+    const model = new BagOfEmbeddingsModel({ vocab: tok.vocabSize, width: 8, dim: 6, padId: tok.special.pad }, { seed: 2 });
+    const r = await trainEmbeddingStudent(model, tok, CORPUS, targets, { epochs: 25, batchSize: 4, optimizer: { lr: 0.02 }, terms, seed: 1 });
+    const cos = meanCosine(bagEmbedder(model, tok).embed(CORPUS), Float32Array.from(targets), CORPUS.length);
+    model.dispose();
+    return { ...r, cos };
+  };
+  const plain = await run();
+  assert.ok(plain.losses[plain.losses.length - 1] < plain.losses[0] / 2, `cosine loss ${plain.losses[0].toFixed(4)} → ${plain.losses.at(-1)!.toFixed(4)}`);
+  assert.ok(plain.cos > 0.9, `mean cosine to the targets after training: ${plain.cos}`);
+  assert.deepEqual((await run()).losses, plain.losses, "same seed, same losses");
+  const mixed = await run([{ loss: "cosine" }, { loss: "logit-mse", weight: 0.5 }, { loss: "rkd-distance", weight: 1 }, { loss: "sp", weight: 10 }]);
+  assert.ok(mixed.losses.every(Number.isFinite) && mixed.losses.at(-1)! < mixed.losses[0], `mixed terms: ${mixed.losses[0]} → ${mixed.losses.at(-1)}`);
+});
+
+test("transformer student with head 'embed': trained to the teacher's vectors, saved, and opened as an embedder", async (t) => {
+  await useBackend("cpu");
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const targets = toyTargets(CORPUS);
+  const config = resolveTransformerConfig({ layers: 1, dim: 16, heads: 2, ctx: 16, head: "embed", embedDim: 6 }, { vocab: tok.vocabSize, padId: tok.special.pad });
+  const model = new TransformerModel(config, 3);
+  const r = await trainEmbeddingStudent(model, tok, CORPUS, targets, { epochs: 20, batchSize: 4, optimizer: { lr: 0.01 }, ctx: 16, seed: 1 });
+  assert.ok(r.losses.at(-1)! < r.losses[0] / 2, `transformer cosine loss ${r.losses[0].toFixed(4)} → ${r.losses.at(-1)!.toFixed(4)}`);
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  await saveTransformer(model, join(dir, "s"), { tokenizer: tok, metadata: { embedding: { normalize: true, addBos: false } } });
+  const e = await openEmbedder(join(dir, "s"));
+  t.after(() => e.dispose());
+  assert.equal(e.kind, "transformer");
+  const v = e.embed(CORPUS);
+  assert.ok(meanCosine(v, targets, CORPUS.length) > 0.8);
+  assert.ok(Math.abs(Math.hypot(...v.subarray(0, 6)) - 1) < 1e-5, "normalised");
+  model.dispose();
+});
