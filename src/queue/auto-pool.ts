@@ -47,6 +47,7 @@ export class QueuePool implements AutoJobRunner {
   private polling = false;
   private lastLine = "";
   private lastSlotCheck = 0;
+  private idleSaid = false;
 
   constructor(
     private readonly client: QueueClient,
@@ -109,6 +110,8 @@ export class QueuePool implements AutoJobRunner {
         this.lastSlotCheck = performance.now();
         const workers = await connectedWorkers(this.client.queue);
         this.slots = workers.reduce((a, w) => a + w.slots, 0);
+        if (workers.length === 0 && this.running.size > 0 && !this.idleSaid) this.opts.log?.("queue: no worker is connected; start 'tsdistill worker --queue URL' (the jobs wait in Redis)");
+        this.idleSaid = workers.length === 0;
       }
       const statuses: JobStatus[] = [];
       for (const [id, r] of [...this.running]) {

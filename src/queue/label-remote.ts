@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { shardFileName, type ShardPlan } from "../teachers/label-cache.js";
 import { TsdistillError } from "../util/errors.js";
-import { openQueue } from "./connection.js";
+import { connectedWorkers, openQueue } from "./connection.js";
 import type { LabelShardJob, LabelShardResult, LabelSource } from "./jobs.js";
 import { JobTracker, runningPerWorker, type JobStatus } from "./tracker.js";
 
@@ -62,13 +62,16 @@ export function queueShardRunner(opts: QueueLabelOptions): (plan: ShardPlan) => 
           }
         }
         const waiting = statuses.filter((s) => s.state !== "active" && s.state !== "completed").length;
-        const line = `shards: ${done}/${plan.numShards} on disk; running: ${runningPerWorker(statuses)}; waiting: ${waiting}`;
+        const workers = (await connectedWorkers(client.queue)).length;
+        const line =
+          workers === 0 ? `shards: ${done}/${plan.numShards} on disk; no worker is connected to ${opts.url} (start 'tsdistill worker --queue ${opts.url}')`
+          : `shards: ${done}/${plan.numShards} on disk; ${workers} worker(s); running: ${runningPerWorker(statuses)}; waiting: ${waiting}`;
         if (line !== lastLine) log(line);
         lastLine = line;
       };
 
       while (outstanding.size > 0) {
-        if (opts.signal?.aborted) throw opts.signal.reason ?? new TsdistillError("label --queue: interrupted", 130);
+        if (opts.signal?.aborted) throw new TsdistillError(`label --queue: interrupted; ${done} of ${plan.numShards} shards are in ${plan.dir}, run the same command again to finish`, 130);
         for (const index of [...outstanding]) {
           if (!plan.shardWritten(index)) continue;
           outstanding.delete(index);

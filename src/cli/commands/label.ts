@@ -102,9 +102,13 @@ export async function labelCommand(argv: string[]): Promise<void> {
   announceData(values, summary);
   const t0 = performance.now();
   let computed = 0;
+  // With --queue, Ctrl-C takes this run's waiting jobs off the queue before exiting.
+  const interrupt = new AbortController();
+  if (queueUrl) process.once("SIGINT", () => interrupt.abort());
   const shardRunner = queueUrl
     ? queueShardRunner({
         url: queueUrl,
+        signal: interrupt.signal,
         source: { teachers: specs.map((s) => absoluteTeacherSpec(s, process.cwd())), weights, data: absoluteDataSpec(dataName, process.cwd()), split, splitName, backend },
         log: values.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
       })
