@@ -29,17 +29,18 @@ export function parseQueueUrl(raw: string): string {
  */
 export function redisConnection(url: string, onEvent?: (what: "lost" | "back", detail: string) => void): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: null, retryStrategy: (times) => Math.min(100 * times, 1000), lazyConnect: false });
+  // Only after the first connection: before it, waitReady reports an unreachable Redis as one error.
+  let up = false;
   let down = false;
-  redis.on("error", (err: Error) => {
-    if (!down) onEvent?.("lost", (err as NodeJS.ErrnoException).code ?? err.message);
+  const lost = (detail: string) => {
+    if (up && !down) onEvent?.("lost", detail);
     down = true;
-  });
-  redis.on("close", () => {
-    if (!down) onEvent?.("lost", "connection closed");
-    down = true;
-  });
+  };
+  redis.on("error", (err: Error) => lost((err as NodeJS.ErrnoException).code ?? err.message));
+  redis.on("close", () => lost("connection closed"));
   redis.on("ready", () => {
-    if (down) onEvent?.("back", url);
+    if (up && down) onEvent?.("back", url);
+    up = true;
     down = false;
   });
   return redis;
@@ -86,6 +87,7 @@ export async function openQueue(url: string, log?: (line: string) => void): Prom
     close: async () => {
       // A Redis that is down would keep close() waiting: give it a moment, then drop the connection.
       await Promise.race([queue.close().catch(() => {}), new Promise((r) => setTimeout(r, 2000))]);
+      redis.removeAllListeners("close");
       redis.disconnect();
     },
   };

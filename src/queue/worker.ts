@@ -99,6 +99,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<{ name: 
   log(`stopping: finishing the running jobs`);
   await worker.close();
   await threads.close();
+  connection.removeAllListeners("close");
   connection.disconnect();
   return { name: short, finished, failed };
 }
