@@ -10,7 +10,7 @@ import type { EpochMetrics } from "../src/train/reporter.js";
 import { useBackend } from "../src/engine/backend.js";
 import { makeTinyProblem } from "./auto-fixture.js";
 import { runCli, tempDir } from "./helpers.js";
-import { LocalRedis, redisMissing, startWorker } from "./queue-helpers.js";
+import { CliProcess, LocalRedis, redisMissing, startWorker } from "./queue-helpers.js";
 
 function rows(db: string): { trials: TrialRow[]; epochs: Map<string, EpochMetrics[]>; status: string } {
   const store = RunStore.open(db, { readonly: true });
@@ -28,7 +28,7 @@ const close = (a: number | null, b: number | null, what: string) => {
   assert.ok(Math.abs(a - b) <= 1e-5 + 1e-5 * Math.abs(b), `${what}: ${a} vs ${b}`);
 };
 
-test("auto --queue with 2 workers (local stand-in Redis) gives the store rows of a local run: same trials, same scores and epochs", { skip: redisMissing, timeout: 300_000 }, async () => {
+test("auto --queue with 2 workers (local stand-in Redis), one SIGKILLed mid-trial and replaced, gives the store rows of a local run: same trials, same scores and epochs", { skip: redisMissing, timeout: 300_000 }, async () => {
   const { dir, cleanup } = tempDir("tsdistill-queue-auto-");
   const redis = redisMissing ? null : await LocalRedis.start(join(dir, "redis"));
   const workers = redis ? [startWorker(redis.url), startWorker(redis.url)] : [];
@@ -39,11 +39,27 @@ test("auto --queue with 2 workers (local stand-in Redis) gives the store rows of
     const local = await runCli([...args("local"), "--workers", "1", "--quiet"], 180_000);
     assert.equal(local.code, 0, local.stderr);
     await Promise.all(workers.map((w) => w.waitFor(/ready: 1 slot/)));
-    const queued = await runCli([...args("queued"), "--queue", redis!.url], 180_000);
-    assert.equal(queued.code, 0, queued.stderr);
+    const coord = CliProcess.start([...args("queued"), "--queue", redis!.url]);
+    // The first worker to start a trial is killed mid-trial; a new worker joins.
+    let victim = -1;
+    let key = "";
+    for (let i = 0; victim < 0 && i < 2400; i++) {
+      workers.forEach((w, k) => {
+        const m = victim < 0 ? /started trial (b\d+-c\d+-r\d+)/.exec(w.stderr) : null;
+        if (m) [victim, key] = [k, m[1]];
+      });
+      if (victim < 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(victim >= 0, `no worker started a trial; coordinator: ${coord.stderr}`);
+    workers[victim].proc.kill("SIGKILL");
+    workers.push(startWorker(redis!.url));
+    const done = await coord.exited;
+    assert.equal(done.code, 0, coord.stderr);
+    const queued = { stdout: coord.stdout, stderr: coord.stderr };
     assert.match(queued.stderr, /running per worker: \S+ \(1\)/, "the coordinator shows the trials running per worker");
-    const ranOn = workers.map((w) => (w.stderr.match(/finished trial /g) ?? []).length);
-    assert.ok(ranOn.every((n) => n > 0), `both workers trained trials (${ranOn})`);
+    assert.doesNotMatch(workers[victim].stderr, new RegExp(`finished trial ${key} `));
+    const finishers = workers.filter((w) => new RegExp(`finished trial ${key} `).test(w.stderr));
+    assert.equal(finishers.length, 1, `trial ${key} of the killed worker was finished by one other worker`);
 
     const a = rows(join(dir, "local.db"));
     const b = rows(join(dir, "queued.db"));
