@@ -12,12 +12,12 @@ import { tempDir } from "./helpers.js";
 const { dir, cleanup } = tempDir("tsdistill-queue-label-");
 let problem: { data: string; teacher: string };
 let baseline: Map<string, string>;
-// 173 transfer samples in shards of 20: 9 shards; each teacher batch (one per shard) waits 400 ms.
+// 173 transfer samples in shards of 20: 9 shards; each teacher batch (one per shard) waits 800 ms.
 const labelArgs = (out: string, queue?: string) => ["label", "--teacher", problem.teacher, "--data", problem.data, "--out", out, "--shard-size", "20", "--backend", "cpu", "--json", ...(queue ? ["--queue", queue] : [])];
 
 before(async () => {
   if (redisMissing) return;
-  problem = writeLabelProblem(join(dir, "problem"), { rows: 240, delayMs: 400 });
+  problem = writeLabelProblem(join(dir, "problem"), { rows: 240, delayMs: 800 });
   const single = CliProcess.start([...labelArgs(join(dir, "single")), "--quiet"]);
   const r = await single.exited;
   assert.equal(r.code, 0, single.stderr);

@@ -39,7 +39,8 @@ export class QueuePool implements AutoJobRunner {
   private readonly pending: Pending[] = [];
   private readonly running = new Map<string, Running>();
   private readonly tracker: JobTracker;
-  private readonly run_ = randomUUID().slice(0, 8);
+  /** Tells this coordinator's job ids from those of others sharing the queue. */
+  private readonly runTag = randomUUID().slice(0, 8);
   private nextId = 1;
   private slots = 1;
   private stopped = false;
@@ -53,7 +54,7 @@ export class QueuePool implements AutoJobRunner {
     private readonly client: QueueClient,
     private readonly opts: QueuePoolOptions = {},
   ) {
-    this.tracker = new JobTracker(client.queue, { attempts: 1, log: opts.log });
+    this.tracker = new JobTracker(client.queue, { attempts: 1 });
   }
 
   get load(): number {
@@ -85,7 +86,7 @@ export class QueuePool implements AutoJobRunner {
         continue;
       }
       next.onStart?.();
-      const id = `auto-${this.run_}-${this.nextId++}`;
+      const id = `auto-${this.runTag}-${this.nextId++}`;
       const label = labelOf(next.job);
       // Paths in the job are made absolute here: workers may run in other folders (or on other machines).
       const job: AutoJob = next.job.kind === "train" ? { ...next.job, data: absoluteDataSpec(next.job.data, process.cwd()) } : next.job;

@@ -26,7 +26,7 @@ export function queueShardRunner(opts: QueueLabelOptions): (plan: ShardPlan) => 
   return async (plan) => {
     const log = opts.log ?? (() => {});
     const client = await openQueue(opts.url, log);
-    const tracker = new JobTracker(client.queue, { attempts: 3, log });
+    const tracker = new JobTracker(client.queue, { attempts: 3 });
     const run = randomUUID().slice(0, 8);
     const idOf = (index: number) => `label-${run}-${index}`;
     const indexOf = new Map(plan.missing.map((i) => [idOf(i), i]));
@@ -81,7 +81,9 @@ export function queueShardRunner(opts: QueueLabelOptions): (plan: ShardPlan) => 
         }
         if (failure) throw failure;
         if (outstanding.size === 0) break;
-        asking ??= ask().finally(() => (asking = null));
+        asking ??= ask()
+          .catch((err: Error) => log(`queue: ${err.message.split("\n")[0]}`))
+          .finally(() => (asking = null));
         await sleep(opts.pollMs ?? 250);
       }
     } finally {

@@ -18,7 +18,6 @@ export interface JobStatus {
 export interface TrackerOptions {
   /** Tries per job for errors thrown by the job (a worker that dies does not use one up). */
   attempts: number;
-  log?: (line: string) => void;
 }
 
 export class JobTracker {
