@@ -11,7 +11,7 @@ import { loadSplits } from "../src/data/sources.js";
 import { parseDataSpec } from "../src/data/data-spec.js";
 import { labelDataset, PARTIAL_MANIFEST_FILE, shardFileName, type LabelCacheSettings } from "../src/teachers/label-cache.js";
 import { openTeachers } from "../src/teachers/open-teacher.js";
-import { parseQueueUrl } from "../src/queue/connection.js";
+import { parseQueueUrl, shownUrl } from "../src/queue/connection.js";
 import { absoluteDataSpec, absoluteTeacherSpec } from "../src/queue/paths.js";
 import { closeLabelSource, runLabelShard } from "../src/queue/label-shard.js";
 import { queueShardRunner } from "../src/queue/label-remote.js";
@@ -26,6 +26,7 @@ await useBackend("cpu");
 test("--queue takes redis://HOST:PORT[/DB] and refuses anything else in one line", () => {
   assert.equal(parseQueueUrl("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
   assert.equal(parseQueueUrl("redis://queue.local:6380/3"), "redis://queue.local:6380/3");
+  assert.equal(shownUrl(parseQueueUrl("redis://:s3cret@queue.local:6380")), "redis://:***@queue.local:6380", "a password never shows in logs");
   for (const bad of ["127.0.0.1:6379", "http://127.0.0.1:6379", "redis://h:1/16", "redis://h:1?db=2", "redis://:6379"]) {
     assert.throws(() => parseQueueUrl(bad), (e: Error) => e instanceof UsageError && /^--queue: /.test(e.message) && !e.message.includes("\n"), bad);
   }

@@ -23,6 +23,17 @@ export function parseQueueUrl(raw: string): string {
   return raw;
 }
 
+/** The address as logs show it: a password in it (redis://:PASSWORD@HOST:PORT) is replaced by ***. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString().replace(/\/$/, "");
+  } catch {
+    return url;
+  }
+}
+
 /**
  * A connection that retries for ever (BullMQ needs maxRetriesPerRequest null): commands wait while Redis is
  * down or restarting and go through once it is back.
@@ -54,7 +65,7 @@ export async function waitReady(redis: Redis, url: string, timeoutMs = 10_000): 
   redis.on("error", onError);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TsdistillError(`--queue ${url}: cannot reach Redis (${last}) within ${timeoutMs / 1000} s; start redis-server there or check the address`)), timeoutMs);
+      const timer = setTimeout(() => reject(new TsdistillError(`--queue ${shownUrl(url)}: cannot reach Redis (${last}) within ${timeoutMs / 1000} s; start redis-server there or check the address`)), timeoutMs);
       redis.once("ready", () => {
         clearTimeout(timer);
         resolve();
@@ -73,7 +84,7 @@ export interface QueueClient {
 }
 
 export async function openQueue(url: string, log?: (line: string) => void): Promise<QueueClient> {
-  const redis = redisConnection(url, (what, detail) => log?.(what === "lost" ? `queue: lost Redis at ${url} (${detail}); waiting for it to come back` : `queue: Redis at ${url} is back`));
+  const redis = redisConnection(url, (what, detail) => log?.(what === "lost" ? `queue: lost Redis at ${shownUrl(url)} (${detail}); waiting for it to come back` : `queue: Redis at ${shownUrl(url)} is back`));
   try {
     await waitReady(redis, url);
   } catch (err) {

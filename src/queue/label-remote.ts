@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { shardFileName, type ShardPlan } from "../teachers/label-cache.js";
 import { TsdistillError } from "../util/errors.js";
-import { connectedWorkers, openQueue } from "./connection.js";
+import { connectedWorkers, openQueue, shownUrl } from "./connection.js";
 import type { LabelShardJob, LabelShardResult, LabelSource } from "./jobs.js";
 import { JobTracker, runningPerWorker, type JobStatus } from "./tracker.js";
 
@@ -40,7 +40,7 @@ export function queueShardRunner(opts: QueueLabelOptions): (plan: ShardPlan) => 
         const job: LabelShardJob = { kind: "label-shard", source: opts.source, dir: plan.dir, settings: plan.settings, index, numShards: plan.numShards, batchSize: plan.batchSize };
         await tracker.add(idOf(index), job);
       }
-      log(`queued ${plan.missing.length} shard(s) of ${plan.dir} on ${opts.url} (${done} already on disk)`);
+      log(`queued ${plan.missing.length} shard(s) of ${plan.dir} on ${shownUrl(opts.url)} (${done} already on disk)`);
 
       // Redis is asked in the background: while it is down, the folder is still watched.
       let asking: Promise<void> | null = null;
@@ -64,7 +64,7 @@ export function queueShardRunner(opts: QueueLabelOptions): (plan: ShardPlan) => 
         const waiting = statuses.filter((s) => s.state !== "active" && s.state !== "completed").length;
         const workers = (await connectedWorkers(client.queue)).length;
         const line =
-          workers === 0 ? `shards: ${done}/${plan.numShards} on disk; no worker is connected to ${opts.url} (start 'tsdistill worker --queue ${opts.url}')`
+          workers === 0 ? `shards: ${done}/${plan.numShards} on disk; no worker is connected to ${shownUrl(opts.url)} (start 'tsdistill worker --queue ${shownUrl(opts.url)}')`
           : `shards: ${done}/${plan.numShards} on disk; ${workers} worker(s); running: ${runningPerWorker(statuses)}; waiting: ${waiting}`;
         if (line !== lastLine) log(line);
         lastLine = line;

@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import { UnrecoverableError, Worker, type Job } from "bullmq";
 import type { AutoJobResult } from "../auto/trial.js";
 import type { EpochMetrics } from "../train/reporter.js";
-import { QUEUE_NAME, redisConnection, shortWorkerName, waitReady, workerName } from "./connection.js";
+import { QUEUE_NAME, redisConnection, shortWorkerName, shownUrl, waitReady, workerName } from "./connection.js";
 import type { JobProgress, LabelShardResult, QueueJob } from "./jobs.js";
 import { ThreadSlots } from "./threads.js";
 
@@ -36,7 +36,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<{ name: 
   const name = opts.name ?? workerName(hostname(), process.pid, opts.concurrency);
   const short = shortWorkerName(name);
   const log = opts.log;
-  const connection = redisConnection(opts.url, (what, detail) => log(what === "lost" ? `lost Redis at ${opts.url} (${detail}); waiting for it to come back` : `Redis at ${opts.url} is back`));
+  const connection = redisConnection(opts.url, (what, detail) => log(what === "lost" ? `lost Redis at ${shownUrl(opts.url)} (${detail}); waiting for it to come back` : `Redis at ${shownUrl(opts.url)} is back`));
   try {
     await waitReady(connection, opts.url);
   } catch (err) {
@@ -92,7 +92,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<{ name: 
   worker.on("error", (err) => log(`queue error: ${(err as Error).message.split("\n")[0]}`));
   void worker.run();
   await worker.waitUntilReady();
-  log(`worker ${short} ready: ${opts.concurrency} slot(s) on ${opts.url} (queue "${QUEUE_NAME}", lock ${opts.lockMs / 1000} s)`);
+  log(`worker ${short} ready: ${opts.concurrency} slot(s) on ${shownUrl(opts.url)} (queue "${QUEUE_NAME}", lock ${opts.lockMs / 1000} s)`);
 
   if (opts.signal && !opts.signal.aborted) await new Promise<void>((resolve) => opts.signal!.addEventListener("abort", () => resolve(), { once: true }));
   else if (!opts.signal) await new Promise<void>(() => {});
