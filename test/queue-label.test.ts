@@ -74,7 +74,7 @@ test("label --queue, 3 workers (local stand-in Redis), one SIGKILLed mid-shard: 
   }
 });
 
-test("label --queue, 2 workers: a Redis restart mid-run (all jobs forgotten) loses no finished shard; the coordinator queues the missing ones again and the cache is byte-identical", { skip: redisMissing, timeout: 180_000 }, async () => {
+test("label --queue, 2 workers (local stand-in Redis): a Redis restart mid-run (all jobs forgotten) loses no finished shard; the coordinator queues the missing ones again and the cache is byte-identical", { skip: redisMissing, timeout: 180_000 }, async () => {
   const redis = await LocalRedis.start(join(dir, "redis-b"));
   const workers = [startWorker(redis.url), startWorker(redis.url)];
   try {
