@@ -58,7 +58,19 @@ export interface PoolOptions {
   admit?: () => boolean;
 }
 
-export class JobPool {
+/** What a search needs of a pool: this one (worker threads here) or one whose jobs run on queue workers. */
+export interface AutoJobRunner {
+  /** Jobs queued or running. */
+  readonly load: number;
+  /** Jobs that can run at once. */
+  readonly capacity: number;
+  run(job: AutoJob, hooks?: { onEpoch?: (m: EpochMetrics) => void; onStart?: () => void }): Promise<AutoJobResult>;
+  /** Rejects queued jobs (JobNotStarted) and running ones (JobAborted). */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class JobPool implements AutoJobRunner {
   private readonly queue: Pending[] = [];
   private readonly slots: Slot[];
   private nextId = 1;

@@ -15,7 +15,7 @@ import { RunStore, type SearchRow, type TrialRow } from "../runs/store.js";
 import { TsdistillError, UsageError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/files.js";
 import { bracketSize, promote, rungEpochs, type HalvingOptions } from "./asha.js";
-import { JobAborted, JobNotStarted, JobPool } from "./pool.js";
+import { JobAborted, JobNotStarted, JobPool, type AutoJobRunner, type PoolOptions } from "./pool.js";
 import { DEFAULT_CANDIDATE, DEFAULT_REGRESSION_CANDIDATE, defaultSpace, describeCandidate, paramCount, sampleCandidate, scaleSpec, type Candidate, type SpaceOptions } from "./space.js";
 import type { MeasureResult, TrainTrialResult } from "./trial.js";
 import { scoreOf, type Constraints, type Objective } from "./summary.js";
@@ -52,6 +52,8 @@ export interface AutoOptions {
   latencySeconds?: number;
   log?: (message: string) => void;
   signal?: AbortSignal;
+  /** Runs the trials and latency probes elsewhere (e.g. on queue workers) instead of this process's threads. */
+  pool?: (opts: PoolOptions) => AutoJobRunner;
 }
 
 export const DEFAULT_DB = join("runs", "tsdistill.db");
@@ -192,7 +194,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       budgetHit = true;
       return false;
     };
-    const pool = new JobPool({ size: opts.workers, admit });
+    const pool = opts.pool ? opts.pool({ size: opts.workers, admit }) : new JobPool({ size: opts.workers, admit });
     const onAbort = () => void pool.stop();
     opts.signal?.addEventListener("abort", onAbort);
 

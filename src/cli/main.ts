@@ -12,6 +12,8 @@ import { autoCommand } from "./commands/auto.js";
 import { runsCommand } from "./commands/runs.js";
 import { runCommand } from "./commands/run.js";
 import { doctorCommand } from "./commands/doctor.js";
+import { workerCommand } from "./commands/worker.js";
+import { dashboardCommand } from "./commands/dashboard.js";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: "MNIST end to end: teacher, student alone, distilled student, comparison table" },
@@ -25,6 +27,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   export: { run: exportCommand, summary: "export a saved model to ONNX (float or int8, checked in onnxruntime) or TF.js" },
   auto: { run: autoCommand, summary: "search for the best student under size / latency / agreement constraints (resumable; Pareto report)" },
   runs: { run: runsCommand, summary: "list and compare the searches and trials in the run store (SQLite)" },
+  dashboard: { run: dashboardCommand, summary: "web UI on 127.0.0.1: runs and searches, live training curves, compare runs, Pareto plots, reports" },
+  worker: { run: workerCommand, summary: "run teacher-label shards and auto trials from a Redis queue (label --queue, auto --queue)" },
   doctor: { run: doctorCommand, summary: "report the backend in use, the native BLAS addon, BLAS config, threads and CPU" },
 };
 

@@ -84,6 +84,27 @@ export interface LabelDatasetOptions {
   now?: () => Date;
   /** Receives warnings about the teacher's first batch (validateTeacherOutputs; default stderr). */
   onWarning?: (message: string) => void;
+  /**
+   * Computes the missing shards elsewhere (e.g. queue workers) instead of in this process. The runner has each
+   * shard written into `dir` (encodeShard's bytes, renamed into place whole) and calls `shardWritten` once it is
+   * there; this process alone writes the manifests. The teacher is then only used for its class count.
+   */
+  shardRunner?: (plan: ShardPlan) => Promise<void>;
+}
+
+/** The shards a labelling run still needs, for a `shardRunner`. */
+export interface ShardPlan {
+  dir: string;
+  settings: LabelCacheSettings;
+  numShards: number;
+  batchSize: number;
+  /** Shard indices not on disk yet, ascending. */
+  missing: number[];
+  /**
+   * Records shard `index` when a complete file of this cache is on disk for it (header checked as for adopted
+   * shards): updates the partial manifest and calls onShard. Returns false while no such file is there.
+   */
+  shardWritten(index: number): boolean;
 }
 
 /** sha256 (hex) of one file, read in chunks. */
@@ -181,7 +202,9 @@ function isComplete(m: LabelCacheManifest): boolean {
   return m.shards.length === numShards && m.shards.every((s, i) => s.file === shardFileName(i, numShards));
 }
 
-type Settings = Omit<LabelCacheManifest, "shards" | "createdAt">;
+/** What a cache is made with: its manifest without the shard list and the time. */
+export type LabelCacheSettings = Omit<LabelCacheManifest, "shards" | "createdAt">;
+type Settings = LabelCacheSettings;
 
 const short = (h: string) => (h.length > 24 ? `${h.slice(0, 12)}…` : h);
 
@@ -266,31 +289,44 @@ function adoptedShards(dir: string, settings: Settings, numShards: number, kept:
     if (!m || Number(m[2]) !== numShards) continue;
     const index = Number(m[1]);
     if (out.has(index) || index >= numShards || known.has(name)) continue;
-    const expected = layoutOf(index, numShards, settings.numSamples, settings.shardSize);
-    let bytes: Uint8Array;
-    let decoded: ReturnType<typeof decodeSafetensors>;
-    try {
-      bytes = readFileSync(join(dir, name));
-      decoded = decodeSafetensors(bytes, name);
-    } catch {
-      continue;
-    }
-    const meta = decoded.metadata;
-    const values = settings.topK === null ? decoded.tensors.logits : decoded.tensors.topk_logprobs;
-    const width = settings.topK ?? settings.numClasses;
-    if (!values || values.shape.join() !== `${expected.count},${width}`) continue;
-    const want: Record<string, string> = {
-      format: LABEL_CACHE_FORMAT,
-      version: String(LABEL_CACHE_VERSION),
-      teacherHash: settings.teacherHash,
-      datasetHash: settings.datasetHash,
-      shard: `${index}/${numShards}`,
-      start: String(expected.start),
-      count: String(expected.count),
-    };
-    if (meta && Object.entries(want).every(([k, v]) => meta![k] === v)) out.set(index, { ...expected, sha256: sha256(bytes) });
+    const found = shardOnDisk(dir, settings, index, numShards);
+    if (found) out.set(index, found);
   }
   return out;
+}
+
+/**
+ * Shard `index` of a cache with these settings when a complete file for it is in `dir`: its header names this
+ * cache's teacher, data, shard index and rows, and its values have the expected shape. Null otherwise.
+ */
+export function shardOnDisk(dir: string, settings: LabelCacheSettings, index: number, numShards: number): LabelCacheShard | null {
+  const expected = layoutOf(index, numShards, settings.numSamples, settings.shardSize);
+  let bytes: Uint8Array;
+  let decoded: ReturnType<typeof decodeSafetensors>;
+  try {
+    bytes = readFileSync(join(dir, expected.file));
+    decoded = decodeSafetensors(bytes, expected.file);
+  } catch {
+    return null;
+  }
+  const meta = decoded.metadata;
+  const values = settings.topK === null ? decoded.tensors.logits : decoded.tensors.topk_logprobs;
+  const width = settings.topK ?? settings.numClasses;
+  if (!values || values.shape.join() !== `${expected.count},${width}`) return null;
+  const want = shardHeader(settings, index, numShards, expected.start, expected.count);
+  return meta && Object.entries(want).every(([k, v]) => meta[k] === v) ? { ...expected, sha256: sha256(bytes) } : null;
+}
+
+function shardHeader(settings: LabelCacheSettings, index: number, numShards: number, start: number, count: number): Record<string, string> {
+  return {
+    format: LABEL_CACHE_FORMAT,
+    version: String(LABEL_CACHE_VERSION),
+    teacherHash: settings.teacherHash,
+    datasetHash: settings.datasetHash,
+    shard: `${index}/${numShards}`,
+    start: String(start),
+    count: String(count),
+  };
 }
 
 function abortError(signal: AbortSignal): unknown {
@@ -360,7 +396,7 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
 }
 
 async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, opts: LabelDatasetOptions, settings: Settings): Promise<LabelCacheManifest> {
-  const { shardSize, numClasses, topK } = settings;
+  const { shardSize } = settings;
   const batchSize = opts.batchSize ?? Math.min(shardSize, 1000);
   const numShards = Math.ceil(data.size / shardSize);
   const manifestPath = join(dir, MANIFEST_FILE);
@@ -414,35 +450,31 @@ async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, o
   if (previous || shards.size > 0) writePartial();
   rmSync(manifestPath, { force: true });
 
+  const missing = Array.from({ length: numShards }, (_, i) => i).filter((i) => !shards.has(i));
+  if (opts.shardRunner && missing.length > 0) {
+    const shardWritten = (index: number): boolean => {
+      if (shards.has(index)) return true;
+      const found = shardOnDisk(dir, settings, index, numShards);
+      if (!found) return false;
+      shards.set(index, found);
+      writePartial();
+      opts.onShard?.(index, numShards);
+      return true;
+    };
+    await opts.shardRunner({ dir, settings, numShards, batchSize, missing, shardWritten });
+    const left = missing.filter((i) => !shards.has(i));
+    if (left.length > 0) throw new TsdistillError(`teacher cache ${dir}: shard(s) ${left.join(", ")} were not written`);
+    // Writers killed mid-write (on this machine) leave their temp files; the finished cache holds none.
+    removeStaleTemps(dir);
+  }
   let first = true;
-  for (let index = 0; index < numShards; index++) {
-    if (shards.has(index)) continue;
+  for (const index of opts.shardRunner ? [] : missing) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
-    const { file, start, count } = layoutOf(index, numShards, data.size, shardSize);
-    const rows = new Int32Array(count);
-    for (let i = 0; i < count; i++) rows[i] = start + i;
     // The first batch this run computes is validated (finite, not one answer for all, probabilities summing to 1).
-    const logits = await runTeacher(teacher, data, { rows, batchSize, signal: opts.signal, validate: first, onWarning: opts.onWarning });
+    const { file, bytes, shard } = await encodeShard(teacher, data, settings, index, { batchSize, signal: opts.signal, validate: first, onWarning: opts.onWarning });
     first = false;
-    const tensors: Record<string, SafetensorsTensor> = { indices: { dtype: "I32", shape: [count], data: rows } };
-    if (topK === null) {
-      tensors.logits = { dtype: "F32", shape: [count, numClasses], data: logits };
-    } else {
-      const top = topKRows(logits, count, numClasses, topK);
-      tensors.topk_indices = { dtype: "I32", shape: [count, topK], data: top.indices };
-      tensors.topk_logprobs = { dtype: "F32", shape: [count, topK], data: top.logprobs };
-    }
-    const bytes = encodeSafetensors(tensors, {
-      format: LABEL_CACHE_FORMAT,
-      version: String(LABEL_CACHE_VERSION),
-      teacherHash: settings.teacherHash,
-      datasetHash: settings.datasetHash,
-      shard: `${index}/${numShards}`,
-      start: String(start),
-      count: String(count),
-    });
     writeFileAtomic(join(dir, file), bytes);
-    shards.set(index, { file, start, count, sha256: sha256(bytes) });
+    shards.set(index, shard);
     writePartial();
     opts.onShard?.(index, numShards);
   }
@@ -451,6 +483,38 @@ async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, o
   writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   rmSync(partialPath, { force: true });
   return manifest;
+}
+
+export interface EncodeShardOptions {
+  /** Samples per teacher call; batches never straddle shards. */
+  batchSize: number;
+  signal?: AbortSignal;
+  /** Check the first batch's outputs (validateTeacherOutputs). */
+  validate?: boolean;
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Runs the teacher over shard `index` of a cache with these settings and returns the shard file's name and bytes
+ * (the same bytes wherever it runs, for the same teacher, data, batch size and backend) with its manifest entry.
+ */
+export async function encodeShard(teacher: Teacher, data: InMemoryDataset, settings: LabelCacheSettings, index: number, opts: EncodeShardOptions): Promise<{ file: string; bytes: Uint8Array; shard: LabelCacheShard }> {
+  const { numClasses, topK } = settings;
+  const numShards = Math.ceil(settings.numSamples / settings.shardSize);
+  const { file, start, count } = layoutOf(index, numShards, settings.numSamples, settings.shardSize);
+  const rows = new Int32Array(count);
+  for (let i = 0; i < count; i++) rows[i] = start + i;
+  const logits = await runTeacher(teacher, data, { rows, batchSize: opts.batchSize, signal: opts.signal, validate: opts.validate ?? false, onWarning: opts.onWarning });
+  const tensors: Record<string, SafetensorsTensor> = { indices: { dtype: "I32", shape: [count], data: rows } };
+  if (topK === null) {
+    tensors.logits = { dtype: "F32", shape: [count, numClasses], data: logits };
+  } else {
+    const top = topKRows(logits, count, numClasses, topK);
+    tensors.topk_indices = { dtype: "I32", shape: [count, topK], data: top.indices };
+    tensors.topk_logprobs = { dtype: "F32", shape: [count, topK], data: top.logprobs };
+  }
+  const bytes = encodeSafetensors(tensors, shardHeader(settings, index, numShards, start, count));
+  return { file, bytes, shard: { file, start, count, sha256: sha256(bytes) } };
 }
 
 export interface LabelCacheExpect {

@@ -6,6 +6,8 @@ import { formatFronts } from "../../auto/summary.js";
 import { TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { DATA_HELP } from "../../data/sources.js";
 import { UsageError } from "../../util/errors.js";
+import { openQueue, parseQueueUrl, type QueueClient } from "../../queue/connection.js";
+import { QueuePool } from "../../queue/auto-pool.js";
 
 export const AUTO_HELP = `tsdistill auto --teacher PATH --data mnist|idx:DIR (--time-budget 15m | --trials N) [options]
 
@@ -41,6 +43,10 @@ ${DATA_OPTIONS_HELP}
   --seed N               seed of the split, the sampler and every trial (default 42)
   --out DIR              search folder (default runs/<time>-auto); the same DIR resumes the search
   --db PATH              run store (default: the one the search in --out uses, else ${DEFAULT_DB})
+  --queue redis://HOST:PORT   run the trials and latency probes on 'tsdistill worker' processes (README:
+                         Scale-out); --out must be a folder every worker sees at the same path. This process
+                         labels, keeps the run store and finalises; --workers then caps the jobs queued at once
+                         (default: the slots of the connected workers)
 ${GLOBAL_HELP}
 
 With --trials N the search is deterministic for a seed (the same trials, scores and best) with any --workers;
@@ -84,6 +90,7 @@ export async function autoCommand(argv: string[]): Promise<void> {
     seed: { type: "string" },
     out: { type: "string" },
     db: { type: "string" },
+    queue: { type: "string" },
   });
   if (values.help) return void process.stdout.write(AUTO_HELP + "\n");
   if (!values.teacher) throw new UsageError("auto: --teacher is required (a model folder, an .onnx file or fn:module#export)");
@@ -91,6 +98,10 @@ export async function autoCommand(argv: string[]): Promise<void> {
   const trials = numberOption("trials", values.trials, { int: true, min: 1 });
   const backend = await selectBackend(values);
   const quiet = Boolean(values.quiet);
+  const log = quiet ? undefined : (m: string) => void process.stderr.write(m + "\n");
+  const queueUrl = values.queue === undefined ? undefined : parseQueueUrl(String(values.queue));
+  const maxQueued = numberOption("workers", values.workers, { int: true, min: 1 });
+  const queue: QueueClient | null = queueUrl ? await openQueue(queueUrl, log) : null;
   const controller = new AbortController();
   const onSigint = () => {
     if (!quiet) process.stderr.write("\ninterrupted: stopping the workers; run the same command again to continue\n");
@@ -122,8 +133,9 @@ export async function autoCommand(argv: string[]): Promise<void> {
         eta: numberOption("eta", values.eta, { min: 2 }) ?? 3,
       },
       batchSize: numberOption("batch-size", values["batch-size"], { int: true, min: 1 }) ?? 128,
-      log: quiet ? undefined : (m) => process.stderr.write(m + "\n"),
+      log,
       signal: controller.signal,
+      pool: queue ? (o) => new QueuePool(queue, { ...o, maxQueued, log }) : undefined,
     });
     const s = result.summary;
     const b = s.best;
@@ -140,5 +152,6 @@ export async function autoCommand(argv: string[]): Promise<void> {
     );
   } finally {
     process.removeListener("SIGINT", onSigint);
+    await queue?.close();
   }
 }

@@ -6,6 +6,9 @@ import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { UsageError } from "../../util/errors.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
+import { queueShardRunner } from "../../queue/label-remote.js";
+import { parseQueueUrl } from "../../queue/connection.js";
+import { absoluteDataSpec, absoluteTeacherSpec } from "../../queue/paths.js";
 
 export const LABEL_HELP = `tsdistill label --teacher PATH --out CACHE_DIR [options]
 
@@ -35,6 +38,9 @@ ${DATA_OPTIONS_HELP}
   --shard-size N         samples per shard (default 10000)
   --top-k K              store only each sample's top-K classes (log-probabilities)
   --overwrite            replace a cache made by another teacher or from other data
+  --queue redis://HOST:PORT   have 'tsdistill worker' processes compute the shards (README: Scale-out); --out
+                         must be a folder every worker writes at the same path. This process checks the
+                         teacher, queues the missing shards, and alone writes the manifest: the same files as without --queue
 ${GLOBAL_HELP}`;
 
 export async function labelCommand(argv: string[]): Promise<void> {
@@ -51,6 +57,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     "top-k": { type: "string" },
     split: { type: "string" },
     overwrite: { type: "boolean" },
+    queue: { type: "string" },
   });
   if (values.help) return void process.stdout.write(LABEL_HELP + "\n");
   if (!values.teacher) throw new UsageError(`label: --teacher is required (${TEACHER_SPEC_HELP})`);
@@ -62,7 +69,8 @@ export async function labelCommand(argv: string[]): Promise<void> {
   };
   const shardSize = numberOption("shard-size", values["shard-size"], { int: true, min: 1 }) ?? 10000;
   const topK = numberOption("top-k", values["top-k"], { int: true, min: 1 });
-  await selectBackend(values);
+  const queueUrl = values.queue === undefined ? undefined : parseQueueUrl(String(values.queue));
+  const backend = await selectBackend(values);
   const specs = (values.teacher as string[]).map(String);
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
@@ -94,7 +102,19 @@ export async function labelCommand(argv: string[]): Promise<void> {
   announceData(values, summary);
   const t0 = performance.now();
   let computed = 0;
+  // With --queue, Ctrl-C takes this run's waiting jobs off the queue before exiting.
+  const interrupt = new AbortController();
+  if (queueUrl) process.once("SIGINT", () => interrupt.abort());
+  const shardRunner = queueUrl
+    ? queueShardRunner({
+        url: queueUrl,
+        signal: interrupt.signal,
+        source: { teachers: specs.map((s) => absoluteTeacherSpec(s, process.cwd())), weights, data: absoluteDataSpec(dataName, process.cwd()), split, splitName, backend },
+        log: values.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+      })
+    : undefined;
   const manifest = await labelDataset(teacher, data, String(values.out), {
+    shardRunner,
     teacherHash,
     // The check above ran the teacher on the first rows already; its warnings are not repeated.
     onWarning: (w) => void (warned || process.stderr.write(`warning: ${w}\n`)),
@@ -103,7 +123,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
     overwrite: Boolean(values.overwrite),
     onShard: (i, n) => {
       computed++;
-      if (!values.quiet) process.stderr.write(`shard ${i + 1}/${n} written\n`);
+      if (!values.quiet && !shardRunner) process.stderr.write(`shard ${i + 1}/${n} written\n`);
     },
   }).finally(() => opened.close());
   const teacherStats = opened.stats?.() ?? null;
