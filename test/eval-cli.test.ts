@@ -34,7 +34,7 @@ for (const [split, n] of [
   writeFileSync(join(DATA, `${split}-labels-idx1-ubyte`), encodeIdx("uint8", [n], Array.from({ length: n }, (_, i) => (i * 7) % 10)));
 }
 
-await useBackend("wasm"); // the CLI's default backend, so both sides compute the same logits
+const BACKEND = await useBackend("auto"); // the CLI's default backend (native when the addon loads, else wasm), so both sides compute the same logits
 const shape = { inputShape: [8, 8, 1], numClasses: 10 };
 const TEACHER = join(tmp, "teacher");
 const STUDENT = join(tmp, "student");
@@ -71,7 +71,7 @@ test("eval --json: accuracy, top-k, fidelity, KL, ECE, per-class, confusion, siz
   assert.equal(out.numClasses, 10);
   assert.equal(out.batchSize, 64);
   assert.equal(out.data, `idx:${DATA}`);
-  assert.equal(out.backend, "wasm");
+  assert.equal(out.backend, BACKEND);
   assert.equal(out.accuracy, cm.accuracy);
   assert.equal(out.errors, cm.errors);
   assert.equal(out.top1Accuracy, cm.accuracy);

@@ -37,7 +37,7 @@ export const VadRecipe = z
     kind: z.literal("vad"),
     name: z.string().default("silero-vad"),
     seed: z.number().int().min(0).default(42),
-    backend: z.enum(BACKENDS).default("wasm"),
+    backend: z.enum(BACKENDS).default("auto"),
     /** Run folder (default runs/<time>-<name>). */
     output: z.string().optional(),
     teacher: z

@@ -46,7 +46,7 @@ export const Recipe = z
   .object({
     name: z.string().default("recipe"),
     seed: z.number().int().min(0).default(42),
-    backend: z.enum(BACKENDS).default("wasm"),
+    backend: z.enum(BACKENDS).default("auto"),
     /** Run folder (default runs/<time>-<name>). */
     output: z.string().optional(),
     data: z

@@ -7,21 +7,27 @@ import { TsdistillError } from "../util/errors.js";
 import { nativeLoadError } from "./native-addon.js";
 import { registerNativeBackend } from "./native-backend.js";
 
-export const BACKENDS = ["wasm", "cpu", "native"] as const;
+/** What a user may ask for: "auto" (the default) resolves to native when the addon loads, else wasm. */
+export const BACKENDS = ["auto", "wasm", "cpu", "native"] as const;
 export type BackendName = (typeof BACKENDS)[number];
+/** A backend that actually runs (what useBackend returns, and what configs and reports record). */
+export type ResolvedBackend = Exclude<BackendName, "auto">;
+export const DEFAULT_BACKEND: BackendName = "auto";
 
 /**
- * Selects the TF.js backend. wasm (XNNPACK, SIMD) is the default in Node; cpu (plain JS) is the reference and
- * the fallback when wasm cannot start; native is cpu with the heavy kernels on the system BLAS (the optional
- * addon in native/), falling back to wasm when the addon is not built. Returns the backend actually in use.
+ * Selects the TF.js backend. auto (the default) is native when the addon in native/ is built and loads, else wasm;
+ * wasm (XNNPACK, SIMD); cpu (plain JS) is the reference and the fallback when wasm cannot start; native is cpu with
+ * the heavy kernels on the system BLAS (the optional addon), falling back to wasm when the addon is not built.
+ * Returns the backend actually in use.
  */
 // PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info.
 tf.env().set("PROD", true);
 
-export async function useBackend(name: BackendName = "wasm", { fallback = true } = {}): Promise<BackendName> {
+export async function useBackend(name: BackendName = DEFAULT_BACKEND, { fallback = true } = {}): Promise<ResolvedBackend> {
   if (!BACKENDS.includes(name)) {
     throw new TsdistillError(`--backend: unknown backend "${name}"; expected one of ${BACKENDS.join(", ")}`);
   }
+  if (name === "auto") return useBackend(resolveAuto(), { fallback });
   if (name === "native" && !registerNativeBackend()) {
     if (!fallback) throw new TsdistillError(`backend "native" is not available: ${nativeLoadError}`);
     process.stderr.write(`tsdistill: backend "native" is not available (${nativeLoadError}); using wasm\n`);
@@ -43,6 +49,11 @@ export async function useBackend(name: BackendName = "wasm", { fallback = true }
   }
   await tf.ready();
   return name;
+}
+
+/** What "auto" picks in this process: native when the addon loads, else wasm. */
+export function resolveAuto(): ResolvedBackend {
+  return registerNativeBackend() ? "native" : "wasm";
 }
 
 export function currentBackend(): string {

@@ -47,7 +47,7 @@ export function experimentTable(r: ExperimentResult): string {
 
 /** A markdown section: heading, how it was run, the table, the reference's source. */
 export function experimentSection(r: ExperimentResult): string {
-  const cmd = `npx tsdistill run ${r.file}${r.quick ? " --quick" : ""}${r.backend !== "wasm" ? ` --backend ${r.backend}` : ""}`;
+  const cmd = `npx tsdistill run ${r.file}${r.quick ? " --quick" : ""}${r.backend !== "auto" ? ` --backend ${r.backend}` : ""}`;
   const out = [
     `## ${r.name}${r.quick ? " (quick budget)" : ""}`,
     "",

@@ -190,7 +190,7 @@ export function renderReportHtml(r: RunReport): string {
   };
   const parts: string[] = [];
   parts.push(`<h1>tsdistill run report — ${esc(r.runName)}</h1>`);
-  parts.push(`<p class="meta">${esc(r.runDir)} · ${esc(r.kind)} run${r.data ? ` · evaluated on ${esc(r.data)} (${r.evaluation?.testSize ?? 0} test samples)` : ""}${r.backend ? ` · backend ${esc(r.backend)}` : ""}</p>`);
+  parts.push(`<p class="meta">${esc(r.runDir)} · ${esc(r.kind)} run${r.data ? ` · evaluated on ${esc(r.data)} (${r.evaluation?.testSize ?? 0} test samples)` : ""}${r.trainedOn ? ` · trained on backend ${esc(r.trainedOn)}` : ""}${r.backend ? ` · evaluated on backend ${esc(r.backend)}` : ""}</p>`);
   if (r.notes.length) parts.push(`<ul class="notes">${r.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>`);
 
   parts.push(`<h2>Teacher vs student (results.json)</h2>`);

@@ -49,7 +49,10 @@ export interface RunReport {
   kind: RunKind;
   /** The data set the models were evaluated on (null without an evaluation). */
   data: string | null;
+  /** The backend the models were evaluated on here (null without an evaluation). */
   backend: string | null;
+  /** The backend the run trained on, as its config.json records it (null when it does not). */
+  trainedOn: string | null;
   config: unknown;
   phases: Phase[];
   results: ResultsSummary | null;
@@ -259,6 +262,7 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
     kind,
     data,
     backend: opts.backend ?? null,
+    trainedOn: str(isObj(config) ? config.backend ?? (isObj(config.recipe) ? config.recipe.backend : undefined) : undefined),
     config: config ?? null,
     phases,
     results: summary,

@@ -21,7 +21,7 @@ export interface EmbeddingServerOptions {
   modelDir: string;
   maxBodyBytes?: number;
   maxBatch?: number;
-  /** TF.js backend for transformer students (default wasm). */
+  /** TF.js backend for transformer students (default auto: native when the addon loads, else wasm). */
   backend?: BackendName;
   host?: string;
   port?: number;
@@ -70,7 +70,7 @@ export async function createEmbeddingServer(opts: EmbeddingServerOptions): Promi
   const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   for (const [k, v] of [["maxBodyBytes", maxBodyBytes], ["maxBatch", maxBatch]] as const) if (!Number.isInteger(v) || v < 1) throw new TsdistillError(`${k}: expected an integer ≥ 1, got ${v}`);
-  await useBackend(opts.backend ?? "wasm");
+  await useBackend(opts.backend ?? "auto");
   const embedder = await openEmbedder(opts.modelDir);
   const app = new Hono();
   const errorJson = (c: Context, status: ContentfulStatusCode, message: string, headers: Record<string, string> = {}) => {

@@ -72,7 +72,7 @@ export interface PredictorOptions {
   modelDir: string;
   /** An ONNX file, or "auto" for `<modelDir>.onnx` then `<modelDir>/model.onnx` (TF.js when neither exists). */
   onnx?: string;
-  /** TF.js backend (default wasm); also used for the startup check of an ONNX file. */
+  /** TF.js backend (default auto: native when the addon loads, else wasm); also used for the startup check of an ONNX file. */
   backend?: BackendName;
 }
 
@@ -119,7 +119,7 @@ function decodedRows(pre: DataPreprocess, rows: readonly unknown[], source: stri
  * that takes raw values or pixels gets random raw inputs, and TF.js the features the runtime makes of them.
  */
 export async function createPredictor(opts: PredictorOptions): Promise<Predictor> {
-  const backend = await useBackend(opts.backend ?? "wasm");
+  const backend = await useBackend(opts.backend ?? "auto");
   const student = await loadStudent(opts.modelDir);
   const { metadata, preprocess, labels } = student;
   const inputShape = [...student.inputShape];

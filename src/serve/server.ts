@@ -30,7 +30,7 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** Most samples per /predict request (default 256). */
   maxBatch?: number;
-  /** TF.js backend (default wasm). */
+  /** TF.js backend (default auto: native when the addon loads, else wasm). */
   backend?: BackendName;
 }
 

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { BACKENDS, useBackend, type BackendName } from "../../engine/backend.js";
+import { BACKENDS, useBackend, type ResolvedBackend } from "../../engine/backend.js";
 import { choiceOption, numberOption, type OptionSpec } from "../args.js";
 import type { FitOptions } from "../../train/fit.js";
 import type { OptimizerConfig } from "../../train/optimizers.js";
@@ -43,7 +43,8 @@ export const TRAINING_OPTIONS: OptionSpec = {
   resume: { type: "boolean" },
 };
 
-export const GLOBAL_HELP = `  --backend wasm|cpu|native   TF.js backend (default wasm; native: BLAS kernels, see tsdistill doctor; cpu: slow reference)
+export const GLOBAL_HELP = `  --backend auto|wasm|cpu|native   TF.js backend (default auto: native when its addon loads, else wasm; native:
+                         BLAS kernels, see tsdistill doctor; cpu: slow reference)
   --quiet, -q            no progress output
   --json                 print the result as one JSON object on stdout`;
 
@@ -69,8 +70,8 @@ ${DATA_OPTIONS_HELP}
 
 export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-export async function selectBackend(values: Values): Promise<BackendName> {
-  const name = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
+export async function selectBackend(values: Values): Promise<ResolvedBackend> {
+  const name = choiceOption("backend", values.backend, BACKENDS) ?? "auto";
   return useBackend(name);
 }
 

@@ -1,6 +1,7 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import { useBackend } from "../../engine/backend.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
@@ -199,7 +200,8 @@ async function recipeCommand(values: Record<string, string | boolean | (string |
   if (extra.length) throw new UsageError(`distill: --${extra[0]} cannot be combined with --config (set it in the recipe)`);
   const file = String(values.config);
   const recipe = loadRecipe(file);
-  if (values.backend) recipe.backend = (await selectBackend(values)) as typeof recipe.backend;
+  // Resolved here (auto → native or wasm), so config.json and the results say which backend ran.
+  recipe.backend = values.backend ? await selectBackend(values) : await useBackend(recipe.backend);
   const progress = reporterFrom(values);
   // The recipe's content is compared on --resume, not the path it was given by.
   const run = openRunFolder(values, recipe.name, { command: "distill --config", file, recipe }, progress, { out: recipe.output, ignoreOnResume: ["file"] });

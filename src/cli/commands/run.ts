@@ -1,5 +1,6 @@
 import { parseOptions } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend } from "./common.js";
+import { useBackend } from "../../engine/backend.js";
 import { CheckpointStore } from "../../train/checkpoint.js";
 import { UsageError } from "../../util/errors.js";
 import { parseExperiment, readExperimentYaml } from "../../experiments/experiment.js";
@@ -30,11 +31,9 @@ export async function runCommand(argv: string[]): Promise<void> {
   const raw = readExperimentYaml(file);
   if (typeof raw === "object" && raw !== null && (raw as { kind?: unknown }).kind === "vad") return runVad(file, values);
   const ex = parseExperiment(raw, file, { quick: Boolean(values.quick) });
-  if (values.backend) {
-    const backend = await selectBackend(values);
-    ex.base.backend = backend as typeof ex.base.backend;
-    for (const v of ex.variants) v.recipe.backend = ex.base.backend;
-  }
+  // Resolved here (auto → native or wasm), so config.json and the results say which backend ran.
+  ex.base.backend = values.backend ? await selectBackend(values) : await useBackend(ex.base.backend);
+  for (const v of ex.variants) v.recipe.backend = ex.base.backend;
   const progress = reporterFrom(values);
   // The recipe's content (and the backend) is compared on --resume, not the path it was given by.
   const config = { command: `run${ex.quick ? " --quick" : ""}`, file, recipe: raw, backend: ex.base.backend };
@@ -56,7 +55,7 @@ async function runVad(file: string, values: Record<string, string | boolean | (s
   if (values.resume) throw new UsageError("run: --resume is not available for kind: vad recipes (they train in seconds); run it again");
   const { loadVadRecipe, runVadRecipe } = await import("../../audio/index.js");
   const recipe = loadVadRecipe(file);
-  if (values.backend) recipe.backend = (await selectBackend(values)) as typeof recipe.backend;
+  recipe.backend = values.backend ? await selectBackend(values) : await useBackend(recipe.backend);
   if (values.out) recipe.output = String(values.out);
   const progress = reporterFrom(values);
   const r = await runVadRecipe(recipe, { quick: Boolean(values.quick), info: (m) => progress.info(m) });

@@ -39,7 +39,7 @@ e.g. "records[2].age: ..."; 404, 405, 413, 415). The model folder needs no --dat
   --port N               port (default 8080; 0 picks a free one)
   --max-body BYTES       largest request body (default ${DEFAULT_MAX_BODY_BYTES}, 1 MiB); larger ones get 413
   --max-batch N          most samples per request (default ${DEFAULT_MAX_BATCH})
-  --backend wasm|cpu|native   TF.js backend (default wasm)
+  --backend auto|wasm|cpu|native   TF.js backend (default auto: native when its addon loads, else wasm)
   --json                 print the startup line as one JSON object
   --help, -h             this help`;
 
@@ -62,7 +62,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const port = numberOption("port", values.port, { int: true, min: 0, max: 65535 }) ?? 8080;
   const maxBodyBytes = numberOption("max-body", values["max-body"], { int: true, min: 1 }) ?? DEFAULT_MAX_BODY_BYTES;
   const maxBatch = numberOption("max-batch", values["max-batch"], { int: true, min: 1 }) ?? DEFAULT_MAX_BATCH;
-  const backend = choiceOption("backend", values.backend, BACKENDS) ?? "wasm";
+  const backend = choiceOption("backend", values.backend, BACKENDS) ?? "auto";
   const modelDir = String(values.model);
 
   if (isEmbedderFolder(modelDir)) {
