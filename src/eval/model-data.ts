@@ -27,7 +27,7 @@ export interface ModelTestData {
   note?: string;
 }
 
-const RAW_KIND: Record<DataPreprocess["kind"], string> = { tabular: "record", text: "text", image: "image" };
+const RAW_KIND: Record<DataPreprocess["kind"], string> = { tabular: "record", text: "text", image: "image", tokens: "text" };
 
 /** Reads a model folder's shape, metadata and preprocess.json (checked against the model); the weights are not kept. */
 export async function modelInfo(dir: string): Promise<ModelInfo> {

@@ -3,7 +3,7 @@
 // texts, images) through the model's preprocessing.
 import { statSync } from "node:fs";
 import { useBackend, type BackendName } from "../engine/backend.js";
-import { applyPreprocess, decodeRawImage, type DataPreprocess } from "../data/preprocess.js";
+import { applyPreprocess, decodeRawImage, preprocessRawKind, type DataPreprocess } from "../data/preprocess.js";
 import { OnnxRunner } from "../export/onnx-runtime.js";
 import { onnxInputKind } from "../export/onnx.js";
 import { graphFeed, graphPreprocessFor, randomRawRows, type GraphInputKind } from "../export/graph-preprocess.js";
@@ -132,7 +132,7 @@ export async function createPredictor(opts: PredictorOptions): Promise<Predictor
     labels,
     preprocess,
     preprocessSaved: student.preprocessSaved,
-    rawInput: preprocess ? rawInputKind(preprocess) : null,
+    rawInput: preprocess ? preprocessRawKind(preprocess) : null,
     decode: (logits: ArrayLike<number>, n: number) => student.decode(logits, n),
   };
   const rawFeatures = (rows: readonly unknown[], source: string): Float32Array => {

@@ -90,7 +90,7 @@ export function inputDescription(p: Predictor): Record<string, unknown> {
     raw.columns = pre.columns.map((c) => (c.kind === "categorical" ? { name: c.name, kind: c.kind, categories: c.categories } : { name: c.name, kind: c.kind }));
     raw.label = pre.label;
     raw.missing = "an absent key or null is a missing value (numeric: the training mean; categorical: its own slot)";
-  } else if (pre.kind === "text") {
+  } else if (pre.kind === "text" || pre.kind === "tokens") {
     raw.textField = pre.textField;
     raw.accepts = `strings, or objects with a string field "${pre.textField}"`;
   } else {

@@ -2,8 +2,8 @@
 // raw inputs (tabular records, texts, images) as well as from features.
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../engine/backend.js";
-import { applyPreprocess, loadPreprocess, preprocessShape, type DataPreprocess } from "../data/preprocess.js";
-import { decodeOutput, rawInputKind, type Prediction, type RawInputKind } from "../runtime/runtime.js";
+import { applyPreprocess, decodePredictions, loadPreprocess, preprocessRawKind, preprocessShape, type DataPreprocess } from "../data/preprocess.js";
+import { decodeOutput, type Prediction, type RawInputKind } from "../runtime/runtime.js";
 import { DataError } from "../util/errors.js";
 import { loadModel, type ModelMetadata } from "./io.js";
 import type { SequentialModel } from "./model.js";
@@ -113,11 +113,11 @@ export async function loadStudent(dir: string, opts: LoadStudentOptions = {}): P
     if (!preprocess) {
       throw new DataError(dir, `has no preprocess.json and its input [${inputShape}] is not an image; expected features (logitsFromFeatures) for this model`);
     }
-    if (!Array.isArray(inputs)) throw new DataError("inputs", `expected an array of ${rawInputKind(preprocess)}`);
-    return applyPreprocess(preprocess, inputs, { source: rawInputKind(preprocess), strict: true });
+    if (!Array.isArray(inputs)) throw new DataError("inputs", `expected an array of ${preprocessRawKind(preprocess)}`);
+    return applyPreprocess(preprocess, inputs, { source: preprocessRawKind(preprocess), strict: true });
   };
   const decode = (logits: ArrayLike<number>, n: number): Prediction[] => {
-    if (preprocess) return decodeOutput(preprocess, logits, n);
+    if (preprocess) return decodePredictions(preprocess, logits, n);
     const names = labels ?? Array.from({ length: numOutputs }, (_, i) => String(i));
     return decodeOutput({ kind: "image", version: 1, height: 1, width: 1, channels: 1, labelNames: names }, logits, n);
   };
@@ -128,7 +128,7 @@ export async function loadStudent(dir: string, opts: LoadStudentOptions = {}): P
     metadata,
     preprocess,
     preprocessSaved: pre.saved,
-    rawInput: preprocess ? rawInputKind(preprocess) : null,
+    rawInput: preprocess ? preprocessRawKind(preprocess) : null,
     data: typeof metadata.data === "string" ? metadata.data : null,
     inputShape,
     numOutputs,
