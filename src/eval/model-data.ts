@@ -4,7 +4,8 @@
 import { InMemoryDataset } from "../data/dataset.js";
 import { applyPreprocess, type DataPreprocess } from "../data/preprocess.js";
 import { loadImageData } from "../data/sources.js";
-import { loadModel, type ModelMetadata } from "../students/io.js";
+import type { ModelMetadata } from "../students/io.js";
+import { loadAnyModel } from "../students/any-model.js";
 import { modelPreprocess } from "../students/student.js";
 import { DataError, TsdistillError, UsageError } from "../util/errors.js";
 
@@ -31,9 +32,9 @@ const RAW_KIND: Record<DataPreprocess["kind"], string> = { tabular: "record", te
 
 /** Reads a model folder's shape, metadata and preprocess.json (checked against the model); the weights are not kept. */
 export async function modelInfo(dir: string): Promise<ModelInfo> {
-  const { model, metadata } = await loadModel(dir);
+  const { model, metadata } = await loadAnyModel(dir);
   try {
-    const inputShape = [...model.config.inputShape];
+    const inputShape = [...model.inputShape];
     const pre = modelPreprocess(dir, inputShape, model.numOutputs, metadata);
     return { dir, inputShape, numOutputs: model.numOutputs, metadata, savedPreprocess: pre.saved ? pre.preprocess : null };
   } finally {

@@ -2,8 +2,8 @@
 // speed. Used by `tsdistill eval` and by the run report.
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
-import { loadModel } from "../students/io.js";
-import type { SequentialModel } from "../students/model.js";
+import { loadAnyModel, modelFile } from "../students/any-model.js";
+import type { TrainableModel } from "../students/trainable.js";
 import { DataError } from "../util/errors.js";
 import { agreement, classificationMetrics, predictLogits } from "./classification.js";
 import type { LatencyStats } from "./latency.js";
@@ -106,11 +106,11 @@ export interface ExternalTeacher {
 }
 
 /** Throws a one-line DataError when the model cannot run on the data. */
-export function checkFits(model: SequentialModel, dir: string, data: InMemoryDataset, dataName: string): void {
-  const inSize = model.config.inputShape.reduce((a, b) => a * b, 1);
-  const file = join(dir, "model.json");
+export function checkFits(model: TrainableModel, dir: string, data: InMemoryDataset, dataName: string): void {
+  const inSize = model.inputShape.reduce((a, b) => a * b, 1);
+  const file = modelFile(dir);
   if (inSize !== data.sampleSize) {
-    throw new DataError(file, `takes inputs of shape [${model.config.inputShape}] but ${dataName} has samples of shape [${data.sampleShape}]`);
+    throw new DataError(file, `takes inputs of shape [${model.inputShape}] but ${dataName} has samples of shape [${data.sampleShape}]`);
   }
   if (data.task === "regression" && model.numOutputs !== 1) throw new DataError(file, `has ${model.numOutputs} outputs (a classifier) but ${dataName} is a regression task (one output)`);
   if (data.task !== "regression" && model.numOutputs === 1) throw new DataError(file, `has 1 output (a regression model) but ${dataName} is a classification task with ${data.numClasses} classes`);
@@ -129,7 +129,7 @@ function batchTensor(data: InMemoryDataset, n: number): tf.Tensor {
  * Latency (batch 1) and throughput (batch `batchSize`) of every model, measured round-robin in this process so the
  * numbers compare.
  */
-export function timeModels(models: SequentialModel[], data: InMemoryDataset, batchSize: number, opts: SuiteOptions = {}): ModelTiming[] {
+export function timeModels(models: TrainableModel[], data: InMemoryDataset, batchSize: number, opts: SuiteOptions = {}): ModelTiming[] {
   const one = batchTensor(data, 1);
   const many = batchTensor(data, batchSize);
   try {
@@ -160,10 +160,10 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
   if (entries.filter((e) => e.teacher).length + (external ? 1 : 0) > 1) throw new Error("evaluateModels: at most one teacher");
   if (external && external.logits.length !== data.size * data.numClasses) throw new Error(`evaluateModels: the external teacher's logits hold ${external.logits.length} values, expected ${data.size}×${data.numClasses}`);
   if (data.size === 0) throw new DataError(dataName, "has no test samples");
-  const loaded: { entry: ModelEntry; model: SequentialModel }[] = [];
+  const loaded: { entry: ModelEntry; model: TrainableModel }[] = [];
   try {
     for (const entry of entries) {
-      const { model } = await loadModel(entry.dir);
+      const { model } = await loadAnyModel(entry.dir);
       loaded.push({ entry, model });
       checkFits(model, entry.dir, data, dataName);
     }

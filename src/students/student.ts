@@ -5,14 +5,14 @@ import { useBackend, type BackendName } from "../engine/backend.js";
 import { applyPreprocess, decodePredictions, loadPreprocess, preprocessRawKind, preprocessShape, type DataPreprocess } from "../data/preprocess.js";
 import { decodeOutput, type Prediction, type RawInputKind } from "../runtime/runtime.js";
 import { DataError } from "../util/errors.js";
-import { loadModel, type ModelMetadata } from "./io.js";
-import type { SequentialModel } from "./model.js";
+import type { ModelMetadata } from "./io.js";
+import { loadAnyModel, type AnyModel } from "./any-model.js";
 
 export type { Prediction, RawInputKind };
 
 export interface Student {
   readonly dir: string;
-  readonly model: SequentialModel;
+  readonly model: AnyModel;
   readonly metadata: ModelMetadata;
   /**
    * How raw inputs become features: the model's preprocess.json, or for a model saved without one whose input is an
@@ -88,16 +88,16 @@ export function modelPreprocess(dir: string, inputShape: readonly number[], numO
  */
 export async function loadStudent(dir: string, opts: LoadStudentOptions = {}): Promise<Student> {
   if (opts.backend) await useBackend(opts.backend);
-  const { model, metadata } = await loadModel(dir);
+  const { model, metadata } = await loadAnyModel(dir);
   let pre: { preprocess: DataPreprocess | null; saved: boolean };
   try {
-    pre = modelPreprocess(dir, model.config.inputShape, model.numOutputs, metadata);
+    pre = modelPreprocess(dir, model.inputShape, model.numOutputs, metadata);
   } catch (err) {
     model.dispose();
     throw err;
   }
   const preprocess = pre.preprocess;
-  const inputShape = [...model.config.inputShape];
+  const inputShape = [...model.inputShape];
   const numOutputs = model.numOutputs;
   const regression = (preprocess as { task?: string } | null)?.task === "regression";
   const labels = regression ? undefined : pre.saved ? preprocess!.labelNames : metadataLabels(metadata, numOutputs);

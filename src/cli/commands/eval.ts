@@ -6,7 +6,7 @@ import { DATA_HELP, dataNotices, loadImageData } from "../../data/sources.js";
 import { summarizeData } from "../../data/summary.js";
 import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
-import { loadModel } from "../../students/io.js";
+import { isModelFolder, loadAnyModel } from "../../students/any-model.js";
 import { modelInfo, modelTestData } from "../../eval/model-data.js";
 import { evaluateModels, type EvaluationSuite, type ExternalTeacher, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
 import { bytesOnDisk } from "../../eval/size.js";
@@ -210,9 +210,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
 
 /** A model folder the engine loads (a tsdistill model): evaluated with timing like the student. */
 async function isEngineFolder(spec: string): Promise<boolean> {
-  if (!existsSync(join(spec, "model.json"))) return false;
+  if (!isModelFolder(spec)) return false;
   try {
-    (await loadModel(spec)).model.dispose();
+    (await loadAnyModel(spec)).model.dispose();
     return true;
   } catch {
     return false;

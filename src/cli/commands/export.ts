@@ -7,6 +7,7 @@ import type { InMemoryDataset } from "../../data/dataset.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel, saveModel } from "../../students/io.js";
 import { loadStudent, type Student } from "../../students/student.js";
+import { SequentialModel } from "../../students/model.js";
 import { saveTfjsInt8 } from "../../export/tfjs-int8.js";
 import { saveOnnx, type GraphPreprocess } from "../../export/onnx.js";
 import { OnnxRunner } from "../../export/onnx-runtime.js";
@@ -164,6 +165,7 @@ async function exportStudent(student: Student, values: Values, o: { format: "onn
   const lines: string[] = [];
 
   if (o.format === "tfjs") {
+    if (!(model instanceof SequentialModel)) throw new UsageError(`--format tfjs: ${modelDir} is a transformer, which has no TF.js layers form; expected --format onnx`);
     const shipped = pre ? preprocessingFiles(pre, { json: "preprocess.json", module: "preprocess.mjs", types: "preprocess.d.mts" }) : {};
     const meta = { ...metadata, exportedFrom: modelDir, ...(pre ? { preprocessing: "preprocess.mjs + preprocess.json in this folder turn raw inputs into the features this model takes" } : {}) };
     let sizes: Awaited<ReturnType<typeof saveTfjsInt8>> | null = null;
