@@ -2,10 +2,8 @@ import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { useBackend } from "../../engine/backend.js";
-import { savePreprocess } from "../../data/preprocess.js";
-import { modelConfigFromSpec } from "../../students/spec.js";
-import { SequentialModel } from "../../students/model.js";
-import { saveModel } from "../../students/io.js";
+import { buildModel, saveAnyModel } from "../../students/any-model.js";
+import type { TrainableModel } from "../../students/trainable.js";
 import { distill } from "../../train/distill.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
@@ -39,7 +37,10 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
                          must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
-  --student SPEC         student architecture, e.g. mlp:800-800
+  --student SPEC         student architecture, e.g. mlp:800-800, or transformer:layers=2,dim=64,heads=2,ff=256 on
+                         token data (jsonl:FILE?tokenizer=…); a teacher folder whose preprocess.json differs from
+                         the data's (an MLP on hashed n-grams, a transformer with another tokenizer) reads the raw
+                         texts through its own preprocessing
   --temperature T        softmax temperature (default 4)
   --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
   --dropout X            student dropout after hidden dense layers (default 0)
@@ -72,7 +73,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const backend = await selectBackend(values);
   const data = loadImageData(settings.data);
   const spec = String(values.student);
-  const studentConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout });
+  // Built (and its spec checked against the data) before any teacher is opened; disposed on every early exit.
+  const student = buildModel(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, preprocess: data.preprocess, dropout, seed: settings.seed });
   const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
   const regression = trainSet.task === "regression";
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
@@ -82,7 +84,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const specs = values.teacher ? (values.teacher as string[]).map(String) : [];
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
-  const opened = specs.length ? await openTeachers(specs, trainSet, weights).catch((err) => (cache?.close(), Promise.reject(err))) : null;
+  const opened = specs.length ? await openTeachers(specs, trainSet, weights, { dataPreprocess: data.preprocess }).catch((err) => (cache?.close(), student.dispose(), Promise.reject(err))) : null;
   let teacher: Teacher | undefined;
   let teacherLogits: LogitLookup | undefined;
   const progress = reporterFrom(values);
@@ -106,6 +108,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
   } catch (err) {
     cache?.close();
     await opened?.close();
+    student.dispose();
     throw err;
   }
   announceData(values, summary);
@@ -114,16 +117,14 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const t0 = performance.now();
     if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
     const teacherSeconds = (performance.now() - t0) / 1000;
-    const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, progress);
     const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
     const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
-    const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
+    const input = data.preprocess?.kind === "tokens" ? "token ids from preprocess.json (its tokenizer)" : data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     const saved = regression
       ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
       : { temperature, outputs: "logits" };
-    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved });
-    if (data.preprocess) savePreprocess(run.path("student"), data.preprocess);
+    await saveAnyModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved }, data.preprocess);
     const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds + teacherSeconds, backend };
     const { result, human } = regression
       ? await regressionResult(student, teacher, cache, trainSet, data.test)
@@ -133,6 +134,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
     printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);
     student.dispose();
   } catch (err) {
+    student.dispose();
     run.discard();
     throw err;
   } finally {
@@ -143,7 +145,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
 
 type Summary = { result: Record<string, unknown>; human: string };
 
-async function classificationResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
+async function classificationResult(student: TrainableModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluate((x) => student.predict(x), testSet);
   // Agreement on the test set needs the teacher; from a cache it is measured on the transfer set it holds.
   const teacherTestLogits = teacher && testSet.size > 0 ? await runTeacher(teacher, testSet, { validate: false }) : null;
@@ -166,7 +168,7 @@ async function classificationResult(student: SequentialModel, teacher: Teacher |
 }
 
 /** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
-async function regressionResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
+async function regressionResult(student: TrainableModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluateRegression((x) => student.predict(x), testSet);
   // The teacher is already on the student's standardised scale (rescaledTeacher).
   const teacherPredictions = teacher && testSet.size > 0 ? toUnits(await runTeacher(teacher, testSet, { validate: false }), testSet.target!) : null;

@@ -7,6 +7,7 @@ import { summarizeData } from "../../data/summary.js";
 import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
 import { isModelFolder, loadAnyModel } from "../../students/any-model.js";
+import { loadPreprocess, type DataPreprocess } from "../../data/preprocess.js";
 import { modelInfo, modelTestData } from "../../eval/model-data.js";
 import { evaluateModels, type EvaluationSuite, type ExternalTeacher, type ModelComparison, type ModelEvaluation } from "../../eval/model-eval.js";
 import { bytesOnDisk } from "../../eval/size.js";
@@ -123,7 +124,9 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const teacherSpec = values.teacher ? String(values.teacher) : null;
   // Load once up front so a bad folder fails before the data is read (one line naming model.json).
   const info = await modelInfo(modelDir);
-  const engineTeacher = teacherSpec ? await isEngineFolder(teacherSpec) : false;
+  // A teacher folder with other preprocessing than the model's (an MLP on hashed n-grams next to a transformer on
+  // token ids) runs as an external teacher on the raw test samples, through its own preprocess.json.
+  const engineTeacher = teacherSpec ? (await isEngineFolder(teacherSpec)) && samePreprocess(teacherSpec, info.savedPreprocess) : false;
   const chosen = modelTestData(info, values.data !== undefined ? dataSpec(values) : undefined);
   if (!chosen) throw new UsageError(`eval: ${modelDir} records no data set (it was saved without one); give --data`);
   if (chosen.note && !values.quiet) process.stderr.write(`eval: ${chosen.note}\n`);
@@ -168,7 +171,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
     };
     return printResult(values, result, formatRegression(rs, backend));
   }
-  const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName) : undefined;
+  const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName, info.savedPreprocess ?? undefined) : undefined;
   const suite = await evaluateModels(entries, test, dataName, { batchSize, externalTeacher: external });
   const teacher = suite.models.find((m) => m.teacher) ?? null;
   const student = suite.models.find((m) => !m.teacher)!;
@@ -208,6 +211,11 @@ export async function evalCommand(argv: string[]): Promise<void> {
   printResult(values, result, formatEvaluation(suite, backend));
 }
 
+/** Whether a model folder's preprocess.json is `pre` (both absent counts as the same). */
+function samePreprocess(dir: string, pre: DataPreprocess | null): boolean {
+  return JSON.stringify(loadPreprocess(dir)) === JSON.stringify(pre);
+}
+
 /** A model folder the engine loads (a tsdistill model): evaluated with timing like the student. */
 async function isEngineFolder(spec: string): Promise<boolean> {
   if (!isModelFolder(spec)) return false;
@@ -220,7 +228,7 @@ async function isEngineFolder(spec: string): Promise<boolean> {
 }
 
 /** Any other teacher, or a teacher cache of the test split: its logits on the test split, checked first. */
-async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string): Promise<ExternalTeacher> {
+async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string, dataPreprocess?: DataPreprocess): Promise<ExternalTeacher> {
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
   if (isDir && (existsSync(join(spec, MANIFEST_FILE)) || existsSync(join(spec, PARTIAL_MANIFEST_FILE)))) {
     let cache;
@@ -239,12 +247,12 @@ async function externalTeacher(spec: string, test: InMemoryDataset, dataName: st
       cache.close();
     }
   }
-  const opened = await openTeacher(spec, test);
+  const opened = await openTeacher(spec, test, { dataPreprocess });
   try {
     for (const w of await checkTeacherOnData(opened.teacher, test, { dataName: `${dataName} (test split)` })) process.stderr.write(`warning: ${w}\n`);
     const logits = await runTeacher(opened.teacher, test, { validate: false });
     // Size where the teacher is one model file or folder (not a function, a config or an ensemble).
-    const measurable = spec.endsWith(".onnx") || (isDir && existsSync(join(spec, "model.json")));
+    const measurable = spec.endsWith(".onnx") || (isDir && isModelFolder(spec));
     return { name: "teacher", dir: spec, logits, params: opened.paramCount ?? null, bytesOnDisk: measurable ? bytesOnDisk(spec) : null };
   } finally {
     await opened.close();
