@@ -1,0 +1,156 @@
+// Text classification with a transformer student from the CLI: train, distill (teacher = an MLP on hashed n-grams
+// reading the raw texts through its own preprocess.json, or a transformer teaching an MLP), eval and serve, on a
+// small JSONL fixture (80 short texts, two classes), on wasm and on native where the addon is built.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { useBackend } from "../src/engine/backend.js";
+import { nativeAddon } from "../src/engine/native-addon.js";
+import { loadStudent } from "../src/students/student.js";
+import { buildModel } from "../src/students/any-model.js";
+import { loadImageData } from "../src/data/sources.js";
+import { TsdistillError } from "../src/util/errors.js";
+import { runCli, tempDir, type Run } from "./helpers.js";
+
+const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
+const FIXTURE = join(ROOT, "test", "fixtures", "texts-mini.jsonl");
+const TOKENS = `jsonl:${FIXTURE}?tokenizer=byte&ctx=48`;
+const HASHED = `jsonl:${FIXTURE}?buckets=256`;
+const TINY = "transformer:layers=1,dim=16,heads=2,ff=32";
+const FAST = ["--epochs", "2", "--batch-size", "16", "--lr", "0.003", "--json", "-q"];
+const { dir, cleanup } = tempDir("tsdistill-transformer-cli-");
+after(cleanup);
+
+const describe = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+const json = (r: Run) => JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+
+const NATIVE_SKIP = nativeAddon ? {} : { skip: "native addon not built (run: node scripts/build-native.mjs, needs libopenblas-dev)" };
+
+for (const backend of ["wasm", "native"] as const) {
+  test(`train --model transformer on token data (${backend}): saved with its tokenizer, eval gives the same accuracy`, backend === "native" ? NATIVE_SKIP : {}, async () => {
+    const out = join(dir, `train-${backend}`);
+    const r = await runCli(["train", "--model", TINY, "--data", TOKENS, ...FAST, "--backend", backend, "--out", out]);
+    assert.equal(r.code, 0, describe(r));
+    const result = json(r);
+    assert.equal(result.backend, backend);
+    assert.equal(readJson(join(out, "config.json")).backend, backend, "config.json records the backend that ran");
+    for (const f of ["config.json", "model.safetensors", "tokenizer.json", "preprocess.json"]) assert.ok(existsSync(join(out, "model", f)), `model/${f} saved`);
+    const pre = readJson(join(out, "model", "preprocess.json"));
+    assert.equal(pre.kind, "tokens");
+    assert.equal(pre.ctx, 48);
+    assert.deepEqual(pre.labelNames, ["ham", "spam"]);
+    assert.ok(typeof result.testAccuracy === "number" && result.testAccuracy >= 0 && result.testAccuracy <= 1);
+
+    const e = await runCli(["eval", "--model", join(out, "model"), "--batch", "8", "--backend", backend, "--json"]);
+    assert.equal(e.code, 0, describe(e));
+    const ev = json(e);
+    assert.equal(ev.backend, backend);
+    assert.equal(ev.data, TOKENS, "eval reads the data recorded in the model folder");
+    assert.equal(ev.accuracy, result.testAccuracy, "eval scores the saved model as train did");
+    assert.equal(ev.testSize, 16);
+  });
+}
+
+test("distill: an MLP teacher on hashed n-grams teaches a transformer student on byte tokens (raw texts)", async () => {
+  const teacherRun = join(dir, "mlp-teacher");
+  const t = await runCli(["train", "--model", "mlp:32", "--data", HASHED, ...FAST, "--epochs", "6", "--backend", "wasm", "--out", teacherRun]);
+  assert.equal(t.code, 0, describe(t));
+  const out = join(dir, "distill-transformer");
+  const r = await runCli(["distill", "--teacher", join(teacherRun, "model"), "--student", TINY, "--data", TOKENS, ...FAST, "--backend", "wasm", "--out", out]);
+  assert.equal(r.code, 0, describe(r));
+  const result = json(r);
+  assert.equal(result.teacherTestAccuracy, json(t).testAccuracy, "the teacher scores on the raw test texts as it did on its own features");
+  assert.ok(typeof result.agreementWithTeacher === "number");
+  assert.equal(readJson(join(out, "student", "preprocess.json")).kind, "tokens");
+
+  // eval with that teacher: it runs on the raw test texts through its own preprocessing.
+  const e = await runCli(["eval", "--model", join(out, "student"), "--teacher", join(teacherRun, "model"), "--batch", "8", "--backend", "wasm", "--json"]);
+  assert.equal(e.code, 0, describe(e));
+  const ev = json(e);
+  assert.equal(ev.teacherAccuracy, result.teacherTestAccuracy);
+  assert.equal(ev.agreementWithTeacher, result.agreementWithTeacher);
+});
+
+test("distill: a transformer teacher (byte tokens) teaches an MLP on hashed n-grams and a transformer on BPE tokens", async () => {
+  const teacherRun = join(dir, "transformer-teacher");
+  const t = await runCli(["train", "--model", TINY, "--data", TOKENS, ...FAST, "--backend", "wasm", "--out", teacherRun]);
+  assert.equal(t.code, 0, describe(t));
+  const mlp = await runCli(["distill", "--teacher", join(teacherRun, "model"), "--student", "mlp:8", "--data", HASHED, ...FAST, "--backend", "wasm", "--out", join(dir, "distill-mlp")]);
+  assert.equal(mlp.code, 0, describe(mlp));
+  assert.equal(json(mlp).teacherTestAccuracy, json(t).testAccuracy);
+  const bpe = await runCli(["distill", "--teacher", join(teacherRun, "model"), "--student", TINY, "--data", `jsonl:${FIXTURE}?tokenizer=bpe:300&ctx=24`, ...FAST, "--backend", "wasm", "--out", join(dir, "distill-bpe")]);
+  assert.equal(bpe.code, 0, describe(bpe));
+  const tok = readJson(join(dir, "distill-bpe", "student", "tokenizer.json"));
+  assert.equal((tok.model as { type: string }).type, "BPE", "the student's trained BPE vocabulary is saved with it");
+});
+
+/** Starts `tsdistill serve` on a free port; resolves with its URL and a stop function. */
+function serve(modelDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [join(ROOT, "bin", "tsdistill.js"), "serve", "--model", modelDir, "--port", "0", "--backend", "wasm", "--json", "-q"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => (child.kill("SIGKILL"), fail(new Error(`serve did not start: ${stderr}`))), 60_000);
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      stdout += d;
+      if (!stdout.includes("\n")) return;
+      clearTimeout(timer);
+      const { url } = JSON.parse(stdout.split("\n")[0]) as { url: string };
+      done({ url, stop: () => new Promise((r) => (child.once("close", () => r()), child.kill("SIGTERM"))) });
+    });
+    child.on("exit", (code) => code !== 0 && code !== null && fail(new Error(`serve exited ${code}: ${stderr}`)));
+  });
+}
+
+test("serve a transformer student: raw texts in, the library's predictions out; bad texts are a 400 naming the index", async () => {
+  const out = join(dir, "train-serve");
+  const r = await runCli(["train", "--model", TINY, "--data", TOKENS, ...FAST, "--backend", "wasm", "--out", out]);
+  assert.equal(r.code, 0, describe(r));
+  const modelDir = join(out, "model");
+  const texts = ["win free cash prize now!", "team meeting notes for the project", "x".repeat(200)];
+  await useBackend("wasm");
+  const student = await loadStudent(modelDir);
+  const expected = await student.predict(texts);
+  student.dispose();
+  const server = await serve(modelDir);
+  try {
+    const res = await fetch(`${server.url}/predict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ texts }) });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { predictions: { label: string; probabilities: number[] }[] };
+    assert.deepEqual(body.predictions.map((p) => p.label), expected.map((p) => (p as { label: string }).label));
+    body.predictions.forEach((p, i) => p.probabilities.forEach((v, j) => assert.ok(Math.abs(v - (expected[i] as { probabilities: number[] }).probabilities[j]) < 1e-5)));
+    const bad = await fetch(`${server.url}/predict`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ texts: ["ok", 3] }) });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /texts\[1\]/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("bad token data specs and a transformer on hashed features are one-line errors", async () => {
+  const cases: [string, string, RegExp][] = [
+    [TINY, `jsonl:${FIXTURE}?tokenizer=byte&buckets=64`, /buckets is a hashed n-gram option/],
+    [TINY, `jsonl:${FIXTURE}?ctx=32`, /ctx applies to token ids; expected tokenizer=/],
+    [TINY, `jsonl:${FIXTURE}?tokenizer=bpe:12`, /at least 259 ids/],
+    [TINY, HASHED, /a transformer reads token ids.*tokenizer=byte/],
+    [`${TINY},ctx=16`, TOKENS, /ctx: 16 is shorter than the data's 48 tokens/],
+  ];
+  for (const [spec, data, pattern] of cases) {
+    assert.throws(() => {
+      const d = loadImageData(data);
+      buildModel(spec, { inputShape: d.train.sampleShape, numClasses: d.train.numClasses, preprocess: d.preprocess, seed: 0 }).dispose();
+    }, (err: Error) => err instanceof TsdistillError && pattern.test(err.message) && !err.message.includes("\n"));
+  }
+  // Through the CLI: exit code 2 (usage), one line, no run folder.
+  const out = join(dir, "never");
+  const r = await runCli(["train", "--model", TINY, "--data", HASHED, "--epochs", "1", "--backend", "wasm", "--out", out]);
+  assert.notEqual(r.code, 0, describe(r));
+  assert.equal(r.stderr.trim().split("\n").length, 1, `one error line:\n${describe(r)}`);
+  assert.match(r.stderr, /a transformer reads token ids/);
+  assert.ok(!existsSync(out), "no run folder is left");
+});
