@@ -4,12 +4,15 @@ import { join } from "node:path";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
 import { formatDataSummary, type DataSummary } from "../data/summary.js";
-import { savePreprocess } from "../data/preprocess.js";
 import { buildTransferSet } from "../data/transfer.js";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
-import { loadModel, saveModel } from "../students/io.js";
+import { loadModel } from "../students/io.js";
+import { buildModel, saveAnyModel, type AnyModel } from "../students/any-model.js";
+import { openSavedModelTeacher } from "../teachers/saved-model-teacher.js";
+import type { OpenedTeacher } from "../teachers/teacher-openers.js";
+import { readsRaw, runTeacher } from "../teachers/teacher-run.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { modelTeacher, TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import { TeacherOutputCache } from "../teachers/output-cache.js";
@@ -17,7 +20,7 @@ import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "
 import { fit, type LossFn } from "../train/fit.js";
 import { runTrainJob } from "../train/job.js";
 import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
-import { agreement, evaluate, predictLogits } from "../eval/classification.js";
+import { agreement, classificationMetrics, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
 import type { CheckpointStore } from "../train/checkpoint.js";
 import { TsdistillError } from "../util/errors.js";
@@ -40,10 +43,19 @@ export interface RecipeResult {
   runDir?: string;
 }
 
-function shapesOf(student: SequentialModel, teacher: Teacher | null, teacherOutputShape: number[]): ModelShapes {
+/** A capturable layer's output shape without the batch dimension. */
+function studentLayerShape(student: AnyModel, name: string): number[] | undefined {
+  if (name === "logits") return student.outputShape;
+  if (student instanceof SequentialModel) return student.layers.find((l) => l.config.name === name)?.outputShape;
+  if (!student.layerNames().includes(name)) return undefined;
+  const { ctx, dim, heads } = student.config;
+  return name === "pooled" ? [dim] : name.endsWith("/attention") ? [heads, ctx, ctx] : [ctx, dim];
+}
+
+function shapesOf(student: AnyModel, teacher: Teacher | null, teacherOutputShape: number[]): ModelShapes {
   const teacherLayers = teacher?.layers?.() ?? [];
   return {
-    studentLayer: (name) => (name === "logits" ? student.outputShape : student.layers.find((l) => l.config.name === name)?.outputShape),
+    studentLayer: (name) => studentLayerShape(student, name),
     teacherLayer: (name) => (name === "logits" ? teacherOutputShape : teacherLayers.find((l) => l.name === name)?.shape),
     studentLayers: student.layerNames(),
     teacherLayers: teacherLayers.map((l) => l.name),
@@ -91,16 +103,19 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     tr ? buildTransferSet(base, { seed: recipe.seed, unlabeled: tr.unlabeled ? requireUnlabeled(loaded.unlabeled, recipe.data.source) : undefined, noise: tr.noise && { ...tr.noise, labels: "unlabeled" }, mixup: tr.mixup && { ...tr.mixup, labels: "unlabeled" }, shift: tr.shift }) : base;
   const train = transfer(withoutClasses(loaded.train, recipe.data.omitClasses));
   const shape = { inputShape: train.sampleShape, numClasses: train.numClasses };
-  const student = new SequentialModel(modelConfigFromSpec(recipe.student.spec, { ...shape, dropout: recipe.student.dropout, inputDropout: recipe.student.inputDropout }), recipe.seed + 1);
+  const student = buildModel(recipe.student.spec, { ...shape, preprocess: loaded.preprocess, dropout: recipe.student.dropout, inputDropout: recipe.student.inputDropout, seed: recipe.seed + 1 });
   const keepWorkDir = !!(opts.workDir ?? opts.run);
   const workDir = opts.workDir ?? (opts.run ? opts.run.dir : mkdtempSync(join(tmpdir(), "tsdistill-recipe-")));
   let teacherModel: SequentialModel | null = null;
+  // A teacher folder with its own preprocessing (or a transformer): it reads the raw samples (saved-model-teacher.ts).
+  let savedTeacher: OpenedTeacher | null = null;
   let labelCache: LabelCache | null = null;
   const compiled: WeightedSumLoss[] = [];
   try {
     const t = recipe.teacher;
     if (t.kind === "tfjs") {
-      teacherModel = (await loadModel(t.path)).model;
+      savedTeacher = await openSavedModelTeacher(t.path, train, loaded.preprocess);
+      if (!savedTeacher) teacherModel = (await loadModel(t.path)).model;
     } else if (t.kind === "cache") {
       labelCache = openLabelCache(t.path, { datasetHash: hashDataset(train), numSamples: train.size });
     } else {
@@ -114,9 +129,9 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       teacherModel = (await loadModel(await trainRecipeTeacher(recipe, join(workDir, "teacher"), opts.reporter, opts.checkpoints?.file("teacher")))).model;
     }
     const lookup = labelCache ? cacheLogitLookup(labelCache, (t as { path: string }).path) : null;
-    const numOutputs = teacherModel?.numOutputs ?? lookup!.numClasses;
+    const numOutputs = savedTeacher?.teacher.numClasses ?? teacherModel?.numOutputs ?? lookup!.numClasses;
     checkTeacherTask(numOutputs, train, "path" in t ? t.path : `the trained ${t.spec}`, recipe.data.source, "teacher");
-    const teacher = teacherModel ? modelTeacher(teacherModel) : null;
+    const teacher = savedTeacher ? savedTeacher.teacher : teacherModel ? modelTeacher(teacherModel) : null;
     const shapes = shapesOf(student, teacher, [numOutputs]);
     const stages = recipeStages(recipe);
     stages.forEach((st, i) => compiled.push(WeightedSumLoss.compile(st.terms, shapes, recipe.seed, stageWhere(recipe, i, opts.source))));
@@ -169,17 +184,16 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       results.push({ name: st.name, epochs: st.epochs, terms: st.terms.map((x) => x.loss), history: fitResult.history });
     }
     const sEval = evaluate((x) => student.predict(x), test);
-    const tEval = teacher ? evaluate((x) => teacher.logits(x), test) : null;
+    const tEval = !teacher ? null : readsRaw(teacher) ? evaluateLogits(await runTeacher(teacher, test, { validate: false }), test) : evaluate((x) => teacher.logits(x), test);
     // Without the teacher (cache only), agreement is measured on the transfer set the cache holds.
     const agree = tEval
       ? agreement(tEval.logits, sEval.logits, test.numClasses)
       : agreement(labelCache!.logitsFor(train.y.map((_, i) => i)), predictLogits((x) => student.predict(x), train), train.numClasses);
-    await saveModel(student, join(workDir, "student"), { spec: recipe.student.spec, role: "distilled student", recipe: recipe.name, terms: stages.flatMap((s) => s.terms.map((x) => x.loss)) });
-    if (loaded.preprocess) savePreprocess(join(workDir, "student"), loaded.preprocess);
+    await saveAnyModel(student, join(workDir, "student"), { spec: recipe.student.spec, role: "distilled student", recipe: recipe.name, terms: stages.flatMap((s) => s.terms.map((x) => x.loss)) }, loaded.preprocess);
     return {
       name: recipe.name,
       student: { spec: recipe.student.spec, params: student.paramCount, accuracy: sEval.accuracy, errors: sEval.errors, agreementWithTeacher: agree },
-      teacher: tEval && teacherModel ? { params: teacherModel.paramCount, accuracy: tEval.accuracy, errors: tEval.errors } : null,
+      teacher: tEval && (teacherModel || savedTeacher) ? { params: teacherModel?.paramCount ?? savedTeacher!.paramCount ?? 0, accuracy: tEval.accuracy, errors: tEval.errors } : null,
       agreementMeasuredOn: tEval ? "test set" : "transfer set (teacher cache)",
       testSize: test.size,
       stages: results,
@@ -189,6 +203,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   } finally {
     for (const c of compiled) c.dispose();
     teacherModel?.dispose();
+    await savedTeacher?.close();
     labelCache?.close();
     student.dispose();
     if (!keepWorkDir) rmSync(workDir, { recursive: true, force: true });
@@ -218,6 +233,12 @@ export async function trainRecipeTeacher(recipe: Recipe, outDir: string, reporte
     reporter,
   );
   return job.modelDir;
+}
+
+/** Accuracy, errors and the logits of a teacher run over the test split (as evaluate() gives for a model). */
+function evaluateLogits(logits: Float32Array, test: InMemoryDataset): { accuracy: number; errors: number; logits: Float32Array } {
+  const m = classificationMetrics(logits, test.y, test.numClasses);
+  return { accuracy: m.accuracy, errors: m.errors, logits };
 }
 
 function requireUnlabeled(data: InMemoryDataset | undefined, source: string): InMemoryDataset {

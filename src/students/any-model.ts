@@ -47,6 +47,9 @@ export function buildModel(spec: string | TransformerSpecInput, opts: BuildModel
   const context = { vocab: tokenizer.vocabSize, seqLen: pre.ctx, numClasses: opts.numClasses, padId: tokenizer.special.pad, head: "classify" as const };
   const config = transformerConfigFromSpec(spec, context);
   if (config.head !== "classify") throw new TsdistillError(`model spec "${name}": head=${config.head}; a classifier needs head=classify (the default here)`);
+  // The saved model's input is the data's sequence ([ctx] ids from preprocess.json): a longer context would only
+  // hold positions no input ever reaches, and eval/serve check the two shapes against each other.
+  if (config.ctx !== pre.ctx) throw new TsdistillError(`model spec "${name}": ctx: ${config.ctx} differs from the data's ${pre.ctx} tokens per text; expected the same (ctx= in the jsonl: spec sets both, or leave ctx out of the model spec)`);
   return new TransformerModel(config, opts.seed);
 }
 
