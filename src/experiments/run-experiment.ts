@@ -4,8 +4,9 @@ import { basename, dirname, join, relative } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
-import { loadModel } from "../students/io.js";
-import type { SequentialModel } from "../students/model.js";
+import { isModelFolder, loadAnyModel } from "../students/any-model.js";
+import type { TrainableModel } from "../students/trainable.js";
+import type { InMemoryDataset } from "../data/dataset.js";
 import { agreement, predictLogits } from "../eval/classification.js";
 import { measureLatency } from "../eval/latency.js";
 import { binaryAuc } from "../eval/roc.js";
@@ -92,7 +93,8 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
   checkRequirements(ex);
   const base = ex.base;
   await useBackend(base.backend);
-  const { validation, test, summary } = loadSplits(base.data.source, { validationSize: base.data.validationSize, seed: base.seed }, "data.validationSize");
+  const loaded = loadSplits(base.data.source, { validationSize: base.data.validationSize, seed: base.seed }, "data.validationSize");
+  const { test, summary } = loaded;
   if (test.task === "regression") throw new TsdistillError(`${ex.file}: data.source: ${base.data.source} is a regression task; experiment recipes compare classifiers only (use 'tsdistill distill' for regression, or task=classification)`);
   for (const line of formatDataSummary(summary)) info(line);
   mkdirSync(opts.dir, { recursive: true });
@@ -105,18 +107,34 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
     throw new Error(`${ex.file}: teacher: an experiment needs a teacher model it can evaluate (kind train or tfjs), not a cache`);
   }
   const cols = test.numClasses;
-  const { model: teacher } = await loadModel(teacherDir);
+  const { model: teacher } = await loadAnyModel(teacherDir);
+  // A variant may read the same texts another way (token ids for a transformer, hashed n-grams for the teacher):
+  // its test split holds the same samples in the same order, prepared as its student reads them.
+  const tests = new Map<string, InMemoryDataset>([[base.data.source, test]]);
+  const validationFor = (recipe: Recipe): InMemoryDataset =>
+    recipe.data.source === base.data.source ? loaded.validation : loadSplits(recipe.data.source, { validationSize: recipe.data.validationSize, seed: recipe.seed }, "data.validationSize").validation;
+  const testFor = (recipe: Recipe, where: string): InMemoryDataset => {
+    const source = recipe.data.source;
+    if (!tests.has(source)) {
+      const other = loadSplits(source, { validationSize: recipe.data.validationSize, seed: recipe.seed }, "data.validationSize").test;
+      if (other.size !== test.size || other.numClasses !== test.numClasses || other.y.some((y, i) => y !== test.y[i])) {
+        throw new TsdistillError(`${where}: data.source ${source} has another test split than the base's ${base.data.source} (${other.size} vs ${test.size} samples); expected the same samples read another way`);
+      }
+      tests.set(source, other);
+    }
+    return tests.get(source)!;
+  };
   const rows: ResultRow[] = [];
   try {
     const teacherLogits = predictLogits((x) => teacher.predict(x), test);
-    const teacherLatency = latencyOf(teacher, test.sampleShape);
-    const measure = async (name: string, role: ResultRow["role"], modelDir: string, spec: string, seconds: number, omitted: number[] = []): Promise<ResultRow> => {
-      const { model } = role === "teacher" ? { model: teacher } : await loadModel(modelDir);
+    const teacherLatency = latencyOf(teacher, test);
+    const measure = async (name: string, role: ResultRow["role"], modelDir: string, spec: string, seconds: number, omitted: number[] = [], test = tests.get(base.data.source)!, validation = loaded.validation): Promise<ResultRow> => {
+      const { model } = role === "teacher" ? { model: teacher } : await loadAnyModel(modelDir);
       try {
         const logits = role === "teacher" ? teacherLogits : predictLogits((x) => model.predict(x), test);
         const all = errorsOn(logits, test.y, cols);
         const classErrors = Object.fromEntries(ex.extras.evaluate.classErrors.map((c) => [String(c), errorsOn(logits, test.y, cols, c)]));
-        const latencyMs = role === "teacher" ? teacherLatency : latencyOf(model, test.sampleShape);
+        const latencyMs = role === "teacher" ? teacherLatency : latencyOf(model, test);
         const row: ResultRow = {
           name,
           role,
@@ -161,7 +179,7 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
           info(`training ${name} (hard labels only, ${alone.training.epochs} epochs)`);
           const dir = join(opts.dir, `alone-${baselines.size}`);
           const r = await runOrKeep(alone, opts, info, { reporter: opts.reporter, workDir: dir, label: name, source: ex.file });
-          const row = await measure(name, "student alone", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses);
+          const row = await measure(name, "student alone", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses, testFor(recipe, `${ex.file}: variants[${i}]`), validationFor(recipe));
           baselines.set(key, row);
           rows.push(row);
         }
@@ -169,7 +187,7 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
       info(`distilling ${v.name} (${recipe.student.spec})`);
       const dir = join(opts.dir, `variant-${i}`);
       const r = await runOrKeep(recipe, opts, info, { reporter: opts.reporter, workDir: dir, label: v.name, source: `${ex.file}: variants[${i}]` });
-      const row = await measure(v.name, "distilled", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses);
+      const row = await measure(v.name, "distilled", join(dir, "student"), recipe.student.spec, r.seconds, recipe.data.omitClasses, testFor(recipe, `${ex.file}: variants[${i}]`), validationFor(recipe));
       rows.push(row);
       const alone = ex.extras.baseline ? baselines.get(JSON.stringify([recipe.student, recipe.data, totalEpochs(recipe), recipe.training])) : undefined;
       if (alone) row.baseline = alone.name;
@@ -198,7 +216,7 @@ export async function runExperiment(ex: Experiment, opts: ExperimentOptions): Pr
 /** Runs one model's recipe in its folder, or with checkpoints keeps it when an interrupted run already finished it there. */
 async function runOrKeep(recipe: Recipe, opts: ExperimentOptions, info: (m: string) => void, run: RecipeRunOptions & { workDir: string }): Promise<Pick<RecipeResult, "seconds">> {
   const done = join(run.workDir, "result.json");
-  if (opts.checkpoints && existsSync(done) && existsSync(join(run.workDir, "student", "model.json"))) {
+  if (opts.checkpoints && existsSync(done) && isModelFolder(join(run.workDir, "student"))) {
     info(`${run.label}: kept from the interrupted run`);
     return JSON.parse(readFileSync(done, "utf8")) as RecipeResult;
   }
@@ -241,8 +259,9 @@ function removeDeadTeacherFolders(store: string): void {
   }
 }
 
-function latencyOf(model: SequentialModel, sampleShape: number[]): number {
-  const x = tf.randomUniform([1, ...sampleShape], 0, 1, "float32", 7);
+/** Batch-1 p50 latency on the first test sample (a real one: a transformer's input must be token ids). */
+function latencyOf(model: TrainableModel, test: InMemoryDataset): number {
+  const x = tf.tensor(test.x.slice(0, test.sampleSize), [1, ...test.sampleShape], "float32");
   try {
     return measureLatency(
       () => {
