@@ -17,6 +17,9 @@ export { TransformerSpec, resolveTransformerConfig, type TransformerConfig, type
 export { parseTransformerSpec, transformerConfigFromSpec, isTransformerSpec } from "./students/spec.js";
 export { saveTransformer, loadTransformer, isTransformerFolder } from "./students/transformer-io.js";
 export { initFromTeacher } from "./students/transformer-init.js";
+export { buildModel, saveAnyModel, loadAnyModel, isModelFolder, type AnyModel, type BuildModelOptions } from "./students/any-model.js";
+export { loadJsonlTokens, encodeTokenRows, tokenizerOf, type TokenPreprocess, type JsonlTokenOptions } from "./data/jsonl-tokens.js";
+export { openSavedModelTeacher, preprocessedTeacher } from "./teachers/saved-model-teacher.js";
 export { type Tokenizer, type SpecialIds } from "./tokenizers/tokenizer.js";
 export { ByteTokenizer } from "./tokenizers/byte.js";
 export { HfTokenizer } from "./tokenizers/huggingface.js";

@@ -13,6 +13,8 @@ import { loadStudent } from "../src/students/student.js";
 import { buildModel } from "../src/students/any-model.js";
 import { loadImageData } from "../src/data/sources.js";
 import { TsdistillError } from "../src/util/errors.js";
+import { encodeTokenRows, type TokenPreprocess } from "../src/data/jsonl-tokens.js";
+import * as tf from "@tensorflow/tfjs-core";
 import { runCli, tempDir, type Run } from "./helpers.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -153,4 +155,46 @@ test("bad token data specs and a transformer on hashed features are one-line err
   assert.equal(r.stderr.trim().split("\n").length, 1, `one error line:\n${describe(r)}`);
   assert.match(r.stderr, /a transformer reads token ids/);
   assert.ok(!existsSync(out), "no run folder is left");
+});
+
+test("library: a transformer classifier on token data, trained, distilled from an n-gram MLP on raw texts, saved and loaded", async () => {
+  const { train, distill, loadImageData: load, buildModel: build, saveAnyModel, loadStudent: open, openSavedModelTeacher, runTeacher, TeacherLogitCache } = {
+    ...(await import("../src/train/distill.js")),
+    ...(await import("../src/data/sources.js")),
+    ...(await import("../src/students/any-model.js")),
+    ...(await import("../src/students/student.js")),
+    ...(await import("../src/teachers/saved-model-teacher.js")),
+    ...(await import("../src/teachers/teacher-run.js")),
+    ...(await import("../src/teachers/teacher.js")),
+  };
+  await useBackend("cpu");
+  const hashed = load(HASHED);
+  const tokens = load(TOKENS);
+  const fit = { epochs: 2, batchSize: 16, optimizer: { kind: "adam" as const, lr: 0.003 }, seed: 1 };
+  const mlp = build("mlp:16", { inputShape: hashed.train.sampleShape, numClasses: 2, preprocess: hashed.preprocess, seed: 1 });
+  await train(mlp, hashed.train, fit);
+  const mlpDir = join(dir, "lib-mlp");
+  await saveAnyModel(mlp, mlpDir, { spec: "mlp:16" }, hashed.preprocess);
+  mlp.dispose();
+
+  const opened = await openSavedModelTeacher(mlpDir, tokens.train, tokens.preprocess);
+  assert.ok(opened, "the MLP folder opens as a teacher of the token data");
+  assert.deepEqual(opened.teacher.metadata?.input.rawKinds, ["text"]);
+  const teacherLogits = new TeacherLogitCache(await runTeacher(opened.teacher, tokens.train, { validate: false }), 2);
+  const student = build(TINY, { inputShape: tokens.train.sampleShape, numClasses: 2, preprocess: tokens.preprocess, seed: 2 });
+  const result = await distill({ ...fit, student, data: tokens.train, teacherLogits, temperature: 1, alpha: 0.5 });
+  assert.equal(result.history.length, 2);
+  assert.ok(result.history.every((h) => Number.isFinite(h.loss)));
+  const studentDir = join(dir, "lib-student");
+  await saveAnyModel(student, studentDir, { spec: TINY }, tokens.preprocess);
+  const texts = ["win cash now!", "project review tomorrow"];
+  const direct = student.predict(tf.tensor(encodeTokenRows(tokens.preprocess as TokenPreprocess, texts), [2, 48]));
+  const expected = Array.from(direct.dataSync());
+  direct.dispose();
+  student.dispose();
+  await opened.close();
+  const loaded = await open(studentDir);
+  assert.deepEqual(Array.from(loaded.logits(texts)), expected, "the saved folder predicts as the trained model");
+  assert.deepEqual((await loaded.predict(texts)).map((p) => typeof (p as { label: string }).label), ["string", "string"]);
+  loaded.dispose();
 });
