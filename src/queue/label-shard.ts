@@ -40,8 +40,9 @@ async function openSource(source: LabelSource): Promise<OpenSource> {
   if (current) await current.opened.close();
   current = null;
   await useBackend(source.backend);
-  const data = loadSplits(source.data, source.split)[source.splitName];
-  const opened = await openTeachers(source.teachers, data, source.weights);
+  const splits = loadSplits(source.data, source.split);
+  const data = splits[source.splitName];
+  const opened = await openTeachers(source.teachers, data, source.weights, { dataPreprocess: splits.preprocess });
   // As `tsdistill label`: a regression teacher's numbers go into the cache in the target's units.
   const teacher = data.task === "regression" && source.teachers.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(source.teachers[0]), UNITS) : opened.teacher;
   current = { key, teacher, data, opened, datasetHash: hashDataset(data) };

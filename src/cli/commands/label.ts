@@ -81,7 +81,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const data = splits[splitName];
   if (data.size === 0) throw new UsageError(`--split: the ${splitName} split of ${dataName} is empty`);
   const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
-  const opened = await openTeachers(specs, data, weights, { api: { batch: { onRetry } } });
+  const opened = await openTeachers(specs, data, weights, { api: { batch: { onRetry } }, dataPreprocess: preprocess });
   const { hash: teacherHash } = opened;
   // A regression teacher's numbers go into the cache in the target's units (tsdistill's own models output standardised ones).
   const teacher = data.task === "regression" && specs.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(specs[0]), UNITS) : opened.teacher;
