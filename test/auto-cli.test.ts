@@ -58,7 +58,7 @@ test("auto CLI: SIGINT, then SIGKILL, then a rerun with the same --out finishes 
     const problem = await makeTinyProblem(dir);
     const db = join(dir, "runs.db");
     const out = join(dir, "search");
-    const args = ["auto", "--teacher", problem.teacher, "--data", problem.data, "--validation-size", "100", "--seed", "3", "--max-params", "20000", "--trials", "6", "--workers", "1", "--max-epochs", "3", "--batch-size", "32", "--out", out, "--db", db, "--quiet"];
+    const args = ["auto", "--teacher", problem.teacher, "--data", problem.data, "--validation-size", "100", "--seed", "3", "--max-params", "20000", "--trials", "6", "--workers", "1", "--max-epochs", "3", "--batch-size", "32", "--out", out, "--db", db, "--quiet", "--backend", "wasm"]; // the in-process reference below runs on wasm
 
     const first = await interruptAfter(args, db, 0, "SIGINT");
     assert.equal(first.code, 130, `SIGINT exits with 130 (stderr: ${first.stderr})`);
