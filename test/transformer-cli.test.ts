@@ -198,3 +198,35 @@ test("library: a transformer classifier on token data, trained, distilled from a
   assert.deepEqual((await loaded.predict(texts)).map((p) => typeof (p as { label: string }).label), ["string", "string"]);
   loaded.dispose();
 });
+
+test("recipes: a transformer student given as a YAML object (or string), taught by an MLP folder on hashed n-grams", async () => {
+  const { parseRecipe } = await import("../src/distill/recipe.js");
+  const { runRecipe } = await import("../src/distill/run-recipe.js");
+  const { train } = await import("../src/train/distill.js");
+  const { buildModel: build, saveAnyModel } = await import("../src/students/any-model.js");
+  await useBackend("cpu");
+  const hashed = loadImageData(HASHED);
+  const mlp = build("mlp:16", { inputShape: hashed.train.sampleShape, numClasses: 2, preprocess: hashed.preprocess, seed: 1 });
+  await train(mlp, hashed.train, { epochs: 4, batchSize: 16, optimizer: { kind: "adam", lr: 0.01 }, seed: 1 });
+  const teacherDir = join(dir, "recipe-teacher");
+  await saveAnyModel(mlp, teacherDir, {}, hashed.preprocess);
+  mlp.dispose();
+  const yaml = {
+    name: "tiny-text",
+    backend: "cpu",
+    data: { source: TOKENS },
+    teacher: { kind: "tfjs", path: teacherDir },
+    student: { spec: { kind: "transformer", layers: 1, dim: 16, heads: 2, ff: 32 } },
+    training: { epochs: 1, batchSize: 16 },
+    loss: { terms: [{ loss: "kd", options: { temperature: 2, alpha: 0.5 } }] },
+  };
+  const recipe = parseRecipe(yaml, "tiny.yaml");
+  assert.equal(recipe.student.spec, TINY, "the YAML object reads as the spec string");
+  assert.equal(parseRecipe({ ...yaml, student: { spec: TINY } }).student.spec, TINY);
+  assert.throws(() => parseRecipe({ ...yaml, student: { spec: { kind: "transformer", layers: 1, dim: 16 } } }, "bad.yaml"), /bad\.yaml.*heads/s);
+  const workDir = join(dir, "recipe-run");
+  const r = await runRecipe(recipe, { workDir });
+  assert.ok(r.teacher && r.teacher.accuracy > 0.5, `the teacher reads the raw test texts: ${JSON.stringify(r.teacher)}`);
+  assert.ok(r.student.agreementWithTeacher >= 0 && r.student.agreementWithTeacher <= 1);
+  assert.equal(readJson(join(workDir, "student", "preprocess.json")).kind, "tokens");
+});

@@ -6,6 +6,8 @@ import { ScheduleConfig } from "../train/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { TermSpec } from "./terms.js";
+import { TransformerSpec } from "../students/transformer-config.js";
+import { transformerSpecString } from "../students/spec.js";
 
 export const TeacherSpec = z.discriminatedUnion("kind", [
   /** A TF.js layers model folder (model.json + weights), e.g. from `tsdistill train`. */
@@ -76,7 +78,14 @@ export const Recipe = z
     teacher: TeacherSpec,
     student: z
       .object({
-        spec: z.string(),
+        /** mlp:…, cnn:…, transformer:…, or a transformer as a YAML object ({kind: transformer, layers, dim, heads, …}). */
+        spec: z.union([z.string(), z.record(z.string(), z.unknown())]).transform((v, ctx) => {
+          if (typeof v === "string") return v;
+          const t = TransformerSpec.safeParse(v);
+          if (t.success) return transformerSpecString(t.data);
+          for (const issue of t.error.issues) ctx.addIssue({ code: "custom", message: `transformer: ${issue.message}`, path: issue.path as (string | number)[] });
+          return z.NEVER;
+        }),
         dropout: z.number().min(0).max(0.99).default(0),
         inputDropout: z.number().min(0).max(0.99).default(0),
       })

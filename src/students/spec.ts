@@ -2,7 +2,8 @@ import { TsdistillError } from "../util/errors.js";
 import type { Activation } from "../engine/ops.js";
 import type { LayerConfig } from "./layers.js";
 import type { ModelConfig } from "./model.js";
-import { resolveTransformerConfig, TRANSFORMER_HEADS, type TransformerConfig, type TransformerContext, type TransformerSpecInput } from "./transformer-config.js";
+import { describeZodError } from "../util/zod-errors.js";
+import { resolveTransformerConfig, TransformerSpec, TRANSFORMER_HEADS, type TransformerConfig, type TransformerContext, type TransformerSpecInput } from "./transformer-config.js";
 
 export interface SpecOptions {
   inputShape: number[];
@@ -129,6 +130,24 @@ export function parseTransformerSpec(spec: string): TransformerSpecInput {
   }
   for (const required of ["layers", "dim", "heads"]) if (!(required in out)) bad(`key "${required}" is missing`);
   return out as TransformerSpecInput;
+}
+
+/**
+ * A YAML/JSON transformer object as the equivalent `transformer:…` string (defaults left out), so recipes,
+ * results and tables name a transformer student the way the command line does.
+ */
+export function transformerSpecString(input: TransformerSpecInput): string {
+  const parsed = TransformerSpec.safeParse(input);
+  if (!parsed.success) throw new TsdistillError(describeZodError(parsed.error, { file: "student.spec" }));
+  const s = parsed.data;
+  const parts = [`layers=${s.layers}`, `dim=${s.dim}`, `heads=${s.heads}`];
+  for (const key of ["ff", "ctx", "vocab", "numClasses", "embedDim", "head"] as const) if (s[key] !== undefined) parts.push(`${key}=${s[key]}`);
+  if (s.causal) parts.push("causal");
+  if (s.tie) parts.push("tie");
+  if (s.dropout > 0) parts.push(`dropout=${s.dropout}`);
+  if (s.pool !== "mean") parts.push(`pool=${s.pool}`);
+  if (s.padId !== undefined) parts.push(`padId=${s.padId === null ? "none" : s.padId}`);
+  return `transformer:${parts.join(",")}`;
 }
 
 /** A transformer config from a spec string or a YAML/JSON object; the data and tokenizer fill what it leaves out. */
