@@ -10,7 +10,9 @@ import { loadRecipe, parseRecipe, recipeStages, type RecipeInput } from "../src/
 import { runRecipe } from "../src/distill/run-recipe.js";
 import { WeightedSumLoss } from "../src/distill/terms.js";
 import { SequentialModel } from "../src/students/model.js";
-import { modelConfigFromSpec } from "../src/students/spec.js";
+import { isTransformerSpec, modelConfigFromSpec } from "../src/students/spec.js";
+import { buildModel } from "../src/students/any-model.js";
+import type { TokenPreprocess } from "../src/data/jsonl-tokens.js";
 import { modelTeacher } from "../src/teachers/teacher.js";
 import { TsdistillError } from "../src/util/errors.js";
 import { tempDir } from "./helpers.js";
@@ -27,14 +29,17 @@ const base: RecipeInput = {
   loss: { terms: [{ loss: "kd", options: { temperature: 4 } }] },
 };
 
+/** Byte token ids at ctx 128: what a transformer student in a shipped recipe reads (jsonl:…?tokenizer=byte). */
+const BYTE_TOKENS: TokenPreprocess = { kind: "tokens", version: 1, textField: "text", labelField: "label", labelNames: [], ctx: 128, addBos: true, addEos: false, tokenizer: { tokenizer: { kind: "byte" } } };
+
 function shapesFor(studentSpec: string, teacherSpec: string) {
   const shape = { inputShape: [28, 28, 1], numClasses: 10 };
-  const s = new SequentialModel(modelConfigFromSpec(studentSpec, shape), 1);
+  const s = isTransformerSpec(studentSpec) ? buildModel(studentSpec, { inputShape: [128], numClasses: 10, preprocess: BYTE_TOKENS, seed: 1 }) : new SequentialModel(modelConfigFromSpec(studentSpec, shape), 1);
   const t = new SequentialModel(modelConfigFromSpec(teacherSpec, shape), 2);
   const teacher = modelTeacher(t);
   return {
     shapes: {
-      studentLayer: (n: string) => (n === "logits" ? s.outputShape : s.layers.find((l) => l.config.name === n)?.outputShape),
+      studentLayer: (n: string) => (n === "logits" ? s.outputShape : s instanceof SequentialModel ? s.layers.find((l) => l.config.name === n)?.outputShape : undefined),
       teacherLayer: (n: string) => (n === "logits" ? t.outputShape : teacher.layers!().find((l) => l.name === n)?.shape),
       studentLayers: s.layerNames(),
       teacherLayers: t.layerNames(),
