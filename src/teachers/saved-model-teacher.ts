@@ -70,6 +70,8 @@ export async function openSavedModelTeacher(dir: string, data: InMemoryDataset, 
   const transformer = isTransformerFolder(dir);
   const pre = loadPreprocess(dir);
   if (!transformer && !pre) return null;
+  // The data was prepared as this model's input: the plain path reads its features (no second load here).
+  if (!transformer && dataPre && JSON.stringify(pre) === JSON.stringify(dataPre)) return null;
   const loaded = await loadAnyModel(dir).catch((err: unknown) => {
     if (transformer) throw err;
     return null; // a stock TF.js layers model: the TF.js path opens it
