@@ -23,6 +23,11 @@ export const DEFAULT_BACKEND: BackendName = "auto";
 // PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info.
 tf.env().set("PROD", true);
 
+// The library's default is auto too: with the addon loaded, native outranks wasm (TF.js priority 2), so code that
+// never calls useBackend runs on native; without it, TF.js's own choice (wasm) stands.
+const NATIVE_AUTO_PRIORITY = 3;
+registerNativeBackend(NATIVE_AUTO_PRIORITY);
+
 export async function useBackend(name: BackendName = DEFAULT_BACKEND, { fallback = true } = {}): Promise<ResolvedBackend> {
   if (!BACKENDS.includes(name)) {
     throw new TsdistillError(`--backend: unknown backend "${name}"; expected one of ${BACKENDS.join(", ")}`);

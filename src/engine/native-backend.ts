@@ -43,11 +43,11 @@ let registered = false;
  * Registers the "native" backend: a MathBackendCPU (tensors are plain Float32Arrays the addon reads in place)
  * with cpu's kernels, the heavy ones replaced by BLAS calls. Returns false when the addon is not loaded.
  */
-export function registerNativeBackend(): boolean {
+export function registerNativeBackend(priority = 0): boolean {
   if (!nativeAddon) return false;
   if (registered) return true;
-  // Priority below cpu and wasm: only an explicit choice selects it.
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+  // The priority decides whether TF.js picks it without an explicit choice (engine/backend.ts: the auto default).
+  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), priority);
   for (const k of tf.getKernelsForBackend("cpu")) {
     const own = NATIVE_KERNELS[k.kernelName];
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc: (own ?? k.kernelFunc) as tf.KernelFunc });
