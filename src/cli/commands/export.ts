@@ -151,6 +151,9 @@ async function exportEmbeddings(modelDir: string, values: Values, format: "onnx"
 
 async function exportStudent(student: Student, values: Values, o: { format: "onnx" | "tfjs"; inputMode: "raw" | "features"; checkN: number }): Promise<void> {
   const { model, metadata, dir: modelDir } = student;
+  if (!(model instanceof SequentialModel)) {
+    throw new UsageError(`export: ${modelDir} is a transformer, which this command does not export yet; use exportTransformerOnnx and checkTransformerOnnx from the library`);
+  }
   const pre = student.preprocessSaved ? student.preprocess : null;
   const int8 = Boolean(values.int8);
   // The check's data is resolved before anything is written: data that does not fit the model is refused with
@@ -165,7 +168,6 @@ async function exportStudent(student: Student, values: Values, o: { format: "onn
   const lines: string[] = [];
 
   if (o.format === "tfjs") {
-    if (!(model instanceof SequentialModel)) throw new UsageError(`--format tfjs: ${modelDir} is a transformer, which has no TF.js layers form; expected --format onnx`);
     const shipped = pre ? preprocessingFiles(pre, { json: "preprocess.json", module: "preprocess.mjs", types: "preprocess.d.mts" }) : {};
     const meta = { ...metadata, exportedFrom: modelDir, ...(pre ? { preprocessing: "preprocess.mjs + preprocess.json in this folder turn raw inputs into the features this model takes" } : {}) };
     let sizes: Awaited<ReturnType<typeof saveTfjsInt8>> | null = null;
