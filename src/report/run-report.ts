@@ -1,5 +1,7 @@
 // Collects what a run folder holds (config.json, metrics.json, results.json, model folders) and evaluates its
 // models into one JSON-ready RunReport, which html.ts renders.
+import { isModelFolder } from "../students/any-model.js";
+import { loadPreprocess } from "../data/preprocess.js";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path";
 import type { EpochMetrics } from "../train/reporter.js";
@@ -179,7 +181,7 @@ function readPhases(metrics: unknown, file: string): Phase[] {
   });
 }
 
-const hasModel = (dir: string) => existsSync(join(dir, "model.json"));
+const hasModel = (dir: string) => isModelFolder(dir);
 
 /** Where a path written in config.json points now: as given (cwd), else relative to the run folder or its parent. */
 function resolveRecorded(p: string, runDir: string): string | null {
@@ -203,6 +205,13 @@ export function runModels(runDir: string, kind: RunKind, config: unknown, notes:
   if (hasModel(join(runDir, "student-alone"))) add("student alone", join(runDir, "student-alone"));
   if (hasModel(join(runDir, "student"))) add(kind === "demo" ? "distilled" : "student", join(runDir, "student"));
   if (hasModel(join(runDir, "model"))) add("model", join(runDir, "model"));
+  // A teacher that reads the samples another way (an n-gram MLP teaching a transformer) cannot share the test tensor.
+  const teacher = entries.find((e) => e.teacher);
+  const other = entries.find((e) => !e.teacher);
+  if (teacher && other && JSON.stringify(loadPreprocess(teacher.dir)) !== JSON.stringify(loadPreprocess(other.dir))) {
+    notes.push(`the teacher ${teacher.dir} prepares its inputs differently from the student (its own preprocess.json), so it is not in this table; tsdistill eval --model ${other.dir} --teacher ${teacher.dir} compares them`);
+    entries.splice(entries.indexOf(teacher), 1);
+  }
   return entries;
 }
 
