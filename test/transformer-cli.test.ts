@@ -13,7 +13,7 @@ import { loadStudent } from "../src/students/student.js";
 import { buildModel } from "../src/students/any-model.js";
 import { loadImageData } from "../src/data/sources.js";
 import { TsdistillError } from "../src/util/errors.js";
-import { encodeTokenRows, type TokenPreprocess } from "../src/data/jsonl-tokens.js";
+import { encodeTokenRows, loadJsonlTokens, tokenizerOf, type TokenPreprocess } from "../src/data/jsonl-tokens.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { runCli, tempDir, type Run } from "./helpers.js";
 
@@ -229,4 +229,33 @@ test("recipes: a transformer student given as a YAML object (or string), taught 
   assert.ok(r.teacher && r.teacher.accuracy > 0.5, `the teacher reads the raw test texts: ${JSON.stringify(r.teacher)}`);
   assert.ok(r.student.agreementWithTeacher >= 0 && r.student.agreementWithTeacher <= 1);
   assert.equal(readJson(join(workDir, "student", "preprocess.json")).kind, "tokens");
+});
+
+test("jsonl: with tokenizer=: the same splits and labels as the n-gram loader, padded ids with BOS, a tokens preprocess.json that round-trips", async () => {
+  const { savePreprocess, loadPreprocess, applyPreprocess, preprocessShape } = await import("../src/data/preprocess.js");
+  const hashed = loadImageData(HASHED);
+  const tokens = loadImageData(TOKENS);
+  for (const part of ["train", "test"] as const) {
+    assert.deepEqual(Array.from(tokens[part].y), Array.from(hashed[part].y), `${part}: same samples, same labels`);
+    assert.deepEqual(tokens[part].rawRows([0, 1]), hashed[part].rawRows([0, 1]), `${part}: same raw texts`);
+  }
+  assert.deepEqual(tokens.train.sampleShape, [48]);
+  const pre = tokens.preprocess as TokenPreprocess;
+  const first = tokens.train.rawRows([0])![0] as string;
+  const ids = Array.from(tokens.train.x.subarray(0, 48));
+  const bytes = Array.from(new TextEncoder().encode(first)).slice(0, 47);
+  assert.deepEqual(ids.slice(0, 1 + bytes.length), [257, ...bytes], "BOS, then the UTF-8 bytes");
+  assert.ok(ids.slice(1 + bytes.length).every((v) => v === 256), "right-padded with the pad id");
+  const modelDir = join(dir, "pre-roundtrip");
+  (await import("node:fs")).mkdirSync(modelDir, { recursive: true });
+  savePreprocess(modelDir, pre);
+  const back = loadPreprocess(modelDir)!;
+  assert.equal(back.kind, "tokens");
+  assert.deepEqual(preprocessShape(back), [48]);
+  assert.deepEqual(Array.from(applyPreprocess(back, [first, { text: first }])), [...ids, ...ids], "strings or objects with the text field");
+  // bpe:N is trained on the training texts only and deterministically.
+  const a = loadImageData(`jsonl:${FIXTURE}?tokenizer=bpe:280&ctx=16`);
+  const b = loadJsonlTokens(FIXTURE, { tokenizer: "bpe:280", ctx: 16 });
+  assert.deepEqual(Array.from(a.train.x), Array.from(b.train.x));
+  assert.equal(tokenizerOf(b.preprocess).vocabSize, 280);
 });
