@@ -57,25 +57,27 @@ for (const backend of ["wasm", "native"] as const) {
   });
 }
 
-test("distill: an MLP teacher on hashed n-grams teaches a transformer student on byte tokens (raw texts)", async () => {
-  const teacherRun = join(dir, "mlp-teacher");
-  const t = await runCli(["train", "--model", "mlp:32", "--data", HASHED, ...FAST, "--epochs", "6", "--backend", "wasm", "--out", teacherRun]);
-  assert.equal(t.code, 0, describe(t));
-  const out = join(dir, "distill-transformer");
-  const r = await runCli(["distill", "--teacher", join(teacherRun, "model"), "--student", TINY, "--data", TOKENS, ...FAST, "--backend", "wasm", "--out", out]);
-  assert.equal(r.code, 0, describe(r));
-  const result = json(r);
-  assert.equal(result.teacherTestAccuracy, json(t).testAccuracy, "the teacher scores on the raw test texts as it did on its own features");
-  assert.ok(typeof result.agreementWithTeacher === "number");
-  assert.equal(readJson(join(out, "student", "preprocess.json")).kind, "tokens");
+for (const backend of ["wasm", "native"] as const) {
+  test(`distill (${backend}): an MLP teacher on hashed n-grams teaches a transformer student on byte tokens (raw texts)`, backend === "native" ? NATIVE_SKIP : {}, async () => {
+    const teacherRun = join(dir, `mlp-teacher-${backend}`);
+    const t = await runCli(["train", "--model", "mlp:32", "--data", HASHED, ...FAST, "--epochs", "6", "--backend", backend, "--out", teacherRun]);
+    assert.equal(t.code, 0, describe(t));
+    const out = join(dir, `distill-transformer-${backend}`);
+    const r = await runCli(["distill", "--teacher", join(teacherRun, "model"), "--student", TINY, "--data", TOKENS, ...FAST, "--backend", backend, "--out", out]);
+    assert.equal(r.code, 0, describe(r));
+    const result = json(r);
+    assert.equal(result.teacherTestAccuracy, json(t).testAccuracy, "the teacher scores on the raw test texts as it did on its own features");
+    assert.ok(typeof result.agreementWithTeacher === "number");
+    assert.equal(readJson(join(out, "student", "preprocess.json")).kind, "tokens");
 
-  // eval with that teacher: it runs on the raw test texts through its own preprocessing.
-  const e = await runCli(["eval", "--model", join(out, "student"), "--teacher", join(teacherRun, "model"), "--batch", "8", "--backend", "wasm", "--json"]);
-  assert.equal(e.code, 0, describe(e));
-  const ev = json(e);
-  assert.equal(ev.teacherAccuracy, result.teacherTestAccuracy);
-  assert.equal(ev.agreementWithTeacher, result.agreementWithTeacher);
-});
+    // eval with that teacher: it runs on the raw test texts through its own preprocessing.
+    const e = await runCli(["eval", "--model", join(out, "student"), "--teacher", join(teacherRun, "model"), "--batch", "8", "--backend", backend, "--json"]);
+    assert.equal(e.code, 0, describe(e));
+    const ev = json(e);
+    assert.equal(ev.teacherAccuracy, result.teacherTestAccuracy);
+    assert.equal(ev.agreementWithTeacher, result.agreementWithTeacher);
+  });
+}
 
 test("distill: a transformer teacher (byte tokens) teaches an MLP on hashed n-grams and a transformer on BPE tokens", async () => {
   const teacherRun = join(dir, "transformer-teacher");
