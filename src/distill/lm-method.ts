@@ -118,7 +118,9 @@ export async function runLmMethod(o: RunLmMethodOptions): Promise<LmMethodResult
   if (!teacher) throw new TsdistillError(`method ${s.method}: needs a teacher (--teacher)`);
   if (s.method === "gkd") {
     const sampling = { temperature: s.tau ?? GKD_DEFAULTS.temperature };
-    const r = await distillLmGkd({ ...fitOptions, label, student, teacher, data, terms, lambda: s.lambda ?? GKD_DEFAULTS.lambda, sampling, promptLength: s.promptLength, tokenizer });
+    // A teacher without full logits (an API) gets GKD's black-box defaults: top-k KD on data batches, sampled-token reverse KL on sampled ones.
+    const gkdTerms = teacher.capabilities.logits ? terms : undefined;
+    const r = await distillLmGkd({ ...fitOptions, label, student, teacher, data, terms: gkdTerms, lambda: s.lambda ?? GKD_DEFAULTS.lambda, sampling, promptLength: s.promptLength, tokenizer });
     return { ...r, method: s.method, steps: stepsOf(data.size) };
   }
   const r = await distillLm({ ...fitOptions, label, student, teacher, data, terms, tokenizers: teacher.tokenizer ? { teacher: teacher.tokenizer, student: tokenizer } : undefined });
