@@ -75,6 +75,17 @@ test("causal LM CLI: train, generate, eval, label (top-k + generations), distill
     assert.ok(r.agreement >= 0 && r.agreement <= 1 && r.teacherNll.samples === 4 && r.params < tr.params, d.stdout);
   }
 
+  // report: the LM rows of results.json and the model re-evaluated against the run's teacher.
+  const rep = await runCli(["report", "--run", join(dir, "d-kl"), "--json", "--quiet"]);
+  assert.equal(rep.code, 0, rep.stderr);
+  const report = JSON.parse(readFileSync(json(rep.stdout).json, "utf8"));
+  const distilled = JSON.parse(readFileSync(join(dir, "d-kl", "results.json"), "utf8"));
+  assert.equal(report.lm.rows[0].name, "student (kl)");
+  assert.equal(report.lm.rows[0].bitsPerByte, distilled.bitsPerByte);
+  assert.ok(Math.abs(report.lm.evaluation.bitsPerByte - distilled.bitsPerByte) < 1e-9 && report.lm.evaluation.agreement === distilled.agreement, "the same held-out numbers when evaluated again");
+  assert.deepEqual(report.notes, []);
+  assert.match(readFileSync(json(rep.stdout).html, "utf8"), /Language model \(held-out documents\)/);
+
   // Token-level KD across tokenizers is refused before training, naming both.
   const mismatch = await runCli(["distill", ...student, "--data", `${data}&tokenizer=bpe:300`, "--method", "kl", "--out", join(dir, "d-mismatch")]);
   assert.equal(mismatch.code, 1, mismatch.stderr);
