@@ -20,7 +20,7 @@ export interface LmSuiteOptions {
   samples?: number;
   /** Prompt tokens taken from the start of test windows (default 16). */
   promptTokens?: number;
-  /** Tokens generated per sample (default 64; fewer where prompt + sample would pass the teacher's context). */
+  /** Tokens generated per sample (default 64; for an API teacher, fewer where prompt + sample would pass its context). */
   maxTokens?: number;
   /** Sampling temperature of the student's samples (default 1). */
   temperature?: number;
@@ -72,8 +72,8 @@ export async function evaluateLmSuite(o: LmSuiteOptions): Promise<LmSuiteResult>
     const count = o.samples ?? 200;
     if (count > 0) {
       const prompts = samplePrompts(test, count, o.promptTokens ?? 16);
-      // Prompt + sample within the teacher's context (an API teacher scores a sequence in one request).
-      const room = teacher.ctx === null ? Infinity : teacher.ctx - prompts[0].length;
+      // An API teacher scores a sequence in one request: prompt + sample must fit its context (the others slide a window).
+      const room = teacher.kind !== "api" || teacher.ctx === null ? Infinity : teacher.ctx - prompts[0].length;
       if (room < 1) throw new TsdistillError(`LM evaluation: prompts of ${prompts[0].length} tokens leave no room in the teacher's context of ${teacher.ctx}; use fewer prompt tokens`);
       const samples: GeneratedSample[] = generateSamples(model, prompts, { maxTokens: Math.min(o.maxTokens ?? 64, room), temperature: o.temperature ?? 1, topK: o.topK, topP: o.topP, seed, eos: tokenizer.special.eos });
       const m = await teacherNllOfSamples(teacher, samples, tokenizer);
