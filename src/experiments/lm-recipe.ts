@@ -67,13 +67,15 @@ const Row = z.union([
     .strict(),
 ]);
 
+// Overrides carry no defaults: a field the quick section leaves out keeps the recipe's value.
+const TrainingOverride = z.object({ epochs: z.number().int().positive(), batchSize: z.number().int().positive(), lr: z.number().positive() }).partial().strict();
 const Overrides = z
   .object({
     data: Data.partial().optional(),
-    teacher: Teacher.partial().optional(),
+    teacher: z.object({ spec: z.string(), trainWindows: z.number().int().positive(), training: TrainingOverride }).partial().strict().optional(),
     student: z.object({ spec: z.string() }).strict().optional(),
-    training: Training.partial().optional(),
-    eval: Eval.partial().optional(),
+    training: TrainingOverride.optional(),
+    eval: z.object({ samples: z.number().int().min(0), promptTokens: z.number().int().positive(), maxTokens: z.number().int().positive(), agreementWindows: z.number().int().positive() }).partial().strict().optional(),
   })
   .strict();
 
