@@ -178,6 +178,13 @@ export {
 export { distillLmGkd, GKD_DEFAULTS, type DistillLmGkdOptions, type DistillLmGkdResult, type GkdBatchInfo } from "./distill/lm-gkd.js";
 export { distillLmSequenceKd, sequenceKdWindows, windowPrompts, type DistillLmSequenceKdOptions, type DistillLmSequenceKdResult, type SequenceKdWindows } from "./distill/lm-seqkd.js";
 export { openLmTeacher, type OpenLmTeacherOptions } from "./teachers/open-lm-teacher.js";
+// Causal LMs end to end (corpora, methods, caches, evaluation, the kind: lm recipe).
+export { loadLmCorpus, isLmDataSpec, LM_DATA_HELP, type LmCorpus, type LmCorpusOptions } from "./data/lm-corpus.js";
+export { runLmMethod, lmMethodTerms, LM_METHODS, type LmMethod, type LmMethodSettings, type RunLmMethodOptions, type LmMethodResult } from "./distill/lm-method.js";
+export { cacheLmTopK, cacheLmGenerations, type TopKCacheOptions, type GenerationCacheOptions } from "./distill/lm-caches.js";
+export { evaluateLmSuite, formatLmSuite, samplePrompts, type LmSuiteOptions, type LmSuiteResult } from "./eval/lm-suite.js";
+export { parseLmRecipe, readLmRecipe, type LmRecipe } from "./experiments/lm-recipe.js";
+export { runLmRecipe, lmRunTable, type LmRunResult, type LmRowResult } from "./experiments/lm-run.js";
 export { teacherAgreement, teacherNllOfSamples, type CrossTeacherNll } from "./eval/lm-teacher-eval.js";
 export { type EmbeddingTeacher, type EmbeddingTeacherKind, embedAll } from "./teachers/embedding/embedding-teacher.js";
 export { EmbeddingTeacherConfig, parseEmbeddingTeacherConfig, loadEmbeddingTeacherConfig, openEmbeddingTeacher } from "./teachers/embedding/embedding-teacher-config.js";

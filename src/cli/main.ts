@@ -14,6 +14,7 @@ import { runCommand } from "./commands/run.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { workerCommand } from "./commands/worker.js";
 import { dashboardCommand } from "./commands/dashboard.js";
+import { generateCommand } from "./commands/generate.js";
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
   demo: { run: demoCommand, summary: "MNIST end to end: teacher, student alone, distilled student, comparison table" },
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary
   runs: { run: runsCommand, summary: "list and compare the searches and trials in the run store (SQLite)" },
   dashboard: { run: dashboardCommand, summary: "web UI on 127.0.0.1: runs and searches, live training curves, compare runs, Pareto plots, reports" },
   worker: { run: workerCommand, summary: "run teacher-label shards and auto trials from a Redis queue (label --queue, auto --queue)" },
+  generate: { run: generateCommand, summary: "continue a prompt with a causal LM saved by tsdistill (KV cache; temperature, top-k, top-p, seed)" },
   doctor: { run: doctorCommand, summary: "report the backend in use, the native BLAS addon, BLAS config, threads and CPU" },
 };
 

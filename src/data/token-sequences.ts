@@ -52,7 +52,10 @@ export function readCorpusDocuments(path: string): CorpusDocument[] {
  */
 export function packWindows(docs: readonly (readonly number[])[], ctx: number, eos: number): Int32Array {
   const stream: number[] = [];
-  for (const d of docs) stream.push(...d, eos);
+  for (const d of docs) {
+    for (const id of d) stream.push(id); // not push(...d): a long document would overflow the call stack
+    stream.push(eos);
+  }
   const n = stream.length > ctx ? Math.floor((stream.length - 1) / ctx) : 0;
   const out = new Int32Array(n * (ctx + 1));
   for (let w = 0; w < n; w++) for (let k = 0; k <= ctx; k++) out[w * (ctx + 1) + k] = stream[w * ctx + k];

@@ -1,5 +1,6 @@
 // Renders a RunReport as one self-contained HTML page: inline CSS, inline SVG charts drawn here, the report's
 // JSON in an inert <script type="application/json"> block. No scripts run and nothing is fetched.
+import { lmReportTable } from "./lm-report.js";
 import type { ModelEvaluation } from "../eval/model-eval.js";
 import type { ResultRow, RunReport } from "./run-report.js";
 import { PALETTE, barChart, esc, heatmapChart, lineChart, reliabilityChart, type LineSeries } from "./svg.js";
@@ -200,6 +201,10 @@ export function renderReportHtml(r: RunReport): string {
     if (r.results.agreementMeasuredOn) parts.push(`<p class="meta">Agreement measured on the ${esc(r.results.agreementMeasuredOn)}.</p>`);
   } else parts.push(`<p>No results.json results to show.</p>`);
   parts.push(section("results"));
+  if (r.lm) {
+    const t = lmReportTable(r.lm);
+    parts.push(`<h2>Language model (held-out documents)</h2>`, htmlTable(t.head, t.rows));
+  }
 
   if (r.evaluation) {
     const ev = r.evaluation;

@@ -11,6 +11,7 @@ import { DataError, TsdistillError } from "../util/errors.js";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { writeFileAtomic } from "../util/files.js";
 import { renderReportHtml, reportCharts } from "./html.js";
+import { lmReport, type LmReport } from "./lm-report.js";
 
 export type RunKind = "demo" | "distill" | "recipe" | "train" | "unknown";
 
@@ -63,6 +64,8 @@ export interface RunReport {
   charts: string[];
   /** Things the report could not show and why (e.g. a teacher folder that no longer exists). */
   notes: string[];
+  /** Language-model runs (text:/sotu data, kind: lm recipes): their rows and the model re-evaluated. */
+  lm?: LmReport | null;
 }
 
 export interface RunReportOptions {
@@ -263,6 +266,9 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
   } else if (!entries.length) {
     notes.push("no model folders (model.json) in the run folder: no evaluation charts");
   }
+  const lm = await lmReport(dir, config, results, { evaluate: opts.evaluate ?? true, data: opts.data, notes });
+  // An LM run's model folders are transformers, which the classifier evaluation above does not read.
+  if (lm) for (let i = notes.length - 1; i >= 0; i--) if (/^no model folders|^the teacher named in config\.json \(teacher:/.test(notes[i])) notes.splice(i, 1);
   const report: RunReport = {
     format: "tsdistill-run-report",
     version: 1,
@@ -278,6 +284,7 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
     evaluation,
     charts: [],
     notes,
+    lm,
   };
   report.charts = reportCharts(report);
   return report;

@@ -1,4 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
+import { lmDistillCommand } from "./lm-distill.js";
+import { argvHasLmData } from "./lm-common.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { useBackend } from "../../engine/backend.js";
@@ -21,6 +23,7 @@ import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
+(Causal language models on text:/sotu corpora: tsdistill distill --data "sotu?ctx=128" --help)
 tsdistill distill --config RECIPE.yaml [--out DIR] [--resume] [--quiet] [--json]
 
 With --config, runs a YAML recipe (teacher, student, data, a weighted sum of loss terms from any family, stages,
@@ -49,6 +52,7 @@ ${GLOBAL_HELP}
 data specs: ${DATA_HELP}`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
+  if (argvHasLmData(argv)) return lmDistillCommand(argv);
   const { values } = parseOptions("distill", argv, {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,

@@ -1,4 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
+import { lmEvalCommand } from "./lm-eval.js";
+import { argvHasLmData, argvModelIsLm } from "./lm-common.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +21,7 @@ import { checkOutputWidth } from "../../teachers/teacher-validate.js";
 import { DataError, UsageError } from "../../util/errors.js";
 
 export const EVAL_HELP = `tsdistill eval --model DIR [--teacher PATH] [options]
+(Causal language models on text:/sotu corpora: tsdistill eval --data "sotu?ctx=128" --help)
 
 Evaluates a saved model on the test split: accuracy, top-1/top-5, loss, calibration (ECE over 15 confidence
 bins and the reliability curve), per-class accuracy and the confusion matrix; parameters, size on disk,
@@ -115,6 +118,7 @@ export function formatRegression(suite: RegressionSuite, backend: string): strin
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
+  if (argvHasLmData(argv) || argvModelIsLm(argv)) return lmEvalCommand(argv);
   const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");

@@ -1,4 +1,6 @@
 import { parseOptions, numberOption, choiceOption } from "../args.js";
+import { lmLabelCommand } from "./lm-label.js";
+import { argvHasLmData } from "./lm-common.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
 import { DATA_HELP, loadSplits } from "../../data/sources.js";
 import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
@@ -11,6 +13,7 @@ import { parseQueueUrl } from "../../queue/connection.js";
 import { absoluteDataSpec, absoluteTeacherSpec } from "../../queue/paths.js";
 
 export const LABEL_HELP = `tsdistill label --teacher PATH --out CACHE_DIR [options]
+(Causal language models on text:/sotu corpora: tsdistill label --data "sotu?ctx=128" --help)
 
 Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
 first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
@@ -44,6 +47,7 @@ ${DATA_OPTIONS_HELP}
 ${GLOBAL_HELP}`;
 
 export async function labelCommand(argv: string[]): Promise<void> {
+  if (argvHasLmData(argv)) return lmLabelCommand(argv);
   const { values } = parseOptions("label", argv, {
     ...GLOBAL_OPTIONS,
     teacher: { type: "string", multiple: true },

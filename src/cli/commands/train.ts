@@ -1,4 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
+import { lmTrainCommand } from "./lm-train.js";
+import { argvHasLmData } from "./lm-common.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { buildModel, saveAnyModel } from "../../students/any-model.js";
@@ -10,6 +12,7 @@ import { CheckpointStore } from "../../train/checkpoint.js";
 import { UsageError } from "../../util/errors.js";
 
 export const TRAIN_HELP = `tsdistill train --model SPEC [options]
+(Causal language models on text:/sotu corpora: tsdistill train --data "sotu?ctx=128" --help)
 
 Trains a model on hard labels and saves it in the TF.js layers format (run folder/model), e.g. a teacher:
   tsdistill train --model mlp:1200-1200 --dropout 0.5 --input-dropout 0.2 --epochs 10
@@ -28,6 +31,7 @@ ${GLOBAL_HELP}
 data specs: ${DATA_HELP}`;
 
 export async function trainCommand(argv: string[]): Promise<void> {
+  if (argvHasLmData(argv)) return lmTrainCommand(argv);
   const { values } = parseOptions("train", argv, { ...GLOBAL_OPTIONS, ...TRAINING_OPTIONS, model: { type: "string" }, dropout: { type: "string" }, "input-dropout": { type: "string" } });
   if (values.help) return void process.stdout.write(TRAIN_HELP + "\n");
   if (!values.model) throw new UsageError("train: --model is required (e.g. --model mlp:800-800)");
