@@ -13,7 +13,7 @@ export const FUZZ_SCALE = Number(process.env.FUZZ_RUNS ?? 1);
 export const SLOW_MS = 5000;
 
 export function params(numRuns: number): fc.Parameters<unknown> {
-  return { seed: FUZZ_SEED, numRuns: Math.max(1, Math.round(numRuns * FUZZ_SCALE)), endOnFailure: true };
+  return { seed: FUZZ_SEED, numRuns: Math.max(1, Math.round(numRuns * FUZZ_SCALE)), endOnFailure: true, includeErrorInReport: true };
 }
 
 /** A byte-level corruption of a valid file: truncation, bit flips, a random overwrite or insertion. */
@@ -51,7 +51,9 @@ function scalePositions(m: Mutation, frac: number): Mutation {
   }
 }
 
-export function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
+export function mutate(input: Uint8Array, m: Mutation): Uint8Array {
+  // A copy first: Buffer#slice is a view, and a mutation must never reach the caller's bytes.
+  const bytes = Uint8Array.from(input);
   const idx = (at: number) => Math.min(bytes.length - 1, Math.floor(at * bytes.length));
   switch (m.kind) {
     case "truncate":
