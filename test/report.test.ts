@@ -17,6 +17,7 @@ import { renderReportHtml } from "../src/report/html.js";
 import { reportCommand } from "../src/cli/commands/report.js";
 import { DataError, UsageError } from "../src/util/errors.js";
 import { tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 // CHROMIUM_PATH overrides the browser (e.g. to check the skip path); CI installs Debian's chromium here.
@@ -169,11 +170,7 @@ test("report --run on a demo run folder: self-contained HTML with every chart, a
   assert.ok(html.includes("Gap closed"));
 });
 
-test("the report renders in headless Chromium without errors, every chart drawn", async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found: install Debian's chromium to run the in-browser check of report.html`);
-    return;
-  }
+test("the report renders in headless Chromium without errors, every chart drawn", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium") }, async () => {
   const html = existsSync(HTML) ? HTML : (await writeRunReport(RUN, join(tmp, "browser.html"), { timing: false })).html;
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
