@@ -34,7 +34,7 @@ test("ApiTeacher.messages: redaction from the config and from --redact/--redact-
   const base = { kind: "api" as const, baseURL: "http://127.0.0.1:9/v1", model: "m", labels: LABELS, apiKeyEnv: null, prompt: "Rate: {input}" };
   const plain = new ApiTeacher(base);
   assert.equal(plain.messages("mail x@y.org")[0].content, "Rate: mail x@y.org");
-  assert.equal(plain.stats.redactions, null);
+  assert.equal(plain.stats.redactions, undefined);
   const fromConfig = new ApiTeacher({ ...base, redact: { kinds: ["email"] } });
   assert.equal(fromConfig.messages("mail x@y.org, 555 123 4567")[0].content, "Rate: mail [EMAIL], 555 123 4567");
   const fromCli = new ApiTeacher({ ...base, redact: { kinds: ["email"] } }, { redact: { all: true, patterns: ["secret\\w*"] } });

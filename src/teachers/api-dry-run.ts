@@ -56,7 +56,7 @@ export function apiDryRun(teacher: Teacher, data: InMemoryDataset, show = 3): Ap
     estimatedCompletionTokens: completionTokens,
     estimatedCostUSD: cost,
     costPer1000LabelsUSD: cost === null || texts.length === 0 ? null : (cost / texts.length) * 1000,
-    redactions: api.stats.redactions,
+    redactions: api.stats.redactions ?? null,
   };
 }
 

@@ -77,8 +77,8 @@ export interface ApiTeacherStats {
   totalTokens: number;
   /** From `pricing`; null without it. */
   costUSD: number | null;
-  /** What redaction replaced in the texts sent (null: redaction is off). */
-  redactions: RedactionCounts | null;
+  /** What redaction replaced in the texts sent (absent when redaction is off). */
+  redactions?: RedactionCounts;
 }
 
 export type LabelBatchOptions = BatchOptions;
@@ -148,7 +148,7 @@ export class ApiTeacher {
 
   /** Running totals over every labelBatch call of this teacher (a snapshot). */
   get stats(): ApiTeacherStats {
-    return { ...this.#http.stats, ...this.#counts, redactions: this.#redactor?.counts ?? null };
+    return { ...this.#http.stats, ...this.#counts, ...(this.#redactor ? { redactions: this.#redactor.counts } : {}) };
   }
 
   /** The messages sent for one input (redacted first when redaction is on; each call counts its replacements). */

@@ -16,6 +16,7 @@ import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
 import { checkOutputWidth } from "../../teachers/teacher-validate.js";
 import { DataError, UsageError } from "../../util/errors.js";
+import { apiCostPer1000, DEFAULT_WATTS_PER_CORE, energyFigures, formatEnergy, measureCpuAsync, type EnergyFigures } from "../../eval/energy.js";
 
 export const EVAL_HELP = `tsdistill eval --model DIR [--teacher PATH] [options]
 
@@ -37,6 +38,8 @@ tsdistill model folder) the student's RMSE to the teacher's predictions.
                          ${DATA_HELP}
 ${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
+  --watts-per-core W     for the energy estimate: process CPU time per 1,000 predictions × W watts per busy core
+                         (default ${DEFAULT_WATTS_PER_CORE}, a server core's share of its package power)
 ${GLOBAL_HELP}
   (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
 
@@ -52,7 +55,7 @@ function table(head: string[], rows: string[][]): string {
 }
 
 /** The human summary: a metric × model table, then per-class accuracy and the student's confusion matrix. */
-export function formatEvaluation(suite: EvaluationSuite, backend: string): string {
+export function formatEvaluation(suite: EvaluationSuite, backend: string, energy: EnergyFigures | null = null): string {
   const ms_ = suite.models;
   const cmp = (m: ModelEvaluation): ModelComparison | undefined => suite.comparisons.find((c) => c.student === m.name);
   const row = (label: string, f: (m: ModelEvaluation) => string) => [label, ...ms_.map(f)];
@@ -67,6 +70,7 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
     row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
     row("latency b=1 p99", (m) => ms(m.timing?.batch1.p99Ms)),
     row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+    row("CPU time / 1,000 predictions", (m) => (m.cpu ? `${m.cpu.cpuMsPer1000.toFixed(1)} ms` : "-")),
   ];
   if (suite.comparisons.length) {
     rows.push(
@@ -85,6 +89,7 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
     out.push("", `confusion matrix of ${student.name} (rows: true class, columns: predicted):`);
     out.push(table(["", ...classes], student.confusionMatrix.map((r, c) => [String(c), ...r.map(String)])));
   }
+  if (energy) out.push("", formatEnergy(energy));
   out.push("", `backend ${backend}; --json gives the reliability curves and every matrix`);
   return out.join("\n");
 }
@@ -114,10 +119,11 @@ export function formatRegression(suite: RegressionSuite, backend: string): strin
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
-  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" } });
+  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" }, "watts-per-core": { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");
   const batchSize = numberOption("batch", values.batch, { int: true, min: 1 }) ?? 256;
+  const wattsPerCore = numberOption("watts-per-core", values["watts-per-core"], { min: 0, exclusiveMin: true }) ?? DEFAULT_WATTS_PER_CORE;
   const backend = await selectBackend(values);
   const modelDir = String(values.model);
   const teacherSpec = values.teacher ? String(values.teacher) : null;
@@ -173,6 +179,7 @@ export async function evalCommand(argv: string[]): Promise<void> {
   const teacher = suite.models.find((m) => m.teacher) ?? null;
   const student = suite.models.find((m) => !m.teacher)!;
   const comparison = suite.comparisons[0] ?? null;
+  const energy = student.cpu ? energyFigures(student.cpu, teacher?.cpu ?? null, wattsPerCore, external?.apiCostPer1000LabelsUSD ?? null) : null;
   const result = {
     model: modelDir,
     teacherModel: teacherSpec,
@@ -203,9 +210,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
     student,
     teacher,
     comparison,
+    energy,
     dataSummary,
   };
-  printResult(values, result, formatEvaluation(suite, backend));
+  printResult(values, result, formatEvaluation(suite, backend, energy));
 }
 
 /** A model folder the engine loads (a tsdistill model): evaluated with timing like the student. */
@@ -220,7 +228,7 @@ async function isEngineFolder(spec: string): Promise<boolean> {
 }
 
 /** Any other teacher, or a teacher cache of the test split: its logits on the test split, checked first. */
-async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string): Promise<ExternalTeacher> {
+async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string): Promise<ExternalTeacher & { apiCostPer1000LabelsUSD?: number | null }> {
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
   if (isDir && (existsSync(join(spec, MANIFEST_FILE)) || existsSync(join(spec, PARTIAL_MANIFEST_FILE)))) {
     let cache;
@@ -242,10 +250,11 @@ async function externalTeacher(spec: string, test: InMemoryDataset, dataName: st
   const opened = await openTeacher(spec, test);
   try {
     for (const w of await checkTeacherOnData(opened.teacher, test, { dataName: `${dataName} (test split)` })) process.stderr.write(`warning: ${w}\n`);
-    const logits = await runTeacher(opened.teacher, test, { validate: false });
+    const { value: logits, cpu } = await measureCpuAsync(test.size, () => runTeacher(opened.teacher, test, { validate: false }));
+    const remote = opened.teacher.metadata?.remote === true;
     // Size where the teacher is one model file or folder (not a function, a config or an ensemble).
     const measurable = spec.endsWith(".onnx") || (isDir && existsSync(join(spec, "model.json")));
-    return { name: "teacher", dir: spec, logits, params: opened.paramCount ?? null, bytesOnDisk: measurable ? bytesOnDisk(spec) : null };
+    return { name: "teacher", dir: spec, logits, params: opened.paramCount ?? null, bytesOnDisk: measurable ? bytesOnDisk(spec) : null, cpu: { ...cpu, remote }, apiCostPer1000LabelsUSD: apiCostPer1000(opened.stats?.()) };
   } finally {
     await opened.close();
   }
