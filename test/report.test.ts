@@ -227,6 +227,10 @@ test("distill, train and recipe run folders; a missing teacher becomes a note; -
   assert.equal(d.evaluation!.models[0].dir, join(tmp, "saved-teacher"));
   assert.equal(d.evaluation!.models[1].timing, null);
   assert.equal(d.evaluation!.comparisons[0].speedUp, null);
+  // CPU time per 1,000 predictions (measured even without --timing) and the energy estimate at 5 W per core.
+  assert.equal(d.energy!.wattsPerCore, 5);
+  for (const side of [d.energy!.teacher!, d.energy!.student]) assert.ok(side.cpuMsPer1000 > 0 && Math.abs(side.joulesPer1000 - (side.cpuMsPer1000 / 1000) * 5) < 1e-12, JSON.stringify(side));
+  assert.equal(d.energy!.cpuRatio, d.energy!.teacher!.cpuMsPer1000 / d.energy!.student.cpuMsPer1000);
   assert.deepEqual(d.results!.rows.map((x) => [x.name, x.accuracy, x.params]), [["teacher", 0.9, 38170], ["student", 0.8, 9550]]);
   assert.ok(!d.charts.includes("latency") && d.charts.includes("reliability-student") && d.charts.includes("confusion-teacher"));
   assert.deepEqual(d.notes, []);
