@@ -13,7 +13,7 @@ import { parseExperiment, readExperimentYaml } from "../src/experiments/experime
 import { parseRecipe } from "../src/distill/recipe.js";
 import { parseVadRecipe } from "../src/audio/recipe.js";
 import { loadTeacherConfig, parseTeacherConfig } from "../src/teachers/teacher-config.js";
-import { tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./helpers.js";
 import { Tally, cleanly, listTree, mutate, mutationArb, params } from "./fuzz-helpers.js";
 
 const { dir, cleanup } = tempDir("tsdistill-fuzz-configs-");
@@ -192,6 +192,46 @@ test("fuzz serve: /predict bodies of any shape are a 200 or a one-line 4xx, neve
     );
   } finally {
     await server.predictor.close();
+  }
+});
+
+test("fuzz through the CLI: rejected recipes and teacher configs are one 'tsdistill: error:' line, exit 1 or 2, nothing written", { timeout: 240_000 }, async () => {
+  process.chdir(cwd);
+  // A few of the corrupted recipes and teacher configs that the parsers reject, run as users run them (each spawn
+  // costs seconds, so a handful): the process must print exactly one error line and create no run folder.
+  const texts = recipeFiles.map((f) => readFileSync(new URL(f, RECIPES)));
+  const picked: { args: (p: string) => string[]; file: string }[] = [];
+  const mutations = fc.sample(fc.tuple(fc.nat(), mutationArb), { seed: 7, numRuns: 200 });
+  for (const [which, m] of mutations) {
+    if (picked.length >= 2) break;
+    const k = which % texts.length;
+    const p = tempFile(recipeFiles[k], mutate(texts[k], m));
+    try {
+      parseAnyRecipe(readExperimentYaml(p), p);
+    } catch {
+      const out = join(dir, `cli-run-${picked.length}`);
+      picked.push({ file: p, args: (f) => ("variants" in (parseYaml(texts[k].toString()) as object) ? ["run", f, "--out", out] : ["distill", "--config", f, "--out", out]) });
+    }
+  }
+  for (const [which, m] of fc.sample(fc.tuple(fc.nat(), mutationArb), { seed: 8, numRuns: 200 })) {
+    if (picked.length >= 4) break;
+    const p = tempFile("teacher.yaml", mutate(Buffer.from(toYaml(TEACHERS[which % TEACHERS.length])), m));
+    try {
+      loadTeacherConfig(p);
+    } catch {
+      picked.push({ file: p, args: (f) => ["label", "--teacher", f, "--data", "mnist", "--train-size", "10", "--out", join(dir, `cli-label-${picked.length}`)] });
+    }
+  }
+  assert.equal(picked.length, 4, "found 4 rejected inputs");
+  for (const { file, args } of picked) {
+    const before = listTree(dir).length;
+    const r = await runCli(args(file));
+    const lines = r.stderr.trim().split("\n");
+    assert.ok(r.code === 1 || r.code === 2, `${args(file).join(" ")}: exit ${r.code} (expected 1, or 2 for usage); stderr ${r.stderr}`);
+    assert.equal(lines.length, 1, `one stderr line: ${r.stderr}`);
+    assert.match(lines[0], /^tsdistill: error: /);
+    assert.equal(listTree(dir).length, before, `nothing written: ${args(file).join(" ")}`);
+    tally.add("CLI (rejected recipe or teacher config)", "error", 0);
   }
 });
 
