@@ -95,7 +95,7 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string, energy
 }
 
 /** The regression summary: a metric × model table in the target's units. */
-export function formatRegression(suite: RegressionSuite, backend: string): string {
+export function formatRegression(suite: RegressionSuite, backend: string, energy: EnergyFigures | null = null): string {
   const ms_ = suite.models;
   const cmp = (m: RegressionSuite["models"][number]) => suite.comparisons.find((c) => c.student === m.name);
   const row = (label: string, f: (m: RegressionSuite["models"][number]) => string) => [label, ...ms_.map(f)];
@@ -107,6 +107,7 @@ export function formatRegression(suite: RegressionSuite, backend: string): strin
     row("size on disk", (m) => mb(m.bytesOnDisk)),
     row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
     row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+    row("CPU time / 1,000 predictions", (m) => `${m.cpu.cpuMsPer1000.toFixed(1)} ms`),
   ];
   if (suite.comparisons.length) {
     rows.push(
@@ -115,7 +116,7 @@ export function formatRegression(suite: RegressionSuite, backend: string): strin
       row("speed-up (teacher p50 / p50)", (m) => (cmp(m)?.speedUp != null ? `${cmp(m)!.speedUp!.toFixed(2)}×` : "-")),
     );
   }
-  return [table(["", ...ms_.map((m) => m.name)], rows), "", `regression of "${suite.target}" on ${suite.data} (${suite.testSize} test rows; RMSE and MAE in its units); backend ${backend}`].join("\n");
+  return [table(["", ...ms_.map((m) => m.name)], rows), ...(energy ? ["", formatEnergy(energy)] : []), "", `regression of "${suite.target}" on ${suite.data} (${suite.testSize} test rows; RMSE and MAE in its units); backend ${backend}`].join("\n");
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
@@ -170,9 +171,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
       student: s,
       teacher: t,
       comparison: rs.comparisons[0] ?? null,
+      energy: energyFigures(s.cpu, t?.cpu ?? null, wattsPerCore),
       dataSummary,
     };
-    return printResult(values, result, formatRegression(rs, backend));
+    return printResult(values, result, formatRegression(rs, backend, result.energy));
   }
   const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName) : undefined;
   const suite = await evaluateModels(entries, test, dataName, { batchSize, externalTeacher: external });
