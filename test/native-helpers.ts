@@ -1,5 +1,5 @@
-// Shared by the native backend tests: the addon check (fail when missing, skip only with TSDISTILL_NO_NATIVE=1),
-// running one computation on a given backend, and the closeness check.
+// Shared by the native backend tests: the addon check (skip with the install command when the addon is missing, fail
+// instead under TSDISTILL_REQUIRE_ALL=1), running one computation on a given backend, and the closeness check.
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
