@@ -15,9 +15,10 @@ import { loadStudent } from "../src/students/student.js";
 import * as runtime from "../src/runtime/preprocess.mjs";
 import { makeDeployFixture } from "./deploy-fixture.js";
 import { assertAllClose, runCli, tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (.ci/run installs Debian's chromium)`;
+const skip = needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium");
 
 const TYPES: Record<string, string> = {
   ".html": "text/html",

@@ -14,11 +14,12 @@ import { modelConfigFromSpec } from "../src/students/spec.js";
 import { saveModel } from "../src/students/io.js";
 import { Rng } from "../src/util/rng.js";
 import { tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 await useBackend("wasm");
 const CHROMIUM = "/usr/bin/chromium";
 
-test("the exported TF.js student predicts the same classes in Chromium as in Node", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (.ci/run installs Debian's chromium)`, timeout: 120_000 }, async () => {
+test("the exported TF.js student predicts the same classes in Chromium as in Node", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium"), timeout: 120_000 }, async () => {
   const { dir, cleanup } = tempDir();
   const model = new SequentialModel(modelConfigFromSpec("cnn:conv4k3-pool-dense16", { inputShape: [28, 28, 1], numClasses: 10, dropout: 0.2 }), 11);
   const modelDir = join(dir, "student");

@@ -11,9 +11,10 @@ import { RunStore } from "../src/runs/store.js";
 import { Rng } from "../src/util/rng.js";
 import { runCli, tempDir } from "./helpers.js";
 import { CliProcess } from "./queue-helpers.js";
+import { needs } from "./prerequisites.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not found: install Debian's chromium to run the dashboard test`;
+const skip = needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** 3,000 rows, 8 numeric features, 4 classes: big enough that an epoch of a small MLP at batch 16 takes a while. */

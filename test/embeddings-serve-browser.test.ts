@@ -21,6 +21,7 @@ import { SentencePieceTokenizer } from "../src/tokenizers/sentencepiece.js";
 import { useLiteDir } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { assertAllClose, tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const TEXTS = ["How old are you?", "The weather is lovely today.", "", "naïve café — 日本語 😀", "the cat sat on the mat"];
@@ -152,7 +153,7 @@ window.__embed = async ({ base, texts, hf }) => {
 window.__ready = true;
 </script>`;
 
-test("the documented browser snippet embeds in Chromium exactly as Node does (SentencePiece and Hugging Face tokenizers)", { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed`, timeout: 180_000 }, async (t) => {
+test("the documented browser snippet embeds in Chromium exactly as Node does (SentencePiece and Hugging Face tokenizers)", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium"), timeout: 180_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const fx = await fixtures(dir);

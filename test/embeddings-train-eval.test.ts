@@ -16,6 +16,7 @@ import { saveTransformer } from "../src/students/transformer-io.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { Rng } from "../src/util/rng.js";
 import { assertAllClose, tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 test("meanCosine, neighbourOverlap and pickRows on hand-checked inputs", () => {
   assertAllClose(meanCosine(Float32Array.of(1, 0, 0, 2), Float32Array.of(1, 1, 0, -3), 2), (Math.SQRT1_2 - 1) / 2, { rtol: 1e-6 });
@@ -69,7 +70,7 @@ test("parseFortunes and loadFortunes: quotes between % lines, overstrikes remove
   assert.throws(() => loadFortunes({ dir: join(dir, "f"), categories: ["cats", "birds"] }), /birds: no such fortune category; expected one of cats, dogs/);
 });
 
-test("Debian's fortunes: the default categories have enough quotes for a probe", { skip: existsSync(FORTUNES_DIR) ? false : `${FORTUNES_DIR} missing (apt-get install fortunes fortunes-min)` }, () => {
+test("Debian's fortunes: the default categories have enough quotes for a probe", { skip: needs(existsSync(FORTUNES_DIR), FORTUNES_DIR, "sudo apt-get install -y fortunes fortunes-min") }, () => {
   const f = loadFortunes();
   assert.deepEqual(f.classNames, DEFAULT_FORTUNE_CATEGORIES);
   for (let c = 0; c < f.classNames.length; c++) {

@@ -1,13 +1,25 @@
-// Shared by the native backend tests: the addon check (fail when missing, skip only with TSDISTILL_NO_NATIVE=1),
-// running one computation on a given backend, and the closeness check.
+// Shared by the native backend tests: the addon check (skip with the install command when the addon is missing, fail
+// instead under TSDISTILL_REQUIRE_ALL=1), running one computation on a given backend, and the closeness check.
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
 import { nativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
 import { Rng } from "../src/util/rng.js";
+import { needs } from "./prerequisites.js";
 
-/** The test options: skipped only when the user opted out of the addon, else a missing addon fails the test. */
-export const nativeTestOptions = process.env.TSDISTILL_NO_NATIVE === "1" ? { skip: "TSDISTILL_NO_NATIVE=1: native backend tests skipped" } : {};
+/**
+ * The test options: skipped when the user opted out (TSDISTILL_NO_NATIVE=1) or when the addon could not be built
+ * (no compiler or OpenBLAS; one line naming the install command). TSDISTILL_REQUIRE_ALL=1 (CI) fails instead.
+ */
+export const nativeTestOptions =
+  process.env.TSDISTILL_NO_NATIVE === "1"
+    ? { skip: "TSDISTILL_NO_NATIVE=1: native backend tests skipped" }
+    : nativeAddon
+      ? {}
+      : (() => {
+          const skip = needs(false, `the native addon (${(nativeLoadError ?? "not built").split(";")[0]})`, "sudo apt-get install -y build-essential libopenblas-dev && node scripts/build-native.mjs");
+          return skip ? { skip } : {};
+        })();
 
 export function assertNativeLoaded(): void {
   assert.ok(nativeAddon, `native addon not loaded: ${nativeLoadError} (set TSDISTILL_NO_NATIVE=1 to skip these tests)`);

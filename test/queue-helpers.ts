@@ -7,10 +7,11 @@ import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Rng } from "../src/util/rng.js";
+import { needs } from "./prerequisites.js";
 
 export const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? "/usr/bin/redis-server";
-export const redisMissing = existsSync(REDIS_SERVER) ? false : `${REDIS_SERVER} not installed (.ci/run installs Debian's redis-server)`;
+export const redisMissing = needs(existsSync(REDIS_SERVER), REDIS_SERVER, "sudo apt-get install -y redis-server");
 
 export function freePort(): Promise<number> {
   return new Promise((done, fail) => {

@@ -2,10 +2,11 @@
 // the same student trained alone with the same seed, data and budget (Hinton et al.'s claim, at a tiny budget).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { runCli, tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 interface Row { name: string; role: string; errors: number; baseline?: string; biasAdjusted?: { errors: number } }
 
@@ -25,8 +26,15 @@ test("there are experiment recipes with a quick budget", () => {
 const teachers = tempDir("tsdistill-teachers-");
 process.on("exit", teachers.cleanup);
 
+/** A recipe's data (its `requires:` paths): skipped with the recipe's own prepare command when missing. */
+function dataSkip(file: string): false | string {
+  const requires = ((parse(readFileSync(file, "utf8")) as { requires?: { path: string; prepare: string }[] }).requires ?? []);
+  const missing = requires.find((r) => !existsSync(r.path));
+  return missing ? needs(false, `${file}'s data ${missing.path}`, missing.prepare) : false;
+}
+
 for (const file of recipes) {
-  test(`run ${file} --quick: distilled students no worse than the same students alone`, { timeout: 240_000 }, async (t) => {
+  test(`run ${file} --quick: distilled students no worse than the same students alone`, { skip: dataSkip(file), timeout: 240_000 }, async (t) => {
     const tmp = tempDir();
     t.after(tmp.cleanup);
     const r = await runCli(["run", file, "--quick", "--json", "--quiet", "--out", join(tmp.dir, "run"), "--teachers", teachers.dir], 240_000);

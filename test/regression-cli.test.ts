@@ -154,9 +154,11 @@ test("regression end to end: train → distill → eval (hand-computed RMSE/MAE/
   close(ej.r2, hand.r2, "eval R²");
   close(ej.rmseVsTeacher, metrics(studentPred, teacherPred).rmse, "eval RMSE to the teacher");
   close(ej.teacherRmse, metrics(teacherPred, truth).rmse, "eval teacher RMSE");
+  assert.ok(ej.energy.student.cpuMsPer1000 > 0 && ej.energy.teacher.cpuMsPer1000 > 0 && ej.energy.wattsPerCore === 5, JSON.stringify(ej.energy));
   const human = await cli(["eval", "--model", studentDir, "--teacher", teacherDir, "--data", SPEC, "--quiet"]);
   assert.match(human.stdout, /^RMSE +[\d.]+ +[\d.]+$/m);
   assert.match(human.stdout, /RMSE to the teacher's predictions +- +[\d.]+/);
+  assert.match(human.stdout, /per 1,000 predictions: teacher [\d.]+ ms CPU/);
 
   // label: the cache holds the teacher's predictions in the target's units; a student distils from it.
   const cacheDir = join(tmp, "cache");

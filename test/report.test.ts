@@ -17,6 +17,7 @@ import { renderReportHtml } from "../src/report/html.js";
 import { reportCommand } from "../src/cli/commands/report.js";
 import { DataError, UsageError } from "../src/util/errors.js";
 import { tempDir } from "./helpers.js";
+import { needs } from "./prerequisites.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 // CHROMIUM_PATH overrides the browser (e.g. to check the skip path); CI installs Debian's chromium here.
@@ -169,11 +170,7 @@ test("report --run on a demo run folder: self-contained HTML with every chart, a
   assert.ok(html.includes("Gap closed"));
 });
 
-test("the report renders in headless Chromium without errors, every chart drawn", async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    t.skip(`${CHROMIUM} not found: install Debian's chromium to run the in-browser check of report.html`);
-    return;
-  }
+test("the report renders in headless Chromium without errors, every chart drawn", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium") }, async () => {
   const html = existsSync(HTML) ? HTML : (await writeRunReport(RUN, join(tmp, "browser.html"), { timing: false })).html;
   const { chromium } = await import("playwright-core");
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
@@ -230,6 +227,10 @@ test("distill, train and recipe run folders; a missing teacher becomes a note; -
   assert.equal(d.evaluation!.models[0].dir, join(tmp, "saved-teacher"));
   assert.equal(d.evaluation!.models[1].timing, null);
   assert.equal(d.evaluation!.comparisons[0].speedUp, null);
+  // CPU time per 1,000 predictions (measured even without --timing) and the energy estimate at 5 W per core.
+  assert.equal(d.energy!.wattsPerCore, 5);
+  for (const side of [d.energy!.teacher!, d.energy!.student]) assert.ok(side.cpuMsPer1000 > 0 && Math.abs(side.joulesPer1000 - (side.cpuMsPer1000 / 1000) * 5) < 1e-12, JSON.stringify(side));
+  assert.equal(d.energy!.cpuRatio, d.energy!.teacher!.cpuMsPer1000 / d.energy!.student.cpuMsPer1000);
   assert.deepEqual(d.results!.rows.map((x) => [x.name, x.accuracy, x.params]), [["teacher", 0.9, 38170], ["student", 0.8, 9550]]);
   assert.ok(!d.charts.includes("latency") && d.charts.includes("reliability-student") && d.charts.includes("confusion-teacher"));
   assert.deepEqual(d.notes, []);

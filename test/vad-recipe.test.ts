@@ -14,8 +14,9 @@ import { loadModel } from "../src/students/io.js";
 import { SILERO_CHUNK } from "../src/teachers/silero-vad.js";
 import type { VadManifest } from "../src/audio/synth.js";
 import type { FeatureConfig, Standardizer } from "../src/audio/features.js";
+import { needsSpeechTools } from "./prerequisites.js";
 
-test("the quick Silero VAD recipe: the distilled student agrees with the teacher well above the majority rate and no worse than the student alone", async (t) => {
+test("the quick Silero VAD recipe: the distilled student agrees with the teacher well above the majority rate and no worse than the student alone", { skip: needsSpeechTools }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "vad-recipe-"));
   try {
     const recipe = loadVadRecipe("recipes/silero-vad.yaml");

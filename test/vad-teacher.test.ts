@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { speak } from "../src/audio/synth.js";
 import { SILERO_CHUNK, SileroVadTeacher } from "../src/teachers/silero-vad.js";
 import { DataError } from "../src/util/errors.js";
+import { needsSpeechTools } from "./prerequisites.js";
 
-test("Silero VAD v5 scores espeak-ng speech far above the silence around it; batched, single and streamed runs agree", async () => {
+test("Silero VAD v5 scores espeak-ng speech far above the silence around it; batched, single and streamed runs agree", { skip: needsSpeechTools }, async () => {
   const speech = speak("the old man opened the heavy door before sunrise", "en-us", 160, 50);
   const pad = 16000;
   const x = new Float32Array(pad + speech.length + pad);

@@ -69,6 +69,7 @@ export function parseWav(buf: Uint8Array, file: string): WavAudio {
       const off = (i * channels + c) * bytes;
       sum += encoding === "pcm16" ? dv.getInt16(off, true) / 32768 : dv.getFloat32(off, true);
     }
+    if (!Number.isFinite(sum)) bad(`sample ${i} is not a finite number`);
     samples[i] = sum / channels;
   }
   return { sampleRate, channels, encoding, samples };

@@ -10,6 +10,7 @@ import type { LatencyStats } from "./latency.js";
 import { confusionMatrix, expectedCalibrationError, klDivergence, perClassAccuracy, topKAccuracy, type Calibration, type PerClassAccuracy } from "./metrics.js";
 import { bytesOnDisk } from "./size.js";
 import { measureInterleaved } from "./timing.js";
+import { measureCpu, type CpuCost } from "./energy.js";
 import { join } from "node:path";
 
 export interface ModelEntry {
@@ -52,6 +53,8 @@ export interface ModelEvaluation {
   /** Batch mean of KL(teacher ‖ this model) at temperature 1, in nats; null without a teacher. */
   klFromTeacher: number | null;
   timing: ModelTiming | null;
+  /** Process CPU time of one pass over the test split (after a warm-up batch); null where not measured here. */
+  cpu: CpuCost | null;
 }
 
 export interface ModelComparison {
@@ -103,6 +106,8 @@ export interface ExternalTeacher {
   logits: Float32Array;
   params: number | null;
   bytesOnDisk: number | null;
+  /** CPU time of the pass that produced `logits` (remote: an API teacher, whose model runs elsewhere). */
+  cpu?: (CpuCost & { remote?: boolean }) | null;
 }
 
 /** Throws a one-line DataError when the model cannot run on the data. */
@@ -168,7 +173,16 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
       checkFits(model, entry.dir, data, dataName);
     }
     const cols = data.numClasses;
-    const logits = loaded.map(({ model }) => predictLogits((x) => model.predict(x), data));
+    // One warm-up batch (kernel set-up, first allocations), then the measured pass over the test split.
+    const cpus: CpuCost[] = [];
+    const logits = loaded.map(({ model }) => {
+      const warm = batchTensor(data, Math.min(data.size, 64));
+      tf.tidy(() => void model.predict(warm).dataSync());
+      warm.dispose();
+      const { value, cpu } = measureCpu(data.size, () => predictLogits((x) => model.predict(x), data));
+      cpus.push(cpu);
+      return value;
+    });
     const ti = loaded.findIndex((l) => l.entry.teacher);
     const teacherLogits = external ? external.logits : ti >= 0 ? logits[ti] : null;
 
@@ -192,9 +206,9 @@ export async function evaluateModels(entries: ModelEntry[], data: InMemoryDatase
     };
     const models: ModelEvaluation[] = loaded.map(({ entry, model }, i) => {
       const isTeacher = Boolean(entry.teacher);
-      return { name: entry.name, dir: entry.dir, teacher: isTeacher, params: model.paramCount, bytesOnDisk: bytesOnDisk(entry.dir), ...quality(logits[i]), timing: timings[i] };
+      return { name: entry.name, dir: entry.dir, teacher: isTeacher, params: model.paramCount, bytesOnDisk: bytesOnDisk(entry.dir), ...quality(logits[i]), timing: timings[i], cpu: cpus[i] };
     });
-    if (external) models.unshift({ name: external.name, dir: external.dir, teacher: true, params: external.params, bytesOnDisk: external.bytesOnDisk, ...quality(external.logits), timing: null });
+    if (external) models.unshift({ name: external.name, dir: external.dir, teacher: true, params: external.params, bytesOnDisk: external.bytesOnDisk, ...quality(external.logits), timing: null, cpu: external.cpu ?? null });
     const teacher = models.find((m) => m.teacher) ?? null;
     const comparisons: ModelComparison[] = teacher
       ? models

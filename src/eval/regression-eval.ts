@@ -6,6 +6,7 @@ import type { SequentialModel } from "../students/model.js";
 import { DataError } from "../util/errors.js";
 import { predictLogits } from "./classification.js";
 import { checkFits, timeModels, type ModelEntry, type ModelTiming, type SuiteOptions } from "./model-eval.js";
+import { measureCpu, type CpuCost } from "./energy.js";
 import { modelOutputScale, regressionMetrics, targetValues, toUnits } from "./regression.js";
 import { bytesOnDisk } from "./size.js";
 
@@ -24,6 +25,8 @@ export interface RegressionModelEvaluation {
   /** The scale the model's output was read on: value = output × std + mean. */
   outputScale: { mean: number; std: number };
   timing: ModelTiming | null;
+  /** Process CPU time of the prediction pass over the test split (after a warm-up pass of its first rows). */
+  cpu: CpuCost;
 }
 
 export interface RegressionSuite {
@@ -49,7 +52,13 @@ export async function evaluateRegressionModels(entries: ModelEntry[], data: InMe
       checkFits(model, entry.dir, data, dataName);
     }
     const scales = loaded.map(({ entry }) => modelOutputScale(entry.dir));
-    const preds = loaded.map(({ model }, i) => toUnits(predictLogits((x) => model.predict(x), data), scales[i]));
+    const cpus: CpuCost[] = [];
+    const preds = loaded.map(({ model }, i) => {
+      predictLogits((x) => model.predict(x), data.subset(Int32Array.from({ length: Math.min(data.size, 64) }, (_, r) => r)));
+      const { value, cpu } = measureCpu(data.size, () => predictLogits((x) => model.predict(x), data));
+      cpus.push(cpu);
+      return toUnits(value, scales[i]);
+    });
     const timings = opts.timing ?? true ? timeModels(loaded.map((l) => l.model), data, batchSize, opts) : loaded.map(() => null);
     const ti = loaded.findIndex((l) => l.entry.teacher);
     const models = loaded.map(({ entry, model }, i): RegressionModelEvaluation => {
@@ -67,6 +76,7 @@ export async function evaluateRegressionModels(entries: ModelEntry[], data: InMe
         rmseVsTeacher: ti >= 0 && i !== ti ? regressionMetrics(preds[i], preds[ti]).rmse : null,
         outputScale: scales[i],
         timing: timings[i],
+        cpu: cpus[i],
       };
     });
     const teacher = ti >= 0 ? models[ti] : null;

@@ -87,7 +87,7 @@ export function parseExperiment(value: unknown, file: string, opts: { quick?: bo
     const { variants: keep, ...over } = extras.quick as Json;
     baseIn = deepMerge(recipeIn, over);
     if (keep !== undefined) {
-      if (!Array.isArray(keep) || !keep.every((k) => typeof k === "string")) throw new TsdistillError(`${file}: quick.variants: expected a list of variant names`);
+      if (!Array.isArray(keep) || keep.length === 0 || !keep.every((k) => typeof k === "string")) throw new TsdistillError(`${file}: quick.variants: expected a non-empty list of variant names`);
       const unknown = keep.find((k) => !variants?.some((v) => v.name === k));
       if (unknown) throw new TsdistillError(`${file}: quick.variants: no variant named "${unknown}"; expected one of ${(variants ?? []).map((v) => v.name).join(", ")}`);
       variants = variants?.filter((v) => keep.includes(v.name));

@@ -5,6 +5,7 @@ import type { ModelEvaluation } from "../eval/model-eval.js";
 import type { ResultRow, RunReport } from "./run-report.js";
 import { PALETTE, barChart, esc, heatmapChart, lineChart, reliabilityChart, type LineSeries } from "./svg.js";
 import { BASE_CSS } from "./style.js";
+import { formatEnergy } from "../eval/energy.js";
 
 export interface Chart {
   name: string;
@@ -167,6 +168,7 @@ function evaluationTable(models: ModelEvaluation[], batchSize: number): string {
       row("latency b=1 p50", (m) => msFmt(m.timing?.batch1.p50Ms)),
       row("latency b=1 p99", (m) => msFmt(m.timing?.batch1.p99Ms)),
       row(`throughput b=${batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)} samples/s` : "–")),
+      row("CPU time / 1,000 predictions", (m) => (m.cpu ? `${m.cpu.cpuMsPer1000.toFixed(1)} ms` : "–")),
     ],
     "metrics",
   );
@@ -219,6 +221,8 @@ export function renderReportHtml(r: RunReport): string {
       );
     }
   }
+
+  if (r.energy) parts.push(`<h2>Energy and cost</h2><p>${esc(formatEnergy(r.energy))}</p><p class="meta">Process CPU time (user + system, all threads) of one pass over the test split after a warm-up batch.</p>`);
 
   parts.push(`<h2>Training curves (metrics.json)</h2>`);
   if (r.phases.length) {

@@ -7,6 +7,7 @@ import { basename, dirname, extname, isAbsolute, join, resolve } from "node:path
 import type { EpochMetrics } from "../train/reporter.js";
 import { loadImageData } from "../data/sources.js";
 import { evaluateModels, type EvaluationSuite, type ModelEntry } from "../eval/model-eval.js";
+import { apiCostPer1000, DEFAULT_WATTS_PER_CORE, energyFigures, type EnergyFigures } from "../eval/energy.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { writeFileAtomic } from "../util/files.js";
@@ -60,6 +61,8 @@ export interface RunReport {
   phases: Phase[];
   results: ResultsSummary | null;
   evaluation: EvaluationSuite | null;
+  /** CPU time and energy per 1,000 predictions of the evaluated student and teacher (null without an evaluation). */
+  energy?: EnergyFigures | null;
   /** The data-chart names of every chart in the HTML, in page order. */
   charts: string[];
   /** Things the report could not show and why (e.g. a teacher folder that no longer exists). */
@@ -79,6 +82,8 @@ export interface RunReportOptions {
   /** Seconds each timing loop may take (default 2). */
   maxSeconds?: number;
   backend?: string;
+  /** For the energy estimate (default DEFAULT_WATTS_PER_CORE). */
+  wattsPerCore?: number;
 }
 
 type Json = Record<string, unknown>;
@@ -282,6 +287,7 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
     phases,
     results: summary,
     evaluation,
+    energy: energyOf(evaluation, results, opts.wattsPerCore ?? DEFAULT_WATTS_PER_CORE),
     charts: [],
     notes,
     lm,
@@ -304,4 +310,13 @@ export async function writeRunReport(runDir: string, out?: string, opts: RunRepo
   writeFileAtomic(json, JSON.stringify(report, null, 2) + "\n");
   writeFileAtomic(html, renderReportHtml(report));
   return { html, json, report };
+}
+
+/** The first student and the teacher of the evaluation; an API teacher's token cost from results.json's teacherStats. */
+function energyOf(ev: EvaluationSuite | null, results: unknown, wattsPerCore: number): EnergyFigures | null {
+  const student = ev?.models.find((m) => !m.teacher && m.cpu);
+  if (!student?.cpu) return null;
+  const teacher = ev!.models.find((m) => m.teacher && m.cpu);
+  const stats = isObj(results) && isObj(results.teacherStats) ? results.teacherStats : null;
+  return energyFigures(student.cpu, teacher?.cpu ?? null, wattsPerCore, apiCostPer1000(stats));
 }

@@ -21,6 +21,8 @@ export function apiTeacherHash(c: ApiTeacherConfig): string {
     topLogprobs: c.topLogprobs,
     temperature: c.temperature,
     maxTokens: c.maxTokens,
+    // Redaction changes what the endpoint sees; without it the identity (and old caches' hashes) stay as they were.
+    ...(c.redact ? { redact: c.redact } : {}),
   };
   return createHash("sha256").update(`api:${JSON.stringify(identity)}`).digest("hex");
 }

@@ -4,6 +4,7 @@ import { describeZodError } from "../util/zod-errors.js";
 import { DEFAULT_PROMPT, LabelMatcher, renderPrompt } from "./api-prompt.js";
 import { ApiBatchError, ApiHttpClient, ApiRequestError, apiHttpFields, checkBackoff, runBatch, type ApiHttpOptions, type BatchOptions } from "./api-http.js";
 import { labelDistribution, type ApiLabel } from "./api-labels.js";
+import { mergeRedact, RedactConfig, Redactor, type RedactionCounts } from "./redact.js";
 
 export { labelDistribution, toSoftLabels, toTopK, type ApiLabel, type TokenLogprob } from "./api-labels.js";
 export { parseRetryAfter, Semaphore, TokenBucket, type BatchProgress, type RetryInfo } from "./api-http.js";
@@ -54,6 +55,8 @@ export const ApiTeacherConfig = z
     temperature: z.literal(0).default(0),
     /** Only the first generated position is read; more tokens only lengthen `text`. */
     maxTokens: z.number().int().positive().default(1),
+    /** Opt-in: e-mail addresses, phone, card and IBAN-like numbers, user patterns replaced before a text is sent. */
+    redact: RedactConfig.optional(),
   })
   .strict()
   .refine(...checkBackoff);
@@ -74,6 +77,8 @@ export interface ApiTeacherStats {
   totalTokens: number;
   /** From `pricing`; null without it. */
   costUSD: number | null;
+  /** What redaction replaced in the texts sent (absent when redaction is off). */
+  redactions?: RedactionCounts;
 }
 
 export type LabelBatchOptions = BatchOptions;
@@ -110,7 +115,10 @@ const ChatResponse = z.object({
 
 // ---- the teacher --------------------------------------------------------------------------------------------
 
-export type ApiTeacherOptions = ApiHttpOptions;
+export type ApiTeacherOptions = ApiHttpOptions & {
+  /** Command-line redaction (--redact: every built-in kind; --redact-pattern: more patterns), merged into the config's. */
+  redact?: { all?: boolean; patterns?: string[] };
+};
 
 export class ApiTeacher {
   readonly config: ApiTeacherConfig;
@@ -120,12 +128,15 @@ export class ApiTeacher {
   readonly matcher: LabelMatcher;
   readonly url: string;
   readonly #http: ApiHttpClient;
+  readonly #redactor: Redactor | null;
   readonly #counts = { labelled: 0, failed: 0, noLabel: 0 };
 
   constructor(config: ApiTeacherConfigInput, opts: ApiTeacherOptions = {}) {
     const parsed = ApiTeacherConfig.safeParse(config);
     if (!parsed.success) throw new TsdistillError(describeZodError(parsed.error, { base: "teacher" }));
-    const c = parsed.data;
+    const redact = mergeRedact(parsed.data.redact, opts.redact);
+    this.#redactor = redact === undefined ? null : new Redactor(redact, "teacher.redact");
+    const c = { ...parsed.data, ...(this.#redactor ? { redact: this.#redactor.config } : {}) };
     this.config = c;
     this.labels = c.labels;
     this.numClasses = c.labels.length;
@@ -137,12 +148,13 @@ export class ApiTeacher {
 
   /** Running totals over every labelBatch call of this teacher (a snapshot). */
   get stats(): ApiTeacherStats {
-    return { ...this.#http.stats, ...this.#counts };
+    return { ...this.#http.stats, ...this.#counts, ...(this.#redactor ? { redactions: this.#redactor.counts } : {}) };
   }
 
-  /** The messages sent for one input. */
+  /** The messages sent for one input (redacted first when redaction is on; each call counts its replacements). */
   messages(input: string): { role: "system" | "user"; content: string }[] {
-    const user = { role: "user" as const, content: renderPrompt(this.config.prompt, input, this.labels) };
+    const text = this.#redactor ? this.#redactor.apply(input) : input;
+    const user = { role: "user" as const, content: renderPrompt(this.config.prompt, text, this.labels) };
     return this.config.system ? [{ role: "system", content: this.config.system }, user] : [user];
   }
 

@@ -20,10 +20,18 @@ export class UsageError extends TsdistillError {
   }
 }
 
+/**
+ * Control characters (line breaks, NUL, ESC…) escaped as \n, \u0000…: a damaged file's bytes quoted in an error
+ * would otherwise split its one line or drive the terminal.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 /** A data file that is missing, truncated or not in the expected format. */
 export class DataError extends TsdistillError {
   constructor(file: string, problem: string) {
-    super(`${file}: ${problem}`);
+    super(escapeControl(`${file}: ${problem}`));
     this.name = "DataError";
   }
 }

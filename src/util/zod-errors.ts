@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { escapeControl } from "./errors.js";
 
 /** "teacher.kind", "loss.terms[2].options.temperature" */
 export function fieldPath(path: PropertyKey[], base = ""): string {
@@ -19,5 +20,6 @@ export function describeZodError(err: z.ZodError, opts: { file?: string; base?: 
     message = "unknown field";
   }
   const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more problem${err.issues.length > 2 ? "s" : ""})` : "";
-  return [opts.file, path || "value", `${message}${more}`].filter(Boolean).join(": ");
+  // Keys come from the user's file, so they may hold line breaks; the line stays one line.
+  return escapeControl([opts.file, path || "value", `${message}${more}`].filter(Boolean).join(": "));
 }

@@ -19,6 +19,7 @@ import { evaluateRegression, regressionMetrics, targetValues, toUnits } from "..
 import { CheckpointStore } from "../../train/checkpoint.js";
 import type { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
+import { PRIVACY_HELP, PRIVACY_OPTIONS, printDryRun, redactOptions } from "../privacy.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 
@@ -47,6 +48,7 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --temperature T        softmax temperature (default 4)
   --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
   --dropout X            student dropout after hidden dense layers (default 0)
+${PRIVACY_HELP}
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
 data specs: ${DATA_HELP}`;
@@ -57,6 +59,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,
     teacher: { type: "string", multiple: true },
+    ...PRIVACY_OPTIONS,
     weights: { type: "string" },
     "teacher-cache": { type: "string" },
     student: { type: "string" },
@@ -88,7 +91,18 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const specs = values.teacher ? (values.teacher as string[]).map(String) : [];
   const weights = values.weights === undefined ? undefined : String(values.weights).split(",").map((w, i) => numberOption(`weights[${i}]`, w, { min: 0 })!);
   if (weights && weights.length !== specs.length) throw new UsageError(`--weights: expected ${specs.length} comma-separated weights (one per --teacher), got ${weights.length}`);
-  const opened = specs.length ? await openTeachers(specs, trainSet, weights, { dataPreprocess: data.preprocess }).catch((err) => (cache?.close(), student.dispose(), Promise.reject(err))) : null;
+  const opened = specs.length ? await openTeachers(specs, trainSet, weights, { api: { redact: redactOptions(values) }, dataPreprocess: data.preprocess }).catch((err) => (cache?.close(), student.dispose(), Promise.reject(err))) : null;
+  if (values["dry-run"]) {
+    cache?.close();
+    student.dispose();
+    if (!opened) throw new UsageError("distill: --dry-run shows what an api --teacher would be sent; with --teacher-cache nothing is sent");
+    // Before the teacher check and the run folder: nothing is sent and nothing is written.
+    try {
+      return printDryRun(values, opened.teacher, trainSet);
+    } finally {
+      await opened.close();
+    }
+  }
   let teacher: Teacher | undefined;
   let teacherLogits: LogitLookup | undefined;
   const progress = reporterFrom(values);
@@ -133,6 +147,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const { result, human } = regression
       ? await regressionResult(student, teacher, cache, trainSet, data.test)
       : await classificationResult(student, teacher, cache, trainSet, data.test);
+    // API teachers: requests, tokens, cost and redaction counts (after the test-set pass, which also sends texts).
+    if (opened?.stats) Object.assign(common, { teacherStats: opened.stats() });
     run.writeJson("results.json", { ...result, ...common });
     const dir = run.finish();
     printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);

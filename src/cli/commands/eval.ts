@@ -19,6 +19,7 @@ import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
 import { checkOutputWidth } from "../../teachers/teacher-validate.js";
 import { DataError, UsageError } from "../../util/errors.js";
+import { apiCostPer1000, DEFAULT_WATTS_PER_CORE, energyFigures, formatEnergy, measureCpuAsync, type EnergyFigures } from "../../eval/energy.js";
 
 export const EVAL_HELP = `tsdistill eval --model DIR [--teacher PATH] [options]
 (Causal language models on text:/sotu corpora: tsdistill eval --data "sotu?ctx=128" --help)
@@ -41,6 +42,8 @@ tsdistill model folder) the student's RMSE to the teacher's predictions.
                          ${DATA_HELP}
 ${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
+  --watts-per-core W     for the energy estimate: process CPU time per 1,000 predictions × W watts per busy core
+                         (default ${DEFAULT_WATTS_PER_CORE}, a server core's share of its package power)
 ${GLOBAL_HELP}
   (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
 
@@ -56,7 +59,7 @@ function table(head: string[], rows: string[][]): string {
 }
 
 /** The human summary: a metric × model table, then per-class accuracy and the student's confusion matrix. */
-export function formatEvaluation(suite: EvaluationSuite, backend: string): string {
+export function formatEvaluation(suite: EvaluationSuite, backend: string, energy: EnergyFigures | null = null): string {
   const ms_ = suite.models;
   const cmp = (m: ModelEvaluation): ModelComparison | undefined => suite.comparisons.find((c) => c.student === m.name);
   const row = (label: string, f: (m: ModelEvaluation) => string) => [label, ...ms_.map(f)];
@@ -71,6 +74,7 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
     row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
     row("latency b=1 p99", (m) => ms(m.timing?.batch1.p99Ms)),
     row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+    row("CPU time / 1,000 predictions", (m) => (m.cpu ? `${m.cpu.cpuMsPer1000.toFixed(1)} ms` : "-")),
   ];
   if (suite.comparisons.length) {
     rows.push(
@@ -89,12 +93,13 @@ export function formatEvaluation(suite: EvaluationSuite, backend: string): strin
     out.push("", `confusion matrix of ${student.name} (rows: true class, columns: predicted):`);
     out.push(table(["", ...classes], student.confusionMatrix.map((r, c) => [String(c), ...r.map(String)])));
   }
+  if (energy) out.push("", formatEnergy(energy));
   out.push("", `backend ${backend}; --json gives the reliability curves and every matrix`);
   return out.join("\n");
 }
 
 /** The regression summary: a metric × model table in the target's units. */
-export function formatRegression(suite: RegressionSuite, backend: string): string {
+export function formatRegression(suite: RegressionSuite, backend: string, energy: EnergyFigures | null = null): string {
   const ms_ = suite.models;
   const cmp = (m: RegressionSuite["models"][number]) => suite.comparisons.find((c) => c.student === m.name);
   const row = (label: string, f: (m: RegressionSuite["models"][number]) => string) => [label, ...ms_.map(f)];
@@ -106,6 +111,7 @@ export function formatRegression(suite: RegressionSuite, backend: string): strin
     row("size on disk", (m) => mb(m.bytesOnDisk)),
     row("latency b=1 p50", (m) => ms(m.timing?.batch1.p50Ms)),
     row(`throughput b=${suite.batchSize}`, (m) => (m.timing ? `${int(m.timing.batchN.samplesPerSecond)}/s` : "-")),
+    row("CPU time / 1,000 predictions", (m) => `${m.cpu.cpuMsPer1000.toFixed(1)} ms`),
   ];
   if (suite.comparisons.length) {
     rows.push(
@@ -114,15 +120,16 @@ export function formatRegression(suite: RegressionSuite, backend: string): strin
       row("speed-up (teacher p50 / p50)", (m) => (cmp(m)?.speedUp != null ? `${cmp(m)!.speedUp!.toFixed(2)}×` : "-")),
     );
   }
-  return [table(["", ...ms_.map((m) => m.name)], rows), "", `regression of "${suite.target}" on ${suite.data} (${suite.testSize} test rows; RMSE and MAE in its units); backend ${backend}`].join("\n");
+  return [table(["", ...ms_.map((m) => m.name)], rows), ...(energy ? ["", formatEnergy(energy)] : []), "", `regression of "${suite.target}" on ${suite.data} (${suite.testSize} test rows; RMSE and MAE in its units); backend ${backend}`].join("\n");
 }
 
 export async function evalCommand(argv: string[]): Promise<void> {
   if (argvHasLmData(argv) || argvModelIsLm(argv)) return lmEvalCommand(argv);
-  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" } });
+  const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" }, "watts-per-core": { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");
   const batchSize = numberOption("batch", values.batch, { int: true, min: 1 }) ?? 256;
+  const wattsPerCore = numberOption("watts-per-core", values["watts-per-core"], { min: 0, exclusiveMin: true }) ?? DEFAULT_WATTS_PER_CORE;
   const backend = await selectBackend(values);
   const modelDir = String(values.model);
   const teacherSpec = values.teacher ? String(values.teacher) : null;
@@ -171,15 +178,17 @@ export async function evalCommand(argv: string[]): Promise<void> {
       student: s,
       teacher: t,
       comparison: rs.comparisons[0] ?? null,
+      energy: energyFigures(s.cpu, t?.cpu ?? null, wattsPerCore),
       dataSummary,
     };
-    return printResult(values, result, formatRegression(rs, backend));
+    return printResult(values, result, formatRegression(rs, backend, result.energy));
   }
   const external = teacherSpec && !engineTeacher ? await externalTeacher(teacherSpec, test, dataName, info.savedPreprocess ?? undefined) : undefined;
   const suite = await evaluateModels(entries, test, dataName, { batchSize, externalTeacher: external });
   const teacher = suite.models.find((m) => m.teacher) ?? null;
   const student = suite.models.find((m) => !m.teacher)!;
   const comparison = suite.comparisons[0] ?? null;
+  const energy = student.cpu ? energyFigures(student.cpu, teacher?.cpu ?? null, wattsPerCore, external?.apiCostPer1000LabelsUSD ?? null) : null;
   const result = {
     model: modelDir,
     teacherModel: teacherSpec,
@@ -210,9 +219,10 @@ export async function evalCommand(argv: string[]): Promise<void> {
     student,
     teacher,
     comparison,
+    energy,
     dataSummary,
   };
-  printResult(values, result, formatEvaluation(suite, backend));
+  printResult(values, result, formatEvaluation(suite, backend, energy));
 }
 
 /** Whether a model folder's preprocess.json is `pre` (both absent counts as the same). */
@@ -232,7 +242,7 @@ async function isEngineFolder(spec: string): Promise<boolean> {
 }
 
 /** Any other teacher, or a teacher cache of the test split: its logits on the test split, checked first. */
-async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string, dataPreprocess?: DataPreprocess): Promise<ExternalTeacher> {
+async function externalTeacher(spec: string, test: InMemoryDataset, dataName: string, dataPreprocess?: DataPreprocess): Promise<ExternalTeacher & { apiCostPer1000LabelsUSD?: number | null }> {
   const isDir = existsSync(spec) && statSync(spec).isDirectory();
   if (isDir && (existsSync(join(spec, MANIFEST_FILE)) || existsSync(join(spec, PARTIAL_MANIFEST_FILE)))) {
     let cache;
@@ -254,10 +264,11 @@ async function externalTeacher(spec: string, test: InMemoryDataset, dataName: st
   const opened = await openTeacher(spec, test, { dataPreprocess });
   try {
     for (const w of await checkTeacherOnData(opened.teacher, test, { dataName: `${dataName} (test split)` })) process.stderr.write(`warning: ${w}\n`);
-    const logits = await runTeacher(opened.teacher, test, { validate: false });
+    const { value: logits, cpu } = await measureCpuAsync(test.size, () => runTeacher(opened.teacher, test, { validate: false }));
+    const remote = opened.teacher.metadata?.remote === true;
     // Size where the teacher is one model file or folder (not a function, a config or an ensemble).
     const measurable = spec.endsWith(".onnx") || (isDir && isModelFolder(spec));
-    return { name: "teacher", dir: spec, logits, params: opened.paramCount ?? null, bytesOnDisk: measurable ? bytesOnDisk(spec) : null };
+    return { name: "teacher", dir: spec, logits, params: opened.paramCount ?? null, bytesOnDisk: measurable ? bytesOnDisk(spec) : null, cpu: { ...cpu, remote }, apiCostPer1000LabelsUSD: apiCostPer1000(opened.stats?.()) };
   } finally {
     await opened.close();
   }

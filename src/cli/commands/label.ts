@@ -6,7 +6,10 @@ import { DATA_HELP, loadSplits } from "../../data/sources.js";
 import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
+import { join } from "node:path";
 import { UsageError } from "../../util/errors.js";
+import { writeFileAtomic } from "../../util/files.js";
+import { PRIVACY_HELP, PRIVACY_OPTIONS, printDryRun, redactOptions } from "../privacy.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { queueShardRunner } from "../../queue/label-remote.js";
 import { parseQueueUrl } from "../../queue/connection.js";
@@ -41,6 +44,7 @@ ${DATA_OPTIONS_HELP}
   --shard-size N         samples per shard (default 10000)
   --top-k K              store only each sample's top-K classes (log-probabilities)
   --overwrite            replace a cache made by another teacher or from other data
+${PRIVACY_HELP}
   --queue redis://HOST:PORT   have 'tsdistill worker' processes compute the shards (README: Scale-out); --out
                          must be a folder every worker writes at the same path. This process checks the
                          teacher, queues the missing shards, and alone writes the manifest: the same files as without --queue
@@ -51,6 +55,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("label", argv, {
     ...GLOBAL_OPTIONS,
     teacher: { type: "string", multiple: true },
+    ...PRIVACY_OPTIONS,
     weights: { type: "string" },
     out: { type: "string" },
     ...DATA_OPTIONS,
@@ -65,7 +70,7 @@ export async function labelCommand(argv: string[]): Promise<void> {
   });
   if (values.help) return void process.stdout.write(LABEL_HELP + "\n");
   if (!values.teacher) throw new UsageError(`label: --teacher is required (${TEACHER_SPEC_HELP})`);
-  if (!values.out) throw new UsageError("label: --out is required (the cache folder)");
+  if (!values.out && !values["dry-run"]) throw new UsageError("label: --out is required (the cache folder)");
   const split = {
     validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }),
     trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
@@ -85,7 +90,15 @@ export async function labelCommand(argv: string[]): Promise<void> {
   const data = splits[splitName];
   if (data.size === 0) throw new UsageError(`--split: the ${splitName} split of ${dataName} is empty`);
   const onRetry = values.quiet ? undefined : (r: { index: number; attempt: number; message: string; delayMs: number }) => process.stderr.write(`retry ${r.attempt} of a request (${r.message}); waiting ${Math.round(r.delayMs)} ms\n`);
-  const opened = await openTeachers(specs, data, weights, { api: { batch: { onRetry } }, dataPreprocess: preprocess });
+  const opened = await openTeachers(specs, data, weights, { api: { batch: { onRetry }, redact: redactOptions(values) }, dataPreprocess: preprocess });
+  if (values["dry-run"]) {
+    // Before the teacher check, which would send 64 texts.
+    try {
+      return printDryRun(values, opened.teacher, data);
+    } finally {
+      await opened.close();
+    }
+  }
   const { hash: teacherHash } = opened;
   // A regression teacher's numbers go into the cache in the target's units (tsdistill's own models output standardised ones).
   const teacher = data.task === "regression" && specs.length === 1 ? rescaledTeacher(opened.teacher, teacherOutputScale(specs[0]), UNITS) : opened.teacher;
@@ -131,6 +144,8 @@ export async function labelCommand(argv: string[]): Promise<void> {
     },
   }).finally(() => opened.close());
   const teacherStats = opened.stats?.() ?? null;
+  // API teachers: requests, tokens, cost and redaction counts stay with the cache they produced.
+  if (teacherStats) writeFileAtomic(join(String(values.out), "teacher-stats.json"), JSON.stringify(teacherStats, null, 2) + "\n");
   const seconds = (performance.now() - t0) / 1000;
   printResult(
     values,

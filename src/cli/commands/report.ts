@@ -17,6 +17,7 @@ The page uses no scripts and loads nothing from the network.
   --data SPEC            evaluate on this data set (default: the run's own); ${DATA_HELP}
 ${DATA_OPTIONS_HELP}
   --batch N              batch size for the throughput measurement (default 256)
+  --watts-per-core W     energy estimate: CPU time per 1,000 predictions × W watts per busy core (default 5)
   --no-eval              do not load or evaluate the models (curves and results.json only)
   --no-timing            evaluate the models but skip latency and throughput
 ${GLOBAL_HELP}`;
@@ -28,6 +29,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     out: { type: "string" },
     ...DATA_OPTIONS,
     batch: { type: "string" },
+    "watts-per-core": { type: "string" },
     "no-eval": { type: "boolean" },
     "no-timing": { type: "boolean" },
   });
@@ -42,6 +44,7 @@ export async function reportCommand(argv: string[]): Promise<void> {
     timing: !values["no-timing"],
     batchSize,
     backend: backend ?? undefined,
+    wattsPerCore: numberOption("watts-per-core", values["watts-per-core"], { min: 0, exclusiveMin: true }),
   });
   const models = report.evaluation?.models.map((m) => m.name) ?? [];
   printResult(
