@@ -5,6 +5,7 @@ import { UsageError } from "../../util/errors.js";
 import { parseExperiment, readExperimentYaml } from "../../experiments/experiment.js";
 import { runExperiment } from "../../experiments/run-experiment.js";
 import { experimentTable, formatSeconds } from "../../experiments/table.js";
+import { runEmbeddingRecipeCommand } from "./run-embedding.js";
 
 export const RUN_HELP = `tsdistill run RECIPE.yaml [--quick] [--out DIR] [--resume] [options]
 
@@ -29,6 +30,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const file = positionals[0];
   const raw = readExperimentYaml(file);
   if (typeof raw === "object" && raw !== null && (raw as { kind?: unknown }).kind === "vad") return runVad(file, values);
+  if (typeof raw === "object" && raw !== null && (raw as { kind?: unknown }).kind === "embedding") return runEmbeddingRecipeCommand(file, raw, values);
   const ex = parseExperiment(raw, file, { quick: Boolean(values.quick) });
   if (values.backend) {
     const backend = await selectBackend(values);
