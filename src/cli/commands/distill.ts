@@ -20,6 +20,7 @@ import type { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
+import { DISTILL_EMBEDDING_HELP, distillEmbeddingCommand, isEmbeddingCommandLine, parseEmbeddingArgs } from "./embedding.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 tsdistill distill --config RECIPE.yaml [--out DIR] [--resume] [--quiet] [--json]
@@ -44,9 +45,15 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --dropout X            student dropout after hidden dense layers (default 0)
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
-data specs: ${DATA_HELP}`;
+data specs: ${DATA_HELP}
+
+Embedding teachers (sentence encoders): tsdistill distill --task embedding --help`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
+  if (isEmbeddingCommandLine(argv, () => false)) {
+    const values = parseEmbeddingArgs("distill", argv);
+    return values.help ? void process.stdout.write(DISTILL_EMBEDDING_HELP + "\n") : distillEmbeddingCommand(values);
+  }
   const { values } = parseOptions("distill", argv, {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,
