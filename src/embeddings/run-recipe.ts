@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parseFortunes, fortuneCategories, loadFortunes, DEFAULT_FORTUNE_CATEGORIES } from "../data/fortunes.js";
 import { stratifiedSplit } from "../data/stratified-split.js";
-import { accuracyOf, argmaxRows, fitLinearClassifier, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../eval/embedding-metrics.js";
+import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../eval/embedding-metrics.js";
 import { bytesOnDisk } from "../eval/size.js";
 import { resolveTransformerConfig } from "../students/transformer-config.js";
 import { saveTransformer } from "../students/transformer-io.js";
@@ -103,7 +103,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   const teacherName = teacherSpec === "use-lite" ? "USE-lite" : teacher.name;
   const hashOf = (texts: string[]) => createHash("sha256").update(JSON.stringify(texts)).digest("hex").slice(0, 16);
   async function teacherVectors(texts: string[], what: string): Promise<Float32Array> {
-    const file = join(cacheDir, `${teacher.name.replace(/[^\w.-]/g, "_")}-${(teacher.hash ?? "nohash").slice(0, 12)}-${r.maxTokens}-${hashOf(texts)}.f32`);
+    const file = join(cacheDir, `${teacherName.replace(/[^\w.-]/g, "_")}-${(teacher.hash ?? "nohash").slice(0, 12)}-${r.maxTokens}-${hashOf(texts)}.f32`);
     if (existsSync(file)) return new Float32Array(readFileSync(file).buffer.slice(0));
     const t0 = performance.now();
     const v = await embedAll(teacher, texts, { batchSize: 32 });
@@ -177,7 +177,11 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   // ---- evaluation of the embedding models -------------------------------------------------------------------------
   const yTrain = Int32Array.from(split.train, (i) => labelled.labels[i]);
   const yTest = Int32Array.from(split.test, (i) => labelled.labels[i]);
-  const probe = (v: Float32Array, d: number) => linearProbe({ x: pickRows(v, d, split.train), y: yTrain }, { x: pickRows(v, d, split.test), y: yTest }, C, { ...r.probe, seed: r.seed }).testAccuracy;
+  const l2Of = (x: Float32Array, spec: EmbeddingRecipe["probe"]) => (spec.l2 === "cv" ? chooseProbeL2({ x, y: yTrain }, C, { epochs: spec.epochs, lr: spec.lr, seed: r.seed }).l2 : spec.l2);
+  const probe = (v: Float32Array, d: number) => {
+    const x = pickRows(v, d, split.train);
+    return linearProbe({ x, y: yTrain }, { x: pickRows(v, d, split.test), y: yTest }, C, { ...r.probe, l2: l2Of(x, r.probe), seed: r.seed }).testAccuracy;
+  };
   const teacherProbe = probe(tLabelled, D);
   const rows: EmbeddingRow[] = [];
   const row = (x: Omit<EmbeddingRow, "smaller" | "faster">): EmbeddingRow => ({ ...x, smaller: teacherMb / x.mb, faster: teacherTiming.msPerSentence / x.msPerSentence });
@@ -210,7 +214,9 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- fine-tune, then distil -------------------------------------------------------------------------------------
   if (r.classifier.students.length > 0) {
-    const head = fitLinearClassifier({ x: pickRows(tLabelled, D, split.train), y: yTrain }, C, { ...r.classifier.head, seed: r.seed });
+    const headX = pickRows(tLabelled, D, split.train);
+    const headL2 = l2Of(headX, r.classifier.head);
+    const head = fitLinearClassifier({ x: headX, y: yTrain }, C, { ...r.classifier.head, l2: headL2, seed: r.seed });
     const fineTuned = accuracyOf(head.predict(pickRows(tLabelled, D, split.test), split.test.length), yTest);
     const headMb = ((D + 1) * C * 4 + 2 * D * 4) / 1e6; // weights, bias, standardisation
     rows.push(row({ model: `${teacherName} + head (fine-tuned teacher)`, role: "fine-tuned teacher", params: teacherParams + (D + 1) * C, mb: teacherMb + headMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: null, nn10: null, accuracy: fineTuned, retention: 1, dir: null }));
@@ -233,7 +239,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
       for (const v of variants) {
         const st = loadEmbeddingModel(base);
         const trainTexts = texts.slice(0, split.train.length);
-        const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: r.classifier.head }, r.seed);
+        const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { ...r.classifier.head, l2: headL2 } }, r.seed);
         st.model.dispose();
         const res = await distillClassifier(model, st.tokenizer, v.texts, v.logits, v.labels, { epochs: c.epochs, optimizer: { lr: c.lr }, temperature: c.temperature, hardWeight: v.hardWeight, ctx: r.maxTokens, seed: r.seed });
         const out = join(dir, `classifier-${c.width}${v.role === "classifier alone" ? "-alone" : ""}`);

@@ -279,3 +279,32 @@ export async function timeEmbedding(embed: (texts: string[]) => unknown, texts: 
   const seconds = (performance.now() - t0) / 1000;
   return { msPerSentence: times[Math.floor((times.length - 1) / 2)], sentencesPerSecond: done / seconds, batchSize };
 }
+
+/** L2 penalties tried by chooseProbeL2 (log-spaced). */
+export const PROBE_L2_GRID = [1e-4, 1e-3, 1e-2, 0.1, 1];
+
+/**
+ * The probe's L2 penalty chosen by k-fold cross-validation on the training rows only (sklearn's
+ * LogisticRegressionCV): the grid value with the highest mean held-out-fold accuracy, the larger on ties. Folds are
+ * a seeded permutation; the test rows are never looked at.
+ */
+export function chooseProbeL2(train: { x: Float32Array; y: Int32Array }, numClasses: number, opts: ProbeOptions & { grid?: number[]; folds?: number } = {}): { l2: number; cvAccuracy: number[] } {
+  const { grid = PROBE_L2_GRID, folds = 3, seed = 0 } = opts;
+  const n = train.y.length;
+  if (n < folds * 2) throw new Error(`chooseProbeL2: ${n} training rows for ${folds} folds`);
+  const d = train.x.length / n;
+  const order = new Rng(seed, "probe-cv").permutation(n);
+  const cvAccuracy = grid.map((l2) => {
+    let sum = 0;
+    for (let f = 0; f < folds; f++) {
+      const held = Array.from(order).filter((_, k) => k % folds === f);
+      const kept = Array.from(order).filter((_, k) => k % folds !== f);
+      const clf = fitLinearClassifier({ x: pickRows(train.x, d, kept), y: Int32Array.from(kept, (i) => train.y[i]) }, numClasses, { ...opts, l2 });
+      sum += accuracyOf(clf.predict(pickRows(train.x, d, held), held.length), Int32Array.from(held, (i) => train.y[i]));
+    }
+    return sum / folds;
+  });
+  let best = 0;
+  for (let k = 1; k < grid.length; k++) if (cvAccuracy[k] >= cvAccuracy[best]) best = k;
+  return { l2: grid[best], cvAccuracy };
+}
