@@ -97,5 +97,8 @@ ${repeatedBaselines()}
 The Silero VAD recipe (\`recipes/silero-vad.yaml\`: a third-party ONNX teacher, frame agreement and per-frame speed-up)
 has its own results page: docs/SILERO-VAD.md.
 `;
-writeFileAtomic("docs/RESULTS.md", doc);
+// The use-embeddings section (bench/embedding-results.ts, between its markers) is kept as it is.
+const previous = existsSync("docs/RESULTS.md") ? readFileSync("docs/RESULTS.md", "utf8") : "";
+const embeddingBlock = /<!-- use-embeddings:start -->[\s\S]*<!-- use-embeddings:end -->/.exec(previous)?.[0];
+writeFileAtomic("docs/RESULTS.md", embeddingBlock ? `${doc}\n${embeddingBlock}\n` : doc);
 process.stdout.write(`wrote docs/RESULTS.md (${sections.length} recipes)\n`);

@@ -155,11 +155,12 @@ window.__ready = true;
 </script>`;
 
 /**
- * Students distilled from the real teacher: a static table from USE-lite (PCA 16, SIF) and, from it, a classifier
- * (rescaled table + a head fitted on labelled quotes, then distilled on them: logits, not normalised).
+ * Students distilled from the real teacher: a static table from USE-lite over a small BPE vocabulary (each token's
+ * text through USE-lite, PCA 16, SIF; small so the test stays fast on a loaded machine) and, from it, a classifier
+ * (rescaled table + a head fitted on labelled texts, then distilled: logits, not normalised).
  */
 async function distilledFixtures(dir: string): Promise<{ static: string; classifier: string }> {
-  const s = await distillStatic("use-lite", { pcaDims: 16 });
+  const s = await distillStatic("use-lite", { pcaDims: 16, vocabulary: trainBpe(CORPUS, { vocabSize: 300 }) });
   await saveEmbeddingModel(s.model, join(dir, "distilled"), { tokenizer: s.tokenizer, projection: s.projection });
   const texts = ["I love you", "my heart is yours", "the court ruled today", "a lawyer and a judge", "compile the kernel", "the computer crashed"];
   const labels = Int32Array.of(0, 0, 1, 1, 2, 2);
@@ -186,7 +187,7 @@ test("the documented browser snippet embeds in Chromium exactly as Node does (Se
     await page.goto(server.url + "/");
     await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, null, { timeout: 60_000 });
     const distilled = await distilledFixtures(dir);
-    for (const [name, folder, hf] of [["sp", fx.sp, false], ["hf", fx.hf, true], ["distilled", distilled.static, false], ["classifier", distilled.classifier, false]] as const) {
+    for (const [name, folder, hf] of [["sp", fx.sp, false], ["hf", fx.hf, true], ["distilled", distilled.static, true], ["classifier", distilled.classifier, true]] as const) {
       const e = await openEmbedder(folder);
       const want = e.embed(TEXTS);
       e.dispose();

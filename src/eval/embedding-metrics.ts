@@ -281,7 +281,7 @@ export async function timeEmbedding(embed: (texts: string[]) => unknown, texts: 
 }
 
 /** L2 penalties tried by chooseProbeL2 (log-spaced). */
-export const PROBE_L2_GRID = [1e-4, 1e-3, 1e-2, 0.1, 1];
+export const PROBE_L2_GRID = [1e-3, 1e-2, 0.1, 1];
 
 /**
  * The probe's L2 penalty chosen by k-fold cross-validation on the training rows only (sklearn's
