@@ -29,7 +29,8 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   assert.equal(q.data.perCategory, 150, "unmentioned fields keep the recipe's values");
   const full = parseEmbeddingRecipe(readYaml("recipes/use-embeddings.yaml"), "recipes/use-embeddings.yaml");
   checkEmbeddingRecipe(full, "recipes/use-embeddings.yaml");
-  assert.deepEqual(full.static.dims, [64, 128, 256]);
+  assert.deepEqual(full.static.dims, [32, 64, 128, 256]);
+  assert.equal(full.probe.l2, "cv");
 });
 
 test("--student specs parse as kind:key=value,…", () => {
