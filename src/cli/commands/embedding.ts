@@ -224,9 +224,10 @@ function argValue(argv: string[], name: string): string | undefined {
 
 /** Whether a distill/eval command line is for an embedding model: --task embedding, or --model an embedding folder. */
 export function isEmbeddingCommandLine(argv: string[], isEmbeddingFolder: (dir: string) => boolean): boolean {
+  // --task classification|regression is the data's own option (csv/arff): those command lines are not ours.
   const task = argValue(argv, "task");
-  if (task !== undefined && task !== "embedding") throw new UsageError(`--task: expected "embedding" (the default task is read from the data), got "${task}"`);
   if (task === "embedding") return true;
+  if (task !== undefined) return false;
   const model = argValue(argv, "model");
   return model !== undefined && isEmbeddingFolder(model);
 }
