@@ -65,6 +65,7 @@ export async function distillEmbeddingCommand(values: Values): Promise<void> {
   const { kind, opts } = parseStudentSpec(String(values.student));
   if (!ALLOWED[kind]) throw new UsageError(`--student: unknown kind "${kind}"; expected static, bag or transformer`);
   for (const k of Object.keys(opts)) if (!ALLOWED[kind].includes(k)) throw new UsageError(`--student: ${kind} takes ${ALLOWED[kind].join(", ")}; got "${k}"`);
+  if (opts.init !== undefined && !["static", "random"].includes(opts.init)) throw new UsageError(`--student: init=${opts.init}; expected static (rows and PCA from a static table) or random`);
   const int = (name: string, raw: string | undefined, dflt: number) => numberOption(name, raw, { int: true, min: 1 }) ?? dflt;
   const maxTokens = int("max-tokens", values["max-tokens"] as string | undefined, 128);
   const epochs = int("epochs", values.epochs as string | undefined, 8);
