@@ -97,5 +97,9 @@ ${repeatedBaselines()}
 The Silero VAD recipe (\`recipes/silero-vad.yaml\`: a third-party ONNX teacher, frame agreement and per-frame speed-up)
 has its own results page: docs/SILERO-VAD.md.
 `;
-writeFileAtomic("docs/RESULTS.md", doc);
+// Sections other benches write between their own markers (<!-- NAME:start --> … <!-- NAME:end -->: use-embeddings,
+// sotu-lm, defaults) are kept as they are.
+const previous = existsSync("docs/RESULTS.md") ? readFileSync("docs/RESULTS.md", "utf8") : "";
+const keptBlocks = [...previous.matchAll(/<!-- ([\w-]+):start -->[\s\S]*?<!-- \1:end -->/g)].map((m) => m[0]);
+writeFileAtomic("docs/RESULTS.md", keptBlocks.length ? `${doc}\n${keptBlocks.join("\n\n")}\n` : doc);
 process.stdout.write(`wrote docs/RESULTS.md (${sections.length} recipes)\n`);

@@ -12,6 +12,8 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { useBackend } from "../src/engine/backend.js";
 import { BagOfEmbeddingsModel, bagEmbedder, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
+import { distillStatic } from "../src/embeddings/distill-static.js";
+import { classifierFromStatic, distillClassifier } from "../src/embeddings/distill-classifier.js";
 import { createEmbeddingServer } from "../src/serve/embed-server.js";
 import { TransformerModel } from "../src/students/transformer.js";
 import { resolveTransformerConfig } from "../src/students/transformer-config.js";
@@ -153,7 +155,26 @@ window.__embed = async ({ base, texts, hf }) => {
 window.__ready = true;
 </script>`;
 
-test("the documented browser snippet embeds in Chromium exactly as Node does (SentencePiece and Hugging Face tokenizers)", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium"), timeout: 180_000 }, async (t) => {
+/**
+ * Students distilled from the real teacher: a static table from USE-lite over a small BPE vocabulary (each token's
+ * text through USE-lite, PCA 16, SIF; small so the test stays fast on a loaded machine) and, from it, a classifier
+ * (rescaled table + a head fitted on labelled texts, then distilled: logits, not normalised).
+ */
+async function distilledFixtures(dir: string): Promise<{ static: string; classifier: string }> {
+  const s = await distillStatic("use-lite", { pcaDims: 16, vocabulary: trainBpe(CORPUS, { vocabSize: 300 }) });
+  await saveEmbeddingModel(s.model, join(dir, "distilled"), { tokenizer: s.tokenizer, projection: s.projection });
+  const texts = ["I love you", "my heart is yours", "the court ruled today", "a lawyer and a judge", "compile the kernel", "the computer crashed"];
+  const labels = Int32Array.of(0, 0, 1, 1, 2, 2);
+  const c = classifierFromStatic(s.model, s.tokenizer, 3, { texts, labels, probe: { epochs: 20 } });
+  const teacherLogits = Float32Array.from({ length: 18 }, (_, k) => (Math.floor(k / 3) >> 1 === k % 3 ? 2 : 0));
+  await distillClassifier(c, s.tokenizer, texts, teacherLogits, labels, { epochs: 1, seed: 1 });
+  await saveEmbeddingModel(c, join(dir, "classifier"), { tokenizer: s.tokenizer, metadata: { classes: ["love", "law", "computers"] } });
+  s.model.dispose();
+  c.dispose();
+  return { static: join(dir, "distilled"), classifier: join(dir, "classifier") };
+}
+
+test("the documented browser snippet embeds in Chromium exactly as Node does (SentencePiece and Hugging Face tokenizers; students distilled from USE-lite)", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium"), timeout: 300_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const fx = await fixtures(dir);
@@ -166,7 +187,8 @@ test("the documented browser snippet embeds in Chromium exactly as Node does (Se
     await page.route("**/*", (route) => (new URL(route.request().url()).hostname === "127.0.0.1" ? route.continue() : route.abort()));
     await page.goto(server.url + "/");
     await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, null, { timeout: 60_000 });
-    for (const [name, folder, hf] of [["sp", fx.sp, false], ["hf", fx.hf, true]] as const) {
+    const distilled = await distilledFixtures(dir);
+    for (const [name, folder, hf] of [["sp", fx.sp, false], ["hf", fx.hf, true], ["distilled", distilled.static, true], ["classifier", distilled.classifier, true]] as const) {
       const e = await openEmbedder(folder);
       const want = e.embed(TEXTS);
       e.dispose();

@@ -63,9 +63,10 @@ test("CLI: tsdistill export on an embedding folder writes the ONNX file and chec
   assert.equal(report.out, join(dir, "static.onnx"));
   assert.ok(report.check.maxAbsDiff < 1e-5, `max |diff| ${report.check.maxAbsDiff}`);
   assertAllClose(await runEmbeddingOnnx(report.out, tok, TEXTS), bagEmbedder(model, tok).embed(TEXTS), { rtol: 1e-5, atolScale: 1e-6 });
-  const bad = await runCli(["export", "--model", join(dir, "static"), "--format", "tfjs"]);
+  // --format tfjs is covered in embeddings-export-tfjs.test.ts; int8 has no embedding form.
+  const bad = await runCli(["export", "--model", join(dir, "static"), "--int8"]);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--format: an embedding model exports to onnx/);
+  assert.match(bad.stderr, /--int8: not available for embedding models/);
   model.dispose();
 });
 

@@ -26,6 +26,14 @@ export interface StaticDistillOptions {
   /** Tokens per teacher call (default 256). */
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
+  /** The teacher's token vectors from an earlier call (result.tokenVectors) for the same vocabulary: skips step 2. */
+  tokenVectors?: TokenVectors;
+}
+
+/** One teacher vector per token id [vocab, teacherDim]; `embedded[id]` false for rows left zero. */
+export interface TokenVectors {
+  vectors: Float32Array;
+  embedded: boolean[];
 }
 
 export interface StaticDistillResult {
@@ -33,6 +41,8 @@ export interface StaticDistillResult {
   tokenizer: Tokenizer;
   /** Teacher space → the table's space (null without PCA: the same space). */
   projection: Projection | null;
+  /** Step 2's output, to distil other widths from the same teacher without running it again. */
+  tokenVectors: TokenVectors;
   info: {
     teacher: { name: string; hash: string | null; dim: number };
     vocabulary: "teacher" | "tokenizer";
@@ -60,7 +70,7 @@ function validate(opts: StaticDistillOptions, teacher: EmbeddingTeacher): void {
 }
 
 /** One vector per token id [vocab, dim]; rows of the pad id and of tokens without text stay zero. */
-async function createEmbeddings(teacher: EmbeddingTeacher, tokenizer: Tokenizer, byId: boolean, opts: StaticDistillOptions): Promise<{ vectors: Float32Array; embedded: boolean[] }> {
+async function createEmbeddings(teacher: EmbeddingTeacher, tokenizer: Tokenizer, byId: boolean, opts: StaticDistillOptions): Promise<TokenVectors> {
   const V = tokenizer.vocabSize;
   const D = teacher.dim;
   const pad = tokenizer.special.pad;
@@ -91,7 +101,7 @@ async function createEmbeddings(teacher: EmbeddingTeacher, tokenizer: Tokenizer,
 
 /** PCA of the embedded rows (zero rows stay zero); null dims: the vectors as they are. */
 function applyPca(vectors: Float32Array, embedded: boolean[], D: number, dims: number | null): { table: Float32Array; projection: Projection | null; explained: number | null } {
-  if (dims === null) return { table: vectors, projection: null, explained: null };
+  if (dims === null) return { table: Float32Array.from(vectors), projection: null, explained: null }; // a copy: tokenVectors stay the teacher's
   const V = embedded.length;
   const pca = fitPca(vectors, V, D, dims, (i) => embedded[i]);
   const projected = projectPca(pca, vectors, V);
@@ -105,7 +115,11 @@ export async function distillStaticFromTeacher(teacher: EmbeddingTeacher, opts: 
   const start = performance.now();
   const byId = opts.vocabulary === undefined || opts.vocabulary === "teacher";
   const tokenizer = byId ? teacher.tokenizer! : (opts.vocabulary as Tokenizer);
-  const { vectors, embedded } = await createEmbeddings(teacher, tokenizer, byId, opts);
+  const given = opts.tokenVectors;
+  if (given && (given.embedded.length !== tokenizer.vocabSize || given.vectors.length !== tokenizer.vocabSize * teacher.dim)) {
+    throw new TsdistillError(`distillStatic: tokenVectors hold ${given.embedded.length} rows of ${given.vectors.length / Math.max(given.embedded.length, 1)}; expected ${tokenizer.vocabSize} of ${teacher.dim}`);
+  }
+  const { vectors, embedded } = given ?? (await createEmbeddings(teacher, tokenizer, byId, opts));
   const count = embedded.filter(Boolean).length;
   const dims = opts.pcaDims === undefined ? Math.min(256, teacher.dim) : opts.pcaDims === "auto" ? teacher.dim : opts.pcaDims;
   if (dims !== null && count < 2) throw new TsdistillError(`distillStatic: only ${count} token(s) got a non-zero vector from teacher ${teacher.name}; PCA needs at least 2`);
@@ -121,6 +135,7 @@ export async function distillStaticFromTeacher(teacher: EmbeddingTeacher, opts: 
     model,
     tokenizer,
     projection,
+    tokenVectors: { vectors, embedded },
     info: {
       teacher: { name: teacher.name, hash: teacher.hash, dim: teacher.dim },
       vocabulary: byId ? "teacher" : "tokenizer",

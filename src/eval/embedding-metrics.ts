@@ -83,23 +83,30 @@ export interface ProbeResult {
   testSize: number;
 }
 
+/** A trained multinomial logistic regression on vectors: standardisation (the training rows') + weights. */
+export interface LinearClassifier {
+  readonly dim: number;
+  readonly numClasses: number;
+  /** Logits [rows, numClasses] of row-major vectors [rows, dim]. */
+  logits(x: Float32Array, rows: number): Float32Array;
+  /** Argmax class per row. */
+  predict(x: Float32Array, rows: number): Int32Array;
+  /** The same map as one affine layer on raw vectors: logits = x·kernel + bias (standardisation folded in). */
+  affine(): { kernel: Float32Array; bias: Float32Array };
+}
+
 /**
- * Linear probe: multinomial logistic regression on frozen vectors, features standardised with the training rows'
- * mean and standard deviation, weights from zero, trained with Adam on seeded mini-batches (float64), then
- * accuracy on the training and test rows. Same inputs and seed → same numbers.
+ * Multinomial logistic regression on frozen vectors: features standardised with the training rows' mean and
+ * standard deviation, weights from zero, trained with Adam on seeded mini-batches (float64). Same inputs and seed →
+ * same weights. The head a frozen encoder is fine-tuned with, and the linear probe.
  */
-export function linearProbe(
-  train: { x: Float32Array; y: Int32Array },
-  test: { x: Float32Array; y: Int32Array },
-  numClasses: number,
-  opts: ProbeOptions = {},
-): ProbeResult {
+export function fitLinearClassifier(train: { x: Float32Array; y: Int32Array }, numClasses: number, opts: ProbeOptions = {}): LinearClassifier {
   const { epochs = 100, lr = 0.01, l2 = 1e-4, batchSize = 32, seed = 0 } = opts;
   const n = train.y.length;
   if (n < 1 || train.x.length % n !== 0) throw new Error(`linearProbe: ${train.x.length} values for ${n} training rows`);
   const d = train.x.length / n;
-  if (test.x.length !== test.y.length * d) throw new Error(`linearProbe: test rows have ${test.x.length / Math.max(test.y.length, 1)} values; expected ${d}`);
   const C = numClasses;
+  for (const y of train.y) if (!(Number.isInteger(y) && y >= 0 && y < C)) throw new Error(`linearProbe: label ${y} is outside [0, ${C})`);
   const mean = new Float64Array(d);
   const std = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += train.x[i * d + j] / n;
@@ -158,17 +165,75 @@ export function linearProbe(
       }
     }
   }
-  const accuracy = (x: Float64Array, y: Int32Array) => {
-    let ok = 0;
-    for (let i = 0; i < y.length; i++) {
-      logits(x, i, p);
-      let best = 0;
-      for (let c = 1; c < C; c++) if (p[c] > p[best]) best = c;
-      if (best === y[i]) ok++;
+  const allLogits = (x: Float32Array, rows: number) => {
+    if (x.length !== rows * d) throw new Error(`linear classifier: ${x.length} values for ${rows} rows of ${d}`);
+    const zx = z(x, rows);
+    const out = new Float32Array(rows * C);
+    for (let i = 0; i < rows; i++) {
+      logits(zx, i, p);
+      for (let c = 0; c < C; c++) out[i * C + c] = p[c];
     }
-    return y.length ? ok / y.length : NaN;
+    return out;
   };
-  return { trainAccuracy: accuracy(xt, train.y), testAccuracy: accuracy(z(test.x, test.y.length), test.y), trainSize: n, testSize: test.y.length };
+  return {
+    dim: d,
+    numClasses: C,
+    logits: allLogits,
+    predict: (x, rows) => argmaxRows(allLogits(x, rows), rows, C),
+    affine: () => {
+      // (x − μ)/σ · W + b = x · (W/σ) + (b − Σ_j μ_j W_j/σ_j)
+      const kernel = new Float32Array(d * C);
+      const bias = Float32Array.from(b);
+      for (let j = 0; j < d; j++) {
+        for (let c = 0; c < C; c++) {
+          kernel[j * C + c] = W[j * C + c] / std[j];
+          bias[c] -= (mean[j] * W[j * C + c]) / std[j];
+        }
+      }
+      return { kernel, bias };
+    },
+  };
+}
+
+/** Index of each row's largest value (first on ties) of a row-major [rows, C] array. */
+export function argmaxRows(v: Float32Array, rows: number, C: number): Int32Array {
+  const out = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    let best = 0;
+    for (let c = 1; c < C; c++) if (v[i * C + c] > v[i * C + best]) best = c;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** Share of predictions equal to the labels. */
+export function accuracyOf(pred: Int32Array, y: Int32Array): number {
+  let ok = 0;
+  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
+  return y.length ? ok / y.length : NaN;
+}
+
+/**
+ * Linear probe: a multinomial logistic regression (fitLinearClassifier) trained on the training rows, then its
+ * accuracy on the training and test rows. Same inputs and seed → same numbers.
+ */
+export function linearProbe(
+  train: { x: Float32Array; y: Int32Array },
+  test: { x: Float32Array; y: Int32Array },
+  numClasses: number,
+  opts: ProbeOptions = {},
+): ProbeResult {
+  const n = train.y.length;
+  if (n < 1 || train.x.length % n !== 0) throw new Error(`linearProbe: ${train.x.length} values for ${n} training rows`);
+  const d = train.x.length / n;
+  if (test.x.length !== test.y.length * d) throw new Error(`linearProbe: test rows have ${test.x.length / Math.max(test.y.length, 1)} values; expected ${d}`);
+  const clf = fitLinearClassifier(train, numClasses, opts);
+  return {
+    trainAccuracy: accuracyOf(clf.predict(train.x, n), train.y),
+    testAccuracy: accuracyOf(clf.predict(test.x, test.y.length), test.y),
+    trainSize: n,
+    testSize: test.y.length,
+  };
 }
 
 /** Rows `idx` of a row-major [n, d] array. */
@@ -213,4 +278,33 @@ export async function timeEmbedding(embed: (texts: string[]) => unknown, texts: 
   } while (performance.now() < stop);
   const seconds = (performance.now() - t0) / 1000;
   return { msPerSentence: times[Math.floor((times.length - 1) / 2)], sentencesPerSecond: done / seconds, batchSize };
+}
+
+/** L2 penalties tried by chooseProbeL2 (log-spaced). */
+export const PROBE_L2_GRID = [1e-3, 1e-2, 0.1, 1];
+
+/**
+ * The probe's L2 penalty chosen by k-fold cross-validation on the training rows only (sklearn's
+ * LogisticRegressionCV): the grid value with the highest mean held-out-fold accuracy, the larger on ties. Folds are
+ * a seeded permutation; the test rows are never looked at.
+ */
+export function chooseProbeL2(train: { x: Float32Array; y: Int32Array }, numClasses: number, opts: ProbeOptions & { grid?: number[]; folds?: number } = {}): { l2: number; cvAccuracy: number[] } {
+  const { grid = PROBE_L2_GRID, folds = 3, seed = 0 } = opts;
+  const n = train.y.length;
+  if (n < folds * 2) throw new Error(`chooseProbeL2: ${n} training rows for ${folds} folds`);
+  const d = train.x.length / n;
+  const order = new Rng(seed, "probe-cv").permutation(n);
+  const cvAccuracy = grid.map((l2) => {
+    let sum = 0;
+    for (let f = 0; f < folds; f++) {
+      const held = Array.from(order).filter((_, k) => k % folds === f);
+      const kept = Array.from(order).filter((_, k) => k % folds !== f);
+      const clf = fitLinearClassifier({ x: pickRows(train.x, d, kept), y: Int32Array.from(kept, (i) => train.y[i]) }, numClasses, { ...opts, l2 });
+      sum += accuracyOf(clf.predict(pickRows(train.x, d, held), held.length), Int32Array.from(held, (i) => train.y[i]));
+    }
+    return sum / folds;
+  });
+  let best = 0;
+  for (let k = 1; k < grid.length; k++) if (cvAccuracy[k] >= cvAccuracy[best]) best = k;
+  return { l2: grid[best], cvAccuracy };
 }

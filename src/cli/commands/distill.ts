@@ -22,6 +22,7 @@ import { UsageError } from "../../util/errors.js";
 import { PRIVACY_HELP, PRIVACY_OPTIONS, printDryRun, redactOptions } from "../privacy.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
+import { DISTILL_EMBEDDING_HELP, distillEmbeddingCommand, isEmbeddingCommandLine, parseEmbeddingArgs } from "./embedding.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 (Causal language models on text:/sotu corpora: tsdistill distill --data "sotu?ctx=128" --help)
@@ -51,10 +52,16 @@ whose outputs do not fit the data's task or class count is refused before anythi
 ${PRIVACY_HELP}
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
-data specs: ${DATA_HELP}`;
+data specs: ${DATA_HELP}
+
+Embedding teachers (sentence encoders): tsdistill distill --task embedding --help`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
   if (argvHasLmData(argv)) return lmDistillCommand(argv);
+  if (isEmbeddingCommandLine(argv, () => false)) {
+    const values = parseEmbeddingArgs("distill", argv);
+    return values.help ? void process.stdout.write(DISTILL_EMBEDDING_HELP + "\n") : distillEmbeddingCommand(values);
+  }
   const { values } = parseOptions("distill", argv, {
     ...GLOBAL_OPTIONS,
     ...TRAINING_OPTIONS,

@@ -1,6 +1,8 @@
 import { parseOptions, numberOption } from "../args.js";
 import { lmEvalCommand } from "./lm-eval.js";
 import { argvHasLmData, argvModelIsLm } from "./lm-common.js";
+import { EVAL_EMBEDDING_HELP, evalEmbeddingCommand, isEmbeddingCommandLine, parseEmbeddingArgs } from "./embedding.js";
+import { isEmbedderFolder } from "../../embeddings/transformer-embedder.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -45,7 +47,9 @@ ${DATA_OPTIONS_HELP}
   --watts-per-core W     for the energy estimate: process CPU time per 1,000 predictions × W watts per busy core
                          (default ${DEFAULT_WATTS_PER_CORE}, a server core's share of its package power)
 ${GLOBAL_HELP}
-  (--json adds the reliability curve, per-class accuracy and confusion matrices)`;
+  (--json adds the reliability curve, per-class accuracy and confusion matrices)
+
+Embedding students (a static / bag / transformer-embed folder): tsdistill eval --task embedding --help`;
 
 const pct = (x: number | null | undefined, digits = 2) => (x == null ? "-" : `${(x * 100).toFixed(digits)}%`);
 const ms = (x: number | undefined) => (x === undefined ? "-" : x < 1 ? `${x.toFixed(3)} ms` : `${x.toFixed(2)} ms`);
@@ -125,6 +129,12 @@ export function formatRegression(suite: RegressionSuite, backend: string, energy
 
 export async function evalCommand(argv: string[]): Promise<void> {
   if (argvHasLmData(argv) || argvModelIsLm(argv)) return lmEvalCommand(argv);
+  if (isEmbeddingCommandLine(argv, isEmbedderFolder)) {
+    const values = parseEmbeddingArgs("eval", argv);
+    if (values.help) return void process.stdout.write(EVAL_EMBEDDING_HELP + "\n");
+    if (!values.model) throw new UsageError("eval --task embedding: --model is required (an embedding student folder)");
+    return evalEmbeddingCommand(values);
+  }
   const { values } = parseOptions("eval", argv, { ...GLOBAL_OPTIONS, ...DATA_OPTIONS, model: { type: "string" }, teacher: { type: "string" }, batch: { type: "string" }, "watts-per-core": { type: "string" } });
   if (values.help) return void process.stdout.write(EVAL_HELP + "\n");
   if (!values.model) throw new UsageError("eval: --model is required (a model folder, e.g. runs/<run>/student)");

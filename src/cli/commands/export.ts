@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseOptions, choiceOption, numberOption } from "../args.js";
 import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, fmt, printResult, selectBackend } from "./common.js";
@@ -20,6 +21,7 @@ import { writeFileAtomic } from "../../util/files.js";
 import { UsageError } from "../../util/errors.js";
 import { isEmbeddingModelFolder, loadEmbeddingModel } from "../../embeddings/embedding-model.js";
 import { checkEmbeddingOnnx, exportEmbeddingOnnx } from "../../export/onnx-embeddings.js";
+import { checkEmbeddingTfjs, saveEmbeddingTfjs } from "../../export/tfjs-embeddings.js";
 
 export const EXPORT_HELP = `tsdistill export --model DIR --format onnx|tfjs [--int8] [--out PATH]
 
@@ -40,7 +42,8 @@ The file's metadata records this (tsdistill.input_kind, tsdistill.input) and the
 The export is checked in onnxruntime-node against TF.js on the test split of the data recorded in the model
 (max |diff|, same class and accuracy printed; seeded random inputs when the model records no data).
 tfjs: a TF.js layers model folder (tf.loadLayersModel in Node and browsers) taking features.
-An embedding student folder (static / bag-of-embeddings) exports to ONNX: input_ids + attention_mask → embeddings.
+An embedding student folder (static / bag-of-embeddings) exports to ONNX (input_ids + attention_mask →
+embeddings) or, with --format tfjs, to a TF.js graph model folder (the same graph, with tokenizer.json).
 
 Every export of a model with preprocess.json ships the preprocessing next to it, verbatim: preprocess.json and
 preprocess.mjs (+ preprocess.d.mts), a JavaScript module without dependencies that runs in Node and browsers:
@@ -130,11 +133,28 @@ function rmseOf(outputs: Float32Array, targets: Float64Array, modelDir: string):
 
 type Values = Parameters<typeof printResult>[0] & { int8?: boolean; out?: unknown; data?: unknown };
 
-/** An embedding student (static / bag-of-embeddings folder) → ONNX ids + mask → vectors, checked in onnxruntime-node. */
+/**
+ * An embedding student (static / bag-of-embeddings folder) → ONNX ids + mask → vectors, checked in onnxruntime-node,
+ * or a TF.js graph model folder, checked in TF.js.
+ */
 async function exportEmbeddings(modelDir: string, values: Values, format: "onnx" | "tfjs"): Promise<void> {
-  if (format !== "onnx") throw new UsageError("--format: an embedding model exports to onnx (its folder itself is what a page loads, with embed-runtime.mjs)");
   if (values.int8) throw new UsageError("--int8: not available for embedding models");
   const { model, tokenizer } = loadEmbeddingModel(modelDir);
+  if (format === "tfjs") {
+    try {
+      const out = resolve(String(values.out ?? `${modelDir.replace(/\/+$/, "")}-tfjs`));
+      if (existsSync(out)) throw new UsageError(`--out: ${out} already exists; choose a new folder`);
+      await saveEmbeddingTfjs(model, tokenizer, out);
+      const maxAbsDiff = await checkEmbeddingTfjs(out, model, tokenizer);
+      printResult(values, { out, format: "tfjs", kind: "embeddings", inputs: ["input_ids", "attention_mask"], output: "embeddings", dim: model.config.dim, check: { texts: 6, maxAbsDiff } }, [
+        `wrote ${out}: a TF.js graph model (tf.loadGraphModel): input_ids int32 + attention_mask float32 [batch, tokens] → embeddings [batch, ${model.config.dim}], with tokenizer.json`,
+        `TF.js vs the runtime on 6 texts: max |diff| ${maxAbsDiff.toExponential(2)}`,
+      ].join("\n"));
+    } finally {
+      model.dispose();
+    }
+    return;
+  }
   try {
     const out = resolve(String(values.out ?? `${modelDir.replace(/\/+$/, "")}.onnx`));
     const bytes = exportEmbeddingOnnx(model);

@@ -7,6 +7,7 @@ import { parseExperiment, readExperimentYaml } from "../../experiments/experimen
 import { runExperiment } from "../../experiments/run-experiment.js";
 import { experimentTable, formatSeconds } from "../../experiments/table.js";
 import { runLm } from "./run-lm.js";
+import { runEmbeddingRecipeCommand } from "./run-embedding.js";
 
 export const RUN_HELP = `tsdistill run RECIPE.yaml [--quick] [--out DIR] [--resume] [options]
 
@@ -32,6 +33,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   const raw = readExperimentYaml(file);
   if (typeof raw === "object" && raw !== null && (raw as { kind?: unknown }).kind === "vad") return runVad(file, values);
   if (typeof raw === "object" && raw !== null && (raw as { kind?: unknown }).kind === "lm") return runLm(file, raw, values);
+  if (typeof raw === "object" && raw !== null && (raw as { kind?: unknown }).kind === "embedding") return runEmbeddingRecipeCommand(file, raw, values);
   const ex = parseExperiment(raw, file, { quick: Boolean(values.quick) });
   // Resolved here (auto → native or wasm), so config.json and the results say which backend ran.
   ex.base.backend = values.backend ? await selectBackend(values) : await useBackend(ex.base.backend);

@@ -1,0 +1,49 @@
+// The use-embeddings section of docs/RESULTS.md from a finished full run of recipes/use-embeddings.yaml:
+//   node --import tsx bench/embedding-results.ts runs/<run folder>
+// It replaces the block between the markers below (or appends it); bench/results.ts keeps the block when it
+// rewrites the page. Measured numbers only: everything comes from the run's results.json and config.json.
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { embeddingRecipeTable, type EmbeddingRecipeResult } from "../src/embeddings/run-recipe.js";
+import { writeFileAtomic } from "../src/util/files.js";
+
+export const EMBEDDING_RESULTS_START = "<!-- use-embeddings:start -->";
+export const EMBEDDING_RESULTS_END = "<!-- use-embeddings:end -->";
+
+const dir = process.argv[2];
+const note = process.argv[3] ?? "";
+if (!dir || !existsSync(join(dir, "results.json"))) {
+  process.stderr.write("usage: node --import tsx bench/embedding-results.ts RUN_DIR [NOTE]  (a finished run of recipes/use-embeddings.yaml)\n");
+  process.exit(2);
+}
+const r = JSON.parse(readFileSync(join(dir, "results.json"), "utf8")) as EmbeddingRecipeResult;
+if (r.quick) throw new Error(`${dir}: a --quick run; RESULTS.md holds full runs only`);
+const date = statSync(join(dir, "results.json")).mtime.toISOString().slice(0, 10);
+const teacher = r.rows.find((x) => x.role === "teacher")!;
+const ft = r.rows.find((x) => x.role === "fine-tuned teacher");
+const best = (role: string) => r.rows.filter((x) => x.role === role).sort((a, b) => b.retention - a.retention)[0];
+const emb = [...r.rows.filter((x) => x.role === "static" || x.role === "trained")].sort((a, b) => b.retention - a.retention)[0];
+const small = r.rows.filter((x) => (x.role === "static" || x.role === "trained") && x.smaller >= 20).sort((a, b) => b.retention - a.retention)[0];
+const dc = best("distilled classifier");
+const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const lines = [
+  EMBEDDING_RESULTS_START,
+  "## use-embeddings",
+  "",
+  `Command: \`npx tsdistill run recipes/use-embeddings.yaml\` — ${date}, backend wasm, seed 0, ${Math.round(r.seconds)} s (teacher vectors from runs/embedding-cache where present), on ${cpus().length} cores shared with other jobs (load average ${loadavg()[0].toFixed(0)} when this page was written): timings are noisy, accuracies deterministic.${note ? ` ${note}` : ""}`,
+  "",
+  `Teacher USE-lite (texts cut to ${r.data.maxTokens} tokens). Labelled: Debian fortunes, ${r.data.categories.length} categories (${r.data.categories.join(", ")}), ${r.data.labelled} quotes, ${r.data.train} train / ${r.data.test} test; unlabeled: ${r.data.unlabeled} quotes of the other categories. Static and bag students run in the JavaScript runtime, the teacher in TF.js wasm. MB: what a page loads (config, table, tokenizer). Accuracy: linear probe on frozen vectors (classifiers: their own test accuracy); retention: of the teacher's probe accuracy (classifiers: of the fine-tuned teacher's).`,
+  "",
+  embeddingRecipeTable(r),
+  "",
+  `Targets (issue 17): an embedding student ≥ 20× smaller and faster keeping ≥ 95 % of the probe accuracy — ${small ? `best at ≥ 20× smaller: ${small.model}, ${pct(small.retention)} at ${small.smaller.toFixed(1)}× smaller and ${small.faster.toFixed(0)}× faster` : "no student here is ≥ 20× smaller"}; best of all: ${emb.model}, ${pct(emb.retention)} (${emb.smaller.toFixed(1)}× smaller). ${(small?.retention ?? 0) >= 0.95 ? "Met." : "Not met."} A distilled classifier ≥ 97 % of the fine-tuned teacher at ≥ 10× speed-up — ${dc && ft ? `${dc.model}: ${pct(dc.retention)} (${pct(dc.accuracy)} vs ${pct(ft.accuracy)}) at ${dc.faster.toFixed(0)}× faster, ${dc.smaller.toFixed(1)}× smaller. ${dc.retention >= 0.97 && dc.faster >= 10 ? "Met." : "Not met."}` : "no classifier in this run."} Teacher probe: ${pct(teacher.accuracy)}.`,
+  EMBEDDING_RESULTS_END,
+].join("\n");
+const path = "docs/RESULTS.md";
+const doc = readFileSync(path, "utf8");
+const start = doc.indexOf(EMBEDDING_RESULTS_START);
+const end = doc.indexOf(EMBEDDING_RESULTS_END);
+const next = start >= 0 && end > start ? doc.slice(0, start) + lines + doc.slice(end + EMBEDDING_RESULTS_END.length) : `${doc.trimEnd()}\n\n${lines}\n`;
+writeFileAtomic(path, next);
+process.stdout.write(`wrote the use-embeddings section of ${path}\n`);

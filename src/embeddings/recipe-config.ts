@@ -1,0 +1,156 @@
+// `kind: embedding` recipes (recipes/use-embeddings.yaml): a sentence encoder distilled into static tables, trained
+// embedding students and a fine-tune-then-distil classifier, all measured on the same labelled fortunes.
+import { z } from "zod";
+import { TsdistillError } from "../util/errors.js";
+import { readYamlFile } from "../util/yaml-file.js";
+import { describeZodError } from "../util/zod-errors.js";
+
+const Lr = z.number().positive();
+
+const Probe = z
+  .object({
+    epochs: z.number().int().positive().default(100),
+    lr: Lr.default(0.01),
+    /** L2 penalty of the logistic regression; "cv": chosen per model by 3-fold cross-validation on its training rows. */
+    l2: z.union([z.number().min(0), z.literal("cv")]).default(1e-4),
+  })
+  .strict();
+
+const TrainedStudent = z.discriminatedUnion("kind", [
+  z
+    .object({
+      kind: z.literal("bag"),
+      name: z.string(),
+      /** Table width; the head maps to the teacher's width. */
+      width: z.number().int().positive(),
+      /** Start from a static table of the same width (its rows and PCA as the head) instead of random rows. */
+      init: z.enum(["random", "static"]).default("static"),
+      epochs: z.number().int().positive(),
+      lr: Lr.default(1e-3),
+      /** Weight of the RKD-distance term beside the cosine term (0: cosine only). */
+      rkd: z.number().min(0).default(1),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal("transformer"),
+      name: z.string(),
+      layers: z.number().int().positive(),
+      dim: z.number().int().positive(),
+      heads: z.number().int().positive(),
+      ff: z.number().int().positive().optional(),
+      /** Tokens read (attention cost grows with its square). */
+      ctx: z.number().int().positive().default(64),
+      epochs: z.number().int().positive(),
+      lr: Lr.default(1e-3),
+      rkd: z.number().min(0).default(1),
+    })
+    .strict(),
+]);
+export type TrainedStudent = z.infer<typeof TrainedStudent>;
+
+export const EmbeddingRecipe = z
+  .object({
+    kind: z.literal("embedding"),
+    name: z.string().default("use-embeddings"),
+    seed: z.number().int().min(0).default(0),
+    /** Run folder (default runs/<time>-<name>). */
+    output: z.string().optional(),
+    /** "use-lite" or a teacher.yaml (kind: embedding), relative to the recipe file. */
+    teacher: z.string().default("use-lite"),
+    /** Tokens of each text the teacher (and the students) read. */
+    maxTokens: z.number().int().positive().default(128),
+    data: z
+      .object({
+        /** Debian fortunes folder (apt-get install fortunes fortunes-min). */
+        dir: z.string().default("/usr/share/games/fortunes"),
+        /** Labelled categories (class = category); default: computers, food, law, love, politics, sports. */
+        categories: z.array(z.string()).min(2).optional(),
+        perCategory: z.number().int().positive().default(150),
+        testShare: z.number().gt(0).lt(1).default(0.2),
+        /** Unlabeled texts: quotes of the other categories (a seeded sample). */
+        unlabeled: z.number().int().min(2).default(2000),
+      })
+      .strict()
+      .prefault({}),
+    static: z
+      .object({
+        /** PCA widths; the teacher's token vectors are computed once. */
+        dims: z.array(z.number().int().positive()).min(1).default([64, 128, 256]),
+        sifCoefficient: z.number().gt(0).lt(1).nullable().default(1e-4),
+        /** Refine these widths' tables on the unlabeled text towards the projected teacher vectors (cosine). */
+        refine: z
+          .object({ dims: z.array(z.number().int().positive()).default([]), epochs: z.number().int().positive().default(4), lr: Lr.default(1e-3) })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    students: z.array(TrainedStudent).default([]),
+    classifier: z
+      .object({
+        /** The head fine-tuned on the frozen teacher's vectors (logistic regression, standardised inputs). */
+        head: Probe.prefault({}),
+        /** Students: a static table of this width (refined if it was) + a linear head to the classes. */
+        students: z
+          .array(
+            z
+              .object({
+                width: z.number().int().positive(),
+                epochs: z.number().int().positive(),
+                lr: Lr.default(3e-3),
+                temperature: z.number().positive().default(2),
+                hardWeight: z.number().min(0).max(1).default(0.5),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .prefault({}),
+    probe: Probe.prefault({}),
+    /** Seconds spent timing each model (batch-1 latency, then batched throughput). */
+    timingSeconds: z.number().positive().default(20),
+    /** Overrides for `--quick` (merged key by key; lists are replaced). */
+    quick: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+export type EmbeddingRecipe = z.infer<typeof EmbeddingRecipe>;
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+function merge(base: unknown, over: unknown): unknown {
+  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(base[k], v);
+  return out;
+}
+
+/** Parses a recipe object (`quick`: its quick section merged in); errors name the file and the field. */
+export function parseEmbeddingRecipe(value: unknown, file: string, opts: { quick?: boolean } = {}): EmbeddingRecipe {
+  const first = EmbeddingRecipe.safeParse(value);
+  if (!first.success) throw new TsdistillError(describeZodError(first.error, { file }));
+  if (!opts.quick) return first.data;
+  if (!first.data.quick) throw new TsdistillError(`${file}: --quick: the recipe has no quick section`);
+  const merged = merge(value, first.data.quick) as Json;
+  const quick = EmbeddingRecipe.safeParse({ ...merged, quick: undefined });
+  if (!quick.success) throw new TsdistillError(describeZodError(quick.error, { file, base: "quick" }));
+  return quick.data;
+}
+
+export function loadEmbeddingRecipe(file: string, opts: { quick?: boolean } = {}): EmbeddingRecipe {
+  return parseEmbeddingRecipe(readYamlFile(file, "an embedding recipe (kind: embedding)"), file, opts);
+}
+
+/** Checks that refer across sections: widths that must be among the static dims. */
+export function checkEmbeddingRecipe(r: EmbeddingRecipe, file: string): void {
+  const names = new Set<string>();
+  for (const s of r.students) {
+    if (names.has(s.name)) throw new TsdistillError(`${file}: students: the name "${s.name}" is used twice`);
+    names.add(s.name);
+  }
+  const dims = new Set(r.static.dims);
+  for (const d of r.static.refine.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.refine.dims: ${d} is not among static.dims [${r.static.dims}]`);
+  for (const c of r.classifier.students) if (!dims.has(c.width)) throw new TsdistillError(`${file}: classifier.students: width ${c.width} is not among static.dims [${r.static.dims}]`);
+  for (const s of r.students) if (s.kind === "bag" && s.init === "static" && !dims.has(s.width)) throw new TsdistillError(`${file}: students: ${s.name} starts from static-${s.width}, which is not among static.dims [${r.static.dims}]`);
+}

@@ -1,0 +1,280 @@
+// Runs a `kind: embedding` recipe: the teacher's vectors for labelled fortunes and unlabeled quotes (cached in the
+// run folder), static tables at several widths from one pass of the teacher over its vocabulary, refined tables,
+// trained students, a head fine-tuned on the frozen teacher and classifiers distilled from it; one table.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { parseFortunes, fortuneCategories, loadFortunes, DEFAULT_FORTUNE_CATEGORIES } from "../data/fortunes.js";
+import { stratifiedSplit } from "../data/stratified-split.js";
+import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../eval/embedding-metrics.js";
+import { bytesOnDisk } from "../eval/size.js";
+import { resolveTransformerConfig } from "../students/transformer-config.js";
+import { saveTransformer } from "../students/transformer-io.js";
+import { TransformerModel } from "../students/transformer.js";
+import { embedAll, type EmbeddingTeacher } from "../teachers/embedding/embedding-teacher.js";
+import { openEmbeddingTeacher } from "../teachers/embedding/embedding-teacher-config.js";
+import { openUseLite, useLiteDir } from "../teachers/embedding/tfjs-embedding-teacher.js";
+import { readDataFile, writeFileAtomic } from "../util/files.js";
+import { Rng } from "../util/rng.js";
+import { classifierFromStatic, distillClassifier } from "./distill-classifier.js";
+import { distillStaticFromTeacher, type TokenVectors } from "./distill-static.js";
+import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "./embedding-model.js";
+import type { EmbeddingRecipe } from "./recipe-config.js";
+import { trainEmbeddingStudent } from "./train-embedding.js";
+import { openEmbedder } from "./transformer-embedder.js";
+
+export interface EmbeddingRow {
+  model: string;
+  role: "teacher" | "static" | "trained" | "fine-tuned teacher" | "distilled classifier" | "classifier alone";
+  params: number;
+  mb: number;
+  msPerSentence: number;
+  sentencesPerSecond: number;
+  /** Teacher's MB / this model's MB, and teacher's ms/sentence / this model's. */
+  smaller: number;
+  faster: number;
+  /** Cosine to the teacher (in a static table's PCA space); null where the spaces differ or for classifiers. */
+  cosine: number | null;
+  nn10: number | null;
+  /** Probe accuracy (embedding models) or the classifier's own test accuracy. */
+  accuracy: number;
+  /** accuracy / the teacher's probe accuracy (embedding models) or / the fine-tuned teacher's accuracy (classifiers). */
+  retention: number;
+  dir: string | null;
+}
+
+export interface EmbeddingRecipeResult {
+  name: string;
+  quick: boolean;
+  runDir: string;
+  data: { categories: string[]; labelled: number; train: number; test: number; unlabeled: number; maxTokens: number };
+  rows: EmbeddingRow[];
+  training: Record<string, { seconds: number; losses: number[] }>;
+  seconds: number;
+}
+
+const TEACHER_PARAMS_USE_LITE = 6_975_914;
+
+function useLiteBytes(): number {
+  const dir = useLiteDir();
+  const json = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { weightsManifest: { paths: string[] }[] };
+  return ["model.json", "vocab.json", ...json.weightsManifest.flatMap((g) => g.paths)].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
+}
+
+/** What a page loads for a static/bag folder: config, table, tokenizer (not the runtime code or the projection). */
+const inferenceBytes = (dir: string) => ["config.json", "embeddings.safetensors", "tokenizer.json"].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
+
+export interface EmbeddingRecipeOptions {
+  /** The run folder the models are saved in. */
+  dir: string;
+  /** Where teacher vectors are kept across runs (keyed by teacher, maxTokens and the texts); default <dir>/cache. */
+  cacheDir?: string;
+  quick: boolean;
+  /** Folder a teacher.yaml path is relative to. */
+  recipeDir: string;
+  info?: (m: string) => void;
+}
+
+export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingRecipeOptions): Promise<EmbeddingRecipeResult> {
+  const started = performance.now();
+  const info = opts.info ?? (() => {});
+  const dir = opts.dir;
+  const cacheDir = opts.cacheDir ?? join(dir, "cache");
+  mkdirSync(cacheDir, { recursive: true });
+
+  // ---- data -------------------------------------------------------------------------------------------------------
+  const categories = r.data.categories ?? DEFAULT_FORTUNE_CATEGORIES;
+  const labelled = loadFortunes({ dir: r.data.dir, categories, maxPerCategory: r.data.perCategory, seed: r.seed });
+  const split = stratifiedSplit(labelled.labels, r.data.testShare, r.seed);
+  const taken = new Set(categories);
+  const pool = fortuneCategories(r.data.dir)
+    .filter((c) => !taken.has(c))
+    .flatMap((c) => parseFortunes(readDataFile(join(r.data.dir, c), "a fortune file").toString("utf8")))
+    .filter((t) => t.length >= 20);
+  const unlabeled = Array.from(new Rng(r.seed, "embedding-recipe-unlabeled").permutation(pool.length).subarray(0, Math.min(r.data.unlabeled, pool.length)), (i) => pool[i]);
+  const nL = labelled.texts.length;
+  const C = labelled.classNames.length;
+  info(`data: ${nL} labelled quotes in ${C} categories (${split.train.length} train / ${split.test.length} test), ${unlabeled.length} unlabeled quotes`);
+
+  // ---- teacher ----------------------------------------------------------------------------------------------------
+  const teacherSpec = r.teacher === "use-lite" ? "use-lite" : join(opts.recipeDir, r.teacher);
+  const teacher: EmbeddingTeacher = teacherSpec === "use-lite" ? await openUseLite({ maxTokens: r.maxTokens }) : await openEmbeddingTeacher(teacherSpec);
+  const D = teacher.dim;
+  const teacherName = teacherSpec === "use-lite" ? "USE-lite" : teacher.name;
+  const hashOf = (texts: string[]) => createHash("sha256").update(JSON.stringify(texts)).digest("hex").slice(0, 16);
+  async function teacherVectors(texts: string[], what: string): Promise<Float32Array> {
+    const file = join(cacheDir, `${teacherName.replace(/[^\w.-]/g, "_")}-${(teacher.hash ?? "nohash").slice(0, 12)}-${r.maxTokens}-${hashOf(texts)}.f32`);
+    if (existsSync(file)) return new Float32Array(readFileSync(file).buffer.slice(0));
+    const t0 = performance.now();
+    const v = await embedAll(teacher, texts, { batchSize: 32 });
+    info(`teacher vectors of the ${what} texts: ${texts.length} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    writeFileAtomic(file, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    return v;
+  }
+  const tLabelled = await teacherVectors(labelled.texts, "labelled");
+  const tUnlabeled = await teacherVectors(unlabeled, "unlabeled");
+  const timingTexts = labelled.texts.filter((_, i) => i % Math.max(1, Math.ceil(nL / 64)) === 0);
+  const teacherTiming = await timeEmbedding((t) => teacher.embed(t), timingTexts, { maxSeconds: r.timingSeconds });
+  const teacherMb = (teacherSpec === "use-lite" ? useLiteBytes() : (teacher.paramCount ?? NaN) * 4) / 1e6;
+  const teacherParams = teacherSpec === "use-lite" ? TEACHER_PARAMS_USE_LITE : teacher.paramCount ?? NaN;
+
+  // ---- static tables ------------------------------------------------------------------------------------------------
+  const statics = new Map<number, { dir: string; projection: Projection | null }>();
+  const training: EmbeddingRecipeResult["training"] = {};
+  let tokenVectors: TokenVectors | undefined;
+  for (const d of r.static.dims) {
+    const s = await distillStaticFromTeacher(teacher, { pcaDims: d, sifCoefficient: r.static.sifCoefficient, tokenVectors });
+    tokenVectors = s.tokenVectors;
+    const out = join(dir, `static-${d}`);
+    await saveEmbeddingModel(s.model, out, { tokenizer: s.tokenizer, projection: s.projection, metadata: { teacher: teacher.name, distill: s.info } });
+    statics.set(d, { dir: out, projection: s.projection });
+    info(`static d=${d}: ${s.info.seconds.toFixed(1)} s, PCA keeps ${(100 * (s.info.explainedVariance ?? 1)).toFixed(1)} % of the token vectors' variance`);
+    s.model.dispose();
+  }
+  const tokenizer = teacher.tokenizer!;
+  await teacher.close();
+
+  // ---- refined tables and trained students (on the unlabeled texts) ---------------------------------------------------
+  const refined = new Map<number, string>();
+  for (const d of r.static.refine.dims) {
+    const { model, tokenizer: tok, projection } = loadEmbeddingModel(statics.get(d)!.dir);
+    const targets = projectTeacher(projection!, tUnlabeled, unlabeled.length);
+    const res = await trainEmbeddingStudent(model, tok, unlabeled, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed });
+    const out = join(dir, `static-${d}-refined`);
+    await saveEmbeddingModel(model, out, { tokenizer: tok, projection, metadata: { teacher: teacher.name, refined: { epochs: r.static.refine.epochs, losses: res.losses } } });
+    refined.set(d, out);
+    training[`static-${d}-refined`] = { seconds: res.seconds, losses: res.losses };
+    info(`static d=${d} refined: loss ${res.losses.map((l) => l.toFixed(4)).join(" → ")} (${res.seconds.toFixed(0)} s)`);
+    model.dispose();
+  }
+  const trainedDirs: { name: string; dir: string; kind: "bag" | "transformer" }[] = [];
+  for (const s of r.students) {
+    const terms = [{ loss: "cosine" }, ...(s.rkd > 0 ? [{ loss: "rkd-distance", weight: s.rkd }] : [])];
+    const out = join(dir, s.name);
+    if (s.kind === "bag") {
+      let model: BagOfEmbeddingsModel;
+      if (s.init === "static") {
+        const st = loadEmbeddingModel(statics.get(s.width)!.dir);
+        model = bagFromStatic(st.model, st.projection!);
+        st.model.dispose();
+      } else model = new BagOfEmbeddingsModel({ kind: "bag", vocab: tokenizer.vocabSize, width: s.width, dim: D, padId: tokenizer.special.pad }, { seed: r.seed });
+      const res = await trainEmbeddingStudent(model, tokenizer, unlabeled, tUnlabeled, { epochs: s.epochs, batchSize: 64, optimizer: { lr: s.lr }, ctx: r.maxTokens, seed: r.seed, terms });
+      await saveEmbeddingModel(model, out, { tokenizer, metadata: { teacher: teacher.name, init: s.init, trained: { epochs: s.epochs, losses: res.losses } } });
+      training[s.name] = { seconds: res.seconds, losses: res.losses };
+      model.dispose();
+    } else {
+      const config = resolveTransformerConfig({ layers: s.layers, dim: s.dim, heads: s.heads, ff: s.ff, ctx: s.ctx, head: "embed", embedDim: D }, { vocab: tokenizer.vocabSize, padId: tokenizer.special.pad });
+      const model = new TransformerModel(config, r.seed);
+      const res = await trainEmbeddingStudent(model, tokenizer, unlabeled, tUnlabeled, { epochs: s.epochs, batchSize: 32, optimizer: { lr: s.lr }, ctx: s.ctx, seed: r.seed, terms });
+      await saveTransformer(model, out, { tokenizer, metadata: { teacher: teacher.name, embedding: { normalize: true, addBos: false }, trained: { epochs: s.epochs, losses: res.losses } } });
+      training[s.name] = { seconds: res.seconds, losses: res.losses };
+      model.dispose();
+    }
+    trainedDirs.push({ name: s.name, dir: out, kind: s.kind });
+    info(`${s.name}: loss ${training[s.name].losses.map((l) => l.toFixed(4)).join(" → ")} (${training[s.name].seconds.toFixed(0)} s)`);
+  }
+
+  // ---- evaluation of the embedding models -------------------------------------------------------------------------
+  const yTrain = Int32Array.from(split.train, (i) => labelled.labels[i]);
+  const yTest = Int32Array.from(split.test, (i) => labelled.labels[i]);
+  const l2Of = (x: Float32Array, spec: EmbeddingRecipe["probe"]) => (spec.l2 === "cv" ? chooseProbeL2({ x, y: yTrain }, C, { epochs: spec.epochs, lr: spec.lr, seed: r.seed }).l2 : spec.l2);
+  const probe = (v: Float32Array, d: number) => {
+    const x = pickRows(v, d, split.train);
+    return linearProbe({ x, y: yTrain }, { x: pickRows(v, d, split.test), y: yTest }, C, { ...r.probe, l2: l2Of(x, r.probe), seed: r.seed }).testAccuracy;
+  };
+  const teacherProbe = probe(tLabelled, D);
+  const rows: EmbeddingRow[] = [];
+  const row = (x: Omit<EmbeddingRow, "smaller" | "faster">): EmbeddingRow => ({ ...x, smaller: teacherMb / x.mb, faster: teacherTiming.msPerSentence / x.msPerSentence });
+  rows.push(row({ model: `${teacherName} (teacher)`, role: "teacher", params: teacherParams, mb: teacherMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: 1, nn10: 1, accuracy: teacherProbe, retention: 1, dir: null }));
+  async function evaluate(name: string, role: EmbeddingRow["role"], out: string, e: Embedder, projection: Projection | null, mb: number): Promise<void> {
+    const v = e.embed(labelled.texts);
+    const target = projection ? projectTeacher(projection, tLabelled, nL) : tLabelled;
+    const cosine = target.length === v.length ? meanCosine(v, target, nL) : null;
+    const nn10 = nL > 10 ? neighbourOverlap(v, tLabelled, nL, 10) : null;
+    const accuracy = probe(v, e.dim);
+    const timing = await timeEmbedding((x) => e.embed(x), timingTexts, { maxSeconds: r.timingSeconds / 2 });
+    rows.push(row({ model: name, role, params: e.paramCount, mb, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine, nn10, accuracy, retention: accuracy / teacherProbe, dir: basename(out) }));
+    info(`${name}: cos ${cosine?.toFixed(3) ?? "–"}, NN@10 ${nn10?.toFixed(3) ?? "–"}, probe ${(100 * accuracy).toFixed(1)} %, ${timing.msPerSentence.toFixed(3)} ms/sentence`);
+  }
+  const evalBag = async (name: string, role: EmbeddingRow["role"], out: string) => {
+    const { model, tokenizer: tok, projection } = loadEmbeddingModel(out);
+    await evaluate(name, role, out, bagEmbedder(model, tok), projection, inferenceBytes(out) / 1e6);
+    model.dispose();
+  };
+  for (const [d, s] of statics) await evalBag(`static d=${d}`, "static", s.dir);
+  for (const [d, out] of refined) await evalBag(`static d=${d}, refined`, "trained", out);
+  for (const t of trainedDirs) {
+    if (t.kind === "bag") await evalBag(t.name, "trained", t.dir);
+    else {
+      const e = await openEmbedder(t.dir);
+      await evaluate(t.name, "trained", t.dir, e, null, bytesOnDisk(t.dir) / 1e6);
+      e.dispose();
+    }
+  }
+
+  // ---- fine-tune, then distil -------------------------------------------------------------------------------------
+  if (r.classifier.students.length > 0) {
+    const headX = pickRows(tLabelled, D, split.train);
+    const headL2 = l2Of(headX, r.classifier.head);
+    const head = fitLinearClassifier({ x: headX, y: yTrain }, C, { ...r.classifier.head, l2: headL2, seed: r.seed });
+    const fineTuned = accuracyOf(head.predict(pickRows(tLabelled, D, split.test), split.test.length), yTest);
+    const headMb = ((D + 1) * C * 4 + 2 * D * 4) / 1e6; // weights, bias, standardisation
+    rows.push(row({ model: `${teacherName} + head (fine-tuned teacher)`, role: "fine-tuned teacher", params: teacherParams + (D + 1) * C, mb: teacherMb + headMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: null, nn10: null, accuracy: fineTuned, retention: 1, dir: null }));
+    info(`fine-tuned teacher (frozen ${teacherName} + linear head): ${(100 * fineTuned).toFixed(1)} % on the test quotes`);
+    // Transfer set: the labelled training quotes (with labels) and the unlabeled quotes, with the fine-tuned teacher's logits.
+    const texts = [...Array.from(split.train, (i) => labelled.texts[i]), ...unlabeled];
+    const vectors = new Float32Array(texts.length * D);
+    vectors.set(pickRows(tLabelled, D, split.train));
+    vectors.set(tUnlabeled, split.train.length * D);
+    const logits = head.logits(vectors, texts.length);
+    const labels = Int32Array.from({ length: texts.length }, (_, i) => (i < split.train.length ? yTrain[i] : -1));
+    const testTexts = Array.from(split.test, (i) => labelled.texts[i]);
+    for (const c of r.classifier.students) {
+      const base = refined.get(c.width) ?? statics.get(c.width)!.dir;
+      const variants: { name: string; role: EmbeddingRow["role"]; texts: string[]; logits: Float32Array; labels: Int32Array; hardWeight: number }[] = [
+        { name: `classifier ← static-${c.width}${refined.has(c.width) ? " refined" : ""}, distilled`, role: "distilled classifier", texts, logits, labels, hardWeight: c.hardWeight },
+        // The same student on the labelled quotes alone (hard labels only): what the teacher adds.
+        { name: `classifier ← static-${c.width}${refined.has(c.width) ? " refined" : ""}, labels only`, role: "classifier alone", texts: texts.slice(0, split.train.length), logits: logits.subarray(0, split.train.length * C), labels: labels.subarray(0, split.train.length), hardWeight: 1 },
+      ];
+      for (const v of variants) {
+        const st = loadEmbeddingModel(base);
+        const trainTexts = texts.slice(0, split.train.length);
+        const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { ...r.classifier.head, l2: headL2 } }, r.seed);
+        st.model.dispose();
+        const res = await distillClassifier(model, st.tokenizer, v.texts, v.logits, v.labels, { epochs: c.epochs, optimizer: { lr: c.lr }, temperature: c.temperature, hardWeight: v.hardWeight, ctx: r.maxTokens, seed: r.seed });
+        const out = join(dir, `classifier-${c.width}${v.role === "classifier alone" ? "-alone" : ""}`);
+        await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, metadata: { teacher: teacher.name, classes: labelled.classNames, classifier: { ...c, hardWeight: v.hardWeight, losses: res.losses } } });
+        training[v.name] = { seconds: res.seconds, losses: res.losses };
+        const e = bagEmbedder(model, st.tokenizer);
+        const accuracy = accuracyOf(argmaxRows(e.embed(testTexts), testTexts.length, C), yTest);
+        const timing = await timeEmbedding((x) => e.embed(x), timingTexts, { maxSeconds: r.timingSeconds / 2 });
+        rows.push(row({ model: v.name, role: v.role, params: model.paramCount, mb: inferenceBytes(out) / 1e6, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine: null, nn10: null, accuracy, retention: accuracy / fineTuned, dir: basename(out) }));
+        info(`${v.name}: ${(100 * accuracy).toFixed(1)} % (${(100 * accuracy / fineTuned).toFixed(1)} % of the fine-tuned teacher), ${timing.msPerSentence.toFixed(3)} ms/sentence`);
+        model.dispose();
+      }
+    }
+  }
+  return {
+    name: r.name,
+    quick: opts.quick,
+    runDir: dir,
+    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, unlabeled: unlabeled.length, maxTokens: r.maxTokens },
+    rows,
+    training,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** The result as one markdown table. */
+export function embeddingRecipeTable(res: EmbeddingRecipeResult): string {
+  const pct = (x: number) => (100 * x).toFixed(1);
+  const num = (x: number | null, digits = 3) => (x === null || !Number.isFinite(x) ? "–" : x.toFixed(digits));
+  return [
+    "| model | params | MB | × smaller | ms/sentence (batch 1) | × faster | sentences/s (batch 32) | cos→teacher | NN@10 overlap | accuracy (probe / classifier) | retention |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ...res.rows.map(
+      (r) =>
+        `| ${r.model} | ${(r.params / 1e6).toFixed(2)}M | ${r.mb.toFixed(2)} | ${r.smaller.toFixed(1)} | ${r.msPerSentence < 1 ? r.msPerSentence.toFixed(3) : r.msPerSentence.toFixed(1)} | ${r.faster.toFixed(0)} | ${r.sentencesPerSecond.toFixed(0)} | ${num(r.cosine)} | ${num(r.nn10)} | ${pct(r.accuracy)} % | ${pct(r.retention)} % |`,
+    ),
+  ].join("\n");
+}

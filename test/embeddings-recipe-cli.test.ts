@@ -1,0 +1,108 @@
+// USE-lite through the CLI: `tsdistill run recipes/use-embeddings.yaml --quick` (static tables, a refined table, a
+// trained bag student, fine-tune-then-distil classifiers; one table), `distill --task embedding` and `eval` on
+// embedding students and classifiers. Real teacher (USE-lite from npm, offline), real data (Debian fortunes).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { FORTUNES_DIR } from "../src/data/fortunes.js";
+import { parseEmbeddingRecipe, checkEmbeddingRecipe } from "../src/embeddings/recipe-config.js";
+import { parseStudentSpec } from "../src/cli/commands/embedding.js";
+import { parse as parseYaml } from "yaml";
+import { runCli, tempDir } from "./helpers.js";
+
+const NO_FORTUNES = existsSync(join(FORTUNES_DIR, "computers")) ? false : `${FORTUNES_DIR} missing (apt-get install fortunes fortunes-min)`;
+
+interface Row { model: string; role: string; params: number; mb: number; smaller: number; faster: number; cosine: number | null; nn10: number | null; accuracy: number; retention: number; dir: string | null }
+
+test("use-embeddings recipe: schema errors name the field; cross-section widths are checked", () => {
+  const base = { kind: "embedding", static: { dims: [64] } };
+  assert.throws(() => parseEmbeddingRecipe({ ...base, data: { perCategory: 0 } }, "r.yaml"), /r\.yaml.*data\.perCategory/);
+  assert.throws(() => parseEmbeddingRecipe({ ...base, students: [{ kind: "lstm", name: "x" }] }, "r.yaml"), /r\.yaml.*students/);
+  assert.throws(() => parseEmbeddingRecipe({ ...base, bogus: 1 }, "r.yaml"), /r\.yaml.*bogus/);
+  assert.throws(() => parseEmbeddingRecipe(base, "r.yaml", { quick: true }), /no quick section/);
+  const r = parseEmbeddingRecipe({ ...base, classifier: { students: [{ width: 128, epochs: 1 }] } }, "r.yaml");
+  assert.throws(() => checkEmbeddingRecipe(r, "r.yaml"), /classifier\.students: width 128 is not among static\.dims \[64\]/);
+  const q = parseEmbeddingRecipe({ ...base, quick: { static: { dims: [32] }, data: { unlabeled: 10 } } }, "r.yaml", { quick: true });
+  assert.deepEqual(q.static.dims, [32]);
+  assert.equal(q.data.unlabeled, 10);
+  assert.equal(q.data.perCategory, 150, "unmentioned fields keep the recipe's values");
+  const full = parseEmbeddingRecipe(readYaml("recipes/use-embeddings.yaml"), "recipes/use-embeddings.yaml");
+  checkEmbeddingRecipe(full, "recipes/use-embeddings.yaml");
+  assert.deepEqual(full.static.dims, [32, 64, 128, 256]);
+  assert.equal(full.probe.l2, "cv");
+});
+
+test("--student specs parse as kind:key=value,…", () => {
+  assert.deepEqual(parseStudentSpec("static:d=128,refine=2"), { kind: "static", opts: { d: "128", refine: "2" } });
+  assert.deepEqual(parseStudentSpec("bag"), { kind: "bag", opts: {} });
+  assert.throws(() => parseStudentSpec("bag:width"), /expected key=value/);
+});
+
+const readYaml = (path: string): unknown => parseYaml(readFileSync(path, "utf8"));
+
+test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, trained, fine-tuned teacher and distilled classifier rows", { skip: NO_FORTUNES, timeout: 300_000 }, async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const started = performance.now();
+  const r = await runCli(["run", "recipes/use-embeddings.yaml", "--quick", "--json", "--quiet", "--out", join(tmp.dir, "run")], 300_000);
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
+  t.diagnostic(`quick recipe: ${((performance.now() - started) / 1000).toFixed(0)} s (machine shared)`);
+  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number } };
+  const roles = res.rows.map((x) => x.role);
+  for (const role of ["teacher", "static", "trained", "fine-tuned teacher", "distilled classifier", "classifier alone"]) assert.ok(roles.includes(role), `a ${role} row; got ${roles.join(", ")}`);
+  const teacher = res.rows.find((x) => x.role === "teacher")!;
+  assert.ok(teacher.accuracy > 1 / 6 + 0.1, `the teacher's probe beats chance on 6 categories: ${teacher.accuracy}`);
+  assert.ok(teacher.mb > 25 && teacher.params > 6e6, "USE-lite's size is measured from its files");
+  for (const row of res.rows.filter((x) => x.role !== "teacher" && x.role !== "fine-tuned teacher")) {
+    assert.ok(row.smaller > 5, `${row.model}: ${row.smaller.toFixed(1)}× smaller`);
+    assert.ok(row.faster > 20, `${row.model}: ${row.faster.toFixed(0)}× faster per sentence`);
+    assert.ok(row.accuracy >= 0 && row.accuracy <= 1 && Number.isFinite(row.retention), `${row.model}: accuracy ${row.accuracy}, retention ${row.retention}`);
+    assert.ok(row.dir && existsSync(join(res.runDir, row.dir, "embeddings.safetensors")), `${row.model}: its folder is saved`);
+  }
+  for (const row of res.rows.filter((x) => x.role === "static")) assert.ok(row.cosine !== null && row.cosine > 0.1 && row.nn10! > 0.05, `${row.model}: cosine ${row.cosine}, NN@10 ${row.nn10}`);
+  const ft = res.rows.find((x) => x.role === "fine-tuned teacher")!;
+  const distilled = res.rows.find((x) => x.role === "distilled classifier")!;
+  assert.ok(Math.abs(distilled.retention - distilled.accuracy / ft.accuracy) < 1e-9, "classifier retention is relative to the fine-tuned teacher");
+  assert.match(res.table, /\| USE-lite \(teacher\) \|/);
+  assert.ok(existsSync(join(res.runDir, "results.json")));
+
+  // The distilled classifier through `tsdistill eval`: its class logits scored directly, same accuracy as the recipe's
+  // on the same split (same categories, per-category sample, seed and test share).
+  const ev = await runCli(["eval", "--model", join(res.runDir, distilled.dir!), "--data", "fortunes:computers,food,law,love,politics,sports", "--per-category", "20", "--json", "--quiet"], 120_000);
+  assert.equal(ev.code, 0, ev.stderr.slice(-1500));
+  const e = JSON.parse(ev.stdout) as { metric: string; accuracy: number; test: number };
+  assert.equal(e.metric, "classifier");
+  assert.equal(e.test, res.data.test);
+  assert.ok(Math.abs(e.accuracy - distilled.accuracy) < 1e-9, `eval ${e.accuracy} vs recipe ${distilled.accuracy}`);
+});
+
+test("tsdistill distill --task embedding (static, refined on fortunes) and eval against USE-lite; bad specs are one-line errors", { skip: NO_FORTUNES, timeout: 300_000 }, async (t) => {
+  const tmp = tempDir();
+  t.after(tmp.cleanup);
+  const out = join(tmp.dir, "s32");
+  const d = await runCli(["distill", "--task", "embedding", "--teacher", "use-lite", "--student", "static:d=32,refine=1", "--data", "fortunes:computers,food", "--max-texts", "40", "--max-tokens", "32", "--out", out, "--json", "--quiet"], 240_000);
+  assert.equal(d.code, 0, d.stderr.slice(-1500));
+  const res = JSON.parse(d.stdout) as { kind: string; dim: number; losses: number[]; texts: number };
+  assert.equal(res.kind, "static");
+  assert.equal(res.dim, 32);
+  assert.equal(res.losses.length, 1);
+  assert.equal(res.texts, 40);
+  for (const f of ["config.json", "embeddings.safetensors", "tokenizer.json", "embed-runtime.mjs", "projection.safetensors"]) assert.ok(existsSync(join(out, f)), f);
+  const ev = await runCli(["eval", "--model", out, "--teacher", "use-lite", "--data", "fortunes:computers,food", "--per-category", "25", "--max-tokens", "32", "--json", "--quiet"], 240_000);
+  assert.equal(ev.code, 0, ev.stderr.slice(-1500));
+  const e = JSON.parse(ev.stdout) as { metric: string; accuracy: number; teacherAccuracy: number; retention: number; cosine: number; nn10: number; speedup: number };
+  assert.equal(e.metric, "probe");
+  assert.ok(e.teacherAccuracy > 0.6, `teacher probe on 2 categories: ${e.teacherAccuracy}`);
+  assert.ok(Math.abs(e.retention - e.accuracy / e.teacherAccuracy) < 1e-9);
+  assert.ok(e.cosine > 0.1 && e.nn10 > 0, `cosine ${e.cosine} (PCA space), NN@10 ${e.nn10}`);
+  assert.ok(e.speedup > 20, `${e.speedup}× faster`);
+
+  const bad = await runCli(["distill", "--task", "embedding", "--teacher", "use-lite", "--student", "static:width=3", "--out", join(tmp.dir, "x")]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^tsdistill: error: --student: static takes d, sif, refine; got "width"\n$/);
+  const noData = await runCli(["distill", "--task", "embedding", "--teacher", "use-lite", "--student", "bag:width=8", "--out", join(tmp.dir, "y")]);
+  assert.equal(noData.code, 2);
+  assert.match(noData.stderr, /--data is required for bag students/);
+  assert.ok(!existsSync(join(tmp.dir, "x")) && !existsSync(join(tmp.dir, "y")), "nothing written for bad input");
+});
