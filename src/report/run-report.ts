@@ -12,7 +12,7 @@ import { DataError, TsdistillError } from "../util/errors.js";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { writeFileAtomic } from "../util/files.js";
 import { renderReportHtml, reportCharts } from "./html.js";
-import { lmReport, type LmReport } from "./lm-report.js";
+import { lmReport, lmRowsOf, type LmReport } from "./lm-report.js";
 
 export type RunKind = "demo" | "distill" | "recipe" | "train" | "unknown";
 
@@ -251,7 +251,9 @@ export async function buildRunReport(runDir: string, opts: RunReportOptions = {}
 
   let evaluation: EvaluationSuite | null = null;
   let data: string | null = null;
-  const entries = runModels(dir, kind, config, notes);
+  // An LM run's models are causal transformers: lmReport below evaluates them on the run's corpus.
+  const lmRun = lmRowsOf(results) !== null;
+  const entries = lmRun ? [] : runModels(dir, kind, config, notes);
   if ((opts.evaluate ?? true) && entries.length) {
     const dataName = opts.data ?? runData(config);
     let test: InMemoryDataset | null = null;
