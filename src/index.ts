@@ -32,7 +32,7 @@ export { fit, FitConfig, type FitOptions, type FitResult, type LossFn, type Step
 export { train, distill, type DistillOptions, type DistillResult } from "./train/distill.js";
 export { createOptimizer, OptimizerConfig, type Optimizer, type OptimizerState } from "./train/optimizers.js";
 export { CheckpointStore, FileCheckpoint, type FitCheckpoint, type FitState } from "./train/checkpoint.js";
-export { lrFactor, ScheduleConfig } from "./train/schedules.js";
+export { lrFactor, ScheduleConfig } from "./util/schedules.js";
 export type { TrainingReporter, StepInfo, EpochMetrics } from "./train/reporter.js";
 export { evaluate, predictLogits, classificationMetrics, agreement, argmaxRows, type ClassificationMetrics, type Predictor } from "./eval/classification.js";
 export { measureLatency, type LatencyStats } from "./eval/latency.js";
@@ -45,7 +45,7 @@ export { registerLoss, getLoss, listLosses, lossNames, type LossDefinition, type
 export { logitMse, dkdLoss, distLoss, generalizedJsd, topKKd } from "./losses/response.js";
 export { fitnetsHint, attentionTransfer, pktLoss, cosineHidden } from "./losses/feature.js";
 export { rkdDistance, rkdAngle, spLoss, ccLoss } from "./losses/relation.js";
-export { ScheduledValue, valueAt } from "./train/schedules.js";
+export { ScheduledValue, valueAt } from "./util/schedules.js";
 export { WeightedSumLoss, TermSpec } from "./distill/terms.js";
 export { Projector } from "./distill/projector.js";
 export { Recipe, parseRecipe, loadRecipe, recipeStages, type RecipeInput } from "./distill/recipe.js";
@@ -185,7 +185,7 @@ export { ApiEmbeddingTeacher, ApiEmbeddingSettings } from "./teachers/embedding/
 export { SentencePieceTokenizer } from "./tokenizers/sentencepiece.js";
 export { distillStatic, distillStaticFromTeacher, type StaticDistillOptions, type StaticDistillResult } from "./embeddings/distill-static.js";
 export { BagOfEmbeddingsModel, bagEmbedder, saveEmbeddingModel, loadEmbeddingModel, isEmbeddingModelFolder, projectTeacher, type Embedder, type EmbeddingModelConfig, type Projection } from "./embeddings/embedding-model.js";
-export { trainEmbeddingStudent, type EmbeddingTrainOptions, type EmbeddingTrainResult } from "./embeddings/train-embedding.js";
+export { trainEmbeddingStudent, type EmbeddingTrainOptions, type EmbeddingTrainResult } from "./distill/train-embedding.js";
 export { transformerEmbedder, openEmbedder, isEmbedderFolder } from "./embeddings/transformer-embedder.js";
 export { symmetricEigen } from "./embeddings/eigen.js";
 export { fitPca, projectPca, explainedVariance, type Pca } from "./embeddings/pca.js";

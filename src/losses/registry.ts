@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { ScheduledValue } from "../train/schedules.js";
+import { ScheduledValue } from "../util/schedules.js";
 import { crossEntropy } from "./cross-entropy.js";
 import { kdLoss } from "./kd.js";
 import { dkdLoss, distLoss, generalizedJsd, logitMse, topKKd } from "./response.js";

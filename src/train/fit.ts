@@ -7,7 +7,7 @@ import { validate } from "./validation.js";
 import { Rng } from "../util/rng.js";
 import { TsdistillError } from "../util/errors.js";
 import { createOptimizer, OptimizerConfig } from "./optimizers.js";
-import { lrFactor, ScheduleConfig } from "./schedules.js";
+import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import type { EpochMetrics, TrainingReporter } from "./reporter.js";
 import { fitFingerprint, restoreFit, saveFit, type FitCheckpoint } from "./checkpoint.js";
 

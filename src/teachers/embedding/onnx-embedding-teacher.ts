@@ -3,7 +3,7 @@ import { loadTokenizer } from "../../tokenizers/io.js";
 import type { Tokenizer } from "../../tokenizers/tokenizer.js";
 import { DataError } from "../../util/errors.js";
 import { readDataFile } from "../../util/files.js";
-import { hashFiles } from "../label-cache.js";
+import { hashFiles } from "../../util/hashing.js";
 import { hashWithSettings, inputSpecIdentity } from "../teacher-openers.js";
 import { resolveInputSpec, type InputSpec, type ModelInput, type ResolvedInputSpec } from "../input-spec.js";
 import { normalizeRows, poolTokens, type EmbeddingTeacher } from "./embedding-teacher.js";
