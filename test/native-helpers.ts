@@ -3,14 +3,14 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
-import { nativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
+import { loadNativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
 import { Rng } from "../src/util/rng.js";
 
 /** The test options: skipped only when the user opted out of the addon, else a missing addon fails the test. */
 export const nativeTestOptions = process.env.TSDISTILL_NO_NATIVE === "1" ? { skip: "TSDISTILL_NO_NATIVE=1: native backend tests skipped" } : {};
 
 export function assertNativeLoaded(): void {
-  assert.ok(nativeAddon, `native addon not loaded: ${nativeLoadError} (set TSDISTILL_NO_NATIVE=1 to skip these tests)`);
+  assert.ok(loadNativeAddon(), `native addon not loaded: ${nativeLoadError} (set TSDISTILL_NO_NATIVE=1 to skip these tests)`);
 }
 
 /** Runs fn on a backend and returns its output values (copied) and shape. Inputs are rebuilt on that backend. */

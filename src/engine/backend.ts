@@ -15,10 +15,10 @@ export type BackendName = (typeof BACKENDS)[number];
  * the fallback when wasm cannot start; native is cpu with the heavy kernels on the system BLAS (the optional
  * addon in native/), falling back to wasm when the addon is not built. Returns the backend actually in use.
  */
-// PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info.
-tf.env().set("PROD", true);
-
 export async function useBackend(name: BackendName = "wasm", { fallback = true } = {}): Promise<BackendName> {
+  // PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info. Set here,
+  // not at import, so importing tsdistill leaves TF.js's flags alone.
+  tf.env().set("PROD", true);
   if (!BACKENDS.includes(name)) {
     throw new TsdistillError(`--backend: unknown backend "${name}"; expected one of ${BACKENDS.join(", ")}`);
   }

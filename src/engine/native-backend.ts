@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-import { nativeAddon } from "./native-addon.js";
+import { loadNativeAddon } from "./native-addon.js";
 import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.js";
 import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
 import { add, exp, max, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
@@ -44,7 +44,7 @@ let registered = false;
  * with cpu's kernels, the heavy ones replaced by BLAS calls. Returns false when the addon is not loaded.
  */
 export function registerNativeBackend(): boolean {
-  if (!nativeAddon) return false;
+  if (!loadNativeAddon()) return false;
   if (registered) return true;
   // Priority below cpu and wasm: only an explicit choice selects it.
   tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
