@@ -45,6 +45,12 @@ export { fitnetsHint, attentionTransfer, pktLoss, cosineHidden } from "./losses/
 export { rkdDistance, rkdAngle, spLoss, ccLoss } from "./losses/relation.js";
 export { ScheduledValue, valueAt } from "./util/schedules.js";
 export { WeightedSumLoss, TermSpec } from "./distill/terms.js";
+export { Distiller, type DistillerOptions, type DistillerFitOptions, type DistillerResult } from "./distill/distiller.js";
+// Term builders: every one in `terms` (terms.kd, terms.rkdDistance, …); those whose names no loss function takes also directly.
+export * as terms from "./distill/term-builders.js";
+export { term, ce, kd, dkd, dist, jsd, fitnets, attention, pkt, cosine, sp, cc, type TermCommon, type LayerTermCommon } from "./distill/term-builders.js";
+export { LOSS_OPTIONS, type BuiltinLossName, type LossOptionsInput } from "./losses/loss-options.js";
+export { progressReporter, type ProgressEvent, type ProgressCallbacks } from "./train/reporter.js";
 export { Projector } from "./distill/projector.js";
 export { Recipe, parseRecipe, loadRecipe, recipeStages, type RecipeInput } from "./distill/recipe.js";
 export { runRecipe, type RecipeResult } from "./distill/run-recipe.js";
