@@ -10,6 +10,7 @@ import { SequentialModel } from "../src/students/model.js";
 import { modelConfigFromSpec } from "../src/students/spec.js";
 import { modelTeacher, TeacherLogitCache } from "../src/teachers/teacher.js";
 import { fit } from "../src/train/fit.js";
+import { distill } from "../src/train/distill.js";
 import { Distiller } from "../src/distill/distiller.js";
 import { ce, fitnets, kd, term, rkdDistance } from "../src/distill/term-builders.js";
 import { TermSpec, WeightedSumLoss } from "../src/distill/terms.js";
@@ -133,4 +134,26 @@ test("feature terms: a projector where widths differ; bad layers are refused bef
   student.dispose();
   teacherModel.dispose();
   tf.disposeVariables();
+});
+
+test("a Distiller with one kd term trains exactly as distill() (the CLI's --teacher path moved onto it)", async () => {
+  const data = blobs(80, 6);
+  const teacherModel = mlp("mlp:10", 4);
+  const teacherLogits = await TeacherLogitCache.compute(modelTeacher(teacherModel), data);
+  const a = mlp("mlp:6", 8);
+  const b = mlp("mlp:6", 8);
+  const settings = { epochs: 2, batchSize: 32, seed: 3, validation: blobs(30, 7) };
+  const viaDistill = await distill({ ...settings, teacherLogits, student: a, data, temperature: 3, alpha: 0.25 });
+  const d = new Distiller({ teacherLogits, student: b, terms: [kd({ temperature: 3, alpha: 0.25 })] });
+  const viaDistiller = await d.fit(data, settings);
+  assert.deepEqual(
+    viaDistiller.history.map(({ loss, valAccuracy, valLoss }) => ({ loss, valAccuracy, valLoss })),
+    viaDistill.history.map(({ loss, valAccuracy, valLoss }) => ({ loss, valAccuracy, valLoss })),
+  );
+  assert.deepEqual(
+    b.snapshot().map((t) => Array.from(t.dataSync())),
+    a.snapshot().map((t) => Array.from(t.dataSync())),
+  );
+  d.dispose();
+  for (const m of [a, b, teacherModel]) m.dispose();
 });

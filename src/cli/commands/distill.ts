@@ -20,6 +20,8 @@ import type { RunFolder } from "../../run/run-folder.js";
 import { UsageError } from "../../util/errors.js";
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
+import { Distiller, type DistillerFitOptions, type DistillerResult } from "../../distill/distiller.js";
+import { kd } from "../../distill/term-builders.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 tsdistill distill --config RECIPE.yaml [--out DIR] [--resume] [--quiet] [--json]
@@ -116,7 +118,11 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, progress);
     const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
-    const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
+    // Classification trains through the library's Distiller (one KD term); regression keeps distill()'s MSE pair,
+    // which no registered term expresses.
+    const fitResult = regression
+      ? await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint })
+      : await fitWithDistiller(new Distiller({ teacherLogits, student, terms: [kd({ temperature, alpha })] }), trainSet, { ...settings.fit, validation, reporter, checkpoint });
     const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     const saved = regression
       ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
@@ -165,6 +171,14 @@ async function classificationResult(student: SequentialModel, teacher: Teacher |
 }
 
 /** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
+async function fitWithDistiller(distiller: Distiller, data: InMemoryDataset, opts: DistillerFitOptions): Promise<DistillerResult> {
+  try {
+    return await distiller.fit(data, opts);
+  } finally {
+    distiller.dispose();
+  }
+}
+
 async function regressionResult(student: SequentialModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluateRegression((x) => student.predict(x), testSet);
   // The teacher is already on the student's standardised scale (rescaledTeacher).
