@@ -5,7 +5,9 @@
  *   const d = new Distiller({ teacher, student, terms: [kd({ temperature: 4, alpha: 0.1 })] });
  *   const { history } = await d.fit(train, { epochs: 5, validation, signal, callbacks: { onEpoch: (e) => … } });
  *
- * Recipes (runRecipe, hence `tsdistill distill --recipe`) run each stage through a Distiller.
+ * The other ways in are thin adapters over it: recipes (runRecipe, hence `tsdistill distill --config`, `tsdistill run`
+ * and experiments) run each stage through a Distiller, `tsdistill distill --teacher` one kd term, and `tsdistill auto`
+ * each classification trial. Regression (an MSE pair no registered term expresses) still trains through distill().
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
