@@ -15,7 +15,8 @@ import type { RunStore, TrialRow } from "../runs/store.js";
 import { TsdistillError, UsageError } from "../util/errors.js";
 import { bracketSize, promote, rungEpochs, type HalvingOptions } from "./asha.js";
 import { JobAborted, JobNotStarted, JobPool, type AutoJobRunner, type PoolOptions } from "./pool.js";
-import { DEFAULT_CANDIDATE, DEFAULT_REGRESSION_CANDIDATE, defaultSpace, describeCandidate, paramCount, sampleCandidate, scaleSpec, type Candidate, type SpaceOptions } from "./space.js";
+import { defaultSpace, describeCandidate, type Candidate, type SpaceOptions } from "./space.js";
+import { admitCandidate, type CandidateContext } from "./candidates.js";
 import type { MeasureResult, TrainTrialResult } from "./trial.js";
 import { scoreOf, type Constraints, type Objective } from "./summary.js";
 import { finalizeSearch, type AutoResult } from "./finalize.js";
@@ -227,44 +228,8 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       }
     };
 
-    const skip = (b: number, k: number, cand: Candidate, params: number, latencyMs: number | null, reason: string) => {
-      const row = st.ensureTrial(search.id, { key: `b${b}-c${k}-r0`, bracket: b, candidate: k, rung: 0, config: cand, spec: cand.student, params, latencyMs, fidelity: 0 });
-      st.endTrial(row.id, "skipped", reason);
-    };
-
-    /**
-     * Candidate k of bracket b: reused from the store, or sampled (k = 0 of bracket 0: the default, halved in
-     * width until it fits) and checked against the constraints. null: skipped; undefined: not measured (stopped).
-     */
-    const candidate = async (b: number, k: number): Promise<{ cand: Candidate; params: number; latencyMs: number } | null | undefined> => {
-      const known = st.trialByKey(search.id, `b${b}-c${k}-r0`);
-      if (known?.status === "skipped") return null;
-      if (known) return { cand: known.config as Candidate, params: known.params ?? 0, latencyMs: known.latencyMs ?? NaN };
-      const isDefault = b === 0 && k === 0 && (opts.seedDefault ?? true);
-      const base = isDefault ? (regression ? DEFAULT_REGRESSION_CANDIDATE : DEFAULT_CANDIDATE) : sampleCandidate(space, opts.seed, b, k);
-      const factors = isDefault ? [1, 0.5, 0.25, 0.125, 0.0625] : [1];
-      let last = { cand: base, params: 0, latency: null as number | null, reason: "" };
-      for (const f of factors) {
-        const cand = { ...base, student: scaleSpec(base.student, f) };
-        const params = paramCount(cand.student, shape.inputShape, shape.numClasses);
-        last = { cand, params, latency: null, reason: "" };
-        if (opts.constraints.maxParams !== undefined && params > opts.constraints.maxParams) {
-          last.reason = `params ${params} > --max-params ${opts.constraints.maxParams}`;
-          continue;
-        }
-        const latency = await measure(cand.student);
-        if (latency === null) return undefined;
-        last.latency = latency;
-        if (opts.constraints.maxLatencyMs !== undefined && latency > opts.constraints.maxLatencyMs) {
-          last.reason = `latency ${latency.toFixed(3)} ms > --max-latency-ms ${opts.constraints.maxLatencyMs}`;
-          continue;
-        }
-        return { cand, params, latencyMs: latency };
-      }
-      skip(b, k, last.cand, last.params, last.latency, last.reason);
-      log(`candidate b${b}-c${k} ${last.cand.student} skipped before training: ${last.reason}`);
-      return null;
-    };
+    const candidates: CandidateContext = { store: st, searchId: search.id, seed: opts.seed, seedDefault: opts.seedDefault ?? true, regression, space, shape, constraints: opts.constraints, measure, log };
+    const candidate = (b: number, k: number) => admitCandidate(candidates, b, k);
 
     let sampling = 0;
     const runBracket = async (b: number): Promise<void> => {
