@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { embeddingRecipeTable, type EmbeddingRecipeResult } from "../src/embeddings/run-recipe.js";
+import { embeddingRecipeTable, type EmbeddingRecipeResult } from "../src/experiments/embedding-run.js";
 import { writeFileAtomic } from "../src/util/files.js";
 
 export const EMBEDDING_RESULTS_START = "<!-- use-embeddings:start -->";

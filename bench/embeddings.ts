@@ -21,7 +21,7 @@ import { readJsonlTexts } from "../src/data/jsonl-text.js";
 import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { distillStaticFromTeacher } from "../src/embeddings/distill-static.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../src/embeddings/embedding-model.js";
-import { trainEmbeddingStudent } from "../src/embeddings/train-embedding.js";
+import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { openEmbedder } from "../src/embeddings/transformer-embedder.js";
 import { bytesOnDisk } from "../src/eval/size.js";
 import { linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../src/eval/embedding-metrics.js";

@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useBackend } from "../src/engine/backend.js";
 import { bagEmbedder, BagOfEmbeddingsModel } from "../src/embeddings/embedding-model.js";
-import { classifierFromStatic, distillClassifier } from "../src/embeddings/distill-classifier.js";
+import { classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
 import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, PROBE_L2_GRID } from "../src/eval/embedding-metrics.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { Rng } from "../src/util/rng.js";

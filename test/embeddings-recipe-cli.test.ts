@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FORTUNES_DIR } from "../src/data/fortunes.js";
-import { parseEmbeddingRecipe, checkEmbeddingRecipe } from "../src/embeddings/recipe-config.js";
+import { parseEmbeddingRecipe, checkEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
 import { parseStudentSpec } from "../src/cli/commands/embedding.js";
 import { parse as parseYaml } from "yaml";
 import { runCli, tempDir } from "./helpers.js";

@@ -13,7 +13,7 @@ import { chromium } from "playwright-core";
 import { useBackend } from "../src/engine/backend.js";
 import { BagOfEmbeddingsModel, bagEmbedder, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { distillStatic } from "../src/embeddings/distill-static.js";
-import { classifierFromStatic, distillClassifier } from "../src/embeddings/distill-classifier.js";
+import { classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
 import { createEmbeddingServer } from "../src/serve/embed-server.js";
 import { TransformerModel } from "../src/students/transformer.js";
 import { resolveTransformerConfig } from "../src/students/transformer-config.js";

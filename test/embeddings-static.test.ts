@@ -12,7 +12,7 @@ import { explainedVariance, fitPca, projectPca } from "../src/embeddings/pca.js"
 import { sifWeights } from "../src/embeddings/sif.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { distillStaticFromTeacher } from "../src/embeddings/distill-static.js";
-import { trainEmbeddingStudent } from "../src/embeddings/train-embedding.js";
+import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { FunctionEmbeddingTeacher } from "../src/teachers/embedding/function-embedding-teacher.js";
 import { useLiteDir } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
 import { SentencePieceTokenizer } from "../src/tokenizers/sentencepiece.js";

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
 import { BagOfEmbeddingsModel, bagEmbedder } from "../src/embeddings/embedding-model.js";
-import { trainEmbeddingStudent } from "../src/embeddings/train-embedding.js";
+import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { openEmbedder } from "../src/embeddings/transformer-embedder.js";
 import { linearProbe, meanCosine, neighbourOverlap, pickRows } from "../src/eval/embedding-metrics.js";
 import { DEFAULT_FORTUNE_CATEGORIES, FORTUNES_DIR, loadFortunes, parseFortunes } from "../src/data/fortunes.js";

@@ -110,7 +110,7 @@ function injected(prompt: string, attempt: number): Fault | null {
   if (attempt === 1 && r === 4) return { kind: "status", status: 429, message: "slow down" };
   if (attempt === 0 && r === 3) return { kind: "status", status: 500, message: "boom" };
   if (attempt === 0 && r === 2) return { kind: "reset" };
-  if (attempt === 0 && r === 1) return { kind: "sleep", ms: 3000 };
+  if (attempt === 0 && r === 1) return { kind: "sleep", ms: 8000 };
   return null;
 }
 
@@ -120,15 +120,16 @@ test("local OpenAI-protocol stand-in server: 429 (± Retry-After), 500, resets a
   await withStandIn({}, async (s) => void (clean = await apiTeacher(s.url, { tokenIds: true }).targetLogprobs(w)));
   await withStandIn({ fault: injected }, async (s) => {
     const retries: string[] = [];
+    // Exact retry counts: the timeout must never catch a normal answer on a loaded machine, only the 8 s one.
     const t = new ApiLmTeacher(
-      { kind: "api-lm", baseURL: s.url, model: "standin", apiKeyEnv: null, tokenizer: "byte", tokenIds: true, timeoutMs: 400, backoff: { baseMs: 2, maxMs: 40 } },
+      { kind: "api-lm", baseURL: s.url, model: "standin", apiKeyEnv: null, tokenizer: "byte", tokenIds: true, timeoutMs: 2500, backoff: { baseMs: 2, maxMs: 40 } },
       { batch: { onRetry: (r) => retries.push(`${r.status} ${r.message}`) } },
     );
     const got = await t.targetLogprobs(w);
     assert.deepEqual(Array.from(got), Array.from(clean!));
     assert.equal(t.stats.retries, 5);
     assert.equal(t.stats.requests, 10);
-    assert.deepEqual(retries.map((r) => r.replace(/\(.*\)/, "(…)")).sort(), ['429 HTTP 429 "slow down"', '429 HTTP 429 "slow down"', '500 HTTP 500 "boom"', "null network error (…)", "null timed out after 400 ms"].sort());
+    assert.deepEqual(retries.map((r) => r.replace(/\(.*\)/, "(…)")).sort(), ['429 HTTP 429 "slow down"', '429 HTTP 429 "slow down"', '500 HTTP 500 "boom"', "null network error (…)", "null timed out after 2500 ms"].sort());
     assert.ok(s.log.every((l) => l.auth === undefined), "apiKeyEnv null sends no key");
   });
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend, type BackendName } from "../src/engine/backend.js";
-import { nativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
+import { loadNativeAddon, nativeLoadError } from "../src/engine/native-addon.js";
 import { Rng } from "../src/util/rng.js";
 import { needs } from "./prerequisites.js";
 
@@ -14,7 +14,7 @@ import { needs } from "./prerequisites.js";
 export const nativeTestOptions =
   process.env.TSDISTILL_NO_NATIVE === "1"
     ? { skip: "TSDISTILL_NO_NATIVE=1: native backend tests skipped" }
-    : nativeAddon
+    : loadNativeAddon()
       ? {}
       : (() => {
           const skip = needs(false, `the native addon (${(nativeLoadError ?? "not built").split(";")[0]})`, "sudo apt-get install -y build-essential libopenblas-dev && node scripts/build-native.mjs");
@@ -22,7 +22,7 @@ export const nativeTestOptions =
         })();
 
 export function assertNativeLoaded(): void {
-  assert.ok(nativeAddon, `native addon not loaded: ${nativeLoadError} (set TSDISTILL_NO_NATIVE=1 to skip these tests)`);
+  assert.ok(loadNativeAddon(), `native addon not loaded: ${nativeLoadError} (set TSDISTILL_NO_NATIVE=1 to skip these tests)`);
 }
 
 /** Runs fn on a backend and returns its output values (copied) and shape. Inputs are rebuilt on that backend. */

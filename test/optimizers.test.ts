@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
 import { createOptimizer, OptimizerConfig, type Optimizer } from "../src/train/optimizers.js";
-import { lrFactor, ScheduleConfig } from "../src/train/schedules.js";
+import { lrFactor, ScheduleConfig } from "../src/util/schedules.js";
 import { dense } from "../src/engine/ops.js";
 import { Rng } from "../src/util/rng.js";
 import { assertAllClose } from "./helpers.js";

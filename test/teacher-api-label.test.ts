@@ -138,7 +138,7 @@ test("tsdistill label with an api teacher config against a local OpenAI-protocol
       "requestsPerSecond: 400",
       "burst: 8",
       "maxRetries: 3",
-      "timeoutMs: 300",
+      "timeoutMs: 5000",
       "backoff: {baseMs: 5, maxMs: 40}",
       "pricing: {inputPerMTok: 0.5, outputPerMTok: 1.5}",
       "",

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
-import { ScheduledValue, valueAt } from "../src/train/schedules.js";
+import { ScheduledValue, valueAt } from "../src/util/schedules.js";
 import { WeightedSumLoss, TermSpec } from "../src/distill/terms.js";
 import { kdLoss } from "../src/losses/kd.js";
 import { crossEntropy } from "../src/losses/cross-entropy.js";

@@ -16,7 +16,7 @@ import { measureInterleaved } from "../eval/timing.js";
 import { bytesOnDisk } from "../eval/size.js";
 import type { RunStore, SearchRow, SearchStatus } from "../runs/store.js";
 import { writeDirAtomic, writeFileAtomic } from "../util/files.js";
-import { renderParetoHtml } from "../report/pareto-html.js";
+import { renderParetoHtml } from "./pareto-html.js";
 import { summarizeSearch, type SearchSummary } from "./summary.js";
 
 export interface AutoResult {

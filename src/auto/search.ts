@@ -3,7 +3,7 @@
 // are sampled from the space, filtered on parameters and measured batch-1 latency before any training, and
 // trained in brackets of successive halving by a pool of worker threads. Every trial lives in the run store, so
 // running the same command again after an interruption reuses the finished trials and reruns the rest.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { useBackend, type BackendName } from "../engine/backend.js";
 import { loadSplits } from "../data/sources.js";
@@ -11,15 +11,18 @@ import { hashDataset, labelDataset } from "../teachers/label-cache.js";
 import { openTeacher } from "../teachers/open-teacher.js";
 import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../teachers/teacher-task.js";
 import { formatDataSummary } from "../data/summary.js";
-import { RunStore, type SearchRow, type TrialRow } from "../runs/store.js";
+import type { RunStore, TrialRow } from "../runs/store.js";
 import { TsdistillError, UsageError } from "../util/errors.js";
-import { writeFileAtomic } from "../util/files.js";
 import { bracketSize, promote, rungEpochs, type HalvingOptions } from "./asha.js";
 import { JobAborted, JobNotStarted, JobPool, type AutoJobRunner, type PoolOptions } from "./pool.js";
-import { DEFAULT_CANDIDATE, DEFAULT_REGRESSION_CANDIDATE, defaultSpace, describeCandidate, paramCount, sampleCandidate, scaleSpec, type Candidate, type SpaceOptions } from "./space.js";
+import { defaultSpace, describeCandidate, type Candidate, type SpaceOptions } from "./space.js";
+import { admitCandidate, type CandidateContext } from "./candidates.js";
 import type { MeasureResult, TrainTrialResult } from "./trial.js";
 import { scoreOf, type Constraints, type Objective } from "./summary.js";
 import { finalizeSearch, type AutoResult } from "./finalize.js";
+import { openSearch } from "./search-folder.js";
+
+export { DEFAULT_DB } from "./search-folder.js";
 
 export interface AutoOptions {
   /** Teacher: a TF.js model folder, an .onnx file or fn:module#export. */
@@ -54,59 +57,6 @@ export interface AutoOptions {
   signal?: AbortSignal;
   /** Runs the trials and latency probes elsewhere (e.g. on queue workers) instead of this process's threads. */
   pool?: (opts: PoolOptions) => AutoJobRunner;
-}
-
-export const DEFAULT_DB = join("runs", "tsdistill.db");
-const SEARCH_FILE = "search.json";
-
-/** The fields that define a search: a rerun with the same --out must match them (budgets and workers may change). */
-function defining(s: Record<string, unknown>): Record<string, unknown> {
-  const { timeBudgetSeconds: _t, trials: _n, workers: _w, ...rest } = s;
-  return rest;
-}
-
-function firstDifference(a: unknown, b: unknown, path = ""): string | null {
-  if (JSON.stringify(a) === JSON.stringify(b)) return null;
-  if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b as object)])].sort();
-    for (const k of keys) {
-      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k);
-      if (d) return d;
-    }
-  }
-  return `${path || "settings"} was ${JSON.stringify(a)}, now ${JSON.stringify(b)}`;
-}
-
-/** Opens the store and the search for `out`: resumes it when the settings match, else creates it. */
-function openSearch(opts: AutoOptions, settings: Record<string, unknown>): { store: RunStore; search: SearchRow; resumed: boolean } {
-  const out = resolve(opts.out);
-  const marker = join(out, SEARCH_FILE);
-  let dbPath = opts.db ? resolve(opts.db) : null;
-  if (existsSync(marker)) {
-    const recorded = resolve(String((JSON.parse(readFileSync(marker, "utf8")) as { db?: string }).db ?? ""));
-    if (dbPath && dbPath !== recorded) throw new UsageError(`--db: ${out} belongs to the run store ${recorded}, not ${dbPath}`);
-    dbPath = recorded;
-  } else if (existsSync(out) && readdirSync(out).length > 0) {
-    throw new UsageError(`--out: ${out} exists and is not a tsdistill auto folder (no ${SEARCH_FILE}); choose a new folder`);
-  }
-  dbPath ??= resolve(DEFAULT_DB);
-  const store = RunStore.open(dbPath, { create: true });
-  try {
-    const found = store.searchByOutDir(out);
-    if (found) {
-      const diff = firstDifference(defining(found.settings), defining(settings));
-      if (diff) throw new UsageError(`--out: ${out} holds a search with other settings (${diff}); use a new --out to start another search`);
-      return { store, search: found, resumed: true };
-    }
-    if (existsSync(marker)) throw new UsageError(`--out: ${out}/${SEARCH_FILE} names ${dbPath}, which has no search for it; choose a new folder`);
-    mkdirSync(out, { recursive: true });
-    const search = store.createSearch(out, settings);
-    writeFileAtomic(marker, JSON.stringify({ db: dbPath, searchId: search.id }, null, 2) + "\n");
-    return { store, search, resumed: false };
-  } catch (err) {
-    store.close();
-    throw err;
-  }
 }
 
 export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
@@ -201,6 +151,11 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
     const bracketCount = opts.trials === undefined ? Infinity : Math.ceil(opts.trials / n0);
     const candidatesIn = (b: number) => (opts.trials === undefined ? n0 : Math.min(n0, opts.trials - b * n0));
     const trialSeed = opts.seed;
+    // Wakes the bracket scheduler below whenever a job, a bracket or a sampling phase ends (the pool's load or
+    // `sampling` may have dropped), instead of polling.
+    let wake: () => void = () => {};
+    const changed = () => new Promise<void>((r) => (wake = r));
+    const notify = () => wake();
 
     /** Runs (or reuses) one trial; returns its validation score, or null when it failed or did not run. */
     const runTrial = async (b: number, k: number, r: number, cand: Candidate, params: number, latencyMs: number): Promise<number | null> => {
@@ -211,7 +166,8 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       if (row.status === "failed") return null;
       const modelDir = join(out, "trials", key);
       try {
-        const res = (await pool.run(
+        const res = (await pool
+          .run(
           {
             kind: "train",
             backend,
@@ -227,7 +183,8 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
             metadata: { role: "auto trial", trial: key, spec: cand.student, candidate: cand, epochs: rungs[r], teacher: opts.teacher, data: opts.data },
           },
           { onStart: () => st.startTrial(row.id), onEpoch: (m) => st.addEpoch(row.id, m) },
-        )) as TrainTrialResult;
+          )
+          .finally(notify)) as TrainTrialResult;
         st.finishTrial(row.id, {
           seconds: res.seconds,
           valAccuracy: res.valAccuracy,
@@ -263,7 +220,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
     /** Batch-1 latency of an untrained model with this spec, measured in a worker. */
     const measure = async (spec: string): Promise<number | null> => {
       try {
-        const m = (await pool.run({ kind: "measure", backend, spec, ...shape, maxSeconds: opts.latencySeconds ?? 1 })) as MeasureResult;
+        const m = (await pool.run({ kind: "measure", backend, spec, ...shape, maxSeconds: opts.latencySeconds ?? 1 }).finally(notify)) as MeasureResult;
         return m.latencyMs;
       } catch (err) {
         if (err instanceof JobNotStarted || err instanceof JobAborted) return null;
@@ -271,44 +228,8 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       }
     };
 
-    const skip = (b: number, k: number, cand: Candidate, params: number, latencyMs: number | null, reason: string) => {
-      const row = st.ensureTrial(search.id, { key: `b${b}-c${k}-r0`, bracket: b, candidate: k, rung: 0, config: cand, spec: cand.student, params, latencyMs, fidelity: 0 });
-      st.endTrial(row.id, "skipped", reason);
-    };
-
-    /**
-     * Candidate k of bracket b: reused from the store, or sampled (k = 0 of bracket 0: the default, halved in
-     * width until it fits) and checked against the constraints. null: skipped; undefined: not measured (stopped).
-     */
-    const candidate = async (b: number, k: number): Promise<{ cand: Candidate; params: number; latencyMs: number } | null | undefined> => {
-      const known = st.trialByKey(search.id, `b${b}-c${k}-r0`);
-      if (known?.status === "skipped") return null;
-      if (known) return { cand: known.config as Candidate, params: known.params ?? 0, latencyMs: known.latencyMs ?? NaN };
-      const isDefault = b === 0 && k === 0 && (opts.seedDefault ?? true);
-      const base = isDefault ? (regression ? DEFAULT_REGRESSION_CANDIDATE : DEFAULT_CANDIDATE) : sampleCandidate(space, opts.seed, b, k);
-      const factors = isDefault ? [1, 0.5, 0.25, 0.125, 0.0625] : [1];
-      let last = { cand: base, params: 0, latency: null as number | null, reason: "" };
-      for (const f of factors) {
-        const cand = { ...base, student: scaleSpec(base.student, f) };
-        const params = paramCount(cand.student, shape.inputShape, shape.numClasses);
-        last = { cand, params, latency: null, reason: "" };
-        if (opts.constraints.maxParams !== undefined && params > opts.constraints.maxParams) {
-          last.reason = `params ${params} > --max-params ${opts.constraints.maxParams}`;
-          continue;
-        }
-        const latency = await measure(cand.student);
-        if (latency === null) return undefined;
-        last.latency = latency;
-        if (opts.constraints.maxLatencyMs !== undefined && latency > opts.constraints.maxLatencyMs) {
-          last.reason = `latency ${latency.toFixed(3)} ms > --max-latency-ms ${opts.constraints.maxLatencyMs}`;
-          continue;
-        }
-        return { cand, params, latencyMs: latency };
-      }
-      skip(b, k, last.cand, last.params, last.latency, last.reason);
-      log(`candidate b${b}-c${k} ${last.cand.student} skipped before training: ${last.reason}`);
-      return null;
-    };
+    const candidates: CandidateContext = { store: st, searchId: search.id, seed: opts.seed, seedDefault: opts.seedDefault ?? true, regression, space, shape, constraints: opts.constraints, measure, log };
+    const candidate = (b: number, k: number) => admitCandidate(candidates, b, k);
 
     let sampling = 0;
     const runBracket = async (b: number): Promise<void> => {
@@ -324,6 +245,7 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
         }
       } finally {
         sampling--;
+        notify();
       }
       let current = alive;
       for (let r = 0; r < rungs.length && current.length > 0; r++) {
@@ -341,9 +263,12 @@ export async function runAutoSearch(opts: AutoOptions): Promise<AutoResult> {
       for (let b = 0; b < bracketCount && admit(); b++) {
         const p = runBracket(b).catch((err) => void (failure ??= err));
         running.add(p);
-        void p.finally(() => running.delete(p));
+        void p.finally(() => {
+          running.delete(p);
+          notify();
+        });
         // Start the next bracket only when a worker would otherwise sit idle.
-        while (running.size > 0 && (sampling > 0 || pool.load >= pool.capacity)) await new Promise((r) => setTimeout(r, 50));
+        while (running.size > 0 && (sampling > 0 || pool.load >= pool.capacity)) await changed();
       }
       await Promise.all(running);
     } finally {

@@ -11,7 +11,7 @@ import { modelConfigFromSpec } from "../students/spec.js";
 import { saveModel, type ModelMetadata } from "../students/io.js";
 import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../teachers/label-cache.js";
 import type { LogitLookup } from "../teachers/teacher.js";
-import { WeightedSumLoss } from "../distill/terms.js";
+import { Distiller } from "../distill/distiller.js";
 import { fit } from "../train/fit.js";
 import type { EpochMetrics } from "../train/reporter.js";
 import { agreement, evaluate, predictLogits } from "../eval/classification.js";
@@ -112,35 +112,24 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
   const { train, validation, preprocess, lookup, teacherValLogits } = prepare(job);
   const c = job.candidate;
   const student = new SequentialModel(modelConfigFromSpec(c.student, { inputShape: train.sampleShape, numClasses: train.numClasses }), job.seed + 1);
-  const logitsOnly = (name: string) => (name === "logits" ? student.outputShape : undefined);
   const regression = c.method === REGRESSION_METHOD;
-  const loss = regression ? null : WeightedSumLoss.compile(candidateTerms(c), { studentLayer: logitsOnly, teacherLayer: logitsOnly, studentLayers: [], teacherLayers: [] }, job.seed, "candidate loss");
+  // Classification candidates train through the Distiller (their terms read the cached teacher logits only);
+  // regression keeps the MSE pair of losses/regression.ts, which no registered term expresses.
+  const distiller = regression ? null : new Distiller({ teacherLogits: lookup, student, terms: candidateTerms(c), seed: job.seed, where: "candidate loss" });
   try {
-    const result = await fit(
-      student,
-      train,
-      (logits, ctx) =>
-        regression ? regressionDistillLoss(logits, lookup.gather(ctx.batch.indices), ctx.targets!, ctx.y, c.alpha)
-        : loss!.compute({
-          studentLogits: logits,
-          studentFeatures: ctx.features,
-          teacherLogits: lookup.gather(ctx.batch.indices),
-          teacherFeatures: new Map<string, tf.Tensor>(),
-          labels: ctx.y,
-          epoch: ctx.progress,
-          epochs: job.epochs,
-        }).total,
-      {
-        epochs: job.epochs,
-        batchSize: job.batchSize,
-        optimizer: { kind: "adam", lr: c.lr },
-        schedule: { kind: "cosine", minFactor: 0, warmupEpochs: 0 },
-        seed: job.seed,
-        validation,
-        label: "trial",
-        reporter: onEpoch ? { onEpochEnd: (_label, m) => onEpoch(m) } : undefined,
-      },
-    );
+    const settings = {
+      epochs: job.epochs,
+      batchSize: job.batchSize,
+      optimizer: { kind: "adam" as const, lr: c.lr },
+      schedule: { kind: "cosine" as const, minFactor: 0, warmupEpochs: 0 },
+      seed: job.seed,
+      validation,
+      label: "trial",
+      reporter: onEpoch ? { onEpochEnd: (_label: string, m: EpochMetrics) => onEpoch(m) } : undefined,
+    };
+    const result = distiller
+      ? await distiller.fit(train, settings)
+      : await fit(student, train, (logits, ctx) => regressionDistillLoss(logits, lookup.gather(ctx.batch.indices), ctx.targets!, ctx.y, c.alpha), settings);
     // keep-best restored the best validation epoch's weights: score exactly those.
     // The fitted preprocessing travels with every trial's model (a regression model's output scale is in it), so <out>/best takes raw inputs too.
     await saveModel(student, job.modelDir, job.metadata, preprocess ? { [PREPROCESS_FILE]: JSON.stringify(preprocess, null, 2) + "\n" } : {});
@@ -172,7 +161,7 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
       modelDir: job.modelDir,
     };
   } finally {
-    loss?.dispose();
+    distiller?.dispose();
     student.dispose();
   }
 }

@@ -5,7 +5,7 @@ import { listLosses, type TokenInputs } from "../losses/registry.js";
 import { nextTokenMask } from "../losses/sequence.js";
 import type { TransformerModel } from "../students/transformer.js";
 import type { LmTopKCache } from "../teachers/lm-topk-cache.js";
-import { hashDataset } from "../teachers/label-cache.js";
+import { hashDataset } from "../data/dataset-hash.js";
 import type { CausalLmTeacher } from "../teachers/lm-teacher.js";
 import { TransformerLmTeacher } from "../teachers/lm-teacher-model.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";

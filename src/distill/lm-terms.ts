@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { getLoss, listLosses, type LossDefinition, type TokenInputs } from "../losses/registry.js";
-import { ScheduledValue, valueAt } from "../train/schedules.js";
+import { ScheduledValue, valueAt } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 

@@ -2,7 +2,7 @@ import { readYamlFile } from "../util/yaml-file.js";
 import { z } from "zod";
 import { BACKENDS } from "../engine/backend.js";
 import { OptimizerConfig } from "../train/optimizers.js";
-import { ScheduleConfig } from "../train/schedules.js";
+import { ScheduleConfig } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { TermSpec } from "./terms.js";

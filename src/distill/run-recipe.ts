@@ -9,17 +9,14 @@ import type { InMemoryDataset } from "../data/dataset.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { loadModel } from "../students/io.js";
-import { buildModel, saveAnyModel, type AnyModel } from "../students/any-model.js";
+import { buildModel, layerOutputShape, saveAnyModel, type AnyModel } from "../students/any-model.js";
 import { openSavedModelTeacher } from "../teachers/saved-model-teacher.js";
 import type { OpenedTeacher } from "../teachers/teacher-openers.js";
 import { readsRaw, runTeacher } from "../teachers/teacher-run.js";
-import * as tf from "@tensorflow/tfjs-core";
-import { modelTeacher, TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
-import { TeacherOutputCache } from "../teachers/output-cache.js";
+import { modelTeacher, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../teachers/label-cache.js";
-import { fit, type LossFn } from "../train/fit.js";
 import { runTrainJob } from "../train/job.js";
-import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
+import type { EpochMetrics, ProgressCallbacks, TrainingReporter } from "../train/reporter.js";
 import { agreement, classificationMetrics, evaluate, predictLogits } from "../eval/classification.js";
 import type { RunFolder } from "../run/run-folder.js";
 import type { CheckpointStore } from "../train/checkpoint.js";
@@ -27,6 +24,7 @@ import { TsdistillError } from "../util/errors.js";
 import { checkTeacherTask } from "../teachers/teacher-task.js";
 import { recipeStages, type Recipe } from "./recipe.js";
 import { WeightedSumLoss, type ModelShapes } from "./terms.js";
+import { Distiller } from "./distiller.js";
 
 export interface RecipeResult {
   name: string;
@@ -43,19 +41,10 @@ export interface RecipeResult {
   runDir?: string;
 }
 
-/** A capturable layer's output shape without the batch dimension. */
-function studentLayerShape(student: AnyModel, name: string): number[] | undefined {
-  if (name === "logits") return student.outputShape;
-  if (student instanceof SequentialModel) return student.layers.find((l) => l.config.name === name)?.outputShape;
-  if (!student.layerNames().includes(name)) return undefined;
-  const { ctx, dim, heads } = student.config;
-  return name === "pooled" ? [dim] : name.endsWith("/attention") ? [heads, ctx, ctx] : [ctx, dim];
-}
-
 function shapesOf(student: AnyModel, teacher: Teacher | null, teacherOutputShape: number[]): ModelShapes {
   const teacherLayers = teacher?.layers?.() ?? [];
   return {
-    studentLayer: (name) => studentLayerShape(student, name),
+    studentLayer: (name) => layerOutputShape(student, name),
     teacherLayer: (name) => (name === "logits" ? teacherOutputShape : teacherLayers.find((l) => l.name === name)?.shape),
     studentLayers: student.layerNames(),
     teacherLayers: teacherLayers.map((l) => l.name),
@@ -79,6 +68,10 @@ export interface RecipeRunOptions {
   label?: string;
   /** Checkpoints of the trainings (teacher, each stage): written every epoch, continued from when present. */
   checkpoints?: CheckpointStore;
+  /** Stops the training before its next batch (runRecipe then rejects with the signal's reason). */
+  signal?: AbortSignal;
+  /** Progress events of the stages' trainings (the Distiller's ProgressEvent). */
+  callbacks?: ProgressCallbacks;
 }
 
 export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Promise<RecipeResult> {
@@ -110,7 +103,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
   // A teacher folder with its own preprocessing (or a transformer): it reads the raw samples (saved-model-teacher.ts).
   let savedTeacher: OpenedTeacher | null = null;
   let labelCache: LabelCache | null = null;
-  const compiled: WeightedSumLoss[] = [];
+  const distillers: Distiller[] = [];
   try {
     const t = recipe.teacher;
     if (t.kind === "tfjs") {
@@ -132,41 +125,21 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
     const numOutputs = savedTeacher?.teacher.numClasses ?? teacherModel?.numOutputs ?? lookup!.numClasses;
     checkTeacherTask(numOutputs, train, "path" in t ? t.path : `the trained ${t.spec}`, recipe.data.source, "teacher");
     const teacher = savedTeacher ? savedTeacher.teacher : teacherModel ? modelTeacher(teacherModel) : null;
-    const shapes = shapesOf(student, teacher, [numOutputs]);
     const stages = recipeStages(recipe);
-    stages.forEach((st, i) => compiled.push(WeightedSumLoss.compile(st.terms, shapes, recipe.seed, stageWhere(recipe, i, opts.source))));
+    // Every stage's terms are checked against both models before the first one trains.
+    stages.forEach((st, i) =>
+      distillers.push(new Distiller({ teacher: teacher ?? undefined, teacherLogits: lookup ?? undefined, student, terms: st.terms, seed: recipe.seed, where: stageWhere(recipe, i, opts.source), info })),
+    );
 
     announce();
     let cache: LogitLookup | null = lookup;
     const results: RecipeResult["stages"] = [];
     for (const [i, st] of stages.entries()) {
-      const loss = compiled[i];
-      const cached = loss.teacherCapture.length === 0;
-      if (cached && loss.usesTeacher) cache ??= await TeacherLogitCache.compute(teacher!, train);
-      // Captured teacher layers: computed once over the transfer set as well, when they fit in memory.
-      const outputs = !cached && loss.usesTeacher ? TeacherOutputCache.tryCompute(teacher!, train, loss.teacherCapture) : null;
-      if (outputs) info(`teacher outputs cached for ${train.size} rows: ${loss.teacherCapture.join(", ")}`);
-      const lossFn: LossFn = (logits, ctx) => {
-        // Hard labels only (the student alone): no term reads the teacher, so its logits are never computed.
-        const tOut = !loss.usesTeacher
-          ? { logits, features: new Map<string, tf.Tensor>() }
-          : cached
-            ? { logits: cache!.gather(ctx.batch.indices), features: new Map<string, tf.Tensor>() }
-            : outputs
-              ? outputs.gather(ctx.batch.indices)
-              : teacher!.forward!(ctx.x, loss.teacherCapture);
-        return loss.compute({
-          studentLogits: logits,
-          studentFeatures: ctx.features,
-          teacherLogits: tOut.logits,
-          teacherFeatures: tOut.features,
-          labels: ctx.y,
-          epoch: ctx.progress,
-          epochs: st.epochs,
-        }).total;
-      };
+      const distiller = distillers[i];
+      // The teacher's logits over the transfer set are computed once, by the first stage that needs them.
+      distiller.teacherLogits = cache;
       const last = i === stages.length - 1;
-      const fitResult = await fit(student, train, lossFn, {
+      const fitResult = await distiller.fit(train, {
         epochs: st.epochs,
         batchSize: recipe.training.batchSize,
         optimizer: { ...recipe.training.optimizer, lr: st.lr ?? recipe.training.optimizer.lr },
@@ -174,13 +147,14 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
         seed: recipe.seed + 1 + i,
         validation,
         reporter: opts.reporter,
+        callbacks: opts.callbacks,
+        signal: opts.signal,
         label: stages.length > 1 ? `${opts.label ? opts.label + " " : ""}stage ${st.name}` : (opts.label ?? "distill"),
-        capture: loss.studentCapture,
-        extraParams: loss.extraParams,
         // Earlier stages may not train the output layer at all (e.g. hints only): keep the last weights there.
         keepBest: last,
         checkpoint: opts.checkpoints?.at(`stage-${i}`),
       });
+      cache = distiller.teacherLogits;
       results.push({ name: st.name, epochs: st.epochs, terms: st.terms.map((x) => x.loss), history: fitResult.history });
     }
     const sEval = evaluate((x) => student.predict(x), test);
@@ -201,7 +175,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       dataSummary: loaded.summary,
     };
   } finally {
-    for (const c of compiled) c.dispose();
+    for (const d of distillers) d.dispose();
     teacherModel?.dispose();
     await savedTeacher?.close();
     labelCache?.close();

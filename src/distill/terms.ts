@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { getLoss, lossNames, type LossDefinition } from "../losses/registry.js";
-import { ScheduledValue, valueAt } from "../train/schedules.js";
+import { ScheduledValue, valueAt } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { Projector } from "./projector.js";

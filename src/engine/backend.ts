@@ -5,7 +5,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { TsdistillError } from "../util/errors.js";
 import { nativeLoadError } from "./native-addon.js";
-import { registerNativeBackend } from "./native-backend.js";
+import { preferNativeBackend, registerNativeBackend } from "./native-backend.js";
 
 /** What a user may ask for: "auto" (the default) resolves to native when the addon loads, else wasm. */
 export const BACKENDS = ["auto", "wasm", "cpu", "native"] as const;
@@ -14,21 +14,21 @@ export type BackendName = (typeof BACKENDS)[number];
 export type ResolvedBackend = Exclude<BackendName, "auto">;
 export const DEFAULT_BACKEND: BackendName = "auto";
 
+// The library's default is auto too: where the addon is built, native outranks wasm (TF.js priority 2), so code that
+// never calls useBackend runs on native; the addon itself loads only when TF.js first picks a backend.
+const NATIVE_AUTO_PRIORITY = 3;
+preferNativeBackend(NATIVE_AUTO_PRIORITY);
+
 /**
  * Selects the TF.js backend. auto (the default) is native when the addon in native/ is built and loads, else wasm;
  * wasm (XNNPACK, SIMD); cpu (plain JS) is the reference and the fallback when wasm cannot start; native is cpu with
  * the heavy kernels on the system BLAS (the optional addon), falling back to wasm when the addon is not built.
  * Returns the backend actually in use.
  */
-// PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info.
-tf.env().set("PROD", true);
-
-// The library's default is auto too: with the addon loaded, native outranks wasm (TF.js priority 2), so code that
-// never calls useBackend runs on native; without it, TF.js's own choice (wasm) stands.
-const NATIVE_AUTO_PRIORITY = 3;
-registerNativeBackend(NATIVE_AUTO_PRIORITY);
-
 export async function useBackend(name: BackendName = DEFAULT_BACKEND, { fallback = true } = {}): Promise<ResolvedBackend> {
+  // PROD silences tfjs's "install tfjs-node" banner and its debug checks; we report our own backend info. Set here,
+  // not at import, so importing tsdistill leaves TF.js's flags alone.
+  tf.env().set("PROD", true);
   if (!BACKENDS.includes(name)) {
     throw new TsdistillError(`--backend: unknown backend "${name}"; expected one of ${BACKENDS.join(", ")}`);
   }

@@ -67,7 +67,22 @@ function load(): { addon: NativeAddon | null; error: string | null } {
   }
 }
 
-const loaded = load();
-/** The addon, or null when it is not built or cannot load (then nativeLoadError says why). */
-export const nativeAddon: NativeAddon | null = loaded.addon;
-export const nativeLoadError: string | null = loaded.error;
+/**
+ * The addon once loadNativeAddon() ran, or null when it is not built or cannot load (then nativeLoadError says why).
+ * It loads only when the native backend is selected (or `tsdistill doctor` asks): loading it tunes the process's
+ * malloc (mallopt in native/addon.c), which a process that never uses the backend should not get.
+ */
+export let nativeAddon: NativeAddon | null = null;
+export let nativeLoadError: string | null = "not loaded (select the native backend to load it)";
+let tried = false;
+
+/** Loads the addon on the first call (later calls return the same result). */
+export function loadNativeAddon(): NativeAddon | null {
+  if (!tried) {
+    tried = true;
+    const loaded = load();
+    nativeAddon = loaded.addon;
+    nativeLoadError = loaded.error;
+  }
+  return nativeAddon;
+}

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-import { nativeAddon } from "./native-addon.js";
+import { existsSync } from "node:fs";
+import { loadNativeAddon, NATIVE_ADDON_PATH, nativeLoadError } from "./native-addon.js";
 import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.js";
 import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
 import { add, exp, max, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
@@ -39,15 +40,13 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
 
 let registered = false;
 
-/**
- * Registers the "native" backend: a MathBackendCPU (tensors are plain Float32Arrays the addon reads in place)
- * with cpu's kernels, the heavy ones replaced by BLAS calls. Returns false when the addon is not loaded.
- */
-export function registerNativeBackend(priority = 0): boolean {
-  if (!nativeAddon) return false;
-  if (registered) return true;
-  // The priority decides whether TF.js picks it without an explicit choice (engine/backend.ts: the auto default).
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), priority);
+function register(priority: number): void {
+  if (registered) return;
+  // The addon loads in the factory, when TF.js first picks a backend (or useBackend selects this one).
+  tf.registerBackend(NATIVE_BACKEND, () => {
+    if (!loadNativeAddon()) throw new Error(`the native addon did not load: ${nativeLoadError}`);
+    return new MathBackendCPU();
+  }, priority);
   for (const k of tf.getKernelsForBackend("cpu")) {
     const own = NATIVE_KERNELS[k.kernelName];
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc: (own ?? k.kernelFunc) as tf.KernelFunc });
@@ -57,5 +56,22 @@ export function registerNativeBackend(priority = 0): boolean {
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: kernel as tf.KernelFunc });
   }
   registered = true;
+}
+
+/**
+ * Registers the "native" backend: a MathBackendCPU (tensors are plain Float32Arrays the addon reads in place)
+ * with cpu's kernels, the heavy ones replaced by BLAS calls. Loads the addon; returns false when it does not load.
+ */
+export function registerNativeBackend(priority = 0): boolean {
+  if (!loadNativeAddon()) return false;
+  register(priority);
   return true;
+}
+
+/**
+ * Makes native TF.js's own first choice (the library's auto default for code that never calls useBackend) when the
+ * addon is built, without loading it: it loads when TF.js first picks a backend, so importing tsdistill loads nothing.
+ */
+export function preferNativeBackend(priority: number): void {
+  if (process.env.TSDISTILL_NO_NATIVE !== "1" && existsSync(NATIVE_ADDON_PATH)) register(priority);
 }

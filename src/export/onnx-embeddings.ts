@@ -9,7 +9,8 @@
 // holds no tokenizer.
 import onnxProto from "onnx-proto";
 import type { onnx as Onnx } from "onnx-proto";
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
+import { ortModule } from "../util/ort.js";
 import { bagEmbedder, type BagOfEmbeddingsModel } from "../embeddings/embedding-model.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { writeFileAtomic } from "../util/files.js";
@@ -100,12 +101,12 @@ export function embeddingOnnxFeeds(tokenizer: Tokenizer, texts: readonly string[
   const ids = new BigInt64Array(texts.length * T);
   const mask = new BigInt64Array(texts.length * T);
   rows.forEach((r, i) => r.forEach((id, j) => ((ids[i * T + j] = BigInt(id)), (mask[i * T + j] = 1n))));
-  return { input_ids: new ort.Tensor("int64", ids, [texts.length, T]), attention_mask: new ort.Tensor("int64", mask, [texts.length, T]) };
+  return { input_ids: new (ortModule().Tensor)("int64", ids, [texts.length, T]), attention_mask: new (ortModule().Tensor)("int64", mask, [texts.length, T]) };
 }
 
 /** Runs an exported graph in onnxruntime-node on texts → [n, dim]. */
 export async function runEmbeddingOnnx(bytesOrPath: Uint8Array | string, tokenizer: Tokenizer, texts: readonly string[]): Promise<Float32Array> {
-  const session = typeof bytesOrPath === "string" ? await ort.InferenceSession.create(bytesOrPath) : await ort.InferenceSession.create(bytesOrPath);
+  const session = typeof bytesOrPath === "string" ? await ortModule().InferenceSession.create(bytesOrPath) : await ortModule().InferenceSession.create(bytesOrPath);
   try {
     const out = await session.run(embeddingOnnxFeeds(tokenizer, texts));
     return Float32Array.from(out.embeddings.data as Float32Array);

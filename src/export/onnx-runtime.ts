@@ -1,4 +1,5 @@
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
+import { ortModule } from "../util/ort.js";
 
 /** Runs an ONNX model (bytes or file) on a float32 batch with onnxruntime-node's CPU provider. */
 export class OnnxRunner {
@@ -17,13 +18,13 @@ export class OnnxRunner {
       intraOpNumThreads: opts.threads ?? 1,
       ...(opts.exactFloat ? { extra: { session: { qdq_matmulnbits_accuracy_level: "1" } } } : {}),
     };
-    const session = typeof model === "string" ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    const session = typeof model === "string" ? await ortModule().InferenceSession.create(model, options) : await ortModule().InferenceSession.create(model, options);
     return new OnnxRunner(session, session.inputNames[0], session.outputNames[0]);
   }
 
   /** Runs the graph on float32 input, or uint8 input for a graph that takes pixels. */
   async run(x: Float32Array | Uint8Array, shape: number[]): Promise<Float32Array> {
-    const input = x instanceof Uint8Array ? new ort.Tensor("uint8", x, shape) : new ort.Tensor("float32", x, shape);
+    const input = x instanceof Uint8Array ? new (ortModule().Tensor)("uint8", x, shape) : new (ortModule().Tensor)("float32", x, shape);
     const out = await this.session.run({ [this.inputName]: input });
     return out[this.outputName].data as Float32Array;
   }

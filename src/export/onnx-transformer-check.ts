@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
+import { ortModule } from "../util/ort.js";
 import type { TransformerModel } from "../students/transformer.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
@@ -16,7 +17,7 @@ export class OnnxTokenRunner {
 
   static async create(model: Uint8Array | string, opts: { threads?: number; exactFloat?: boolean } = {}): Promise<OnnxTokenRunner> {
     const options: ort.InferenceSession.SessionOptions = { intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, ...(opts.exactFloat ? EXACT_FLOAT : {}) };
-    const session = typeof model === "string" ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+    const session = typeof model === "string" ? await ortModule().InferenceSession.create(model, options) : await ortModule().InferenceSession.create(model, options);
     for (const name of ["input_ids", "attention_mask"]) {
       if (!session.inputNames.includes(name)) {
         await session.release();
@@ -36,7 +37,7 @@ export class OnnxTokenRunner {
    */
   async run(ids: ArrayLike<number>, mask: ArrayLike<number>, batch: number, length: number, positions?: ArrayLike<number>): Promise<{ data: Float32Array; dims: readonly number[] }> {
     const shape = [batch, length];
-    const int64 = (v: ArrayLike<number>) => new ort.Tensor("int64", BigInt64Array.from(Array.from(v, (x) => BigInt(x))), shape);
+    const int64 = (v: ArrayLike<number>) => new (ortModule().Tensor)("int64", BigInt64Array.from(Array.from(v, (x) => BigInt(x))), shape);
     const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids), attention_mask: int64(mask) };
     if (this.session.inputNames.includes("position_ids")) {
       feeds.position_ids = int64(positions ?? Array.from({ length: batch * length }, (_, i) => i % length));

@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { ScheduledValue } from "../train/schedules.js";
+import { LOSS_OPTIONS } from "./loss-options.js";
 import { crossEntropy } from "./cross-entropy.js";
 import { kdLoss } from "./kd.js";
 import { dkdLoss, distLoss, generalizedJsd, logitMse, topKKd } from "./response.js";
@@ -81,8 +81,6 @@ export function listLosses(): LossDefinition[] {
   return [...REGISTRY.values()];
 }
 
-/** A number option that may be scheduled. */
-const num = (d: number) => ScheduledValue.default(d);
 const n = (v: unknown) => v as number;
 
 // ---- hard labels ----------------------------------------------------------------------------------------
@@ -92,7 +90,7 @@ registerLoss({
   summary: "cross-entropy with the hard labels (hybrid training: mix it with any distillation term)",
   reads: "logits",
   projectable: false,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["ce"],
   compute: (i) => crossEntropy(i.studentLogits, i.labels),
 });
 
@@ -103,7 +101,7 @@ registerLoss({
   summary: "Hinton KD: α·CE(y, s) + (1−α)·T²·KL(softmax(t/T) ‖ softmax(s/T)); α weights the hard labels",
   reads: "logits",
   projectable: false,
-  options: z.object({ temperature: num(4), alpha: num(0) }).strict(),
+  options: LOSS_OPTIONS["kd"],
   compute: (i, o) => kdLoss(i.studentLogits, i.teacherLogits, i.labels, { temperature: n(o.temperature), alpha: n(o.alpha) }),
 });
 registerLoss({
@@ -112,7 +110,7 @@ registerLoss({
   summary: "mean squared difference of the logits (KD's high-temperature limit)",
   reads: "logits",
   projectable: false,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["logit-mse"],
   compute: (i) => logitMse(i.studentLogits, i.teacherLogits),
 });
 registerLoss({
@@ -121,7 +119,7 @@ registerLoss({
   summary: "decoupled KD (Zhao et al. 2022): T²·(α·TCKD + β·NCKD), with a linear warm-up over warmupEpochs",
   reads: "logits",
   projectable: false,
-  options: z.object({ alpha: num(1), beta: num(8), temperature: num(4), warmupEpochs: num(0) }).strict(),
+  options: LOSS_OPTIONS["dkd"],
   compute: (i, o) => {
     const warm = n(o.warmupEpochs) > 0 ? Math.min(i.epoch / n(o.warmupEpochs), 1) : 1;
     return tf.tidy(() => tf.mul(dkdLoss(i.studentLogits, i.teacherLogits, i.labels, { alpha: n(o.alpha), beta: n(o.beta), temperature: n(o.temperature) }), warm) as tf.Scalar);
@@ -133,7 +131,7 @@ registerLoss({
   summary: "DIST (Huang et al. 2022): inter- and intra-class Pearson relations, τ²·(β·inter + γ·intra)",
   reads: "logits",
   projectable: false,
-  options: z.object({ beta: num(1), gamma: num(1), tau: num(1) }).strict(),
+  options: LOSS_OPTIONS["dist"],
   compute: (i, o) => distLoss(i.studentLogits, i.teacherLogits, { beta: n(o.beta), gamma: n(o.gamma), tau: n(o.tau) }),
 });
 registerLoss({
@@ -142,7 +140,7 @@ registerLoss({
   summary: "generalised JSD(β) (GKD): β = 0 forward KL(P_t‖P_s), β = 1 reverse KL(P_s‖P_t)",
   reads: "logits",
   projectable: false,
-  options: z.object({ beta: num(0.5), temperature: num(1) }).strict(),
+  options: LOSS_OPTIONS["jsd"],
   compute: (i, o) => generalizedJsd(i.studentLogits, i.teacherLogits, { beta: n(o.beta), temperature: n(o.temperature) }),
 });
 registerLoss({
@@ -151,7 +149,7 @@ registerLoss({
   summary: "KD from the teacher's top-k log-probabilities only (as APIs give them); the tail mass is spread or bucketed",
   reads: "logits",
   projectable: false,
-  options: z.object({ k: z.number().int().positive().default(5), temperature: num(1), tail: z.enum(["uniform", "bucket"]).default("bucket") }).strict(),
+  options: LOSS_OPTIONS["topk-kd"],
   compute: (i, o) =>
     tf.tidy(() => {
       const k = Math.min(o.k as number, i.teacherLogits.shape[1]);
@@ -167,7 +165,7 @@ registerLoss({
   summary: "FitNets hint: ½‖f_t − r(f_s)‖² with a learned projector r when widths differ",
   reads: "layers",
   projectable: true,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["fitnets"],
   compute: (i) => fitnetsHint(i.student, i.teacher),
 });
 registerLoss({
@@ -176,7 +174,7 @@ registerLoss({
   summary: "attention transfer (Zagoruyko & Komodakis 2017) on feature maps [B, H, W, C]",
   reads: "layers",
   projectable: false,
-  options: z.object({ p: num(2) }).strict(),
+  options: LOSS_OPTIONS["at"],
   compute: (i, o) => attentionTransfer(i.student as tf.Tensor4D, i.teacher as tf.Tensor4D, { p: n(o.p) }),
 });
 registerLoss({
@@ -185,7 +183,7 @@ registerLoss({
   summary: "probabilistic knowledge transfer (Passalis & Tefas 2018): cosine-kernel conditional distributions",
   reads: "layers",
   projectable: false,
-  options: z.object({ eps: num(1e-7) }).strict(),
+  options: LOSS_OPTIONS["pkt"],
   compute: (i, o) => pktLoss(i.student, i.teacher, { eps: n(o.eps) }),
 });
 registerLoss({
@@ -194,7 +192,7 @@ registerLoss({
   summary: "1 − cos(h_s, h_t) on hidden states (DistilBERT); a projector maps widths that differ",
   reads: "layers",
   projectable: true,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["cosine"],
   compute: (i) => cosineHidden(i.student, i.teacher),
 });
 
@@ -205,7 +203,7 @@ registerLoss({
   summary: "RKD distance (Park et al. 2019): Huber on pairwise distances normalised by their mean",
   reads: "layers",
   projectable: false,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["rkd-distance"],
   compute: (i) => rkdDistance(i.student, i.teacher),
 });
 registerLoss({
@@ -214,7 +212,7 @@ registerLoss({
   summary: "RKD angle (Park et al. 2019): Huber on the angles of sample triplets",
   reads: "layers",
   projectable: false,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["rkd-angle"],
   compute: (i) => rkdAngle(i.student, i.teacher),
 });
 registerLoss({
@@ -223,7 +221,7 @@ registerLoss({
   summary: "similarity-preserving KD (Tung & Mori 2019): row-normalised Gram matrices of the batch",
   reads: "layers",
   projectable: false,
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["sp"],
   compute: (i) => spLoss(i.student, i.teacher),
 });
 registerLoss({
@@ -232,7 +230,7 @@ registerLoss({
   summary: "correlation congruence (Peng et al. 2019) with a Gaussian-RBF kernel expansion",
   reads: "layers",
   projectable: false,
-  options: z.object({ gamma: num(0.4), order: z.number().int().min(0).default(2) }).strict(),
+  options: LOSS_OPTIONS["cc"],
   compute: (i, o) => ccLoss(i.student, i.teacher, { gamma: n(o.gamma), order: o.order as number }),
 });
 
@@ -243,7 +241,6 @@ function tokensOf(name: string, i: TermInputs): TokenInputs {
   if (!i.tokens) throw new Error(`loss ${name} is a token-level term: it needs per-token logits and a token mask (a language-model student and teacher)`);
   return i.tokens;
 }
-const tempOption = num(1);
 const token = (def: Omit<LossDefinition, "reads" | "projectable" | "granularity">): void =>
   registerLoss({ ...def, reads: "logits", projectable: false, granularity: "token" });
 
@@ -252,7 +249,7 @@ token({
   family: "hard",
   summary: "next-token cross-entropy over the kept (continuation, non-padding) tokens",
   tokenTeacher: "none",
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["token-ce"],
   compute: (i) => tokenCrossEntropy(i.studentLogits, tokensOf("token-ce", i).targets, tokensOf("token-ce", i).mask),
 });
 token({
@@ -260,7 +257,7 @@ token({
   family: "response",
   summary: "forward KL per token, T²·KL(P_T ‖ P_S) (Kim & Rush token-level KD; mean-seeking)",
   tokenTeacher: "logits",
-  options: z.object({ temperature: tempOption }).strict(),
+  options: LOSS_OPTIONS["token-kl"],
   compute: (i, o) => tokenForwardKl(i.studentLogits, i.teacherLogits, tokensOf("token-kl", i).mask, { temperature: n(o.temperature) }),
 });
 token({
@@ -268,7 +265,7 @@ token({
   family: "response",
   summary: "reverse KL per token, T²·KL(P_S ‖ P_T) (MiniLLM's divergence; mode-seeking)",
   tokenTeacher: "logits",
-  options: z.object({ temperature: tempOption }).strict(),
+  options: LOSS_OPTIONS["token-reverse-kl"],
   compute: (i, o) => tokenReverseKl(i.studentLogits, i.teacherLogits, tokensOf("token-reverse-kl", i).mask, { temperature: n(o.temperature) }),
 });
 token({
@@ -276,7 +273,7 @@ token({
   family: "response",
   summary: "generalised JSD(β) per token (GKD): β = 0 forward KL, β = 1 reverse KL",
   tokenTeacher: "logits",
-  options: z.object({ beta: num(0.5), temperature: tempOption }).strict(),
+  options: LOSS_OPTIONS["token-jsd"],
   compute: (i, o) => tokenJsd(i.studentLogits, i.teacherLogits, tokensOf("token-jsd", i).mask, { beta: n(o.beta), temperature: n(o.temperature) }),
 });
 token({
@@ -284,7 +281,7 @@ token({
   family: "response",
   summary: "skew KL per token (DistiLLM): KL(P_T ‖ α·P_T + (1−α)·P_S), α = 0.1",
   tokenTeacher: "logits",
-  options: z.object({ alpha: num(0.1), temperature: tempOption }).strict(),
+  options: LOSS_OPTIONS["token-skew-kl"],
   compute: (i, o) => tokenSkewKl(i.studentLogits, i.teacherLogits, tokensOf("token-skew-kl", i).mask, { alpha: n(o.alpha), temperature: n(o.temperature) }),
 });
 token({
@@ -292,7 +289,7 @@ token({
   family: "response",
   summary: "skew reverse KL per token (DistiLLM): KL(P_S ‖ α·P_S + (1−α)·P_T), α = 0.1",
   tokenTeacher: "logits",
-  options: z.object({ alpha: num(0.1), temperature: tempOption }).strict(),
+  options: LOSS_OPTIONS["token-skew-reverse-kl"],
   compute: (i, o) => tokenSkewReverseKl(i.studentLogits, i.teacherLogits, tokensOf("token-skew-reverse-kl", i).mask, { alpha: n(o.alpha), temperature: n(o.temperature) }),
 });
 token({
@@ -300,7 +297,7 @@ token({
   family: "response",
   summary: "top-k KD per token from the teacher's top-k log-probs (a cache's, or the top k of its logits) with a tail bucket",
   tokenTeacher: "logits-or-top-k",
-  options: z.object({ k: z.number().int().positive().default(20), temperature: tempOption, tail: z.enum(["uniform", "bucket"]).default("bucket") }).strict(),
+  options: LOSS_OPTIONS["token-topk-kd"],
   compute: (i, o) =>
     tf.tidy(() => {
       const t = tokensOf("token-topk-kd", i);
@@ -315,7 +312,7 @@ token({
   family: "response",
   summary: "sampled-token reverse KL for black-box teachers: −Σ r_t·log P_S(y_t), r_t = log P_T(y_t) − log P_S(y_t) (REINFORCE)",
   tokenTeacher: "sampled-logprobs",
-  options: z.object({}).strict(),
+  options: LOSS_OPTIONS["token-sampled-reverse-kl"],
   compute: (i) => {
     const t = tokensOf("token-sampled-reverse-kl", i);
     if (!t.sampled) throw new Error("loss token-sampled-reverse-kl needs the student's sampled tokens and the teacher's log-probabilities of them");

@@ -87,3 +87,12 @@ export async function loadAnyModel(dir: string): Promise<{ model: AnyModel; meta
   }
   return loadModel(dir);
 }
+
+/** A capturable layer's output shape without the batch dimension (a SequentialModel's layer, or a transformer's). */
+export function layerOutputShape(model: TrainableModel, name: string): number[] | undefined {
+  if (name === "logits") return model.outputShape;
+  if (model instanceof SequentialModel) return model.layers.find((l) => l.config.name === name)?.outputShape;
+  if (!(model instanceof TransformerModel) || !model.layerNames().includes(name)) return undefined;
+  const { ctx, dim, heads } = model.config;
+  return name === "pooled" ? [dim] : name.endsWith("/attention") ? [heads, ctx, ctx] : [ctx, dim];
+}

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readModelArtifacts, readModelJson } from "../teachers/tfjs-folder.js";
+import { readModelArtifacts, readModelJson } from "./tfjs-folder.js";
 import { DataError } from "../util/errors.js";
 import { writeDirAtomic } from "../util/files.js";
 import type { Activation, Padding } from "../engine/ops.js";

@@ -21,7 +21,7 @@ import { z } from "zod";
 import { DataError, TsdistillError } from "../util/errors.js";
 import { readDataFile, writeFileAtomic } from "../util/files.js";
 import { describeZodError } from "../util/zod-errors.js";
-import { sha256File } from "./label-cache.js";
+import { sha256File } from "../util/hashing.js";
 import type { CausalLmTeacher, LmTeacherGeneration } from "./lm-teacher.js";
 
 export const LM_GENERATION_CACHE_FORMAT = "tsdistill.lm-generation-cache";

@@ -7,7 +7,7 @@ import type { TransformerModel } from "../students/transformer.js";
 import { TOKENIZER_FILE } from "../tokenizers/io.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { TsdistillError } from "../util/errors.js";
-import { hashFiles } from "./label-cache.js";
+import { hashFiles } from "../util/hashing.js";
 import type { LmTopKRows } from "./lm-topk-cache.js";
 import {
   checkGenerateOptions,

@@ -10,7 +10,7 @@ import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 import { readDataFile } from "../util/files.js";
 import { Rng } from "../util/rng.js";
-import { hashFiles } from "./label-cache.js";
+import { hashFiles } from "../util/hashing.js";
 import type { LmTopKRows } from "./lm-topk-cache.js";
 import {
   checkGenerateOptions,

@@ -28,7 +28,9 @@ import { DataError, TsdistillError } from "../util/errors.js";
 import { readDataFile, writeFileAtomic } from "../util/files.js";
 import { decodeHalf, encodeHalf } from "../util/float16.js";
 import { describeZodError } from "../util/zod-errors.js";
-import { hashDataset, sha256File, shardFileName } from "./label-cache.js";
+import { shardFileName } from "./label-cache.js";
+import { hashDataset } from "../data/dataset-hash.js";
+import { sha256File } from "../util/hashing.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
 
 export const LM_TOPK_CACHE_FORMAT = "tsdistill.lm-topk-cache";

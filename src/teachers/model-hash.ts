@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { readDataFile } from "../util/files.js";
 import { DataError } from "../util/errors.js";
-import { hashFiles } from "./label-cache.js";
+import { hashFiles } from "../util/hashing.js";
 
 /** Identifies a TF.js model folder by its content: sha256 over model.json and its weight files, in manifest order. */
 export function hashModelFolder(dir: string): string {

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
+import { ortModule } from "../util/ort.js";
 import { readDataFile } from "../util/files.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 import { withExtraOutputs } from "./onnx-graph-outputs.js";
@@ -111,7 +112,7 @@ export class OnnxTeacher implements Teacher {
     const bytes = withExtraOutputs(readDataFile(path, "an ONNX model file"), opts.capture ?? [], path);
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: opts.threads ?? 1 });
+      session = await ortModule().InferenceSession.create(bytes, { intraOpNumThreads: opts.threads ?? 1 });
     } catch (err) {
       throw new DataError(path, `could not be loaded by onnxruntime (${(err as Error).message.split("\n")[0]})`);
     }
@@ -201,7 +202,7 @@ export class OnnxTeacher implements Teacher {
   /** Feeds built by the input spec from the batch's raw samples (or rescaled features). */
   private specFeeds(input: TeacherInput): Record<string, ort.Tensor> {
     const feeds: Record<string, ort.Tensor> = {};
-    for (const f of prepareInput(this.r.spec!, input, this.name)) feeds[f.name] = new ort.Tensor(f.dtype, f.data, f.shape);
+    for (const f of prepareInput(this.r.spec!, input, this.name)) feeds[f.name] = new (ortModule().Tensor)(f.dtype, f.data, f.shape);
     return feeds;
   }
 
@@ -217,9 +218,9 @@ export class OnnxTeacher implements Teacher {
         for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let ch = 0; ch < c; ch++) data[((i * c + ch) * h + y) * w + xx] = x[((i * h + y) * w + xx) * c + ch];
       shape = [n, c, h, w];
     }
-    const main = new ort.Tensor("float32", data, shape);
+    const main = new (ortModule().Tensor)("float32", data, shape);
     return this.opts.inputBuilder
-      ? await this.opts.inputBuilder(x, n, { sampleShape: this.opts.sampleShape, inputs: this.session.inputMetadata as OnnxInputContext["inputs"], main, state: this.state, Tensor: ort.Tensor, input })
+      ? await this.opts.inputBuilder(x, n, { sampleShape: this.opts.sampleShape, inputs: this.session.inputMetadata as OnnxInputContext["inputs"], main, state: this.state, Tensor: ortModule().Tensor, input })
       : { [this.session.inputNames[0]]: main };
   }
 

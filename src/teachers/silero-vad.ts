@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
+import { ortModule } from "../util/ort.js";
 import { readDataFile } from "../util/files.js";
 import { DataError, TsdistillError } from "../util/errors.js";
 
@@ -43,7 +44,7 @@ export class SileroVadTeacher {
     const bytes = readDataFile(path, "the Silero VAD v5 ONNX model");
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+      session = await ortModule().InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1 });
     } catch (err) {
       throw new DataError(path, `could not be loaded by onnxruntime (${(err as Error).message.split("\n")[0]})`);
     }
@@ -65,9 +66,9 @@ export class SileroVadTeacher {
       context.set(chunks.subarray((i + 1) * SILERO_CHUNK - CONTEXT, (i + 1) * SILERO_CHUNK), i * CONTEXT);
     }
     const out = await this.session.run({
-      input: new ort.Tensor("float32", input, [b, width]),
-      state: new ort.Tensor("float32", state, [2, b, STATE_SIZE]),
-      sr: new ort.Tensor("int64", BigInt64Array.from([BigInt(SILERO_SAMPLE_RATE)]), []),
+      input: new (ortModule().Tensor)("float32", input, [b, width]),
+      state: new (ortModule().Tensor)("float32", state, [2, b, STATE_SIZE]),
+      sr: new (ortModule().Tensor)("int64", BigInt64Array.from([BigInt(SILERO_SAMPLE_RATE)]), []),
     });
     const p = out.output.data as Float32Array;
     const next = out.stateN.data as Float32Array;

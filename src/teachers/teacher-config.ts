@@ -2,7 +2,7 @@ import { readYamlFile } from "../util/yaml-file.js";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import { TsdistillError } from "../util/errors.js";
-import { hashFiles } from "./label-cache.js";
+import { hashFiles } from "../util/hashing.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { ApiTeacherConfig, type ApiTeacherOptions, type LabelBatchOptions } from "./api.js";
 import { ApiTextTeacher } from "./api-text-teacher.js";

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { loadModel } from "../students/io.js";
 import { DataError } from "../util/errors.js";
-import { hashFiles } from "./label-cache.js";
+import { hashFiles } from "../util/hashing.js";
 import { hashModelFolder } from "./model-hash.js";
 import { OnnxTeacher, type OnnxTeacherOptions } from "./onnx-teacher.js";
 import { EnsembleTeacher, FunctionTeacher, type FunctionTeacherOptions, type TeacherFunction } from "./function-teacher.js";

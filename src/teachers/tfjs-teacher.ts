@@ -3,7 +3,7 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { loadGraphModel, type GraphModel } from "@tensorflow/tfjs-converter";
 import { join } from "node:path";
 import { DataError, TsdistillError } from "../util/errors.js";
-import { readModelArtifacts, readModelJson } from "./tfjs-folder.js";
+import { readModelArtifacts, readModelJson } from "../students/tfjs-folder.js";
 import type { Teacher, TeacherMetadata } from "./teacher.js";
 
 export interface TfjsTeacherOptions {

@@ -7,7 +7,7 @@ import { validate } from "./validation.js";
 import { Rng } from "../util/rng.js";
 import { TsdistillError } from "../util/errors.js";
 import { createOptimizer, OptimizerConfig } from "./optimizers.js";
-import { lrFactor, ScheduleConfig } from "./schedules.js";
+import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import type { EpochMetrics, TrainingReporter } from "./reporter.js";
 import { fitFingerprint, restoreFit, saveFit, type FitCheckpoint } from "./checkpoint.js";
 
@@ -64,6 +64,8 @@ export interface FitOptions extends FitConfigInput {
   extraParams?: tf.Variable[];
   /** Written after every epoch; when it already holds a state of this training, the fit continues from it. */
   checkpoint?: FitCheckpoint;
+  /** Stops the training before the next batch (rejecting with the signal's reason); a checkpoint keeps the finished epochs. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -71,7 +73,7 @@ export interface FitOptions extends FitConfigInput {
  * keep-best checkpoint. Same seed and backend → same numbers.
  */
 export async function fit(model: TrainableModel, train: DataSource, loss: LossFn, options: FitOptions): Promise<FitResult> {
-  const { validation, reporter, augment, label = "train", capture, extraParams = [], checkpoint, ...rest } = options;
+  const { validation, reporter, augment, label = "train", capture, extraParams = [], checkpoint, signal, ...rest } = options;
   const cfg = FitConfig.parse(rest);
   const optimizer = createOptimizer(cfg.optimizer);
   const params = [...model.params, ...extraParams];
@@ -83,6 +85,7 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
   const fingerprint = checkpoint ? fitFingerprint(cfg, train.size, params) : {};
   let secondsBefore = 0;
   try {
+    signal?.throwIfAborted();
     const restored = checkpoint ? restoreFit(checkpoint, fingerprint, params, optimizer) : null;
     if (restored) {
       history.push(...restored.history);
@@ -100,6 +103,7 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
       let step = 0;
       let lr = 0;
       for await (const raw of train.batches({ batchSize: cfg.batchSize, rng: shuffle })) {
+        signal?.throwIfAborted();
         const batch = augment ? augment(raw, train.sampleShape, augmentRng) : raw;
         lr = cfg.optimizer.lr * lrFactor(cfg.schedule, epoch + step / stepsPerEpoch, cfg.epochs);
         const value = tf.tidy(() => {

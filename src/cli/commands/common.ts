@@ -3,7 +3,7 @@ import { BACKENDS, useBackend, type ResolvedBackend } from "../../engine/backend
 import { choiceOption, numberOption, type OptionSpec } from "../args.js";
 import type { FitOptions } from "../../train/fit.js";
 import type { OptimizerConfig } from "../../train/optimizers.js";
-import type { ScheduleConfig } from "../../train/schedules.js";
+import type { ScheduleConfig } from "../../util/schedules.js";
 import { ProgressReporter } from "../progress.js";
 
 export const GLOBAL_OPTIONS: OptionSpec = {

@@ -23,6 +23,8 @@ import { PRIVACY_HELP, PRIVACY_OPTIONS, printDryRun, redactOptions } from "../pr
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 import { DISTILL_EMBEDDING_HELP, distillEmbeddingCommand, isEmbeddingCommandLine, parseEmbeddingArgs } from "./embedding.js";
+import { Distiller, type DistillerFitOptions, type DistillerResult } from "../../distill/distiller.js";
+import { kd } from "../../distill/term-builders.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 (Causal language models on text:/sotu corpora: tsdistill distill --data "sotu?ctx=128" --help)
@@ -144,7 +146,11 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const teacherSeconds = (performance.now() - t0) / 1000;
     const reporter = recordingReporter(run, progress);
     const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
-    const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
+    // Classification trains through the library's Distiller (one KD term); regression keeps distill()'s MSE pair,
+    // which no registered term expresses.
+    const fitResult = regression
+      ? await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint })
+      : await fitWithDistiller(new Distiller({ teacherLogits, student, terms: [kd({ temperature, alpha })] }), trainSet, { ...settings.fit, validation, reporter, checkpoint });
     const input = data.preprocess?.kind === "tokens" ? "token ids from preprocess.json (its tokenizer)" : data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     const saved = regression
       ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
@@ -195,6 +201,14 @@ async function classificationResult(student: TrainableModel, teacher: Teacher | 
 }
 
 /** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
+async function fitWithDistiller(distiller: Distiller, data: InMemoryDataset, opts: DistillerFitOptions): Promise<DistillerResult> {
+  try {
+    return await distiller.fit(data, opts);
+  } finally {
+    distiller.dispose();
+  }
+}
+
 async function regressionResult(student: TrainableModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluateRegression((x) => student.predict(x), testSet);
   // The teacher is already on the student's standardised scale (rescaledTeacher).

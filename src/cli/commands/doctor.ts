@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseOptions } from "../args.js";
 import { GLOBAL_OPTIONS, printResult, selectBackend } from "./common.js";
-import { nativeAddon, nativeLoadError, NATIVE_ADDON_PATH } from "../../engine/native-addon.js";
+import { loadNativeAddon, nativeLoadError, NATIVE_ADDON_PATH } from "../../engine/native-addon.js";
 
 export const DOCTOR_HELP = `tsdistill doctor [--backend auto|wasm|cpu|native] [--json]
 
@@ -38,6 +38,7 @@ export interface DoctorReport {
 
 /** The report for the backend now in use, and its human-readable form. */
 export function doctorReport(backend: string, requested = backend): { report: DoctorReport; text: string } {
+  const nativeAddon = loadNativeAddon();
   const blas = nativeAddon?.blasInfo() ?? null;
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("OPENBLAS_") || k === "OMP_NUM_THREADS"));
   const report: DoctorReport = {

@@ -9,7 +9,7 @@ import { EMBEDDING_DATA_HELP, loadEmbeddingTexts } from "../../data/embedding-te
 import { stratifiedSplit } from "../../data/stratified-split.js";
 import { distillStaticFromTeacher } from "../../embeddings/distill-static.js";
 import { BagOfEmbeddingsModel, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Projection } from "../../embeddings/embedding-model.js";
-import { trainEmbeddingStudent } from "../../embeddings/train-embedding.js";
+import { trainEmbeddingStudent } from "../../distill/train-embedding.js";
 import { openEmbedder } from "../../embeddings/transformer-embedder.js";
 import { argmaxRows, accuracyOf, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../../eval/embedding-metrics.js";
 import { bytesOnDisk } from "../../eval/size.js";

@@ -7,8 +7,8 @@ type Values = Record<string, string | boolean | (string | boolean)[] | undefined
 
 export async function runEmbeddingRecipeCommand(file: string, raw: unknown, values: Values): Promise<void> {
   if (values.resume) throw new UsageError("run: --resume is not available for kind: embedding recipes; run it again (teacher vectors are cached in the run folder only)");
-  const { parseEmbeddingRecipe, checkEmbeddingRecipe } = await import("../../embeddings/recipe-config.js");
-  const { runEmbeddingRecipe, embeddingRecipeTable } = await import("../../embeddings/run-recipe.js");
+  const { parseEmbeddingRecipe, checkEmbeddingRecipe } = await import("../../experiments/embedding-recipe.js");
+  const { runEmbeddingRecipe, embeddingRecipeTable } = await import("../../experiments/embedding-run.js");
   const { useBackend } = await import("../../engine/backend.js");
   const quick = Boolean(values.quick);
   const recipe = parseEmbeddingRecipe(raw, file, { quick });

@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { DataError } from "../../util/errors.js";
-import { hashFiles } from "../label-cache.js";
+import { hashFiles } from "../../util/hashing.js";
 import { importFunction } from "../teacher-openers.js";
 import type { EmbeddingTeacher } from "./embedding-teacher.js";
 

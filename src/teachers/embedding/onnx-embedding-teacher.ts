@@ -1,9 +1,10 @@
-import * as ort from "onnxruntime-node";
+import type * as ort from "onnxruntime-node";
+import { ortModule } from "../../util/ort.js";
 import { loadTokenizer } from "../../tokenizers/io.js";
 import type { Tokenizer } from "../../tokenizers/tokenizer.js";
 import { DataError } from "../../util/errors.js";
 import { readDataFile } from "../../util/files.js";
-import { hashFiles } from "../label-cache.js";
+import { hashFiles } from "../../util/hashing.js";
 import { hashWithSettings, inputSpecIdentity } from "../teacher-openers.js";
 import { resolveInputSpec, type InputSpec, type ModelInput, type ResolvedInputSpec } from "../input-spec.js";
 import { normalizeRows, poolTokens, type EmbeddingTeacher } from "./embedding-teacher.js";
@@ -45,7 +46,7 @@ export class OnnxEmbeddingTeacher implements EmbeddingTeacher {
     const bytes = readDataFile(path, "an ONNX model file");
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: opts.threads ?? 1 });
+      session = await ortModule().InferenceSession.create(bytes, { intraOpNumThreads: opts.threads ?? 1 });
     } catch (err) {
       throw new DataError(path, `could not be loaded by onnxruntime (${(err as Error).message.split("\n")[0]})`);
     }
@@ -72,7 +73,7 @@ export class OnnxEmbeddingTeacher implements EmbeddingTeacher {
     const n = texts.length;
     const { ids, mask, length: T } = this.spec.tokenizer.encodeBatch(texts);
     const tensor = (values: number[]) =>
-      this.spec.dtype === "int64" ? new ort.Tensor("int64", BigInt64Array.from(values, (v) => BigInt(v)), [n, T]) : new ort.Tensor("int32", Int32Array.from(values), [n, T]);
+      this.spec.dtype === "int64" ? new (ortModule().Tensor)("int64", BigInt64Array.from(values, (v) => BigInt(v)), [n, T]) : new (ortModule().Tensor)("int32", Int32Array.from(values), [n, T]);
     const feeds: Record<string, ort.Tensor> = { [this.spec.ids]: tensor(ids) };
     if (this.spec.attentionMask) feeds[this.spec.attentionMask] = tensor(mask);
     if (this.spec.tokenTypeIds) feeds[this.spec.tokenTypeIds] = tensor(new Array(ids.length).fill(0));

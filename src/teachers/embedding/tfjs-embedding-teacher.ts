@@ -9,10 +9,10 @@ import { loadTokenizer } from "../../tokenizers/io.js";
 import { SentencePieceTokenizer } from "../../tokenizers/sentencepiece.js";
 import type { Tokenizer } from "../../tokenizers/tokenizer.js";
 import { DataError } from "../../util/errors.js";
-import { hashFiles } from "../label-cache.js";
+import { hashFiles } from "../../util/hashing.js";
 import { hashModelFolder } from "../model-hash.js";
 import { hashWithSettings, inputSpecIdentity } from "../teacher-openers.js";
-import { readModelArtifacts, readModelJson } from "../tfjs-folder.js";
+import { readModelArtifacts, readModelJson } from "../../students/tfjs-folder.js";
 import { resolveInputSpec, TextInputSpec, type ResolvedInputSpec } from "../input-spec.js";
 import { normalizeRows, poolTokens, type EmbeddingTeacher } from "./embedding-teacher.js";
 

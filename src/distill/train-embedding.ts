@@ -5,11 +5,11 @@
 // text, so short texts do not pay for a long context (fit() feeds fixed-shape samples).
 import * as tf from "@tensorflow/tfjs-core";
 import { encodeSequences } from "../data/token-sequences.js";
-import { WeightedSumLoss, type TermSpec } from "../distill/terms.js";
+import { WeightedSumLoss, type TermSpec } from "./terms.js";
 import type { TrainableModel } from "../students/trainable.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { createOptimizer, OptimizerConfig } from "../train/optimizers.js";
-import { lrFactor, ScheduleConfig } from "../train/schedules.js";
+import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 

@@ -10,11 +10,11 @@ import { softKl } from "../losses/kd.js";
 import type { TrainableModel } from "../students/trainable.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { createOptimizer, OptimizerConfig } from "../train/optimizers.js";
-import { lrFactor, ScheduleConfig } from "../train/schedules.js";
+import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { fitLinearClassifier, type ProbeOptions } from "../eval/embedding-metrics.js";
-import { BagOfEmbeddingsModel } from "./embedding-model.js";
+import { BagOfEmbeddingsModel } from "../embeddings/embedding-model.js";
 
 export interface ClassifierDistillOptions {
   epochs: number;

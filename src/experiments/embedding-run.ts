@@ -16,12 +16,12 @@ import { openEmbeddingTeacher } from "../teachers/embedding/embedding-teacher-co
 import { openUseLite, useLiteDir } from "../teachers/embedding/tfjs-embedding-teacher.js";
 import { readDataFile, writeFileAtomic } from "../util/files.js";
 import { Rng } from "../util/rng.js";
-import { classifierFromStatic, distillClassifier } from "./distill-classifier.js";
-import { distillStaticFromTeacher, type TokenVectors } from "./distill-static.js";
-import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "./embedding-model.js";
-import type { EmbeddingRecipe } from "./recipe-config.js";
-import { trainEmbeddingStudent } from "./train-embedding.js";
-import { openEmbedder } from "./transformer-embedder.js";
+import { classifierFromStatic, distillClassifier } from "../distill/embedding-classifier.js";
+import { distillStaticFromTeacher, type TokenVectors } from "../embeddings/distill-static.js";
+import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../embeddings/embedding-model.js";
+import type { EmbeddingRecipe } from "./embedding-recipe.js";
+import { trainEmbeddingStudent } from "../distill/train-embedding.js";
+import { openEmbedder } from "../embeddings/transformer-embedder.js";
 
 export interface EmbeddingRow {
   model: string;

@@ -1,10 +1,10 @@
 // The HTML report of a `tsdistill auto` search: constraints and counts, the best student, both Pareto charts and
 // tables, every candidate. Self-contained like the run report: inline CSS and SVG, no scripts run.
-import type { AutoResult } from "../auto/finalize.js";
-import { scoreOf, type CandidateSummary } from "../auto/summary.js";
-import { paretoChart, type ScatterPoint } from "./pareto-chart.js";
-import { esc } from "./svg.js";
-import { BASE_CSS } from "./style.js";
+import type { AutoResult } from "./finalize.js";
+import { scoreOf, type CandidateSummary } from "./summary.js";
+import { paretoChart, type ScatterPoint } from "../report/pareto-chart.js";
+import { esc } from "../report/svg.js";
+import { BASE_CSS } from "../report/style.js";
 
 const pctOf = (x: number | null | undefined) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
 const r2Of = (x: number | null | undefined) => (x == null ? "–" : x.toFixed(4));
