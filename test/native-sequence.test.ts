@@ -184,6 +184,16 @@ test("attentionSoftmax, layerNorm and gelu: the native kernels (forward and back
       await compare(`${what}: gradient`, () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), tf.tensor(w, shape))))(tf.tensor(s, shape)));
     }
   }
+  // Left padding with a causal mask: the first queries see only padding (every key masked). Each key is masked once
+  // whatever the reason, so such rows are uniform over all keys on both backends (and in the ONNX export).
+  const left = Float32Array.from([0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1]);
+  for (const causal of [true, false]) {
+    const shape = [2, 3, 6, 6];
+    const s = randomArray(rng, size(shape), 4);
+    await compare(`attentionSoftmax with fully masked rows, causal ${causal}`, () => attentionSoftmax(tf.tensor(s, shape), { scale: 0.5, causal, mask: tf.tensor2d(left, [2, 6]) }));
+  }
+  const [uniform] = await runOn("native", () => attentionSoftmax(tf.zeros([1, 1, 2, 2]), { causal: true, mask: tf.tensor2d([[0, 0]]) }));
+  assert.deepEqual(Array.from(uniform.values), [0.5, 0.5, 0.5, 0.5], "a row with every key masked is uniform over all keys");
   for (const shape of [[1, 1], [3, 7, 13], [1024, 128], [40, 300]]) {
     const d = shape[shape.length - 1];
     const x = randomArray(rng, size(shape), 3);
