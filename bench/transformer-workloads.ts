@@ -5,9 +5,10 @@
 //   lm-kd     the same with a 2×-wide teacher's forward (dim 512, 8 heads, ff 2048) outside the tape and loss
 //             0.5·CE + 0.5·token forward KL (T = 1)
 //   lm-gen    batch-1 greedy generation after a 64-token prompt, 64 new tokens, ms per token: src/generate's KV
-//             cache (native, wasm), or ONNX Runtime on the exported student
+//             cache (native, wasm), or ONNX Runtime on the student exported with its KV cache (pastKeyValues)
 //   lm-fwd    batch-32 forward over 128 tokens: TransformerModel.forward or ONNX Runtime (2 intra-op threads)
 import * as tf from "@tensorflow/tfjs-core";
+import * as ort from "onnxruntime-node";
 import { OnnxTokenRunner } from "../src/export/onnx-transformer-check.js";
 import { exportOnnx } from "../src/export/onnx.js";
 import { KvCache } from "../src/generate/kv-cache.js";
@@ -86,15 +87,22 @@ async function generation(seconds: number, timed: Timed, onnx: boolean): Promise
   const perToken: number[] = [];
   let run: () => Promise<void>;
   if (onnx) {
-    // The export takes whole sequences (no past key/value inputs): each step runs the window so far.
-    const runner = await OnnxTokenRunner.create(exportOnnx(m), { threads: 2 });
+    // The student exported with its key/value cache (pastKeyValues): each call runs the new token only.
+    const session = await ort.InferenceSession.create(exportOnnx(m, { pastKeyValues: true }), { intraOpNumThreads: 2, interOpNumThreads: 1 });
+    const { layers, heads, dim } = m.config;
+    const names = Array.from({ length: layers }, (_, i) => [`${i}.key`, `${i}.value`]).flat();
+    const int64 = (v: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(v, (x) => BigInt(x)), dims);
     run = async () => {
       const ids = prompt.slice();
-      let out = await runner.run(ids, ids.map(() => 1), 1, ids.length);
+      let past: Record<string, ort.Tensor> = Object.fromEntries(names.map((n) => [`past_key_values.${n}`, new ort.Tensor("float32", new Float32Array(0), [1, heads, 0, dim / heads])]));
+      let out = await session.run({ input_ids: int64(ids, [1, ids.length]), attention_mask: int64(ids.map(() => 1), [1, ids.length]), ...past });
       const t0 = performance.now();
       for (let k = 0; k < NEW; k++) {
-        ids.push(argmax(out.data, (ids.length - 1) * V, V));
-        out = await runner.run(ids, ids.map(() => 1), 1, ids.length);
+        const logits = out.logits.data as Float32Array;
+        const id = argmax(logits, logits.length - V, V);
+        ids.push(id);
+        past = Object.fromEntries(names.map((n) => [`past_key_values.${n}`, out[`present.${n}`]]));
+        out = await session.run({ input_ids: int64([id], [1, 1]), attention_mask: int64(ids.map(() => 1), [1, ids.length]), ...past });
       }
       perToken.push((performance.now() - t0) / NEW);
     };
