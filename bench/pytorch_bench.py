@@ -47,13 +47,13 @@ def batches(batch, count=8):
 FAULTS = {"per_step": None}
 
 
-def timed(step, seconds, warmup=3):
-    """Warm-up steps, then steps until `seconds` have passed (at least 3); notes minor page faults per timed step."""
+def timed(step, seconds, warmup=3, min_steps=3):
+    """Warm-up steps, then steps until `seconds` have passed (at least min_steps); notes minor page faults per timed step."""
     for i in range(warmup):
         step(i)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     n, start = 0, time.perf_counter()
-    while n < 3 or time.perf_counter() - start < seconds:
+    while n < min_steps or time.perf_counter() - start < seconds:
         step(n)
         n += 1
     FAULTS["per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n

@@ -98,7 +98,7 @@ def lm_step(batch, seconds, timed, tuned, kd):
         opt.step()
         losses.append(loss.item())
 
-    n, dt = timed(step, seconds, 1)
+    n, dt = timed(step, seconds, 1, 2)
     return {"samples_per_s": n * batch * CTX / dt, "steps": n, "final_loss": losses[-1]}
 
 

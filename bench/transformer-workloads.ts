@@ -36,7 +36,7 @@ export interface WorkloadResult {
   final_loss?: number;
 }
 
-type Timed = (step: (i: number) => Promise<void> | void, seconds: number, warmup?: number) => Promise<{ n: number; dt: number }>;
+type Timed = (step: (i: number) => Promise<void> | void, seconds: number, warmup?: number, minSteps?: number) => Promise<{ n: number; dt: number }>;
 
 const model = (spec: string, seed: number) => new TransformerModel(transformerConfigFromSpec(spec, {}), seed);
 
@@ -70,7 +70,7 @@ async function train(batch: number, seconds: number, timed: Timed, kd: boolean):
     opt.step(student.params, student.params.map((p) => grads[p.name]), 1e-3);
     loss = value.dataSync()[0];
     tf.dispose([value, ...Object.values(grads), ...(t ? [t] : [])]);
-  }, seconds, 1);
+  }, seconds, 1, 2);
   return { samples_per_s: (n * batch * CTX) / dt, steps: n, final_loss: loss };
 }
 
