@@ -110,6 +110,28 @@ test("GatherV2 (axes, batchDims, repeated and rank-2 indices, large) bit for bit
   assert.throws(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([0, 3], "int32"))), /GatherV2: the index value 3 is not in \[0, 2\]/);
 });
 
+test("Slice and SplitV (ranks 1–5, any begin/size, float32 and int32, the q | k | v split) are cpu's bit for bit", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  await noFallback(["Slice", "SplitV"], async () => {
+    for (const shape of [[7], [5, 6], [2, 3, 4], [3, 1, 4, 5], [2, 3, 1, 4, 3]]) {
+      const x = randomArray(rng, size(shape), 2);
+      for (let trial = 0; trial < 6; trial++) {
+        const begin = shape.map((d) => rng.int(d));
+        const sz = shape.map((d, i) => (trial === 0 ? d - begin[i] : trial === 1 ? -1 : 1 + rng.int(d - begin[i])));
+        const what = `slice [${shape}] begin [${begin}] size [${sz}]`;
+        await compare(what, () => tf.slice(tf.tensor(x, shape), begin, sz), { exact: true });
+        await compare(`${what} int32`, () => tf.cast(tf.slice(tf.tensor(Int32Array.from(x, (v) => Math.round(v * 100)), shape, "int32"), begin, sz), "float32"), { exact: true });
+      }
+      for (let axis = 0; axis < shape.length; axis++) {
+        await compare(`split [${shape}] into ${shape[axis]} along ${axis}`, () => tf.split(tf.tensor(x, shape), shape[axis], axis), { exact: true });
+        if (shape[axis] >= 3) await compare(`split [${shape}] by sizes along ${axis}`, () => tf.split(tf.tensor(x, shape), [1, -1, 1], axis), { exact: true });
+      }
+    }
+    const qkv = randomArray(rng, 512 * 96);
+    await compare("q | k | v split [512, 96] and its gradient", () => [...tf.split(tf.tensor(qkv, [512, 96]), 3, 1), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.split(t, 3, 1)[1], 2)))(tf.tensor(qkv, [512, 96]))], { exact: true });
+  });
+});
+
 test("UnsortedSegmentSum: repeated, negative and out-of-range ids, widths 1–300, rank-2 ids, large", nativeTestOptions, async () => {
   assertNativeLoaded();
   await noFallback(["UnsortedSegmentSum"], async () => {
