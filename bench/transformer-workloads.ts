@@ -26,6 +26,8 @@ export const TEACHER_SPEC = "transformer:layers=4,dim=512,heads=8,ff=2048,ctx=12
 const CTX = 128;
 const PROMPT = 64;
 const NEW = 64;
+/** ONNX Runtime's intra-op threads for batch-1 decoding (TSDISTILL_BENCH_ORT_THREADS overrides; see docs/PERFORMANCE.md). */
+const GEN_ORT_THREADS = Number(process.env.TSDISTILL_BENCH_ORT_THREADS ?? 2);
 
 export interface WorkloadResult {
   /** tokens/s (training, forward) or generated tokens/s (generation). */
@@ -88,7 +90,7 @@ async function generation(seconds: number, timed: Timed, onnx: boolean): Promise
   let run: () => Promise<void>;
   if (onnx) {
     // The student exported with its key/value cache (pastKeyValues): each call runs the new token only.
-    const session = await ort.InferenceSession.create(exportOnnx(m, { pastKeyValues: true }), { intraOpNumThreads: 2, interOpNumThreads: 1 });
+    const session = await ort.InferenceSession.create(exportOnnx(m, { pastKeyValues: true }), { intraOpNumThreads: GEN_ORT_THREADS, interOpNumThreads: 1 });
     const { layers, heads, dim } = m.config;
     const names = Array.from({ length: layers }, (_, i) => [`${i}.key`, `${i}.value`]).flat();
     const int64 = (v: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(v, (x) => BigInt(x)), dims);
