@@ -26,8 +26,8 @@ export const TEACHER_SPEC = "transformer:layers=4,dim=512,heads=8,ff=2048,ctx=12
 const CTX = 128;
 const PROMPT = 64;
 const NEW = 64;
-/** ONNX Runtime's intra-op threads for batch-1 decoding (TSDISTILL_BENCH_ORT_THREADS overrides; see docs/PERFORMANCE.md). */
-const GEN_ORT_THREADS = Number(process.env.TSDISTILL_BENCH_ORT_THREADS ?? 2);
+/** ONNX Runtime's intra-op threads for batch-1 decoding: 1 (2 threads measured 2-3× slower per token here; TSDISTILL_BENCH_ORT_THREADS overrides). */
+const GEN_ORT_THREADS = Number(process.env.TSDISTILL_BENCH_ORT_THREADS ?? 1);
 
 export interface WorkloadResult {
   /** tokens/s (training, forward) or generated tokens/s (generation). */
