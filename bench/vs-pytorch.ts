@@ -242,7 +242,7 @@ async function orchestrate(argv: string[]): Promise<void> {
     }));
     const minutes = ((Date.now() - started) / 60000).toFixed(1);
     const doctor = nativeAddon ? nativeAddon.blasInfo() : null;
-    const command = `node --import tsx bench/vs-pytorch.ts --seconds ${seconds} --rounds ${rounds}${gi >= 0 ? ` --group ${groups[0]}` : ""}`;
+    const command = `node --import tsx bench/vs-pytorch.ts --seconds ${seconds} --rounds ${rounds}${gi >= 0 ? ` --group ${groups[0]}` : ""}${argv.includes("--resume") ? " --resume" : ""}`;
     const machine =
       `CPU ${cpus()[0]?.model} × ${cpus().length}, Node ${process.version}, ${doctor ? `OpenBLAS: ${doctor.config}` : `native addon not loaded (${nativeLoadError})`}. ` +
       "PyTorch: Debian python3-torch 1.13 on the system OpenBLAS (libblas.so.3 → openblas-pthread), `torch.set_num_threads(2)`.";
