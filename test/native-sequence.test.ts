@@ -110,9 +110,9 @@ test("GatherV2 (axes, batchDims, repeated and rank-2 indices, large) bit for bit
   assert.throws(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([0, 3], "int32"))), /GatherV2: the index value 3 is not in \[0, 2\]/);
 });
 
-test("Slice and SplitV (ranks 1–5, any begin/size, float32 and int32, the q | k | v split) are cpu's bit for bit", nativeTestOptions, async () => {
+test("Slice, SplitV and Concat (ranks 1–5, any begin/size/axis, float32 and int32, the q | k | v split and its gradient) are cpu's bit for bit", nativeTestOptions, async () => {
   assertNativeLoaded();
-  await noFallback(["Slice", "SplitV"], async () => {
+  await noFallback(["Slice", "SplitV", "Concat"], async () => {
     for (const shape of [[7], [5, 6], [2, 3, 4], [3, 1, 4, 5], [2, 3, 1, 4, 3]]) {
       const x = randomArray(rng, size(shape), 2);
       for (let trial = 0; trial < 6; trial++) {
@@ -125,6 +125,13 @@ test("Slice and SplitV (ranks 1–5, any begin/size, float32 and int32, the q | 
       for (let axis = 0; axis < shape.length; axis++) {
         await compare(`split [${shape}] into ${shape[axis]} along ${axis}`, () => tf.split(tf.tensor(x, shape), shape[axis], axis), { exact: true });
         if (shape[axis] >= 3) await compare(`split [${shape}] by sizes along ${axis}`, () => tf.split(tf.tensor(x, shape), [1, -1, 1], axis), { exact: true });
+      }
+    }
+    for (const shapes of [[[3], [4]], [[2, 3], [2, 1], [2, 5]], [[2, 3, 4], [2, 3, 4]], [[2, 0, 3], [2, 2, 3]], [[1, 2, 3, 2], [1, 2, 3, 2], [1, 2, 3, 2]]]) {
+      for (let axis = 0; axis < shapes[0].length; axis++) {
+        if (!shapes.every((sh) => sh.every((d, i) => i === axis || d === shapes[0][i]))) continue;
+        const xs = shapes.map((sh) => randomArray(rng, size(sh)));
+        await compare(`concat [${shapes.map((sh) => `[${sh}]`).join(", ")}] along ${axis}`, () => tf.concat(xs.map((x, i) => tf.tensor(x, shapes[i])), axis), { exact: true });
       }
     }
     const qkv = randomArray(rng, 512 * 96);

@@ -3,9 +3,10 @@ import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { fallback, product, type NativeKernel } from "./native-util.js";
 
 /**
- * Slice and SplitV as copies of contiguous runs. tfjs-backend-cpu computes every element's indices for a slice
+ * Slice, SplitV and Concat as copies of contiguous runs. tfjs-backend-cpu computes every element's indices for a slice
  * that is not contiguous (a split of q | k | v along the last axis: [4096, 768] into three took seconds); here
- * each run of the innermost partly-taken dimension is one TypedArray.set. Bit-identical (a copy).
+ * each run of the innermost partly-taken dimension is one TypedArray.set (Concat, the split's gradient, likewise
+ * copied element by element in JS). Bit-identical (copies).
  */
 
 type Values = Float32Array | Int32Array;
@@ -75,4 +76,27 @@ export const splitV: NativeKernel = (args) => {
     begin[axis] += s;
     return piece;
   });
+};
+
+/** Concat {tensors…} {axis}: for each index before the axis, each input's run in turn. */
+export const concat: NativeKernel = (args) => {
+  const inputs = Object.values(args.inputs).filter((t): t is TensorInfo => t !== undefined);
+  const parts = inputs.map((t) => storage(args.backend, t));
+  const first = inputs[0];
+  if (!first || parts.some((v) => !v) || inputs.some((t) => t.dtype !== first.dtype || t.shape.length !== first.shape.length)) return fallback("Concat", args);
+  const axis = util.parseAxisParam(args.attrs?.axis as number, first.shape)[0];
+  backend_util.assertParamsConsistent(inputs.map((t) => t.shape), axis);
+  const shape = backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+  const out = first.dtype === "float32" ? new Float32Array(product(shape)) : new Int32Array(product(shape));
+  const outer = product(shape.slice(0, axis));
+  const runs = inputs.map((t) => product(t.shape.slice(axis)));
+  for (let n = 0, o = 0; n < outer; n++) {
+    for (let i = 0; i < inputs.length; i++) {
+      const run = runs[i];
+      if (run === 0) continue;
+      out.set((parts[i] as Values).subarray(n * run, n * run + run), o);
+      o += run;
+    }
+  }
+  return args.backend.makeTensorInfo(shape, first.dtype, out);
 };
