@@ -4,7 +4,8 @@
 Usage: /usr/bin/python3 bench/pytorch_bench.py WORKLOAD BATCH SECONDS
 WORKLOAD: kd-mlp (Hinton KD step: teacher 784-1200-1200-10 forward, student 784-800-800-10 train), cnn (CE
 training of conv5x5x32-pool-conv5x5x64-pool-dense128-10), infer (student forward; batch 1 reports p50 latency),
-sgemm (1024^3 matmul GFLOPS, to show which BLAS runs). Same synthetic data scheme as the TypeScript side.
+sgemm (1024^3 matmul GFLOPS, to show which BLAS runs); lm-train, lm-kd, lm-gen, lm-fwd: the transformer workloads
+of bench/pytorch_transformer.py. Same synthetic data scheme as the TypeScript side.
 """
 import json
 import os
@@ -46,13 +47,13 @@ def batches(batch, count=8):
 FAULTS = {"per_step": None}
 
 
-def timed(step, seconds, warmup=3):
-    """Warm-up steps, then steps until `seconds` have passed (at least 3); notes minor page faults per timed step."""
+def timed(step, seconds, warmup=3, min_steps=3):
+    """Warm-up steps, then steps until `seconds` have passed (at least min_steps); notes minor page faults per timed step."""
     for i in range(warmup):
         step(i)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     n, start = 0, time.perf_counter()
-    while n < 3 or time.perf_counter() - start < seconds:
+    while n < min_steps or time.perf_counter() - start < seconds:
         step(n)
         n += 1
     FAULTS["per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / n
@@ -126,8 +127,12 @@ def sgemm(_batch, seconds):
 
 def main():
     workload, batch, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-    run = {"kd-mlp": kd_mlp, "cnn": train_cnn, "infer": infer, "sgemm": sgemm}[workload]
-    result = run(batch, seconds)
+    if workload.startswith("lm-"):
+        from pytorch_transformer import WORKLOADS
+        result = WORKLOADS[workload](batch, seconds, timed, TUNED)
+    else:
+        run = {"kd-mlp": kd_mlp, "cnn": train_cnn, "infer": infer, "sgemm": sgemm}[workload]
+        result = run(batch, seconds)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["faults_per_step"] = FAULTS["per_step"]
     result["blas"] = next((part.strip() for part in torch.__config__.show().replace("\n", ",").split(",") if "BLAS_INFO" in part), "?")

@@ -37,18 +37,23 @@ VECTOR_CLONES static void softmax_range(void *arg, int begin, int end) {
   for (int r = begin; r < end; r++) {
     const float *x = j->x + (size_t)r * n;
     float *y = j->y + (size_t)r * n;
-    /* z = x·scale (+ causal bias) (+ padding bias), as the composed op adds them. */
+    /* z = x·scale + bias, bias = min(causal bias, padding bias (1 − m)·MASKED) as the composed op adds it: a key
+     * masked for both reasons gets MASKED once, so a row with every key masked is uniform over all its keys (as the
+     * ONNX export's Where(masked, −1e9, 0) gives). */
     if (j->scale != 1.0f)
       for (int c = 0; c < n; c++) y[c] = x[c] * j->scale;
     else
       memcpy(y, x, sizeof(float) * n);
-    if (j->causal_q > 0) {
-      const int last = r % j->causal_q + n - j->causal_q; /* the last key this query sees */
-      for (int c = last + 1 < 0 ? 0 : last + 1; c < n; c++) y[c] = y[c] + MASKED;
-    }
+    const int last = j->causal_q > 0 ? r % j->causal_q + n - j->causal_q : n - 1; /* the last key this query sees */
     if (j->mask) {
       const float *m = j->mask + (size_t)(r / j->rows_per_mask) * n;
-      for (int c = 0; c < n; c++) y[c] = y[c] + (1.0f - m[c]) * MASKED;
+      for (int c = 0; c < n; c++) {
+        const float pad = (1.0f - m[c]) * MASKED;
+        const float bias = c > last ? (MASKED < pad ? MASKED : pad) : pad;
+        y[c] = y[c] + bias;
+      }
+    } else {
+      for (int c = last + 1 < 0 ? 0 : last + 1; c < n; c++) y[c] = y[c] + MASKED;
     }
     float mx = y[0];
     for (int c = 1; c < n; c++) mx = y[c] > mx ? y[c] : mx;

@@ -110,6 +110,35 @@ test("GatherV2 (axes, batchDims, repeated and rank-2 indices, large) bit for bit
   assert.throws(() => tf.tidy(() => tf.gather(tf.zeros([3, 2]), tf.tensor1d([0, 3], "int32"))), /GatherV2: the index value 3 is not in \[0, 2\]/);
 });
 
+test("Slice, SplitV and Concat (ranks 1–5, any begin/size/axis, float32 and int32, the q | k | v split and its gradient) are cpu's bit for bit", nativeTestOptions, async () => {
+  assertNativeLoaded();
+  await noFallback(["Slice", "SplitV", "Concat"], async () => {
+    for (const shape of [[7], [5, 6], [2, 3, 4], [3, 1, 4, 5], [2, 3, 1, 4, 3]]) {
+      const x = randomArray(rng, size(shape), 2);
+      for (let trial = 0; trial < 6; trial++) {
+        const begin = shape.map((d) => rng.int(d));
+        const sz = shape.map((d, i) => (trial === 0 ? d - begin[i] : trial === 1 ? -1 : 1 + rng.int(d - begin[i])));
+        const what = `slice [${shape}] begin [${begin}] size [${sz}]`;
+        await compare(what, () => tf.slice(tf.tensor(x, shape), begin, sz), { exact: true });
+        await compare(`${what} int32`, () => tf.cast(tf.slice(tf.tensor(Int32Array.from(x, (v) => Math.round(v * 100)), shape, "int32"), begin, sz), "float32"), { exact: true });
+      }
+      for (let axis = 0; axis < shape.length; axis++) {
+        await compare(`split [${shape}] into ${shape[axis]} along ${axis}`, () => tf.split(tf.tensor(x, shape), shape[axis], axis), { exact: true });
+        if (shape[axis] >= 3) await compare(`split [${shape}] by sizes along ${axis}`, () => tf.split(tf.tensor(x, shape), [1, -1, 1], axis), { exact: true });
+      }
+    }
+    for (const shapes of [[[3], [4]], [[2, 3], [2, 1], [2, 5]], [[2, 3, 4], [2, 3, 4]], [[2, 0, 3], [2, 2, 3]], [[1, 2, 3, 2], [1, 2, 3, 2], [1, 2, 3, 2]]]) {
+      for (let axis = 0; axis < shapes[0].length; axis++) {
+        if (!shapes.every((sh) => sh.every((d, i) => i === axis || d === shapes[0][i]))) continue;
+        const xs = shapes.map((sh) => randomArray(rng, size(sh)));
+        await compare(`concat [${shapes.map((sh) => `[${sh}]`).join(", ")}] along ${axis}`, () => tf.concat(xs.map((x, i) => tf.tensor(x, shapes[i])), axis), { exact: true });
+      }
+    }
+    const qkv = randomArray(rng, 512 * 96);
+    await compare("q | k | v split [512, 96] and its gradient", () => [...tf.split(tf.tensor(qkv, [512, 96]), 3, 1), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.split(t, 3, 1)[1], 2)))(tf.tensor(qkv, [512, 96]))], { exact: true });
+  });
+});
+
 test("UnsortedSegmentSum: repeated, negative and out-of-range ids, widths 1–300, rank-2 ids, large", nativeTestOptions, async () => {
   assertNativeLoaded();
   await noFallback(["UnsortedSegmentSum"], async () => {
@@ -184,6 +213,16 @@ test("attentionSoftmax, layerNorm and gelu: the native kernels (forward and back
       await compare(`${what}: gradient`, () => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(op(t), tf.tensor(w, shape))))(tf.tensor(s, shape)));
     }
   }
+  // Left padding with a causal mask: the first queries see only padding (every key masked). Each key is masked once
+  // whatever the reason, so such rows are uniform over all keys on both backends (and in the ONNX export).
+  const left = Float32Array.from([0, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1]);
+  for (const causal of [true, false]) {
+    const shape = [2, 3, 6, 6];
+    const s = randomArray(rng, size(shape), 4);
+    await compare(`attentionSoftmax with fully masked rows, causal ${causal}`, () => attentionSoftmax(tf.tensor(s, shape), { scale: 0.5, causal, mask: tf.tensor2d(left, [2, 6]) }));
+  }
+  const [uniform] = await runOn("native", () => attentionSoftmax(tf.zeros([1, 1, 2, 2]), { causal: true, mask: tf.tensor2d([[0, 0]]) }));
+  assert.deepEqual(Array.from(uniform.values), [0.5, 0.5, 0.5, 0.5], "a row with every key masked is uniform over all keys");
   for (const shape of [[1, 1], [3, 7, 13], [1024, 128], [40, 300]]) {
     const d = shape[shape.length - 1];
     const x = randomArray(rng, size(shape), 3);

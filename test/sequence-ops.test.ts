@@ -128,6 +128,8 @@ for (const backend of ["cpu", "wasm", "native"] as const) {
     // A query whose keys are all masked gets finite weights (no NaN): e^(−1e9) vanishes only relative to another key.
     const allMasked = tf.tidy(() => attentionSoftmax(tf.zeros([1, 1, 2, 2]), { causal: true, mask: tf.tensor2d([[0, 0]]) }).dataSync());
     assert.ok(Array.from(allMasked).every(Number.isFinite), `fully masked rows stay finite: ${Array.from(allMasked)}`);
+    // Each key is masked once whether padding, future or both: such a row is uniform over all keys (as in ONNX).
+    assert.deepEqual(Array.from(allMasked), [0.5, 0.5, 0.5, 0.5]);
   });
 
   test(`embeddingLookup: rows by id, repeated ids accumulate into the table's gradient (${backend})`, options, async () => {

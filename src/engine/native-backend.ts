@@ -6,6 +6,7 @@ import { activationGrad, sum, batchMatMul, fusedMatMul } from "./native-matmul.j
 import { avgPool, avgPoolGrad, conv2d, conv2dBackpropFilter, conv2dBackpropInput, fusedConv2d, maxPool, maxPoolGrad } from "./native-conv.js";
 import { add, exp, max, maximum, multiply, realDiv, sub } from "./native-elementwise.js";
 import { gatherV2, NATIVE_ONLY_SEQUENCE_KERNELS, softmax, transpose, unsortedSegmentSum } from "./native-sequence.js";
+import { concat, slice, splitV } from "./native-slice.js";
 import type { NativeKernel } from "./native-util.js";
 
 export const NATIVE_BACKEND = "native";
@@ -36,6 +37,9 @@ export const NATIVE_KERNELS: Record<string, NativeKernel> = {
   Transpose: transpose,
   GatherV2: gatherV2,
   UnsortedSegmentSum: unsortedSegmentSum,
+  Slice: slice,
+  SplitV: splitV,
+  Concat: concat,
 };
 
 let registered = false;

@@ -142,8 +142,9 @@ function causalBias(q: number, k: number): tf.Tensor2D {
 }
 
 /**
- * softmax(scores·scale + masks) over the last axis, for attention scores [batch, ..., q, k]: masked keys get
- * MASKED_SCORE added (the causal bias, then the padding bias (1 − mask)·MASKED_SCORE). Backward:
+ * softmax(scores·scale + bias) over the last axis, for attention scores [batch, ..., q, k]: bias =
+ * min(causal bias, padding bias (1 − mask)·MASKED_SCORE), so a key masked for either reason or both gets
+ * MASKED_SCORE once (a row with every key masked is then uniform, as in the ONNX export). Backward:
  * ∂scores = scale·(dy·y − y·Σ dy·y); the mask gets no gradient. One kernel each way on native.
  */
 export function attentionSoftmax<T extends tf.Tensor>(scores: T, options: AttentionSoftmaxOptions = {}): T {
@@ -163,10 +164,11 @@ export function attentionSoftmax<T extends tf.Tensor>(scores: T, options: Attent
         return { value, saved: [value] };
       }
       const value = tf.tidy(() => {
-        let z = scale === 1 ? s : tf.mul(s, scale);
-        if (causal) z = tf.add(z, causalBias(s.shape[rank - 2], k));
-        if (m) z = tf.add(z, tf.reshape(tf.mul(tf.sub(1, m), MASKED_SCORE), [s.shape[0], ...new Array<number>(rank - 2).fill(1), k]));
-        return tf.softmax(z);
+        const z = scale === 1 ? s : tf.mul(s, scale);
+        const padding = m ? tf.reshape(tf.mul(tf.sub(1, m), MASKED_SCORE), [s.shape[0], ...new Array<number>(rank - 2).fill(1), k]) : null;
+        const future = causal ? causalBias(s.shape[rank - 2], k) : null;
+        const bias = padding && future ? tf.minimum(padding, future) : (padding ?? future);
+        return tf.softmax(bias ? tf.add(z, bias) : z);
       }) as T;
       return { value, saved: [value] };
     },

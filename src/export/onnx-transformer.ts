@@ -11,7 +11,11 @@ import type { OnnxExportOptions } from "./onnx.js";
  *           optionally position_ids int64 [batch, sequence] (default: 0…sequence−1 on every row);
  *   output  logits [batch, sequence, vocab] (head lm), logits [batch, classes] (classify) or
  *           sentence_embedding [batch, embedDim] (embed, the name of Optimum's sentence-transformers export).
- * No past key values yet: every call runs the whole sequence (a KV-cache variant is future work).
+ * With `pastKeyValues` (causal LMs): Optimum's "with past" layout — inputs past_key_values.{i}.key|value
+ * [batch, heads, past_sequence, head_size] for blocks i = 0…layers−1 (past_sequence 0 for the prompt), attention_mask
+ * [batch, past_sequence + sequence], positions past_sequence…; outputs logits and present.{i}.key|value (the keys
+ * and values of every position so far, to feed as the next call's past). Without it every call runs the whole
+ * sequence.
  *
  * Opset 17 (18 also accepted): LayerNormalization is one standard node there (at 13 it would be seven nodes that
  * onnxruntime fuses back anyway), and every other op used means the same at 13–18. Not higher: onnx.ts's
@@ -33,9 +37,10 @@ export const TRANSFORMER_ONNX_DEFAULT_OPSET = 17;
 export const TRANSFORMER_ONNX_MIN_OPSET = 17;
 
 /** The graph's input and output names for a config and options. */
-export function transformerOnnxNames(config: TransformerConfig, opts: Pick<OnnxExportOptions, "positionIds" | "outputName"> = {}): { inputs: string[]; output: string } {
-  const inputs = ["input_ids", "attention_mask", ...(opts.positionIds ? ["position_ids"] : [])];
-  return { inputs, output: opts.outputName ?? (config.head === "embed" ? "sentence_embedding" : "logits") };
+export function transformerOnnxNames(config: TransformerConfig, opts: Pick<OnnxExportOptions, "positionIds" | "outputName" | "pastKeyValues"> = {}): { inputs: string[]; output: string; presents: string[] } {
+  const cache = (prefix: string) => (opts.pastKeyValues ? Array.from({ length: config.layers }, (_, i) => [`${prefix}.${i}.key`, `${prefix}.${i}.value`]).flat() : []);
+  const inputs = ["input_ids", "attention_mask", ...(opts.positionIds ? ["position_ids"] : []), ...cache("past_key_values")];
+  return { inputs, output: opts.outputName ?? (config.head === "embed" ? "sentence_embedding" : "logits"), presents: cache("present") };
 }
 
 export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportOptions = {}): Uint8Array {
@@ -45,9 +50,11 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
   if (opts.inputName !== undefined) throw new TsdistillError(`ONNX export: inputName does not apply to a transformer; its inputs are input_ids and attention_mask`);
   if (opts.graphPreprocess) throw new TsdistillError(`ONNX export: graphPreprocess does not apply to a transformer; it takes token ids (tokenize before the graph)`);
   if (opts.quantizeEmbeddings && quantize !== "int8") throw new TsdistillError(`ONNX export: quantizeEmbeddings needs quantize "int8"`);
+  const past = Boolean(opts.pastKeyValues);
+  if (past && (c.head !== "lm" || !c.causal)) throw new TsdistillError(`ONNX export: pastKeyValues needs a causal LM (head lm, causal); this model has head ${c.head}${c.causal ? "" : ", bidirectional attention"}`);
   const names = transformerOnnxNames(c, opts);
-  if (!names.output || names.inputs.includes(names.output)) throw new TsdistillError(`ONNX export: output name "${names.output}" must be non-empty and differ from the inputs ${names.inputs.join(", ")}`);
-  const g = new GraphBuilder([...names.inputs, names.output]);
+  if (!names.output || names.inputs.includes(names.output) || names.presents.includes(names.output)) throw new TsdistillError(`ONNX export: output name "${names.output}" must be non-empty and differ from the inputs ${names.inputs.join(", ")}`);
+  const g = new GraphBuilder([...names.inputs, names.output, ...names.presents]);
   const weights = new Map(model.namedWeights().map((p) => [p.name, { shape: p.tensor.shape, data: p.tensor.dataSync() as Float32Array }]));
   const param = (name: string): Float32Array => {
     const w = weights.get(name);
@@ -64,7 +71,13 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
   const shape = g.node("Shape", "input/Shape", ["input_ids"], "input/shape");
   const seqLen = g.node("Gather", "input/SequenceLength", [shape, g.int64Init("input/axis_1", [], [1])], "input/sequence_length", [intAttr("axis", 0)]);
   const needRange = c.causal || !opts.positionIds;
-  const range = needRange ? g.node("Range", "input/Range", [g.int64Init("input/zero", [], [0]), seqLen, g.int64Init("input/one", [], [1])], "input/positions") : "";
+  const zero64 = g.int64Init("input/zero", [], [0]);
+  const one64 = g.int64Init("input/one", [], [1]);
+  // With a cache: the new tokens sit at positions P…P+T−1 after the P cached ones, and keys span 0…P+T−1.
+  const pastLen = past ? g.node("Gather", "input/PastLength", [g.node("Shape", "input/PastShape", [names.inputs.find((n) => n.startsWith("past_key_values."))!], "input/past_shape"), g.int64Init("input/axis_2", [], [2])], "input/past_length", [intAttr("axis", 0)]) : "";
+  const totalLen = past ? g.node("Add", "input/TotalLength", [pastLen, seqLen], "input/total_length") : seqLen;
+  const range = needRange ? g.node("Range", "input/Range", [past ? pastLen : zero64, totalLen, one64], "input/positions") : "";
+  const keyRange = past ? g.node("Range", "input/KeyRange", [zero64, totalLen, one64], "input/key_positions") : range;
   const tok = g.node("Gather", "embeddings/TokenGather", [tokenTable, "input_ids"], "embeddings/tokens", [intAttr("axis", 0)]);
   const pos = g.node("Gather", "embeddings/PositionGather", [positionTable, opts.positionIds ? "position_ids" : range], "embeddings/positions", [intAttr("axis", 0)]);
   let h = g.node("Add", "embeddings/Add", [tok, pos], "embeddings/output"); // [B, T, C]
@@ -74,7 +87,7 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
   let masked = g.node("Unsqueeze", "mask/PaddingKeys", [padKey, ints("mask/axes_1_2", [1, 2])], "mask/padding_keys"); // [B, 1, 1, T]
   if (c.causal) {
     const query = g.node("Unsqueeze", "mask/QueryPositions", [range, ints("mask/axes_1", [1])], "mask/query_positions"); // [T, 1]
-    const key = g.node("Unsqueeze", "mask/KeyPositions", [range, ints("mask/axes_0", [0])], "mask/key_positions"); // [1, T]
+    const key = g.node("Unsqueeze", "mask/KeyPositions", [keyRange, ints("mask/axes_0", [0])], "mask/key_positions"); // [1, T] (or [1, P+T])
     const future = g.node("Greater", "mask/Future", [key, query], "mask/future"); // [T, T]
     masked = g.node("Or", "mask/Or", [masked, future], "mask/masked"); // [B, 1, T, T]
   }
@@ -107,8 +120,17 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
     const [q, k, v] = g.nodeOutputs("Split", `${a}/Split`, [qkv, qkvSplit], [`${a}/q`, `${a}/k`, `${a}/v`], [intAttr("axis", 2)]);
     const heads = (t: string, perm: number[]) => g.node("Transpose", `${t}/Transpose`, [g.node("Reshape", `${t}/Reshape`, [t, headShape], `${t}/heads`)], `${t}/heads_t`, [intsAttr("perm", perm)]);
     const qh = heads(q, [0, 2, 1, 3]); // [B, H, T, hs]
-    const kt = heads(k, [0, 2, 3, 1]); // [B, H, hs, T]
-    const vh = heads(v, [0, 2, 1, 3]); // [B, H, T, hs]
+    let kt: string;
+    let vh = heads(v, [0, 2, 1, 3]); // [B, H, T, hs]
+    if (past) {
+      // present = past ++ new along the sequence axis: [B, H, P+T, hs]
+      const [pk, pv, ok, ov] = [`past_key_values.${i - 1}.key`, `past_key_values.${i - 1}.value`, `present.${i - 1}.key`, `present.${i - 1}.value`];
+      const kh = g.outputNode("Concat", `${a}/PresentKey`, [pk, heads(k, [0, 2, 1, 3])], ok, [intAttr("axis", 2)]);
+      vh = g.outputNode("Concat", `${a}/PresentValue`, [pv, vh], ov, [intAttr("axis", 2)]);
+      kt = g.node("Transpose", `${a}/KeyTranspose`, [kh], `${a}/keys_t`, [intsAttr("perm", [0, 1, 3, 2])]); // [B, H, hs, P+T]
+    } else {
+      kt = heads(k, [0, 2, 3, 1]); // [B, H, hs, T]
+    }
     const raw = g.node("MatMul", `${a}/Scores`, [qh, kt], `${a}/scores_raw`);
     const scores = g.node("Add", `${a}/Mask`, [g.node("Mul", `${a}/Scale`, [raw, scale], `${a}/scores_scaled`), bias], `${a}/scores`); // [B, H, T, T]
     const probs = g.node("Softmax", `${a}/Softmax`, [scores], `${a}/probs`, [intAttr("axis", -1)]);
@@ -154,13 +176,16 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
   }
 
   const ids = (name: string) => tensorInfo(name, DataType.INT64, ["batch", "sequence"]);
+  const cacheInfo = (name: string, length: string) => tensorInfo(name, DataType.FLOAT, ["batch", H, length, hs]);
+  const inputInfo = (name: string) =>
+    name.startsWith("past_key_values.") ? cacheInfo(name, "past_sequence") : name === "attention_mask" && past ? tensorInfo(name, DataType.INT64, ["batch", "total_sequence"]) : ids(name);
   const outDims = c.head === "lm" ? ["batch", "sequence", c.vocab] : ["batch", outputWidth(c)];
   return encodeModel({
     opset,
     graphName: "tsdistill_transformer",
     g,
-    inputs: names.inputs.map(ids),
-    outputs: [tensorInfo(out, DataType.FLOAT, outDims)],
+    inputs: names.inputs.map(inputInfo),
+    outputs: [tensorInfo(out, DataType.FLOAT, outDims), ...names.presents.map((n) => cacheInfo(n, "total_sequence"))],
     metadata: {
       "tsdistill.model": "transformer",
       "tsdistill.head": c.head,
@@ -168,6 +193,7 @@ export function exportTransformerOnnx(model: TransformerModel, opts: OnnxExportO
       "tsdistill.quantize": quantize,
       "tsdistill.quantize_embeddings": String(Boolean(opts.quantizeEmbeddings)),
       "tsdistill.input_kind": "tokens",
+      "tsdistill.past_key_values": String(past),
       ...opts.metadata,
     },
     producer: opts.producer,

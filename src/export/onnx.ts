@@ -42,6 +42,13 @@ export interface OnnxExportOptions {
   quantizeEmbeddings?: boolean;
   /** Transformers: take `position_ids` int64 [batch, sequence] as a third input (default false: positions 0…T−1). */
   positionIds?: boolean;
+  /**
+   * Causal transformer LMs: a key/value cache in Optimum's "with past" layout, for incremental decoding: inputs
+   * `past_key_values.{i}.key|value` float [batch, heads, past_sequence, head_size] (past_sequence 0 for the
+   * prompt), attention_mask over past + new tokens, outputs `present.{i}.key|value` (the cache to feed next).
+   * Default false.
+   */
+  pastKeyValues?: boolean;
 }
 
 export type GraphPreprocess =
@@ -82,7 +89,7 @@ export function exportOnnx(model: SequentialModel | TransformerModel, opts: Onnx
   if (model instanceof TransformerModel) return exportTransformerOnnx(model, opts);
   const opset = checkOpset(opts.opset ?? 13);
   const quantize = checkQuantize(opts.quantize ?? "none");
-  for (const key of ["quantizeEmbeddings", "positionIds"] as const) {
+  for (const key of ["quantizeEmbeddings", "positionIds", "pastKeyValues"] as const) {
     if (opts[key]) throw new TsdistillError(`ONNX export: ${key} applies to transformers only; this is a sequential model`);
   }
   const inputName = opts.inputName ?? "input";

@@ -1,9 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
+import { attentionSoftmax } from "../engine/sequence-ops.js";
 import type { TransformerModel } from "../students/transformer.js";
 import { TsdistillError } from "../util/errors.js";
-
-/** Added to the attention scores of masked keys, as in the full forward pass (students/transformer-tokens.ts). */
-const MASKED = -1e9;
 
 /** Why a model cannot decode incrementally, or null when it can (a causal transformer with an LM head). */
 export function kvCacheProblem(model: TransformerModel): string | null {
@@ -48,37 +46,33 @@ export class KvCache {
     const all = [...this.tokens, ...ids];
     const L = p + n;
     const hs = C / H;
-    // Bias [1, n, L]: query i (position p+i) sees keys j ≤ p+i that are not padding.
-    let bias: Float32Array | null = null;
-    if (n > 1 || (padId !== null && all.includes(padId))) {
-      bias = new Float32Array(n * L);
-      for (let i = 0; i < n; i++) for (let j = 0; j < L; j++) if (j > p + i || all[j] === padId) bias[i * L + j] = MASKED;
-    }
+    // Query i (position p+i) sees keys j ≤ p+i (attentionSoftmax's causal mask with q = n, k = L) that are not padding.
+    const keys = padId !== null && all.includes(padId) ? Float32Array.from(all, (id) => (id === padId ? 0 : 1)) : null;
     const m = this.model;
     const ctxOpts = { training: false };
     const out = tf.tidy(() => {
       const tok = tf.gather(m.embeddings.token.tensor, tf.tensor1d(Int32Array.from(ids), "int32"));
       let h = tf.add(tok, tf.slice(m.embeddings.position.tensor, [p, 0], [n, C])) as tf.Tensor2D; // [n, C]
-      const biasT = bias ? tf.tensor3d(bias, [1, n, L]) : null;
-      const keys: tf.Tensor3D[] = [];
-      const values: tf.Tensor3D[] = [];
+      const keyMask = keys ? tf.tensor2d(keys, [1, L]) : undefined;
+      const newKeys: tf.Tensor3D[] = [];
+      const newValues: tf.Tensor3D[] = [];
       m.blocks.forEach((block, b) => {
         const att = block.attention;
         const [q, k, v] = tf.split(att.qkv.apply(block.ln1.apply(h)), 3, 1).map((t) => tf.transpose(tf.reshape(t, [n, H, hs]), [1, 0, 2]) as tf.Tensor3D); // 3 × [H, n, hs]
         const K = p > 0 ? (tf.concat([this.keys[b], k], 1) as tf.Tensor3D) : k; // [H, L, hs]
         const Vv = p > 0 ? (tf.concat([this.values[b], v], 1) as tf.Tensor3D) : v;
-        keys.push(tf.keep(K));
-        values.push(tf.keep(Vv));
-        let scores: tf.Tensor3D = tf.mul(tf.matMul(q, K, false, true), 1 / Math.sqrt(hs)); // [H, n, L]
-        if (biasT) scores = tf.add(scores, biasT);
-        const mixed = tf.matMul(tf.softmax(scores), Vv); // [H, n, hs]
+        newKeys.push(tf.keep(K));
+        newValues.push(tf.keep(Vv));
+        const scores = tf.reshape(tf.matMul(q, K, false, true), [1, H, n, L]);
+        const probs = attentionSoftmax(scores, { scale: 1 / Math.sqrt(hs), causal: true, mask: keyMask }); // [1, H, n, L]
+        const mixed = tf.matMul(tf.reshape(probs, [H, n, L]), Vv); // [H, n, hs]
         const y = att.proj.apply(tf.reshape(tf.transpose(mixed, [1, 0, 2]), [n, C]) as tf.Tensor2D); // [n, C]
         h = tf.add(h, y) as tf.Tensor2D;
         h = tf.add(h, block.mlp.apply(block.ln2.apply(h), ctxOpts)) as tf.Tensor2D;
       });
       h = m.finalNorm.apply(h);
       const logits = m.head.proj ? m.head.proj.apply(h) : (tf.matMul(h, m.embeddings.token.tensor, false, true) as tf.Tensor2D); // [n, V]
-      return { logits, keys, values };
+      return { logits, keys: newKeys, values: newValues };
     });
     this.disposeCache();
     this.keys = out.keys;

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { gelu } from "../engine/sequence-ops.js";
+import { attentionSoftmax, gelu } from "../engine/sequence-ops.js";
 import type { Rng } from "../util/rng.js";
 import type { ForwardContext } from "./layers.js";
 import type { TransformerConfig } from "./transformer-config.js";
@@ -41,12 +41,12 @@ export class SelfAttention {
     const { batch: B, length: T } = tokens;
     const hs = C / H;
     const [q, k, v] = tf.split(this.qkv.apply(x), 3, 1).map((t) => splitHeads(t as tf.Tensor2D, B, T, H, hs)); // 3 × [B·H, T, hs]
-    let scores: tf.Tensor3D = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)); // [B·H, T, T]
-    if (tokens.bias) scores = tf.reshape(tf.add(tf.reshape(scores, [B, H, T, T]), tokens.bias), [B * H, T, T]);
-    const probs = tf.softmax(scores); // [B·H, T, T]
-    const mixed = tf.matMul(dropout(probs, p, ctx, this.name), v) as tf.Tensor3D; // [B·H, T, hs]
+    const scores = tf.reshape(tf.matMul(q, k, false, true), [B, H, T, T]) as tf.Tensor4D;
+    // Scale, causal and padding masks and softmax in one op (one kernel each way on native).
+    const probs = attentionSoftmax(scores, { scale: 1 / Math.sqrt(hs), causal: this.config.causal, mask: tokens.keyMask ?? undefined }); // [B, H, T, T]
+    const mixed = tf.matMul(dropout(tf.reshape(probs, [B * H, T, T]), p, ctx, this.name), v) as tf.Tensor3D; // [B·H, T, hs]
     const y = this.proj.apply(mergeHeads(mixed, B, T, H, hs)); // [B·T, C]
-    return { y: dropout(y, p, ctx, this.name), probs: tf.reshape(probs, [B, H, T, T]) };
+    return { y: dropout(y, p, ctx, this.name), probs };
   }
 }
 

@@ -1,9 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { TransformerConfig } from "./transformer-config.js";
 
-/** Added to the attention scores of masked keys: exp underflows to exactly 0, and a row with every key masked stays finite. */
-const MASKED = -1e9;
-
 /** A batch of token ids and the masks derived from them (built once per forward pass). */
 export interface TokenBatch {
   /** [B, T] int32 */
@@ -11,8 +8,8 @@ export interface TokenBatch {
   readonly host: Int32Array;
   readonly batch: number;
   readonly length: number;
-  /** Additive attention bias [B, 1, T, T]: MASKED where key j is padding or (causal) j > i; null when nothing is masked. */
-  readonly bias: tf.Tensor4D | null;
+  /** [B, T]: 1 at keys attention may use, 0 at padding (attentionSoftmax's mask; the causal mask comes from the config); null when the batch has no padding. */
+  readonly keyMask: tf.Tensor2D | null;
   /** [B, T, 1]: 1 at real tokens, 0 at padding; null when the batch has no padding. */
   readonly keep: tf.Tensor3D | null;
   /** Position of each row's last real token. */
@@ -41,6 +38,7 @@ export function tokenBatch(x: tf.Tensor, config: TransformerConfig): TokenBatch 
   const hasPad = pad !== null && host.includes(pad);
   const last = new Int32Array(B).fill(T - 1);
   let keep: tf.Tensor3D | null = null;
+  let keyMask: tf.Tensor2D | null = null;
   if (hasPad) {
     const k = new Float32Array(B * T);
     for (let b = 0; b < B; b++) {
@@ -48,16 +46,7 @@ export function tokenBatch(x: tf.Tensor, config: TransformerConfig): TokenBatch 
       for (let t = 0; t < T; t++) if (!isPad(b, t)) (k[b * T + t] = 1), (last[b] = t);
     }
     keep = tf.tensor3d(k, [B, T, 1]);
+    keyMask = tf.tensor2d(k, [B, T]);
   }
-  let bias: tf.Tensor4D | null = null;
-  if (hasPad || (config.causal && T > 1)) {
-    const m = new Float32Array(B * T * T);
-    for (let b = 0; b < B; b++) {
-      for (let i = 0; i < T; i++) {
-        for (let j = 0; j < T; j++) if ((config.causal && j > i) || isPad(b, j)) m[(b * T + i) * T + j] = MASKED;
-      }
-    }
-    bias = tf.tensor4d(m, [B, 1, T, T]);
-  }
-  return { ids: tf.tensor2d(host, [B, T], "int32"), host, batch: B, length: T, bias, keep, last };
+  return { ids: tf.tensor2d(host, [B, T], "int32"), host, batch: B, length: T, keyMask, keep, last };
 }
