@@ -1,11 +1,11 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, sizedFit, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
 import { saveModel } from "../../students/io.js";
-import { distill } from "../../train/distill.js";
+import { autoDistill, formatAutoDistillReport } from "../../train/auto-distill.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
@@ -39,8 +39,14 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --teacher-cache DIR    or: the teacher's outputs from 'tsdistill label' (the teacher is not loaded; the cache
                          must hold exactly this transfer set: same data, --validation-size, --train-size, --seed)
   --student SPEC         student architecture, e.g. mlp:800-800
-  --temperature T        softmax temperature (default 4)
-  --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
+  --temperature T|auto   softmax temperature (default auto: the best of 1, 2, 4 on the validation split)
+  --alpha A|auto         weight of the hard-label loss, 1 − α goes to the teacher (default auto: the best of 0.1,
+                         0.5 on the validation split)
+                         With auto, each setting is first trained for a quarter of the epochs and scored on the
+                         validation split, then the best one for all epochs; the same student is also trained on
+                         the labels alone for all epochs and saved instead when it scores higher on validation.
+                         The run prints (and results.json records under autoDistill) each setting's score and the
+                         choice. Both given as numbers: one plain distillation, no search and no fallback.
   --dropout X            student dropout after hidden dense layers (default 0)
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
@@ -65,14 +71,15 @@ export async function distillCommand(argv: string[]): Promise<void> {
   if (values.teacher && values["teacher-cache"]) throw new UsageError("distill: give --teacher or --teacher-cache, not both");
   if (!values.student) throw new UsageError("distill: --student is required (e.g. --student mlp:800-800)");
   const settings = trainingSettings(values);
-  const temperature = numberOption("temperature", values.temperature, { min: 0, exclusiveMin: true }) ?? 4;
-  const alpha = numberOption("alpha", values.alpha, { min: 0, max: 1 }) ?? 0.1;
+  const temperature = autoOrNumber("temperature", values.temperature, { min: 0, exclusiveMin: true });
+  const alpha = autoOrNumber("alpha", values.alpha, { min: 0, max: 1 });
   const dropout = numberOption("dropout", values.dropout, { min: 0, max: 0.99 }) ?? 0;
   const backend = await selectBackend(values);
   const data = loadImageData(settings.data);
   const spec = String(values.student);
   const studentConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout });
   const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
+  settings.fit = sizedFit(settings, trainSet.size);
   const regression = trainSet.task === "regression";
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
@@ -113,23 +120,26 @@ export async function distillCommand(argv: string[]): Promise<void> {
     const t0 = performance.now();
     if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
     const teacherSeconds = (performance.now() - t0) / 1000;
-    const student = new SequentialModel(studentConfig, settings.seed);
     const reporter = recordingReporter(run, progress);
-    const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
-    const fitResult = await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint });
+    const checkpoints = new CheckpointStore(run.checkpointDir);
+    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent: () => new SequentialModel(studentConfig, settings.seed), data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
+    const student = trained as SequentialModel;
+    announceData(values, formatAutoDistillReport(report));
+    const fallback = report.picked === "student alone";
     const input = data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     const saved = regression
       ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
-      : { temperature, outputs: "logits" };
-    await saveModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved });
+      : { temperature: report.chosen.temperature, outputs: "logits" };
+    const role = fallback ? "student alone (auto distillation's fallback: it beat the distilled student on validation)" : "distilled student";
+    await saveModel(student, run.path("student"), { spec, role, teacher: teacherName, alpha: report.chosen.alpha, data: settings.data, input, ...saved });
     if (data.preprocess) savePreprocess(run.path("student"), data.preprocess);
-    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds + teacherSeconds, backend };
+    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: (fitResult.teacherSeconds ?? 0) + teacherSeconds, backend, autoDistill: report };
     const { result, human } = regression
       ? await regressionResult(student, teacher, cache, trainSet, data.test)
       : await classificationResult(student, teacher, cache, trainSet, data.test);
     run.writeJson("results.json", { ...result, ...common });
     const dir = run.finish();
-    printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);
+    printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}${fallback ? " (student alone, the fallback)" : regression ? ` (α=${report.chosen.alpha})` : ` (T=${report.chosen.temperature}, α=${report.chosen.alpha})`}: ${human}\nsaved to ${dir}/student`);
     student.dispose();
   } catch (err) {
     run.discard();
@@ -138,6 +148,12 @@ export async function distillCommand(argv: string[]): Promise<void> {
     cache?.close();
     await opened?.close();
   }
+}
+
+/** A number option that also takes "auto" (its default). */
+function autoOrNumber(name: string, raw: unknown, check: Parameters<typeof numberOption>[2]): number | "auto" {
+  if (raw === undefined || String(raw) === "auto") return "auto";
+  return numberOption(name, raw as string, check)!;
 }
 
 type Summary = { result: Record<string, unknown>; human: string };

@@ -1,5 +1,5 @@
 import { parseOptions, numberOption } from "../args.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, sizedFit, splitTrainValidation, trainingSettings } from "./common.js";
 import { DATA_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
@@ -37,6 +37,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const spec = String(values.model);
   const modelConfig = modelConfigFromSpec(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, dropout, inputDropout });
   const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
+  settings.fit = sizedFit(settings, trainSet.size);
   const regression = data.train.task === "regression";
   const progress = reporterFrom(values);
   const config = { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
