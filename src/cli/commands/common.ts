@@ -21,6 +21,11 @@ export const DATA_OPTIONS: OptionSpec = {
   task: { type: "string" },
 };
 
+/** The --data line of a command's help (what its default is), followed by --label and --task; end the help with DATA_SPECS_HELP. */
+export function dataOptionHelp(what: string): string {
+  return `  --data SPEC            ${what}; one of the data specs listed below\n${DATA_OPTIONS_HELP}`;
+}
+
 export const DATA_OPTIONS_HELP = `  --label COL            label column of csv:/arff: data (fills the spec's label=; default: the only column named
                          label, class, target or y; else an error lists the columns)
   --task classification|regression   csv:/arff: override the task (default: regression for a numeric label with
@@ -48,8 +53,7 @@ export const GLOBAL_HELP = `  --backend wasm|cpu|native   TF.js backend (default
   --quiet, -q            no progress output
   --json                 print the result as one JSON object on stdout`;
 
-export const TRAINING_HELP = `  --data SPEC            data set (default mnist): mnist, idx:DIR, csv:FILE, arff:FILE, jsonl:FILE, images:DIR (see below)
-${DATA_OPTIONS_HELP}
+export const TRAINING_HELP = `${dataOptionHelp("data set (default mnist)")}
   --epochs N             training epochs (${BUDGET_HELP.epochs})
   --batch-size N         mini-batch size (${BUDGET_HELP.batchSize})
   --optimizer adam|sgd   optimiser (default adam)

@@ -1,6 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, sizedFit, splitTrainValidation, trainingSettings } from "./common.js";
-import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import { DATA_SPECS_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
@@ -50,7 +50,8 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --dropout X            student dropout after hidden dense layers (default 0)
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
-data specs: ${DATA_HELP}`;
+
+${DATA_SPECS_HELP}`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("distill", argv, {

@@ -1,6 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
 import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, sizedFit, splitTrainValidation, trainingSettings } from "./common.js";
-import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import { DATA_SPECS_HELP, loadImageData } from "../../data/sources.js";
 import { savePreprocess } from "../../data/preprocess.js";
 import { modelConfigFromSpec } from "../../students/spec.js";
 import { SequentialModel } from "../../students/model.js";
@@ -23,7 +23,8 @@ with MSE on the standardised target (its mean and std are saved in preprocess.js
   --input-dropout X      dropout rate on the input (default 0)
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
-data specs: ${DATA_HELP}`;
+
+${DATA_SPECS_HELP}`;
 
 export async function trainCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("train", argv, { ...GLOBAL_OPTIONS, ...TRAINING_OPTIONS, model: { type: "string" }, dropout: { type: "string" }, "input-dropout": { type: "string" } });
