@@ -11,6 +11,7 @@ import type { ExperimentResult } from "../src/experiments/run-experiment.js";
 import { experimentSection } from "../src/experiments/table.js";
 import { loadExperiment } from "../src/experiments/experiment.js";
 import { writeFileAtomic } from "../src/util/files.js";
+import { extractSection } from "./sections.js";
 
 const args = process.argv.slice(2);
 const runIndex = args.indexOf("--run");
@@ -97,5 +98,7 @@ ${repeatedBaselines()}
 The Silero VAD recipe (\`recipes/silero-vad.yaml\`: a third-party ONNX teacher, frame agreement and per-frame speed-up)
 has its own results page: docs/SILERO-VAD.md.
 `;
-writeFileAtomic("docs/RESULTS.md", doc);
+// bench/defaults.ts owns its own section of the page: kept as it is.
+const defaultsSection = existsSync("docs/RESULTS.md") ? extractSection(readFileSync("docs/RESULTS.md", "utf8"), "defaults-bench") : "";
+writeFileAtomic("docs/RESULTS.md", defaultsSection ? `${doc}\n${defaultsSection}\n` : doc);
 process.stdout.write(`wrote docs/RESULTS.md (${sections.length} recipes)\n`);

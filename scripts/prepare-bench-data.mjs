@@ -11,9 +11,11 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 
 const out = process.argv[2] ?? "runs/data/sklearn";
+// sklearn's feature names for wine (load_wine().feature_names), so that its records read well in examples.
+const WINE_COLUMNS = ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium", "total_phenols", "flavanoids", "nonflavanoid_phenols", "proanthocyanins", "color_intensity", "hue", "od280_od315", "proline"];
 const TABLES = [
   { name: "digits", file: "digits.csv.gz", header: false, column: (i) => `p${i}`, label: (v) => v },
-  { name: "wine", file: "wine_data.csv", header: true, column: (i) => `f${i}`, label: (v, names) => names[Number(v)] },
+  { name: "wine", file: "wine_data.csv", header: true, column: (i) => WINE_COLUMNS[i], label: (v, names) => names[Number(v)] },
   { name: "breast-cancer", file: "breast_cancer.csv", header: true, column: (i) => `f${i}`, label: (v, names) => names[Number(v)] },
 ];
 
