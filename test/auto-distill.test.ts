@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, tempDir } from "./helpers.js";
 
-const candidate = (temperature: number, alpha: number, score: number): CandidateReport => ({ temperature, alpha, score, valAccuracy: score, valRmse: null, epochs: 1 });
+const candidate = (temperature: number, alpha: number, score: number, valLoss = 0.5): CandidateReport => ({ temperature, alpha, score, valLoss, valAccuracy: score, valRmse: null, epochs: 1 });
 
 test("searchGrid: auto spans T × α, a given number stays fixed, regression has no temperature", () => {
   assert.equal(searchGrid("auto", "auto", false).length, 6);
@@ -26,13 +26,18 @@ test("bestCandidate: highest validation score; a tie goes to the earlier setting
   assert.deepEqual(bestCandidate([candidate(1, 0.1, 0.8), candidate(2, 0.1, 0.9), candidate(4, 0.1, 0.85)]).temperature, 2);
   const tie = bestCandidate([candidate(1, 0.5, 0.9), candidate(2, 0.1, 0.9)]);
   assert.deepEqual([tie.temperature, tie.alpha], [1, 0.5]);
+  const byLoss = bestCandidate([candidate(1, 0.5, 0.9, 0.4), candidate(2, 0.1, 0.9, 0.3)]);
+  assert.deepEqual([byLoss.temperature, byLoss.alpha], [2, 0.1]);
 });
 
-test("pickFinal: the student alone only when strictly better on validation", () => {
-  const s = (score: number) => ({ score, valAccuracy: score, valRmse: null });
+test("pickFinal: the student alone only when it beats the distilled student on validation (accuracy, then loss)", () => {
+  const s = (score: number, valLoss: number | null = 0.5) => ({ score, valLoss, valAccuracy: score, valRmse: null });
   assert.equal(pickFinal(s(0.9), s(0.95)), "student alone");
   assert.equal(pickFinal(s(0.95), s(0.9)), "distilled");
   assert.equal(pickFinal(s(0.9), s(0.9)), "distilled");
+  assert.equal(pickFinal(s(0.9, 0.3), s(0.9, 0.2)), "student alone", "equal accuracy: the lower validation loss wins");
+  assert.equal(pickFinal(s(0.9, 0.2), s(0.9, 0.3)), "distilled");
+  assert.equal(pickFinal(s(0.9, null), s(0.9, null)), "distilled");
   assert.equal(pickFinal(s(0.9), null), "distilled");
 });
 
@@ -123,8 +128,8 @@ test("tsdistill distill with the defaults prints the search and its choice, and 
   assert.equal(teacher.code, 0, teacher.stderr);
   const d = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "4", "--out", join(dir, "student"), "--json"]);
   assert.equal(d.code, 0, d.stderr);
-  assert.match(d.stderr, /search \(T auto, α auto; 1 epoch\(s\) each\): T=1 α=0\.1 val accuracy [\d.]+%; T=1 α=0\.5/);
-  assert.match(d.stderr, /distilled with T=\d α=0\.\d: val accuracy [\d.]+%; student alone: val accuracy [\d.]+%/);
+  assert.match(d.stderr, /search \(T auto, α auto; 1 epoch\(s\) each\): T=1 α=0\.1 val accuracy [\d.]+% \(loss [\d.]+\); T=1 α=0\.5/);
+  assert.match(d.stderr, /distilled with T=\d α=0\.\d: val accuracy [\d.]+% \(loss [\d.]+\); student alone: val accuracy [\d.]+% \(loss [\d.]+\)/);
   assert.match(d.stderr, /kept the (distilled student|student alone)/);
   const out = JSON.parse(d.stdout) as { autoDistill: { candidates: unknown[]; picked: string; chosen: { temperature: number; alpha: number } } };
   const saved = JSON.parse(readFileSync(join(dir, "student", "results.json"), "utf8")) as typeof out;

@@ -36,6 +36,11 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
 export interface ValidationScore {
   /** Higher is better: accuracy, or −RMSE for regression. */
   score: number;
+  /**
+   * Classification: the validation cross-entropy at the kept epoch, which breaks ties in accuracy (small validation
+   * splits often tie, e.g. both at 100 % of 14 samples); null for regression.
+   */
+  valLoss: number | null;
   valAccuracy: number | null;
   valRmse: number | null;
 }
@@ -72,20 +77,27 @@ export function searchGrid(temperature: number | "auto", alpha: number | "auto",
 }
 
 export function scoreOf(fit: FitResult): ValidationScore {
-  if (fit.bestValRmse !== undefined && fit.bestValRmse !== null) return { score: -fit.bestValRmse, valAccuracy: null, valRmse: fit.bestValRmse };
+  if (fit.bestValRmse !== undefined && fit.bestValRmse !== null) return { score: -fit.bestValRmse, valLoss: null, valAccuracy: null, valRmse: fit.bestValRmse };
   if (fit.bestValAccuracy === null) throw new Error("auto distillation needs a validation split");
-  return { score: fit.bestValAccuracy, valAccuracy: fit.bestValAccuracy, valRmse: null };
+  const kept = fit.history[fit.bestEpoch - 1];
+  return { score: fit.bestValAccuracy, valLoss: kept?.valLoss ?? null, valAccuracy: fit.bestValAccuracy, valRmse: null };
 }
 
-/** The best candidate; on a tie the earlier one in grid order (lower T, lower α). */
+/** a beats b on validation: higher score; on equal scores, lower validation loss. */
+export function beats(a: ValidationScore, b: ValidationScore): boolean {
+  if (a.score !== b.score) return a.score > b.score;
+  return a.valLoss !== null && b.valLoss !== null && a.valLoss < b.valLoss;
+}
+
+/** The best candidate (beats()); on a full tie the earlier one in grid order (lower T, lower α). */
 export function bestCandidate(candidates: readonly CandidateReport[]): CandidateReport {
   if (candidates.length === 0) throw new Error("bestCandidate: no candidates");
-  return candidates.reduce((best, c) => (c.score > best.score ? c : best));
+  return candidates.reduce((best, c) => (beats(c, best) ? c : best));
 }
 
-/** The student alone is kept only when it is strictly better on validation: a tie goes to the distilled student. */
+/** The student alone is kept only when it beats the distilled one on validation: a full tie goes to the distilled student. */
 export function pickFinal(distilled: ValidationScore, alone: ValidationScore | null): AutoDistillReport["picked"] {
-  return alone !== null && alone.score > distilled.score ? "student alone" : "distilled";
+  return alone !== null && beats(alone, distilled) ? "student alone" : "distilled";
 }
 
 /**
@@ -145,12 +157,12 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
 
 /** The report in a few lines for the terminal. */
 export function formatAutoDistillReport(r: AutoDistillReport): string[] {
-  const v = (s: ValidationScore) => (s.valRmse !== null ? `val RMSE ${s.valRmse.toPrecision(5)}` : `val accuracy ${((s.valAccuracy ?? 0) * 100).toFixed(2)}%`);
+  const v = (s: ValidationScore) => (s.valRmse !== null ? `val RMSE ${s.valRmse.toPrecision(5)}` : `val accuracy ${((s.valAccuracy ?? 0) * 100).toFixed(2)}%` + (s.valLoss !== null ? ` (loss ${s.valLoss.toFixed(4)})` : ""));
   const lines: string[] = [];
   if (r.candidates.length) {
     lines.push(`search (T ${r.requested.temperature}, α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `T=${c.temperature} α=${c.alpha} ${v(c)}`).join("; "));
   }
   lines.push(`distilled with T=${r.chosen.temperature} α=${r.chosen.alpha}: ${v(r.distilled)}` + (r.alone ? `; student alone: ${v(r.alone)}` : ""));
-  if (r.alone) lines.push(r.picked === "distilled" ? "kept the distilled student (not worse on validation than the student alone)" : "kept the student alone: it beat the distilled student on validation");
+  if (r.alone) lines.push(r.picked === "distilled" ? "kept the distilled student (not worse on validation than the student alone)" : "kept the student alone: it beat the distilled student on validation (accuracy, then loss)");
   return lines;
 }
