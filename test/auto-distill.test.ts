@@ -140,3 +140,20 @@ test("tsdistill distill with the defaults prints the search and its choice, and 
   assert.equal(recorded.alpha, out.autoDistill.chosen.alpha);
   assert.match(recorded.role ?? "", out.autoDistill.picked === "distilled" ? /^distilled student$/ : /^student alone/);
 });
+
+test("formatAutoDistillReport: regression shows α only; the fallback is named", () => {
+  const rmse = (valRmse: number) => ({ score: -valRmse, valLoss: null, valAccuracy: null, valRmse });
+  const lines = formatAutoDistillReport({
+    requested: { temperature: "auto", alpha: "auto" },
+    candidates: [{ temperature: 1, alpha: 0.1, epochs: 2, ...rmse(1.5) }, { temperature: 1, alpha: 0.5, epochs: 2, ...rmse(1.2) }],
+    chosen: { temperature: 1, alpha: 0.5 },
+    distilled: { ...rmse(1.1), epochs: 8 },
+    alone: { ...rmse(1.0), epochs: 8 },
+    picked: "student alone",
+  });
+  assert.deepEqual(lines, [
+    "search (α auto; 2 epoch(s) each): α=0.1 val RMSE 1.5000; α=0.5 val RMSE 1.2000",
+    "distilled with α=0.5: val RMSE 1.1000; student alone: val RMSE 1.0000",
+    "kept the student alone: it beat the distilled student on validation (RMSE)",
+  ]);
+});

@@ -158,11 +158,14 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
 /** The report in a few lines for the terminal. */
 export function formatAutoDistillReport(r: AutoDistillReport): string[] {
   const v = (s: ValidationScore) => (s.valRmse !== null ? `val RMSE ${s.valRmse.toPrecision(5)}` : `val accuracy ${((s.valAccuracy ?? 0) * 100).toFixed(2)}%` + (s.valLoss !== null ? ` (loss ${s.valLoss.toFixed(4)})` : ""));
+  // Regression has no temperature.
+  const regression = r.distilled.valRmse !== null;
+  const setting = (s: KdSetting) => (regression ? `α=${s.alpha}` : `T=${s.temperature} α=${s.alpha}`);
   const lines: string[] = [];
   if (r.candidates.length) {
-    lines.push(`search (T ${r.requested.temperature}, α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `T=${c.temperature} α=${c.alpha} ${v(c)}`).join("; "));
+    lines.push(`search (${regression ? "" : `T ${r.requested.temperature}, `}α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `${setting(c)} ${v(c)}`).join("; "));
   }
-  lines.push(`distilled with T=${r.chosen.temperature} α=${r.chosen.alpha}: ${v(r.distilled)}` + (r.alone ? `; student alone: ${v(r.alone)}` : ""));
-  if (r.alone) lines.push(r.picked === "distilled" ? "kept the distilled student (not worse on validation than the student alone)" : "kept the student alone: it beat the distilled student on validation (accuracy, then loss)");
+  lines.push(`distilled with ${setting(r.chosen)}: ${v(r.distilled)}` + (r.alone ? `; student alone: ${v(r.alone)}` : ""));
+  if (r.alone) lines.push(r.picked === "distilled" ? "kept the distilled student (not worse on validation than the student alone)" : `kept the student alone: it beat the distilled student on validation (${regression ? "RMSE" : "accuracy, then loss"})`);
   return lines;
 }
