@@ -43,7 +43,8 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --alpha A|auto         weight of the hard-label loss, 1 − α goes to the teacher (default auto: the best of 0.1,
                          0.5 on the validation split)
                          With auto, each setting is first trained for a quarter of the epochs and scored on the
-                         validation split, then the best one for all epochs; the same student is also trained on
+                         validation split (accuracy, ties broken by loss; regression: RMSE, and T is unused),
+                         then the best one for all epochs; the same student is also trained on
                          the labels alone for all epochs and saved instead when it scores higher on validation.
                          The run prints (and results.json records under autoDistill) each setting's score and the
                          choice. Both given as numbers: one plain distillation, no search and no fallback.
