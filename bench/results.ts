@@ -11,6 +11,7 @@ import type { ExperimentResult } from "../src/experiments/run-experiment.js";
 import { experimentSection } from "../src/experiments/table.js";
 import { loadExperiment } from "../src/experiments/experiment.js";
 import { writeFileAtomic } from "../src/util/files.js";
+import { extractSection } from "./sections.js";
 
 const args = process.argv.slice(2);
 const runIndex = args.indexOf("--run");

@@ -33,6 +33,8 @@ export { crossEntropy } from "./losses/cross-entropy.js";
 export { kdLoss, softKl, type KdOptions } from "./losses/kd.js";
 export { fit, FitConfig, type FitOptions, type FitResult, type LossFn, type StepContext } from "./train/fit.js";
 export { train, distill, type DistillOptions, type DistillResult } from "./train/distill.js";
+export { autoDistill, searchGrid, formatAutoDistillReport, type AutoDistillOptions, type AutoDistillReport, type AutoDistillResult } from "./train/auto-distill.js";
+export { defaultBudget } from "./train/budget.js";
 export { createOptimizer, OptimizerConfig, type Optimizer, type OptimizerState } from "./train/optimizers.js";
 export { CheckpointStore, FileCheckpoint, type FitCheckpoint, type FitState } from "./train/checkpoint.js";
 export { lrFactor, ScheduleConfig } from "./util/schedules.js";

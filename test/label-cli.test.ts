@@ -71,7 +71,7 @@ test("label: killed mid-run then resumed gives the files of an uninterrupted run
     // Distil from the cache alone (the teacher folder is removed first, so it cannot be loaded).
     spawnSync("rm", ["-rf", teacherDir]);
     const out = join(dir, "run");
-    const d = cli("distill", "--teacher-cache", full, "--student", "mlp:16", "--epochs", "1", "--out", out, "--quiet", "--json");
+    const d = cli("distill", "--teacher-cache", full, "--student", "mlp:16", "--epochs", "1", "--temperature", "4", "--alpha", "0.1", "--out", out, "--quiet", "--json");
     assert.equal(d.status, 0, d.stderr);
     const dres = JSON.parse(d.stdout);
     assert.equal(dres.teacherTestAccuracy, null);

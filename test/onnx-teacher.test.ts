@@ -97,7 +97,7 @@ test("label --teacher model.onnx writes a cache that distill --teacher-cache tra
     const l = cli("label", "--teacher", path, "--out", join(dir, "cache"), "--train-size", "2000", "--quiet", "--json");
     assert.equal(l.status, 0, l.stderr);
     assert.equal(JSON.parse(l.stdout).samples, 2000);
-    const d = cli("distill", "--teacher-cache", join(dir, "cache"), "--train-size", "2000", "--student", "mlp:16", "--epochs", "3", "--batch-size", "32", "--out", join(dir, "run"), "--quiet", "--json");
+    const d = cli("distill", "--teacher-cache", join(dir, "cache"), "--train-size", "2000", "--student", "mlp:16", "--epochs", "3", "--batch-size", "32", "--temperature", "4", "--alpha", "0.1", "--out", join(dir, "run"), "--quiet", "--json");
     assert.equal(d.status, 0, d.stderr);
     const agree = JSON.parse(d.stdout).agreementWithTeacher;
     assert.ok(agree > 0.5, `agreement with the cached teacher ${agree}`);

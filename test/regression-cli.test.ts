@@ -169,7 +169,7 @@ test("regression end to end: train → distill → eval (hand-computed RMSE/MAE/
   cache.close();
   const teacherOnTrain = await predictionsOf(teacherDir, trainSet.x.subarray(0, 5 * trainSet.sampleSize), 5);
   cached.forEach((v, i) => assert.ok(Math.abs(v - teacherOnTrain[i]) < 1e-3 * Math.max(1, Math.abs(teacherOnTrain[i])), `cache row ${i}: ${v} vs teacher ${teacherOnTrain[i]}`));
-  const fromCache = await cli(["distill", "--teacher-cache", cacheDir, "--student", "mlp:4", ...common, "--epochs", "2", "--out", join(tmp, "from-cache"), "--json", "--quiet"]);
+  const fromCache = await cli(["distill", "--teacher-cache", cacheDir, "--student", "mlp:4", ...common, "--epochs", "2", "--alpha", "0.1", "--out", join(tmp, "from-cache"), "--json", "--quiet"]);
   const cj = JSON.parse(fromCache.stdout);
   assert.equal(cj.rmseVsTeacherMeasuredOn, "transfer set (teacher cache)");
   assert.ok(Number.isFinite(cj.testRmse) && Number.isFinite(cj.rmseVsTeacher));

@@ -202,7 +202,7 @@ test("train: SIGKILL in a checkpoint write, then during an epoch of the resumed 
 test("distill: killed during an epoch (default --out); --resume with a changed option is refused naming it; --resume picks the run and ends bit-identical", async (t) => {
   assertOk(await referenceTrain());
   const teacher = join(RUNS, "ref-train", "model");
-  const DISTILL = ["distill", "--teacher", teacher, "--student", "mlp:16", "--data", `idx:${DATA}`, "--epochs", "5", "--batch-size", "32", "--validation-size", "200", "--alpha", "0.2", "--backend", "cpu"];
+  const DISTILL = ["distill", "--teacher", teacher, "--student", "mlp:16", "--data", `idx:${DATA}`, "--epochs", "5", "--batch-size", "32", "--validation-size", "200", "--temperature", "4", "--alpha", "0.2", "--backend", "cpu"];
   const ref = await tsdistill([...DISTILL, "--out", join(RUNS, "ref-distill")]);
   assertOk(ref);
 

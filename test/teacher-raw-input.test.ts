@@ -94,11 +94,11 @@ test("CLI: a function teacher reading raw JSONL texts is labelled, distilled (fr
   const l = await runCli(["label", "--teacher", teacher, "--out", join(dir, "cache"), ...common]);
   assert.equal(l.code, 0, l.stderr);
   assert.equal(JSON.parse(l.stdout).split, "train");
-  const fromCache = await runCli(["distill", "--teacher-cache", join(dir, "cache"), "--student", "mlp:16", "--epochs", "25", "--batch-size", "16", "--lr", "0.01", "--out", join(dir, "run1"), ...common]);
+  const fromCache = await runCli(["distill", "--teacher-cache", join(dir, "cache"), "--student", "mlp:16", "--epochs", "25", "--batch-size", "16", "--lr", "0.01", "--temperature", "4", "--alpha", "0.1", "--out", join(dir, "run1"), ...common]);
   assert.equal(fromCache.code, 0, fromCache.stderr);
   assert.ok(JSON.parse(fromCache.stdout).agreementWithTeacher > 0.85, fromCache.stdout);
 
-  const direct = await runCli(["distill", "--teacher", teacher, "--student", "mlp:16", "--epochs", "25", "--batch-size", "16", "--lr", "0.01", "--out", join(dir, "run2"), ...common]);
+  const direct = await runCli(["distill", "--teacher", teacher, "--student", "mlp:16", "--epochs", "25", "--batch-size", "16", "--lr", "0.01", "--temperature", "4", "--alpha", "0.1", "--out", join(dir, "run2"), ...common]);
   assert.equal(direct.code, 0, direct.stderr);
   const res = JSON.parse(direct.stdout);
   assert.equal(res.teacherTestAccuracy, 1, "the keyword teacher reads each test text and is always right");

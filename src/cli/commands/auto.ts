@@ -1,15 +1,15 @@
 import { availableParallelism } from "node:os";
 import { choiceOption, numberOption, parseOptions } from "../args.js";
-import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, dataOptionHelp, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, printResult, selectBackend } from "./common.js";
 import { DEFAULT_DB, runAutoSearch } from "../../auto/search.js";
 import { formatFronts } from "../../auto/summary.js";
 import { TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
-import { DATA_HELP } from "../../data/sources.js";
+import { DATA_SPECS_HELP } from "../../data/sources.js";
 import { UsageError } from "../../util/errors.js";
 import { openQueue, parseQueueUrl, type QueueClient } from "../../queue/connection.js";
 import { QueuePool } from "../../queue/auto-pool.js";
 
-export const AUTO_HELP = `tsdistill auto --teacher PATH --data mnist|idx:DIR (--time-budget 15m | --trials N) [options]
+export const AUTO_HELP = `tsdistill auto --teacher PATH --data SPEC (--time-budget 15m | --trials N) [options]
 
 Searches for the best student under your constraints: student architecture (MLP depth and widths, CNN
 channels), distillation method (kd, dkd, dist, logit-mse, each mixed with hard-label cross-entropy by α),
@@ -24,8 +24,7 @@ Writes <out>/best (the best student meeting the constraints; 'tsdistill export -
 <out>/report.html (Pareto charts and tables), <out>/results.json, and prints both Pareto fronts.
 
   --teacher PATH         ${TEACHER_SPEC_HELP}
-  --data SPEC            data set (default mnist); ${DATA_HELP}
-${DATA_OPTIONS_HELP}
+${dataOptionHelp("data set (default mnist)")}
   --max-params N         largest student allowed (parameters)
   --max-latency-ms X     slowest student allowed: batch-1 p50 latency in ms on this machine and backend
   --min-agreement A      least top-1 agreement with the teacher on the validation split, in [0, 1]
@@ -51,7 +50,9 @@ ${GLOBAL_HELP}
 
 With --trials N the search is deterministic for a seed (the same trials, scores and best) with any --workers;
 with --time-budget the trials that fit depend on the machine's speed. Latencies are measured, so candidates near
---max-latency-ms may be kept or skipped differently between runs.`;
+--max-latency-ms may be kept or skipped differently between runs.
+
+${DATA_SPECS_HELP}`;
 
 /** "900", "90s", "15m", "1h", "1h30m" → seconds. */
 export function parseDuration(raw: string): number {

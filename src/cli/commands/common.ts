@@ -5,6 +5,7 @@ import type { FitOptions } from "../../train/fit.js";
 import type { OptimizerConfig } from "../../train/optimizers.js";
 import type { ScheduleConfig } from "../../util/schedules.js";
 import { ProgressReporter } from "../progress.js";
+import { BUDGET_HELP, DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, defaultBudget } from "../../train/budget.js";
 
 export const GLOBAL_OPTIONS: OptionSpec = {
   backend: { type: "string" },
@@ -19,6 +20,11 @@ export const DATA_OPTIONS: OptionSpec = {
   label: { type: "string" },
   task: { type: "string" },
 };
+
+/** The --data line of a command's help (what its default is), followed by --label and --task; end the help with DATA_SPECS_HELP. */
+export function dataOptionHelp(what: string): string {
+  return `  --data SPEC            ${what}; one of the data specs listed below\n${DATA_OPTIONS_HELP}`;
+}
 
 export const DATA_OPTIONS_HELP = `  --label COL            label column of csv:/arff: data (fills the spec's label=; default: the only column named
                          label, class, target or y; else an error lists the columns)
@@ -48,10 +54,9 @@ export const GLOBAL_HELP = `  --backend auto|wasm|cpu|native   TF.js backend (de
   --quiet, -q            no progress output
   --json                 print the result as one JSON object on stdout`;
 
-export const TRAINING_HELP = `  --data SPEC            data set (default mnist): mnist, idx:DIR, csv:FILE, arff:FILE, jsonl:FILE, images:DIR (see below)
-${DATA_OPTIONS_HELP}
-  --epochs N             training epochs (default 10)
-  --batch-size N         mini-batch size (default 128)
+export const TRAINING_HELP = `${dataOptionHelp("data set (default mnist)")}
+  --epochs N             training epochs (${BUDGET_HELP.epochs})
+  --batch-size N         mini-batch size (${BUDGET_HELP.batchSize})
   --optimizer adam|sgd   optimiser (default adam)
   --lr X                 learning rate (default 0.001 for adam, 0.05 for sgd)
   --momentum X           SGD momentum (default 0.9)
@@ -86,6 +91,8 @@ export interface TrainingSettings {
   validationSize?: number;
   seed: number;
   fit: Omit<FitOptions, "validation" | "reporter" | "label">;
+  /** --epochs / --batch-size as given (sizedFit fills the others from the training set's size). */
+  given: { epochs?: number; batchSize?: number };
 }
 
 /** Reads the shared training options, with one clear error per bad value. */
@@ -103,14 +110,16 @@ export function trainingSettings(values: Values, defaults: { epochs?: number } =
     : scheduleKind === "step" ? { kind: "step", everyEpochs: numberOption("step-every", values["step-every"], { min: 0, exclusiveMin: true }) ?? 3, gamma: numberOption("gamma", values.gamma, { min: 0, max: 1, exclusiveMin: true }) ?? 0.1, warmupEpochs }
     : { kind: "constant", warmupEpochs };
   const seed = numberOption("seed", values.seed, { int: true, min: 0 }) ?? 42;
+  const given = { epochs: numberOption("epochs", values.epochs, { int: true, min: 1 }) ?? defaults.epochs, batchSize: numberOption("batch-size", values["batch-size"], { int: true, min: 1 }) };
   return {
+    given,
     data: dataSpec(values),
     trainSize: numberOption("train-size", values["train-size"], { int: true, min: 1 }),
     validationSize: numberOption("validation-size", values["validation-size"], { int: true, min: 1 }),
     seed,
     fit: {
-      epochs: numberOption("epochs", values.epochs, { int: true, min: 1 }) ?? defaults.epochs ?? 10,
-      batchSize: numberOption("batch-size", values["batch-size"], { int: true, min: 1 }) ?? 128,
+      epochs: given.epochs ?? DEFAULT_EPOCHS,
+      batchSize: given.batchSize ?? DEFAULT_BATCH_SIZE,
       optimizer,
       schedule,
       seed,
@@ -165,6 +174,11 @@ export function announceData(values: Values, lines: string[] | DataSummary): voi
  */
 export function splitTrainValidation(data: LoadedData, s: TrainingSettings): Splits {
   return splitLoaded(data, { validationSize: s.validationSize, trainSize: s.trainSize, seed: s.seed });
+}
+
+/** The fit options with the epochs and batch size not given filled in for a training set of n samples (train/budget.ts). */
+export function sizedFit(s: TrainingSettings, n: number): TrainingSettings["fit"] {
+  return { ...s.fit, ...defaultBudget(n, s.given) };
 }
 
 /** The run folder of a command: new, or with --resume the interrupted one (at --out, else the newest in runs/) whose config matches. */

@@ -1,12 +1,12 @@
 import { parseOptions, numberOption } from "../args.js";
 import { lmDistillCommand } from "./lm-distill.js";
 import { argvHasLmData } from "./lm-common.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
-import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, sizedFit, splitTrainValidation, trainingSettings } from "./common.js";
+import { DATA_SPECS_HELP, loadImageData } from "../../data/sources.js";
 import { useBackend } from "../../engine/backend.js";
 import { buildModel, saveAnyModel } from "../../students/any-model.js";
 import type { TrainableModel } from "../../students/trainable.js";
-import { distill } from "../../train/distill.js";
+import { autoDistill, formatAutoDistillReport } from "../../train/auto-distill.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
@@ -23,8 +23,6 @@ import { PRIVACY_HELP, PRIVACY_OPTIONS, printDryRun, redactOptions } from "../pr
 import { loadRecipe } from "../../distill/recipe.js";
 import { runRecipe } from "../../distill/run-recipe.js";
 import { DISTILL_EMBEDDING_HELP, distillEmbeddingCommand, isEmbeddingCommandLine, parseEmbeddingArgs } from "./embedding.js";
-import { Distiller, type DistillerFitOptions, type DistillerResult } from "../../distill/distiller.js";
-import { kd } from "../../distill/term-builders.js";
 
 export const DISTILL_HELP = `tsdistill distill --teacher PATH --student SPEC [options]
 (Causal language models on text:/sotu corpora: tsdistill distill --data "sotu?ctx=128" --help)
@@ -48,15 +46,23 @@ whose outputs do not fit the data's task or class count is refused before anythi
                          token data (jsonl:FILE?tokenizer=…); a teacher folder whose preprocess.json differs from
                          the data's (an MLP on hashed n-grams, a transformer with another tokenizer) reads the raw
                          texts through its own preprocessing
-  --temperature T        softmax temperature (default 4)
-  --alpha A              weight of the hard-label loss, 1 − α goes to the teacher (default 0.1)
+  --temperature T|auto   softmax temperature (default auto: the best of 1, 2, 4 on the validation split)
+  --alpha A|auto         weight of the hard-label loss, 1 − α goes to the teacher (default auto: the best of 0.1,
+                         0.5 on the validation split)
+                         With auto, each setting is first trained for a quarter of the epochs and scored on the
+                         validation split (accuracy, ties broken by loss; regression: RMSE, and T is unused),
+                         then the best one for all epochs; the same student is also trained on
+                         the labels alone for all epochs and saved instead when it scores higher on validation.
+                         The run prints (and results.json records under autoDistill) each setting's score and the
+                         choice. Both given as numbers: one plain distillation, no search and no fallback.
   --dropout X            student dropout after hidden dense layers (default 0)
 ${PRIVACY_HELP}
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
-data specs: ${DATA_HELP}
 
-Embedding teachers (sentence encoders): tsdistill distill --task embedding --help`;
+Embedding teachers (sentence encoders): tsdistill distill --task embedding --help
+
+${DATA_SPECS_HELP}`;
 
 export async function distillCommand(argv: string[]): Promise<void> {
   if (argvHasLmData(argv)) return lmDistillCommand(argv);
@@ -83,15 +89,17 @@ export async function distillCommand(argv: string[]): Promise<void> {
   if (values.teacher && values["teacher-cache"]) throw new UsageError("distill: give --teacher or --teacher-cache, not both");
   if (!values.student) throw new UsageError("distill: --student is required (e.g. --student mlp:800-800)");
   const settings = trainingSettings(values);
-  const temperature = numberOption("temperature", values.temperature, { min: 0, exclusiveMin: true }) ?? 4;
-  const alpha = numberOption("alpha", values.alpha, { min: 0, max: 1 }) ?? 0.1;
+  const temperature = autoOrNumber("temperature", values.temperature, { min: 0, exclusiveMin: true });
+  const alpha = autoOrNumber("alpha", values.alpha, { min: 0, max: 1 });
   const dropout = numberOption("dropout", values.dropout, { min: 0, max: 0.99 }) ?? 0;
   const backend = await selectBackend(values);
   const data = loadImageData(settings.data);
   const spec = String(values.student);
   // Built (and its spec checked against the data) before any teacher is opened; disposed on every early exit.
-  const student = buildModel(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, preprocess: data.preprocess, dropout, seed: settings.seed });
+  const studentOptions = { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, preprocess: data.preprocess, dropout, seed: settings.seed };
+  const student = buildModel(spec, studentOptions);
   const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
+  settings.fit = sizedFit(settings, trainSet.size);
   const regression = trainSet.task === "regression";
   // The teacher, or its outputs over exactly this transfer set from a cache (then it is never loaded).
   const cacheDir = values["teacher-cache"] as string | undefined;
@@ -139,41 +147,56 @@ export async function distillCommand(argv: string[]): Promise<void> {
     throw err;
   }
   announceData(values, summary);
+  // The student kept (the distilled one, or the student alone when auto distillation falls back to it).
+  let finalStudent: TrainableModel = student;
   try {
     // Any teacher kind runs once over the transfer set (async path for ONNX, functions, ensembles, input specs).
     const t0 = performance.now();
     if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
     const teacherSeconds = (performance.now() - t0) / 1000;
     const reporter = recordingReporter(run, progress);
-    const checkpoint = new CheckpointStore(run.checkpointDir).at("distill");
-    // Classification trains through the library's Distiller (one KD term); regression keeps distill()'s MSE pair,
-    // which no registered term expresses.
-    const fitResult = regression
-      ? await distill({ ...settings.fit, teacherLogits, student, data: trainSet, temperature, alpha, validation, reporter, checkpoint })
-      : await fitWithDistiller(new Distiller({ teacherLogits, student, terms: [kd({ temperature, alpha })] }), trainSet, { ...settings.fit, validation, reporter, checkpoint });
+    const checkpoints = new CheckpointStore(run.checkpointDir);
+    // The student built above is the first one trained; the search's other candidates are built the same way.
+    let fresh: TrainableModel | null = student;
+    const makeStudent = (): TrainableModel => {
+      const s = fresh ?? buildModel(spec, studentOptions);
+      fresh = null;
+      return s;
+    };
+    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
+    finalStudent = trained;
+    announceData(values, formatAutoDistillReport(report));
+    const fallback = report.picked === "student alone";
     const input = data.preprocess?.kind === "tokens" ? "token ids from preprocess.json (its tokenizer)" : data.preprocess ? "features from preprocess.json" : "pixels scaled to [0, 1]";
     const saved = regression
       ? { task: "regression", outputs: "standardised value (value = output × target.std + target.mean, see preprocess.json)" }
-      : { temperature, outputs: "logits" };
-    await saveAnyModel(student, run.path("student"), { spec, role: "distilled student", teacher: teacherName, alpha, data: settings.data, input, ...saved }, data.preprocess);
-    const common = { student: spec, params: student.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: fitResult.teacherSeconds + teacherSeconds, backend };
+      : { temperature: report.chosen.temperature, outputs: "logits" };
+    const role = fallback ? "student alone (auto distillation's fallback: it beat the distilled student on validation)" : "distilled student";
+    await saveAnyModel(trained, run.path("student"), { spec, role, teacher: teacherName, alpha: report.chosen.alpha, data: settings.data, input, ...saved }, data.preprocess);
+    const common = { student: spec, params: trained.paramCount, teacherParams: opened?.paramCount ?? null, bestEpoch: fitResult.bestEpoch, trainSeconds: fitResult.seconds, teacherSeconds: (fitResult.teacherSeconds ?? 0) + teacherSeconds, backend, autoDistill: report };
     const { result, human } = regression
-      ? await regressionResult(student, teacher, cache, trainSet, data.test)
-      : await classificationResult(student, teacher, cache, trainSet, data.test);
+      ? await regressionResult(finalStudent, teacher, cache, trainSet, data.test)
+      : await classificationResult(finalStudent, teacher, cache, trainSet, data.test);
     // API teachers: requests, tokens, cost and redaction counts (after the test-set pass, which also sends texts).
     if (opened?.stats) Object.assign(common, { teacherStats: opened.stats() });
     run.writeJson("results.json", { ...result, ...common });
     const dir = run.finish();
-    printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}: ${human}\nsaved to ${dir}/student`);
-    student.dispose();
+    printResult(values, { ...result, ...common, runDir: dir, studentDir: `${dir}/student`, dataSummary: summary }, `${spec}${fallback ? " (student alone, the fallback)" : regression ? ` (α=${report.chosen.alpha})` : ` (T=${report.chosen.temperature}, α=${report.chosen.alpha})`}: ${human}\nsaved to ${dir}/student`);
+    finalStudent.dispose();
   } catch (err) {
-    student.dispose();
+    finalStudent.dispose();
     run.discard();
     throw err;
   } finally {
     cache?.close();
     await opened?.close();
   }
+}
+
+/** A number option that also takes "auto" (its default). */
+function autoOrNumber(name: string, raw: unknown, check: Parameters<typeof numberOption>[2]): number | "auto" {
+  if (raw === undefined || String(raw) === "auto") return "auto";
+  return numberOption(name, raw as string, check)!;
 }
 
 type Summary = { result: Record<string, unknown>; human: string };
@@ -201,14 +224,6 @@ async function classificationResult(student: TrainableModel, teacher: Teacher | 
 }
 
 /** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
-async function fitWithDistiller(distiller: Distiller, data: InMemoryDataset, opts: DistillerFitOptions): Promise<DistillerResult> {
-  try {
-    return await distiller.fit(data, opts);
-  } finally {
-    distiller.dispose();
-  }
-}
-
 async function regressionResult(student: TrainableModel, teacher: Teacher | undefined, cache: LabelCache | null, trainSet: InMemoryDataset, testSet: InMemoryDataset): Promise<Summary> {
   const test = evaluateRegression((x) => student.predict(x), testSet);
   // The teacher is already on the student's standardised scale (rescaledTeacher).

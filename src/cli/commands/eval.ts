@@ -3,10 +3,10 @@ import { lmEvalCommand } from "./lm-eval.js";
 import { argvHasLmData, argvModelIsLm } from "./lm-common.js";
 import { EVAL_EMBEDDING_HELP, evalEmbeddingCommand, isEmbeddingCommandLine, parseEmbeddingArgs } from "./embedding.js";
 import { isEmbedderFolder } from "../../embeddings/transformer-embedder.js";
-import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, dataOptionHelp, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, fmt, printResult, selectBackend } from "./common.js";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DATA_HELP, dataNotices, loadImageData } from "../../data/sources.js";
+import { DATA_SPECS_HELP, dataNotices, loadImageData } from "../../data/sources.js";
 import { summarizeData } from "../../data/summary.js";
 import { evaluateRegressionModels, type RegressionSuite } from "../../eval/regression-eval.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
@@ -39,17 +39,17 @@ tsdistill model folder) the student's RMSE to the teacher's predictions.
   --model DIR            model folder (model.json + weights)
   --teacher PATH         ${TEACHER_SPEC_HELP}, or a teacher cache of the test split
                          ('tsdistill label --split test', same --data)
-  --data SPEC            data set whose test split is used (default: the data recorded in the model folder, whose
-                         preprocess.json prepares the samples; refused when its samples do not fit the model);
-                         ${DATA_HELP}
-${DATA_OPTIONS_HELP}
+${dataOptionHelp(`data set whose test split is used (default: the data recorded in the model folder, whose
+                         preprocess.json prepares the samples; refused when its samples do not fit the model)`)}
   --batch N              batch size for the throughput measurement (default 256)
   --watts-per-core W     for the energy estimate: process CPU time per 1,000 predictions × W watts per busy core
                          (default ${DEFAULT_WATTS_PER_CORE}, a server core's share of its package power)
 ${GLOBAL_HELP}
   (--json adds the reliability curve, per-class accuracy and confusion matrices)
 
-Embedding students (a static / bag / transformer-embed folder): tsdistill eval --task embedding --help`;
+Embedding students (a static / bag / transformer-embed folder): tsdistill eval --task embedding --help
+
+${DATA_SPECS_HELP}`;
 
 const pct = (x: number | null | undefined, digits = 2) => (x == null ? "-" : `${(x * 100).toFixed(digits)}%`);
 const ms = (x: number | undefined) => (x === undefined ? "-" : x < 1 ? `${x.toFixed(3)} ms` : `${x.toFixed(2)} ms`);

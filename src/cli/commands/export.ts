@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { parseOptions, choiceOption, numberOption } from "../args.js";
-import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, fmt, printResult, selectBackend } from "./common.js";
+import { DATA_OPTIONS, dataOptionHelp, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, fmt, printResult, selectBackend } from "./common.js";
 import { modelOutputScale, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
-import { DATA_HELP } from "../../data/sources.js";
+import { DATA_SPECS_HELP } from "../../data/sources.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { loadLayersModel, saveModel } from "../../students/io.js";
@@ -58,9 +58,10 @@ OUT.preprocess.mjs beside OUT.onnx; tfjs: inside the folder.
                          scales are folded into the next layer so stock tf.loadLayersModel reads it)
   --out PATH             output file (onnx, default DIR.onnx) or folder (tfjs, default DIR/../export-tfjs)
   --check N              test samples for the check (default 1000; 0 skips it)
-  --data SPEC            data for the check (default: the data recorded in the model); ${DATA_HELP}
-${DATA_OPTIONS_HELP}
-${GLOBAL_HELP}`;
+${dataOptionHelp("data for the check (default: the data recorded in the model)")}
+${GLOBAL_HELP}
+
+${DATA_SPECS_HELP}`;
 
 interface CheckSamples {
   /** What the exported graph takes, for n samples. */

@@ -1,8 +1,8 @@
 import { parseOptions, numberOption, choiceOption } from "../args.js";
 import { lmLabelCommand } from "./lm-label.js";
 import { argvHasLmData } from "./lm-common.js";
-import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
-import { DATA_HELP, loadSplits } from "../../data/sources.js";
+import { DATA_OPTIONS, dataOptionHelp, GLOBAL_HELP, GLOBAL_OPTIONS, announceData, dataSpec, printResult, selectBackend } from "./common.js";
+import { DATA_SPECS_HELP, loadSplits } from "../../data/sources.js";
 import { checkTeacherTask, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import { labelDataset } from "../../teachers/label-cache.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
@@ -35,8 +35,7 @@ sample kind) and run on 64 samples spread over the data (finite outputs, not one
                          OpenAI-compatible endpoint. Repeat --teacher for an ensemble.
   --weights W1,W2,…      ensemble weights (default equal): p = Σ w_i·softmax(z_i) / Σ w_i
   --out DIR              cache folder
-  --data SPEC            data set (default mnist); ${DATA_HELP}
-${DATA_OPTIONS_HELP}
+${dataOptionHelp("data set (default mnist)")}
   --validation-size N    held-out samples, as for distill (default 10 % of the training split, at most 5000)
   --train-size N         label only the first N transfer images
   --split train|validation|test   which split to label (default train: the transfer set)
@@ -48,7 +47,9 @@ ${PRIVACY_HELP}
   --queue redis://HOST:PORT   have 'tsdistill worker' processes compute the shards (README: Scale-out); --out
                          must be a folder every worker writes at the same path. This process checks the
                          teacher, queues the missing shards, and alone writes the manifest: the same files as without --queue
-${GLOBAL_HELP}`;
+${GLOBAL_HELP}
+
+${DATA_SPECS_HELP}`;
 
 export async function labelCommand(argv: string[]): Promise<void> {
   if (argvHasLmData(argv)) return lmLabelCommand(argv);

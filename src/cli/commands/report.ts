@@ -1,6 +1,6 @@
 import { parseOptions, numberOption } from "../args.js";
-import { DATA_OPTIONS, DATA_OPTIONS_HELP, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, printResult, selectBackend } from "./common.js";
-import { DATA_HELP } from "../../data/sources.js";
+import { DATA_OPTIONS, dataOptionHelp, GLOBAL_HELP, GLOBAL_OPTIONS, dataSpec, printResult, selectBackend } from "./common.js";
+import { DATA_SPECS_HELP } from "../../data/sources.js";
 import { writeRunReport } from "../../report/run-report.js";
 import { UsageError } from "../../util/errors.js";
 
@@ -14,13 +14,14 @@ The page uses no scripts and loads nothing from the network.
 
   --run DIR              the run folder
   --out FILE             the HTML file (default DIR/report.html; the JSON goes to DIR/report.json)
-  --data SPEC            evaluate on this data set (default: the run's own); ${DATA_HELP}
-${DATA_OPTIONS_HELP}
+${dataOptionHelp("evaluate on this data set (default: the run's own)")}
   --batch N              batch size for the throughput measurement (default 256)
   --watts-per-core W     energy estimate: CPU time per 1,000 predictions × W watts per busy core (default 5)
   --no-eval              do not load or evaluate the models (curves and results.json only)
   --no-timing            evaluate the models but skip latency and throughput
-${GLOBAL_HELP}`;
+${GLOBAL_HELP}
+
+${DATA_SPECS_HELP}`;
 
 export async function reportCommand(argv: string[]): Promise<void> {
   const { values } = parseOptions("report", argv, {

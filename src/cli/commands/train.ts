@@ -1,8 +1,8 @@
 import { parseOptions, numberOption } from "../args.js";
 import { lmTrainCommand } from "./lm-train.js";
 import { argvHasLmData } from "./lm-common.js";
-import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, splitTrainValidation, trainingSettings } from "./common.js";
-import { DATA_HELP, loadImageData } from "../../data/sources.js";
+import { GLOBAL_HELP, GLOBAL_OPTIONS, TRAINING_HELP, TRAINING_OPTIONS, announceData, fmt, openRunFolder, printResult, recordingReporter, reporterFrom, selectBackend, sizedFit, splitTrainValidation, trainingSettings } from "./common.js";
+import { DATA_SPECS_HELP, loadImageData } from "../../data/sources.js";
 import { buildModel, saveAnyModel } from "../../students/any-model.js";
 import { TRANSFORMER_SPEC_HELP } from "../../students/spec.js";
 import { train } from "../../train/distill.js";
@@ -28,7 +28,8 @@ with MSE on the standardised target (its mean and std are saved in preprocess.js
   --input-dropout X      dropout rate on the input (default 0)
 ${TRAINING_HELP}
 ${GLOBAL_HELP}
-data specs: ${DATA_HELP}`;
+
+${DATA_SPECS_HELP}`;
 
 export async function trainCommand(argv: string[]): Promise<void> {
   if (argvHasLmData(argv)) return lmTrainCommand(argv);
@@ -44,6 +45,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   // Built before the run folder exists: a spec that does not fit the data leaves nothing behind.
   const model = buildModel(spec, { inputShape: data.train.sampleShape, numClasses: data.train.numClasses, preprocess: data.preprocess, dropout, inputDropout, seed: settings.seed });
   const { train: trainSet, validation, summary } = splitTrainValidation(data, settings);
+  settings.fit = sizedFit(settings, trainSet.size);
   const regression = data.train.task === "regression";
   const progress = reporterFrom(values);
   const config = { command: "train", model: spec, dropout, inputDropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };

@@ -1,0 +1,171 @@
+import type { InMemoryDataset } from "../data/dataset.js";
+import type { TrainableModel } from "../students/trainable.js";
+import type { LogitLookup } from "../teachers/teacher.js";
+import type { FitCheckpoint } from "./checkpoint.js";
+import { distill, train, type DistillOptions } from "./distill.js";
+import type { FitResult } from "./fit.js";
+
+/** A distillation setting tried on the validation split. */
+export interface KdSetting {
+  temperature: number;
+  alpha: number;
+}
+
+/**
+ * The grid searched when T and/or α are "auto". T = 4, α = 0.1 (Hinton's MNIST setting) collapsed a small image
+ * student to one class and lost on tabular data; milder settings with more weight on the labels did not
+ * (docs/RESULTS.md, "Defaults"), so the grid spans both.
+ */
+export const AUTO_TEMPERATURES = [1, 2, 4] as const;
+export const AUTO_ALPHAS = [0.1, 0.5] as const;
+
+export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "temperature" | "alpha" | "teacher" | "validation" | "checkpoint" | "label"> {
+  teacherLogits: LogitLookup;
+  data: InMemoryDataset;
+  validation: InMemoryDataset;
+  /** A fresh, identically initialised student for each training (same seed → same start). */
+  makeStudent: () => TrainableModel;
+  temperature: number | "auto";
+  alpha: number | "auto";
+  /** Epochs of each search candidate (default: a quarter of `epochs`, at least 1). */
+  searchEpochs?: number;
+  /** One checkpoint per training phase (search candidates, distilled, alone), so --resume continues any of them. */
+  checkpointFor?: (phase: string) => FitCheckpoint | undefined;
+}
+
+export interface ValidationScore {
+  /** Higher is better: accuracy, or −RMSE for regression. */
+  score: number;
+  /**
+   * Classification: the validation cross-entropy at the kept epoch, which breaks ties in accuracy (small validation
+   * splits often tie, e.g. both at 100 % of 14 samples); null for regression.
+   */
+  valLoss: number | null;
+  valAccuracy: number | null;
+  valRmse: number | null;
+}
+
+export interface CandidateReport extends KdSetting, ValidationScore {
+  epochs: number;
+}
+
+export interface AutoDistillReport {
+  /** What was asked for ("auto" or the number given). */
+  requested: { temperature: number | "auto"; alpha: number | "auto" };
+  /** The search over the grid (empty when both were given). */
+  candidates: CandidateReport[];
+  /** The setting of the full distillation run. */
+  chosen: KdSetting;
+  distilled: ValidationScore & { epochs: number };
+  /** The same student trained on the labels alone with the same budget (null when both T and α were given). */
+  alone: (ValidationScore & { epochs: number }) | null;
+  /** Which student is returned: the distilled one, or the student alone when it scored higher on validation. */
+  picked: "distilled" | "student alone";
+}
+
+export interface AutoDistillResult {
+  student: TrainableModel;
+  fit: FitResult & { teacherSeconds?: number };
+  report: AutoDistillReport;
+}
+
+/** The grid for the "auto" parts; a number given by the user is kept fixed. Regression has no temperature. */
+export function searchGrid(temperature: number | "auto", alpha: number | "auto", regression: boolean): KdSetting[] {
+  const ts = regression ? [1] : temperature === "auto" ? [...AUTO_TEMPERATURES] : [temperature];
+  const as = alpha === "auto" ? [...AUTO_ALPHAS] : [alpha];
+  return ts.flatMap((t) => as.map((a) => ({ temperature: t, alpha: a })));
+}
+
+export function scoreOf(fit: FitResult): ValidationScore {
+  if (fit.bestValRmse !== undefined && fit.bestValRmse !== null) return { score: -fit.bestValRmse, valLoss: null, valAccuracy: null, valRmse: fit.bestValRmse };
+  if (fit.bestValAccuracy === null) throw new Error("auto distillation needs a validation split");
+  const kept = fit.history[fit.bestEpoch - 1];
+  return { score: fit.bestValAccuracy, valLoss: kept?.valLoss ?? null, valAccuracy: fit.bestValAccuracy, valRmse: null };
+}
+
+/** a beats b on validation: higher score; on equal scores, lower validation loss. */
+export function beats(a: ValidationScore, b: ValidationScore): boolean {
+  if (a.score !== b.score) return a.score > b.score;
+  return a.valLoss !== null && b.valLoss !== null && a.valLoss < b.valLoss;
+}
+
+/** The best candidate (beats()); on a full tie the earlier one in grid order (lower T, lower α). */
+export function bestCandidate(candidates: readonly CandidateReport[]): CandidateReport {
+  if (candidates.length === 0) throw new Error("bestCandidate: no candidates");
+  return candidates.reduce((best, c) => (beats(c, best) ? c : best));
+}
+
+/** The student alone is kept only when it beats the distilled one on validation: a full tie goes to the distilled student. */
+export function pickFinal(distilled: ValidationScore, alone: ValidationScore | null): AutoDistillReport["picked"] {
+  return alone !== null && beats(alone, distilled) ? "student alone" : "distilled";
+}
+
+/**
+ * Distillation with defaults that do not lose: for T and/or α "auto", a short run of each grid setting scored on
+ * the validation split picks the setting of the full run; the same student is also trained on the labels alone with
+ * the full budget, and returned instead when the distilled one is worse on validation. With both numbers given it
+ * is a plain distill(). Deterministic for a given seed and backend.
+ */
+export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, data, validation, ...fitOptions } = options;
+  const regression = data.task === "regression";
+  const auto = alpha === "auto" || (!regression && temperature === "auto");
+  const grid = searchGrid(temperature, alpha, regression);
+  const candidates: CandidateReport[] = [];
+  const epochs = fitOptions.epochs;
+  const shortEpochs = searchEpochs ?? Math.max(1, Math.round(epochs / 4));
+  if (grid.length > 1) {
+    for (const s of grid) {
+      const student = makeStudent();
+      try {
+        const fit = await distill({ ...fitOptions, epochs: shortEpochs, data, validation, teacherLogits, student, ...s, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
+        candidates.push({ ...s, ...scoreOf(fit), epochs: shortEpochs });
+      } finally {
+        student.dispose();
+      }
+    }
+  }
+  const chosen: KdSetting = candidates.length ? { temperature: bestCandidate(candidates).temperature, alpha: bestCandidate(candidates).alpha } : grid[0];
+  const distilledStudent = makeStudent();
+  let aloneStudent: TrainableModel | null = null;
+  try {
+    const distilledFit = await distill({ ...fitOptions, data, validation, teacherLogits, student: distilledStudent, ...chosen, label: "distill", checkpoint: checkpointFor?.("distill") });
+    const distilled = { ...scoreOf(distilledFit), epochs };
+    let alone: AutoDistillReport["alone"] = null;
+    let aloneFit: FitResult | null = null;
+    if (auto) {
+      aloneStudent = makeStudent();
+      aloneFit = await train(aloneStudent, data, { ...fitOptions, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
+      alone = { ...scoreOf(aloneFit), epochs };
+    }
+    const picked = pickFinal(distilled, alone);
+    const report: AutoDistillReport = { requested: { temperature, alpha }, candidates, chosen, distilled, alone, picked };
+    if (picked === "student alone") {
+      distilledStudent.dispose();
+      const student = aloneStudent!;
+      aloneStudent = null;
+      return { student, fit: aloneFit!, report };
+    }
+    return { student: distilledStudent, fit: distilledFit, report };
+  } catch (err) {
+    distilledStudent.dispose();
+    throw err;
+  } finally {
+    aloneStudent?.dispose();
+  }
+}
+
+/** The report in a few lines for the terminal. */
+export function formatAutoDistillReport(r: AutoDistillReport): string[] {
+  const v = (s: ValidationScore) => (s.valRmse !== null ? `val RMSE ${s.valRmse.toPrecision(5)}` : `val accuracy ${((s.valAccuracy ?? 0) * 100).toFixed(2)}%` + (s.valLoss !== null ? ` (loss ${s.valLoss.toFixed(4)})` : ""));
+  // Regression has no temperature.
+  const regression = r.distilled.valRmse !== null;
+  const setting = (s: KdSetting) => (regression ? `α=${s.alpha}` : `T=${s.temperature} α=${s.alpha}`);
+  const lines: string[] = [];
+  if (r.candidates.length) {
+    lines.push(`search (${regression ? "" : `T ${r.requested.temperature}, `}α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `${setting(c)} ${v(c)}`).join("; "));
+  }
+  lines.push(`distilled with ${setting(r.chosen)}: ${v(r.distilled)}` + (r.alone ? `; student alone: ${v(r.alone)}` : ""));
+  if (r.alone) lines.push(r.picked === "distilled" ? "kept the distilled student (not worse on validation than the student alone)" : `kept the student alone: it beat the distilled student on validation (${regression ? "RMSE" : "accuracy, then loss"})`);
+  return lines;
+}
