@@ -3,6 +3,8 @@
 // bodies for `tsdistill serve`'s /predict. Each must give one clean error line (TsdistillError; for HTTP a 4xx
 // JSON error of one line) or a parsed result, never an internal error or a 500. Fixed seed; figures in
 // docs/RELIABILITY.md.
+import { parseLmRecipe } from "../src/experiments/lm-recipe.js";
+import { parseEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -73,6 +75,8 @@ function applyEdits(value: unknown, edits: Edit[]): unknown {
 /** As `tsdistill run` reads a file (an experiment or a VAD recipe), or as `distill --recipe` (one run). */
 function parseAnyRecipe(raw: unknown, file: string): unknown {
   if (raw && typeof raw === "object" && (raw as { kind?: unknown }).kind === "vad") return parseVadRecipe(raw, file);
+  if (raw && typeof raw === "object" && (raw as { kind?: unknown }).kind === "lm") return parseLmRecipe(raw, file);
+  if (raw && typeof raw === "object" && (raw as { kind?: unknown }).kind === "embedding") return parseEmbeddingRecipe(raw, file);
   if (raw && typeof raw === "object" && "variants" in raw) return parseExperiment(raw, file, { quick: "quick" in raw });
   return parseRecipe(raw, file);
 }

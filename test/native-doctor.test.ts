@@ -21,8 +21,8 @@ test("doctor on native: the addon, OpenBLAS config, core type, threads and CPU",
 
 test("auto is the default backend: native when the addon loads, else wasm; doctor says which ran", async () => {
   const { resolveAuto } = await import("../src/engine/backend.js");
-  const { nativeAddon } = await import("../src/engine/native-addon.js");
-  const expected = nativeAddon ? "native" : "wasm";
+  const { loadNativeAddon } = await import("../src/engine/native-addon.js");
+  const expected = loadNativeAddon() ? "native" : "wasm";
   assert.equal(resolveAuto(), expected);
   assert.equal(await useBackend(), expected, "useBackend() with no name runs auto");
   const { report, text } = doctorReport(await useBackend("auto"), "auto");

@@ -40,7 +40,8 @@ after(async () => {
   model.dispose();
 });
 async function start(opts: Parameters<typeof startServer>[0]): Promise<RunningServer> {
-  const s = await startServer(opts);
+  // The servers default to auto (native where the addon loads); these tests pin wasm, like the engine above.
+  const s = await startServer({ backend: "wasm", ...opts });
   servers.push(s);
   return s;
 }

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { useBackend } from "../src/engine/backend.js";
-import { nativeAddon } from "../src/engine/native-addon.js";
+import { nativeTestOptions } from "./native-helpers.js";
 import { loadStudent } from "../src/students/student.js";
 import { buildModel } from "../src/students/any-model.js";
 import { loadImageData } from "../src/data/sources.js";
@@ -30,7 +30,7 @@ const describe = (r: Run) => `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.s
 const json = (r: Run) => JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
 const readJson = (path: string) => JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
 
-const NATIVE_SKIP = nativeAddon ? {} : { skip: "native addon not built (run: node scripts/build-native.mjs, needs libopenblas-dev)" };
+const NATIVE_SKIP = nativeTestOptions;
 
 for (const backend of ["wasm", "native"] as const) {
   test(`train --model transformer on token data (${backend}): saved with its tokenizer, eval gives the same accuracy`, backend === "native" ? NATIVE_SKIP : {}, async () => {
