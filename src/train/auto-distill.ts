@@ -2,7 +2,7 @@ import type { InMemoryDataset } from "../data/dataset.js";
 import type { TrainableModel } from "../students/trainable.js";
 import type { LogitLookup } from "../teachers/teacher.js";
 import type { FitCheckpoint } from "./checkpoint.js";
-import { distill, train, type DistillOptions } from "./distill.js";
+import { distill, train, type DistillOptions, type DistillResult } from "./distill.js";
 import type { FitResult } from "./fit.js";
 
 /** A distillation setting tried on the validation split. */
@@ -25,6 +25,8 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
   validation: InMemoryDataset;
   /** A fresh, identically initialised student for each training (same seed → same start). */
   makeStudent: () => TrainableModel;
+  /** How each distillation trains (default distill(); the CLI passes the library's Distiller with one kd term). */
+  distillWith?: (options: DistillOptions) => Promise<DistillResult>;
   temperature: number | "auto";
   alpha: number | "auto";
   /** Epochs of each search candidate (default: a quarter of `epochs`, at least 1). */
@@ -107,7 +109,7 @@ export function pickFinal(distilled: ValidationScore, alone: ValidationScore | n
  * is a plain distill(). Deterministic for a given seed and backend.
  */
 export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
-  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, data, validation, ...fitOptions } = options;
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, data, validation, distillWith = distill, ...fitOptions } = options;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
   const grid = searchGrid(temperature, alpha, regression);
@@ -118,7 +120,7 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
     for (const s of grid) {
       const student = makeStudent();
       try {
-        const fit = await distill({ ...fitOptions, epochs: shortEpochs, data, validation, teacherLogits, student, ...s, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
+        const fit = await distillWith({ ...fitOptions, epochs: shortEpochs, data, validation, teacherLogits, student, ...s, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
         candidates.push({ ...s, ...scoreOf(fit), epochs: shortEpochs });
       } finally {
         student.dispose();
@@ -129,7 +131,7 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const distilledStudent = makeStudent();
   let aloneStudent: TrainableModel | null = null;
   try {
-    const distilledFit = await distill({ ...fitOptions, data, validation, teacherLogits, student: distilledStudent, ...chosen, label: "distill", checkpoint: checkpointFor?.("distill") });
+    const distilledFit = await distillWith({ ...fitOptions, data, validation, teacherLogits, student: distilledStudent, ...chosen, label: "distill", checkpoint: checkpointFor?.("distill") });
     const distilled = { ...scoreOf(distilledFit), epochs };
     let alone: AutoDistillReport["alone"] = null;
     let aloneFit: FitResult | null = null;

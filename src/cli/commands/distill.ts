@@ -7,6 +7,9 @@ import { useBackend } from "../../engine/backend.js";
 import { buildModel, saveAnyModel } from "../../students/any-model.js";
 import type { TrainableModel } from "../../students/trainable.js";
 import { autoDistill, formatAutoDistillReport } from "../../train/auto-distill.js";
+import type { DistillOptions, DistillResult } from "../../train/distill.js";
+import { Distiller } from "../../distill/distiller.js";
+import { kd } from "../../distill/term-builders.js";
 import { openTeachers, TEACHER_SPEC_HELP } from "../../teachers/open-teacher.js";
 import { checkTeacherOnData } from "../../teachers/teacher-checks.js";
 import { runTeacher } from "../../teachers/teacher-run.js";
@@ -163,7 +166,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
       fresh = null;
       return s;
     };
-    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
+    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
     finalStudent = trained;
     announceData(values, formatAutoDistillReport(report));
     const fallback = report.picked === "student alone";
@@ -221,6 +224,20 @@ async function classificationResult(student: TrainableModel, teacher: Teacher | 
     },
     human: `test accuracy ${(test.accuracy * 100).toFixed(2)}% (${test.errors} errors), ${teacherPart}`,
   };
+}
+
+/**
+ * One Hinton KD run through the library's Distiller (a kd term over the precomputed teacher logits): the same
+ * numbers as distill() (test/distiller.test.ts). Regression keeps distill()'s MSE pair, which no registered term expresses.
+ */
+async function kdWithDistiller(o: DistillOptions): Promise<DistillResult> {
+  const { teacherLogits, student, data, temperature = 4, alpha = 0.1, teacher: _teacher, cacheTeacher: _cache, augment: _augment, capture: _capture, extraParams: _extra, ...fit } = o;
+  const distiller = new Distiller({ teacherLogits, student, terms: [kd({ temperature, alpha })] });
+  try {
+    return await distiller.fit(data as InMemoryDataset, fit);
+  } finally {
+    distiller.dispose();
+  }
 }
 
 /** RMSE, MAE and R² in the target's units; the student-vs-teacher RMSE on the test set (from a cache: on the transfer set). */
