@@ -57,7 +57,8 @@ export interface DistillerResult extends FitResult {
   teacherSeconds: number;
 }
 
-function layerShapes(student: TrainableModel, teacher: Teacher | undefined, teacherOutputShape: number[]): ModelShapes {
+/** The shapes of the layers a term may name, on both sides (the loss registry checks terms against them). */
+export function layerShapes(student: TrainableModel, teacher: Teacher | undefined, teacherOutputShape: number[]): ModelShapes {
   const teacherLayers = teacher?.layers?.() ?? [];
   return {
     studentLayer: (name) => layerOutputShape(student, name),

@@ -9,7 +9,7 @@ import type { InMemoryDataset } from "../data/dataset.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { loadModel } from "../students/io.js";
-import { buildModel, layerOutputShape, saveAnyModel, type AnyModel } from "../students/any-model.js";
+import { buildModel, saveAnyModel } from "../students/any-model.js";
 import { openSavedModelTeacher } from "../teachers/saved-model-teacher.js";
 import type { OpenedTeacher } from "../teachers/teacher-openers.js";
 import { readsRaw, runTeacher } from "../teachers/teacher-run.js";
@@ -23,8 +23,8 @@ import type { CheckpointStore } from "../train/checkpoint.js";
 import { TsdistillError } from "../util/errors.js";
 import { checkTeacherTask } from "../teachers/teacher-task.js";
 import { recipeStages, type Recipe } from "./recipe.js";
-import { WeightedSumLoss, type ModelShapes } from "./terms.js";
-import { Distiller } from "./distiller.js";
+import { WeightedSumLoss } from "./terms.js";
+import { Distiller, layerShapes } from "./distiller.js";
 
 export interface RecipeResult {
   name: string;
@@ -39,16 +39,6 @@ export interface RecipeResult {
   /** How the data was read and split. */
   dataSummary: DataSummary;
   runDir?: string;
-}
-
-function shapesOf(student: AnyModel, teacher: Teacher | null, teacherOutputShape: number[]): ModelShapes {
-  const teacherLayers = teacher?.layers?.() ?? [];
-  return {
-    studentLayer: (name) => layerOutputShape(student, name),
-    teacherLayer: (name) => (name === "logits" ? teacherOutputShape : teacherLayers.find((l) => l.name === name)?.shape),
-    studentLayers: student.layerNames(),
-    teacherLayers: teacherLayers.map((l) => l.name),
-  };
 }
 
 /**
@@ -115,7 +105,7 @@ export async function runRecipe(recipe: Recipe, opts: RecipeRunOptions = {}): Pr
       const teacherConfig = modelConfigFromSpec(t.spec, { ...shape, dropout: t.dropout, inputDropout: t.inputDropout });
       // Validate the student's terms against the teacher's layers before spending time on training it.
       const probe = new SequentialModel(teacherConfig, 0);
-      recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, shapesOf(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
+      recipeStages(recipe).forEach((st, i) => WeightedSumLoss.compile(st.terms, layerShapes(student, modelTeacher(probe), probe.outputShape), recipe.seed, stageWhere(recipe, i, opts.source)).dispose());
       probe.dispose();
       announce();
       info(`training the teacher ${t.spec} for ${t.epochs} epochs`);
