@@ -6,6 +6,7 @@ import { DataError } from "../util/errors.js";
 import { readDataFile } from "../util/files.js";
 import { sha256Bytes as sha256, sha256File } from "../util/hashing.js";
 import { describeZodError } from "../util/zod-errors.js";
+import { pidAlive } from "../util/process-owner.js";
 import { decodeSafetensors } from "./safetensors.js";
 
 export const LABEL_CACHE_FORMAT = "tsdistill.teacher-cache";
@@ -124,15 +125,7 @@ export function mismatch(found: LabelCacheManifest, want: LabelCacheSettings): s
   return null;
 }
 
-export function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { pidAlive };
 
 export function isCacheFile(name: string): boolean {
   return name === MANIFEST_FILE || name === PARTIAL_MANIFEST_FILE || SHARD_FILE.test(name);

@@ -23,6 +23,7 @@ import { readDataFile, writeFileAtomic } from "../util/files.js";
 import { describeZodError } from "../util/zod-errors.js";
 import { sha256File } from "../util/hashing.js";
 import type { CausalLmTeacher, LmTeacherGeneration } from "./lm-teacher.js";
+import { pidAlive } from "../util/process-owner.js";
 
 export const LM_GENERATION_CACHE_FORMAT = "tsdistill.lm-generation-cache";
 export const LM_GENERATION_CACHE_VERSION = 1;
@@ -138,15 +139,6 @@ function mismatch(found: LmGenerationManifest, want: Settings): string | null {
     if (found.sampling[key] !== want.sampling[key]) return `stale cache: sampling.${key} is ${found.sampling[key]} in the cache, now ${want.sampling[key]}`;
   }
   return null;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**

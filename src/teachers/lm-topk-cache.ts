@@ -32,6 +32,7 @@ import { shardFileName } from "./label-cache.js";
 import { hashDataset } from "../data/dataset-hash.js";
 import { sha256File } from "../util/hashing.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./safetensors.js";
+import { pidAlive } from "../util/process-owner.js";
 
 export const LM_TOPK_CACHE_FORMAT = "tsdistill.lm-topk-cache";
 export const LM_TOPK_CACHE_VERSION = 1;
@@ -138,15 +139,6 @@ function mismatch(found: LmTopKManifest, want: Settings): string | null {
     if (found[key] !== want[key]) return `stale cache: ${key} is ${found[key]} in the cache, now ${want[key]}`;
   }
   return null;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** The teacher's top-k for windows, from per-token logits: log-softmax and top-k on the backend, the tail in float64. */

@@ -8,18 +8,15 @@ import { z } from "zod";
 import { TsdistillError } from "../../util/errors.js";
 import { describeZodError } from "../../util/zod-errors.js";
 import { parseRetryAfter } from "../api.js";
+import { apiHttpFields } from "../api-http.js";
 import { checkVectors, type EmbeddingTeacher } from "./embedding-teacher.js";
 
 export const ApiEmbeddingSettings = z
   .object({
-    /** Up to and including the version, e.g. http://127.0.0.1:8080/v1; "/embeddings" is appended. */
-    baseURL: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, "expected an http(s) URL such as http://127.0.0.1:8080/v1"),
-    model: z.string().min(1),
-    apiKeyEnv: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name (the key itself never goes in a config)")
-      .nullable()
-      .default("OPENAI_API_KEY"),
+    /** baseURL (up to and including the version; "/embeddings" is appended), model and apiKeyEnv as every API teacher. */
+    baseURL: apiHttpFields.baseURL,
+    model: apiHttpFields.model,
+    apiKeyEnv: apiHttpFields.apiKeyEnv,
     /** Asked-for width (models that can shorten their vectors); absent: the model's own, read from a probe request. */
     dimensions: z.number().int().positive().optional(),
     batchSize: z.number().int().positive().default(64),
