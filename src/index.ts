@@ -38,7 +38,7 @@ export { defaultBudget } from "./train/budget.js";
 export { createOptimizer, OptimizerConfig, type Optimizer, type OptimizerState } from "./train/optimizers.js";
 export { CheckpointStore, FileCheckpoint, type FitCheckpoint, type FitState } from "./train/checkpoint.js";
 export { lrFactor, ScheduleConfig } from "./util/schedules.js";
-export type { TrainingReporter, StepInfo, EpochMetrics } from "./train/reporter.js";
+export type { TrainingReporter, EpochMetrics } from "./train/reporter.js";
 export { evaluate, predictLogits, classificationMetrics, agreement, argmaxRows, type ClassificationMetrics, type Predictor } from "./eval/classification.js";
 export { measureLatency, type LatencyStats } from "./eval/latency.js";
 export { bytesOnDisk } from "./eval/size.js";
@@ -55,7 +55,7 @@ export { Distiller, type DistillerOptions, type DistillerFitOptions, type Distil
 export * as terms from "./distill/term-builders.js";
 export { term, ce, kd, dkd, dist, jsd, fitnets, attention, pkt, cosine, sp, cc, type TermCommon, type LayerTermCommon } from "./distill/term-builders.js";
 export { LOSS_OPTIONS, type BuiltinLossName, type LossOptionsInput } from "./losses/loss-options.js";
-export { progressReporter, type ProgressEvent, type ProgressCallbacks } from "./train/reporter.js";
+export { allReporters, type ProgressEvent, type EpochEvent, type ProgressCallbacks } from "./train/reporter.js";
 export { Projector } from "./distill/projector.js";
 export { Recipe, parseRecipe, loadRecipe, recipeStages, type RecipeInput } from "./distill/recipe.js";
 export { runRecipe, type RecipeResult } from "./distill/run-recipe.js";

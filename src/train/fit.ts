@@ -122,11 +122,11 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
         seen += batch.size;
         samplesSeen += batch.size;
         step++;
-        if (reporter?.onStep) {
+        if (reporter?.onBatch) {
           const elapsed = (performance.now() - start) / 1000;
           const sps = samplesSeen / Math.max(elapsed, 1e-9);
           const remaining = (cfg.epochs - epoch) * train.size - seen;
-          reporter.onStep({ label, epoch, epochs: cfg.epochs, step, stepsPerEpoch, loss: lossSum / seen, samplesPerSecond: sps, etaSeconds: remaining / sps });
+          reporter.onBatch({ kind: "batch", label, epoch: epoch + 1, epochs: cfg.epochs, step, stepsPerEpoch, loss: lossSum / seen, samplesPerSecond: sps, etaSeconds: remaining / sps });
         }
       }
       const seconds = (performance.now() - epochStart) / 1000;
@@ -141,7 +141,8 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
       }
       history.push(metrics);
       if (checkpoint) saveFit(checkpoint, { epoch: epoch + 1, fingerprint, history, best, params, optimizer, seconds: secondsBefore + (performance.now() - start) / 1000 });
-      reporter?.onEpochEnd?.(label, metrics, cfg.epochs);
+      const etaSeconds = (cfg.epochs - metrics.epoch) * seconds;
+      reporter?.onEpoch?.({ kind: "epoch", label, epoch: metrics.epoch, epochs: cfg.epochs, step, stepsPerEpoch, loss: metrics.loss, samplesPerSecond: metrics.samplesPerSecond, etaSeconds, metrics });
     }
     if (best) model.setWeights(best.weights);
   } finally {
