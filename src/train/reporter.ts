@@ -62,3 +62,41 @@ export function allReporters(...reporters: (TrainingReporter | undefined)[]): Tr
     onRestore: (label, history, epochs) => rs.forEach((r) => r.onRestore?.(label, history, epochs)),
   };
 }
+
+/**
+ * Builds a training loop's ProgressEvents (fit's, and the text students' loops): throughput from the samples this
+ * call has trained, the ETA from what is left of the training at that pace.
+ */
+export class ProgressTracker {
+  private readonly start = performance.now();
+  private samplesSeen = 0;
+
+  constructor(
+    private readonly reporter: TrainingReporter | undefined,
+    readonly label: string,
+    readonly epochs: number,
+    /** Samples in one epoch, and batches. */
+    readonly samplesPerEpoch: number,
+    readonly stepsPerEpoch: number,
+  ) {}
+
+  /** After batch `step` (from 1) of `epoch` (from 0) of `batchSize` samples; `seen` samples of the epoch so far, `loss` their mean. */
+  batch(epoch: number, step: number, batchSize: number, seen: number, loss: number): void {
+    this.samplesSeen += batchSize;
+    if (!this.reporter?.onBatch) return;
+    const sps = this.samplesSeen / Math.max((performance.now() - this.start) / 1000, 1e-9);
+    const remaining = (this.epochs - epoch) * this.samplesPerEpoch - seen;
+    this.reporter.onBatch({ kind: "batch", label: this.label, epoch: epoch + 1, epochs: this.epochs, step, stepsPerEpoch: this.stepsPerEpoch, loss, samplesPerSecond: sps, etaSeconds: remaining / sps });
+  }
+
+  /** After an epoch of `steps` batches (`metrics.epoch` counts from 1). */
+  epoch(metrics: EpochMetrics, steps: number): void {
+    const etaSeconds = (this.epochs - metrics.epoch) * metrics.seconds;
+    this.reporter?.onEpoch?.({ kind: "epoch", label: this.label, epoch: metrics.epoch, epochs: this.epochs, step: steps, stepsPerEpoch: this.stepsPerEpoch, loss: metrics.loss, samplesPerSecond: metrics.samplesPerSecond, etaSeconds, metrics });
+  }
+
+  /** The training is over (finished, failed or aborted). */
+  end(): void {
+    this.reporter?.onPhaseEnd?.(this.label);
+  }
+}
