@@ -6,8 +6,8 @@
  *   const { history } = await d.fit(train, { epochs: 5, validation, signal, callbacks: { onEpoch: (e) => … } });
  *
  * The other ways in are thin adapters over it: recipes (runRecipe, hence `tsdistill distill --config`, `tsdistill run`
- * and experiments) run each stage through a Distiller, `tsdistill distill --teacher` one kd term, and `tsdistill auto`
- * each classification trial. Regression (an MSE pair no registered term expresses) still trains through distill().
+ * and experiments) run each stage through a Distiller, `tsdistill distill --teacher` and `tsdistill demo` one kd
+ * term, and `tsdistill auto` each classification trial. Regression (an MSE pair no registered term expresses) still trains through distill().
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
