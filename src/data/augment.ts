@@ -32,12 +32,13 @@ export function randomShift(maxShift: number): Augment {
 }
 
 /**
- * Mixup for function matching (Zhang et al. 2018; Beyer et al. 2022 distil on it): each sample becomes
+ * Mixup on the fly, for function matching (Zhang et al. 2018; Beyer et al. 2022 distil on it; transfer.ts's mixup()
+ * makes a fixed set of blends instead, labelled once): each sample of every batch becomes
  * x'_i = λ_i·x_i + (1 − λ_i)·x_{π(i)}, π a seeded permutation of the batch and λ_i uniform in [0.5, 1], so the sample's
  * own label stays the dominant one (the hard-label term keeps y_i; the teacher labels x'_i itself). Works on any
  * feature vector (images, tables, hashed n-grams); labels, targets and indices stay as they are.
  */
-export function mixup(): Augment {
+export function mixupBatches(): Augment {
   return (batch, shape, rng) => {
     const d = shape.reduce((a, b) => a * b, 1);
     if (batch.x.length !== batch.size * d) throw new Error(`mixup: ${batch.x.length} input values do not make ${batch.size} samples of shape [${shape}]`);

@@ -1,5 +1,5 @@
 import type { InMemoryDataset } from "../data/dataset.js";
-import { mixup } from "../data/augment.js";
+import { mixupBatches } from "../data/augment.js";
 import type { TrainableModel } from "../students/trainable.js";
 import { onlineTeacherProblem, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import type { FitCheckpoint } from "./checkpoint.js";
@@ -54,6 +54,8 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
   teacher?: Teacher;
   /** Default "auto"; "on" fails when the teacher cannot label new inputs. */
   functionMatching?: FunctionMatchingMode;
+  /** Called with each fully trained student (distilled, then the student alone) before one is disposed, e.g. to test both. */
+  inspect?: (role: "distilled" | "student alone", student: TrainableModel) => void;
 }
 
 export interface ValidationScore {
@@ -149,7 +151,7 @@ export function pickFinal(distilled: ValidationScore, alone: ValidationScore | n
  * numbers given and no function matching it is a plain distill(). Deterministic for a given seed and backend.
  */
 export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
-  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", data, validation, distillWith = distill, ...fitOptions } = options;
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", inspect, data, validation, distillWith = distill, ...fitOptions } = options;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
   const fm = functionMatchingPlan(functionMatching, teacher);
@@ -158,7 +160,7 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const epochs = fitOptions.epochs;
   const shortEpochs = searchEpochs ?? Math.max(1, Math.round(epochs / 4));
   // Function matching: the teacher labels each mixup batch (no cached logits), for FM_EPOCH_FACTOR × the epochs.
-  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> => (s.mixup ? { teacher, augment: mixup(), epochs: n * FM_EPOCH_FACTOR } : { teacherLogits, epochs: n });
+  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> => (s.mixup ? { teacher, augment: mixupBatches(), epochs: n * FM_EPOCH_FACTOR } : { teacherLogits, epochs: n });
   if (grid.length > 1) {
     for (const s of grid) {
       const student = makeStudent();
@@ -179,12 +181,15 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
     const source = kdSource(chosen, epochs);
     const distilledFit = await distillWith({ ...fitOptions, data, validation, ...source, student: distilledStudent, temperature: chosen.temperature, alpha: chosen.alpha, label: "distill", checkpoint: checkpointFor?.("distill") });
     const distilled = { ...scoreOf(distilledFit), epochs: source.epochs! };
+    inspect?.("distilled", distilledStudent);
     let alone: AutoDistillReport["alone"] = null;
     let aloneFit: FitResult | null = null;
     if (auto) {
+      // The same budget as the distilled student (function matching trains longer), so that the choice is fair.
       aloneStudent = makeStudent();
-      aloneFit = await train(aloneStudent, data, { ...fitOptions, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
-      alone = { ...scoreOf(aloneFit), epochs };
+      aloneFit = await train(aloneStudent, data, { ...fitOptions, epochs: source.epochs!, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
+      alone = { ...scoreOf(aloneFit), epochs: source.epochs! };
+      inspect?.("student alone", aloneStudent);
     }
     const picked = pickFinal(distilled, alone);
     const report: AutoDistillReport = { requested: { temperature, alpha, functionMatching }, functionMatching: fm, candidates, chosen, distilled, alone, picked };
