@@ -12,6 +12,11 @@ import { Distiller } from "../src/distill/distiller.js";
 import { kd } from "../src/distill/term-builders.js";
 import { autoDistill, FM_EPOCH_FACTOR, formatAutoDistillReport, functionMatchingPlan } from "../src/train/auto-distill.js";
 import { Rng } from "../src/util/rng.js";
+import { loadImageData, splitLoaded } from "../src/data/sources.js";
+import { formatDataSummary } from "../src/data/summary.js";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "./helpers.js";
 
 function blobs(n: number, seed: number): InMemoryDataset {
   const rng = new Rng(seed, "blobs");
@@ -155,4 +160,25 @@ test("stratifiedSample: exactly n rows, each class its share, seeded; a file sor
   const seven = stratifiedSample(labels, 7, 1);
   assert.deepEqual([0, 1, 2].map((k) => seven.filter((r) => labels[r] === k).length), [4, 2, 1]);
   assert.equal(stratifiedSample(labels, 5000, 1).length, 1000);
+});
+
+test("--train-size on a file sorted by class: a stratified sample drawn with the seed, and the split line says so", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const rows = ["a,b,label", ...Array.from({ length: 200 }, (_, i) => `${i},${i % 7},${i < 140 ? "ham" : "spam"}`)];
+    writeFileSync(join(dir, "sorted.csv"), rows.join("\n") + "\n");
+    const data = loadImageData(`csv:${join(dir, "sorted.csv")}?label=label`);
+    const a = splitLoaded(data, { seed: 3, trainSize: 50 });
+    const b = splitLoaded(data, { seed: 3, trainSize: 50 });
+    const c = splitLoaded(data, { seed: 4, trainSize: 50 });
+    assert.equal(a.train.size, 50);
+    const counts = (d: InMemoryDataset) => [0, 1].map((k) => d.y.filter((y) => y === k).length);
+    const [ham, spam] = counts(a.train);
+    assert.ok(Math.abs(ham - 35) <= 1 && Math.abs(spam - 15) <= 1, `70/30 like the file: ${ham} ham, ${spam} spam`);
+    assert.deepEqual(a.train.x, b.train.x, "same seed, same sample");
+    assert.notDeepEqual(a.train.x, c.train.x, "another seed, another sample");
+    assert.match(formatDataSummary(a.summary).join("\n"), /train 50 \(--train-size 50: a random sample stratified by class, seed 3\)/);
+  } finally {
+    cleanup();
+  }
 });
