@@ -98,7 +98,7 @@ async function runSet(set: BenchSet, seeds: number[]): Promise<SetResult> {
     // (function matching trains FM_EPOCH_FACTOR × the epochs, and so does its fallback), tested before it is dropped.
     const tested: Record<string, number> = {};
     const inspect = (role: string, s: TrainableModel) => void (tested[role] = evaluate((x) => s.predict(x), test).accuracy);
-    const { student, report } = await autoDistill({ ...fit, teacherLogits, teacher: asTeacher, data: trainSet, validation, makeStudent: () => new SequentialModel(studentConfig, seed), temperature: "auto", alpha: "auto", inspect });
+    const { student, report } = await autoDistill({ ...fit, teacherLogits, teacher: asTeacher, data: trainSet, validation, makeStudent: () => new SequentialModel(studentConfig, seed), temperature: "auto", alpha: "auto", inspect, ...(overrides.lr ? { functionMatchingLr: null } : {}) });
     result.alone.push(tested["student alone"]);
     result.distilledOnly.push(tested.distilled);
     result.distilled.push(evaluate((x) => student.predict(x), test).accuracy);
@@ -183,11 +183,11 @@ function writeSection(body: string, skipped: string[], minutes: number, backend:
     "",
     "Per data set, the same small student distilled with `tsdistill distill`'s defaults and trained on the labels alone. " +
       "The teacher here reads the student's features, so the defaults do function matching: mixup batches (λ in [0.5, 1]) that " +
-      "the teacher labels as the student sees them, T = 1, α = 0, for twice the CLI's default epochs; the same student is " +
-      "also trained on the labels alone with that same budget (distill's fallback: kept instead when it beats the distilled one " +
+      "the teacher labels as the student sees them, T = 1, α = 0, for twice the CLI's default epochs at learning rate 0.003; the same student is " +
+      "also trained on the labels alone with that same budget and learning rate (distill's fallback: kept instead when it beats the distilled one " +
       "on validation accuracy, then loss), and that run is the \"student alone\" column, so both columns had the same number of steps. " +
       "\"The distilled student, before the fallback\" is the function-matching student whichever one the fallback kept. " +
-      "Both use the CLI's default optimiser (Adam, learning rate 0.001, cosine), batch size and epochs (sized to the training set: " +
+      "Both use the CLI's default optimiser otherwise (Adam, cosine schedule), batch size and epochs (sized to the training set: " +
       "at least 2,000 steps, here doubled) and validation split (the image sets: a 1,000-image training sample, drawn with the seed " +
       "and stratified by class, after a 500-image validation split, and the first 2,000 test images, to keep the bench short). " +
       "Test accuracy over 3 seeds (the seed also draws the validation split); the teacher is trained once (seed 42, CLI defaults). " +

@@ -32,6 +32,11 @@ export const AUTO_ALPHAS = [0.1, 0.5] as const;
 export const FM_TEMPERATURE = 1;
 export const FM_ALPHA = 0;
 export const FM_EPOCH_FACTOR = 2;
+/**
+ * Adam's learning rate for function matching and its fallback when none was given: at 0.001 the matching student
+ * was still improving at the end of the run on small sets (docs/RESULTS.md, "Defaults").
+ */
+export const FM_LR = 0.003;
 
 /** "auto": function matching when the teacher can label new feature vectors (onlineTeacherProblem), else the cached-logit search. */
 export type FunctionMatchingMode = "auto" | "on" | "off";
@@ -54,6 +59,11 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
   teacher?: Teacher;
   /** Default "auto"; "on" fails when the teacher cannot label new inputs. */
   functionMatching?: FunctionMatchingMode;
+  /**
+   * The learning rate of the function-matching run and of its fallback (default FM_LR, with Adam); null keeps the
+   * optimiser's (the CLI passes null when --lr or --optimizer was given).
+   */
+  functionMatchingLr?: number | null;
   /** Called with each fully trained student (distilled, then the student alone) before one is disposed, e.g. to test both. */
   inspect?: (role: "distilled" | "student alone", student: TrainableModel) => void;
 }
@@ -151,16 +161,21 @@ export function pickFinal(distilled: ValidationScore, alone: ValidationScore | n
  * numbers given and no function matching it is a plain distill(). Deterministic for a given seed and backend.
  */
 export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
-  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", inspect, data, validation, distillWith = distill, ...fitOptions } = options;
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", functionMatchingLr = FM_LR, inspect, data, validation, distillWith = distill, ...fitOptions } = options;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
-  const fm = functionMatchingPlan(functionMatching, teacher);
+  const fm = { ...functionMatchingPlan(functionMatching, teacher) };
   const grid = searchGrid(temperature, alpha, regression, fm.used);
   const candidates: CandidateReport[] = [];
   const epochs = fitOptions.epochs;
   const shortEpochs = searchEpochs ?? Math.max(1, Math.round(epochs / 4));
-  // Function matching: the teacher labels each mixup batch (no cached logits), for FM_EPOCH_FACTOR × the epochs.
-  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> => (s.mixup ? { teacher, augment: mixupBatches(), epochs: n * FM_EPOCH_FACTOR } : { teacherLogits, epochs: n });
+  // Function matching: the teacher labels each mixup batch (no cached logits), for FM_EPOCH_FACTOR × the epochs at
+  // functionMatchingLr; its fallback trains with the same budget and optimiser.
+  const adam = (fitOptions.optimizer?.kind ?? "adam") === "adam";
+  const fmOptimizer = fm.used && functionMatchingLr !== null && adam ? { ...(fitOptions.optimizer ?? { kind: "adam" as const }), lr: functionMatchingLr } : fitOptions.optimizer;
+  if (fm.used) fm.reason += `, learning rate ${fmOptimizer?.lr ?? 1e-3}${fmOptimizer === fitOptions.optimizer ? " (as given)" : ""} for both`;
+  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> =>
+    s.mixup ? { teacher, augment: mixupBatches(), epochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer } : { teacherLogits, epochs: n, optimizer: fitOptions.optimizer };
   if (grid.length > 1) {
     for (const s of grid) {
       const student = makeStudent();
@@ -187,7 +202,7 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
     if (auto) {
       // The same budget as the distilled student (function matching trains longer), so that the choice is fair.
       aloneStudent = makeStudent();
-      aloneFit = await train(aloneStudent, data, { ...fitOptions, epochs: source.epochs!, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
+      aloneFit = await train(aloneStudent, data, { ...fitOptions, epochs: source.epochs!, optimizer: source.optimizer, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
       alone = { ...scoreOf(aloneFit), epochs: source.epochs! };
       inspect?.("student alone", aloneStudent);
     }

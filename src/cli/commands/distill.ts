@@ -6,7 +6,7 @@ import { DATA_SPECS_HELP, loadImageData } from "../../data/sources.js";
 import { useBackend } from "../../engine/backend.js";
 import { buildModel, saveAnyModel } from "../../students/any-model.js";
 import type { TrainableModel } from "../../students/trainable.js";
-import { autoDistill, FM_EPOCH_FACTOR, formatAutoDistillReport, type FunctionMatchingMode } from "../../train/auto-distill.js";
+import { autoDistill, FM_EPOCH_FACTOR, FM_LR, formatAutoDistillReport, type FunctionMatchingMode } from "../../train/auto-distill.js";
 import type { DistillOptions, DistillResult } from "../../train/distill.js";
 import { Distiller } from "../../distill/distiller.js";
 import { kd } from "../../distill/term-builders.js";
@@ -62,9 +62,11 @@ whose outputs do not fit the data's task or class count is refused before anythi
                          default auto: when the teacher can label new feature vectors (a tsdistill model folder, a
                          TF.js model on the student's features; not ONNX, function, api or --teacher-cache
                          teachers), the student matches it on mixup batches (x' = λx_i + (1−λ)x_j, λ in [0.5, 1])
-                         that the teacher labels as the student sees them, for ${FM_EPOCH_FACTOR}× the epochs, with T = 1 and α = 0
-                         for "auto" (Beyer et al. 2022: a patient and consistent teacher); the search above then does
-                         not run, the student-alone fallback does. The run prints whether it was used and why not.
+                         that the teacher labels as the student sees them, for ${FM_EPOCH_FACTOR}× the epochs at learning rate ${FM_LR}
+                         (unless --lr/--optimizer is given), with T = 1 and α = 0 for "auto" (Beyer et al. 2022: a
+                         patient and consistent teacher); the search above then does not run; the student-alone
+                         fallback does, with the same epochs and learning rate. The run prints whether it was used
+                         and why not.
   --dropout X            student dropout after hidden dense layers (default 0)
 ${PRIVACY_HELP}
 ${TRAINING_HELP}
@@ -176,7 +178,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
       fresh = null;
       return s;
     };
-    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, teacher, functionMatching, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
+    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, teacher, functionMatching, functionMatchingLr: values.lr !== undefined || values.optimizer !== undefined ? null : FM_LR, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
     finalStudent = trained;
     announceData(values, formatAutoDistillReport(report));
     const fallback = report.picked === "student alone";
