@@ -132,8 +132,12 @@ test("autoDistill with a teacher that labels new inputs: function matching at T=
     assert.equal(a.report.alone?.epochs, 2 * FM_EPOCH_FACTOR, "the fallback gets the same budget");
     assert.deepEqual(a.report, b.report, "same seed, same numbers");
     const lines = formatAutoDistillReport(a.report).join("\n");
-    assert.match(lines, /^function matching: yes \(mixup batches labelled by the teacher/);
+    assert.match(lines, /^function matching: yes \(mixup batches labelled by the teacher as the student sees them, 2× the epochs, learning rate 0\.003 for both\)/);
     assert.match(lines, /distilled with T=1 α=0 on mixup batches \(4 epochs\): val accuracy/);
+    // A learning rate the user gave is kept (the CLI passes null for --lr).
+    const given = await autoDistill({ teacherLogits, teacher, data, validation, makeStudent: () => new SequentialModel(config, 1), temperature: "auto", alpha: "auto", epochs: 1, batchSize: 16, seed: 1, optimizer: { kind: "adam", lr: 0.02 }, functionMatchingLr: null });
+    given.student.dispose();
+    assert.match(given.report.functionMatching.reason, /learning rate 0\.02 \(as given\) for both/);
     // Without the teacher (its outputs only), the cached-logit search runs and the report says why.
     const c = await autoDistill({ teacherLogits, data, validation, makeStudent: () => new SequentialModel(config, 1), temperature: "auto", alpha: "auto", epochs: 4, batchSize: 16, seed: 1 });
     c.student.dispose();
