@@ -119,9 +119,13 @@ export function searchGrid(temperature: number | "auto", alpha: number | "auto",
   return ts.flatMap((t) => as.map((a) => ({ temperature: t, alpha: a, ...(functionMatching ? { mixup: true } : {}) })));
 }
 
-/** Whether function matching runs, and why (or why not). "on" with a teacher that cannot label new inputs is an error. */
-export function functionMatchingPlan(mode: FunctionMatchingMode, teacher: Teacher | undefined): { used: boolean; reason: string } {
+/**
+ * Whether function matching runs, and why (or why not). "auto" runs it when T or α is "auto" and the teacher can
+ * label new inputs; "on" with a teacher that cannot is an error.
+ */
+export function functionMatchingPlan(mode: FunctionMatchingMode, teacher: Teacher | undefined, settingsGiven = false): { used: boolean; reason: string } {
   if (mode === "off") return { used: false, reason: "turned off (--function-matching off)" };
+  if (mode === "auto" && settingsGiven) return { used: false, reason: "T and α given: one plain distillation (--function-matching on matches on mixup batches with them)" };
   const problem = onlineTeacherProblem(teacher);
   if (problem && mode === "on") throw new TsdistillError(`function matching needs a teacher that labels new feature vectors, but ${problem}`);
   if (problem) return { used: false, reason: `unavailable: ${problem}; distilled from its outputs over the transfer set` };
@@ -164,7 +168,7 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", functionMatchingLr = FM_LR, inspect, data, validation, distillWith = distill, ...fitOptions } = options;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
-  const fm = { ...functionMatchingPlan(functionMatching, teacher) };
+  const fm = { ...functionMatchingPlan(functionMatching, teacher, !auto) };
   const grid = searchGrid(temperature, alpha, regression, fm.used);
   const candidates: CandidateReport[] = [];
   const epochs = fitOptions.epochs;

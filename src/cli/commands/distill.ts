@@ -59,7 +59,7 @@ whose outputs do not fit the data's task or class count is refused before anythi
                          The run prints (and results.json records under autoDistill) each setting's score and the
                          choice. Both given as numbers: one plain distillation, no search and no fallback.
   --function-matching auto|on|off
-                         default auto: when the teacher can label new feature vectors (a tsdistill model folder, a
+                         default auto: when T or α is auto and the teacher can label new feature vectors (a tsdistill model folder, a
                          TF.js model on the student's features; not ONNX, function, api or --teacher-cache
                          teachers), the student matches it on mixup batches (x' = λx_i + (1−λ)x_j, λ in [0.5, 1])
                          that the teacher labels as the student sees them, for ${FM_EPOCH_FACTOR}× the epochs at learning rate ${FM_LR}
