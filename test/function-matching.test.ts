@@ -104,6 +104,8 @@ test("function matching needs a teacher that labels feature vectors: a cache or 
   assert.match(functionMatchingPlan("auto", undefined).reason, /^unavailable: only the teacher's outputs over the transfer set are at hand/);
   assert.match(functionMatchingPlan("auto", asyncTeacher).reason, /^unavailable: teacher remote runs asynchronously/);
   assert.match(functionMatchingPlan("off", modelTeacher(model)).reason, /turned off/);
+  assert.match(functionMatchingPlan("auto", modelTeacher(model), true).reason, /^T and α given: one plain distillation/);
+  assert.equal(functionMatchingPlan("on", modelTeacher(model), true).used, true);
   assert.throws(() => functionMatchingPlan("on", asyncTeacher), /function matching needs a teacher that labels new feature vectors, but teacher remote runs asynchronously/);
   const student = new SequentialModel(modelConfigFromSpec("mlp:4", { inputShape: [4], numClasses: 3 }), 2);
   const d = new Distiller({ teacher: asyncTeacher, student, terms: [kd({ temperature: 1, alpha: 0 })] });
