@@ -126,10 +126,21 @@ test("tsdistill distill with the defaults prints the search and its choice, and 
   const data = ["--data", `csv:${join(dir, "blobs.csv")}`, "--label", "label", "--backend", "cpu"];
   const teacher = await runCli(["train", "--model", "mlp:16", ...data, "--epochs", "20", "--out", join(dir, "teacher"), "--quiet"]);
   assert.equal(teacher.code, 0, teacher.stderr);
-  const d = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "4", "--out", join(dir, "student"), "--json"]);
+  // A tsdistill model folder labels new feature vectors: function matching by default, no search, the fallback at its budget.
+  const fm = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "2", "--out", join(dir, "fm"), "--json"]);
+  assert.equal(fm.code, 0, fm.stderr);
+  assert.match(fm.stderr, /function matching: yes \(mixup batches labelled by the teacher as the student sees them, 2× the epochs, learning rate 0\.003 for both\)/);
+  assert.match(fm.stderr, /distilled with T=1 α=0 on mixup batches \(4 epochs\): val accuracy [\d.]+% \(loss [\d.]+\); student alone \(4 epochs\): val accuracy/);
+  const fmOut = JSON.parse(fm.stdout) as { autoDistill: { candidates: unknown[]; functionMatching: { used: boolean }; chosen: { mixup?: boolean } } };
+  assert.equal(fmOut.autoDistill.functionMatching.used, true);
+  assert.equal(fmOut.autoDistill.chosen.mixup, true);
+  assert.deepEqual(fmOut.autoDistill.candidates, []);
+  // Turned off: the cached-logit search over T × α.
+  const d = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "4", "--function-matching", "off", "--out", join(dir, "student"), "--json"]);
   assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stderr, /function matching: no \(turned off/);
   assert.match(d.stderr, /search \(T auto, α auto; 1 epoch\(s\) each\): T=1 α=0\.1 val accuracy [\d.]+% \(loss [\d.]+\); T=1 α=0\.5/);
-  assert.match(d.stderr, /distilled with T=\d α=0\.\d: val accuracy [\d.]+% \(loss [\d.]+\); student alone: val accuracy [\d.]+% \(loss [\d.]+\)/);
+  assert.match(d.stderr, /distilled with T=\d α=0\.\d \(4 epochs\): val accuracy [\d.]+% \(loss [\d.]+\); student alone \(4 epochs\): val accuracy [\d.]+% \(loss [\d.]+\)/);
   assert.match(d.stderr, /kept the (distilled student|student alone)/);
   const out = JSON.parse(d.stdout) as { autoDistill: { candidates: unknown[]; picked: string; chosen: { temperature: number; alpha: number } } };
   const saved = JSON.parse(readFileSync(join(dir, "student", "results.json"), "utf8")) as typeof out;
@@ -144,7 +155,8 @@ test("tsdistill distill with the defaults prints the search and its choice, and 
 test("formatAutoDistillReport: regression shows α only; the fallback is named", () => {
   const rmse = (valRmse: number) => ({ score: -valRmse, valLoss: null, valAccuracy: null, valRmse });
   const lines = formatAutoDistillReport({
-    requested: { temperature: "auto", alpha: "auto" },
+    requested: { temperature: "auto", alpha: "auto", functionMatching: "auto" },
+    functionMatching: { used: false, reason: "unavailable: only the teacher's outputs over the transfer set are at hand (a label cache)" },
     candidates: [{ temperature: 1, alpha: 0.1, epochs: 2, ...rmse(1.5) }, { temperature: 1, alpha: 0.5, epochs: 2, ...rmse(1.2) }],
     chosen: { temperature: 1, alpha: 0.5 },
     distilled: { ...rmse(1.1), epochs: 8 },
@@ -152,8 +164,9 @@ test("formatAutoDistillReport: regression shows α only; the fallback is named",
     picked: "student alone",
   });
   assert.deepEqual(lines, [
+    "function matching: no (unavailable: only the teacher's outputs over the transfer set are at hand (a label cache))",
     "search (α auto; 2 epoch(s) each): α=0.1 val RMSE 1.5000; α=0.5 val RMSE 1.2000",
-    "distilled with α=0.5: val RMSE 1.1000; student alone: val RMSE 1.0000",
+    "distilled with α=0.5 (8 epochs): val RMSE 1.1000; student alone (8 epochs): val RMSE 1.0000",
     "kept the student alone: it beat the distilled student on validation (RMSE)",
   ]);
 });

@@ -11,7 +11,7 @@ import { DEFAULT_TOKEN_CTX, loadJsonlTokens, tokenizerOf, TOKENIZER_SPEC_HELP } 
 import { loadImageFolder } from "./image-folder.js";
 import type { DataPreprocess } from "./preprocess.js";
 import type { HashedNgramConfig } from "../features/hashed-ngrams.js";
-import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION } from "./stratified-split.js";
+import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSample } from "./stratified-split.js";
 import type { TabularSummary } from "./tabular.js";
 import { formatDataSummary, planValidation, summarizeData, type DataSummary, type SplitSummary } from "./summary.js";
 
@@ -211,7 +211,7 @@ function loadDataUncached(spec: string): LoadedData {
 export interface SplitOptions {
   /** Samples held out of the training split for validation; default 10 % of it, at most 5,000 (summary.ts). */
   validationSize?: number;
-  /** Keep only the first N training samples after the validation split. */
+  /** Keep only N training samples after the validation split: a seeded sample, stratified by class (stratifiedSample). */
   trainSize?: number;
   seed: number;
 }
@@ -228,14 +228,14 @@ export interface Splits {
 }
 
 /**
- * The seeded train/validation split of a loaded data set (the same in every process), then the first `trainSize`
- * training samples. `option` names where an explicit validation size came from, in errors and in the summary.
+ * The seeded train/validation split of a loaded data set (the same in every process), then `trainSize` training
+ * samples drawn with the same seed, stratified by class (a file sorted by class still gives every class its share). `option` names where an explicit validation size came from, in errors and in the summary.
  */
 export function splitLoaded(data: LoadedData, opts: SplitOptions, option = "--validation-size"): Splits {
   const plan = planValidation(data.train.size, opts.validationSize, opts.seed, option, (m) => new UsageError(m));
   const { train: rest, validation } = data.train.split(plan.size, opts.seed);
-  const train = opts.trainSize ? rest.take(opts.trainSize) : rest;
-  const split: SplitSummary = { train: train.size, validation: validation.size, validationHow: plan.how, ...(opts.trainSize ? { trainSize: opts.trainSize } : {}) };
+  const train = opts.trainSize && opts.trainSize < rest.size ? rest.subset(stratifiedSample(rest.y, opts.trainSize, opts.seed), rest.name) : rest;
+  const split: SplitSummary = { train: train.size, validation: validation.size, validationHow: plan.how, ...(opts.trainSize ? { trainSize: opts.trainSize, trainSampleSeed: opts.seed } : {}) };
   return { name: data.name, train, validation, test: data.test, preprocess: data.preprocess, unlabeled: data.unlabeled, summary: summarizeData(data, split) };
 }
 

@@ -35,8 +35,9 @@ export interface SplitSummary {
   train: number;
   validation: number;
   validationHow: string;
-  /** Set when --train-size kept only the first N training samples. */
+  /** Set when --train-size kept only N training samples (a seeded sample, stratified by class; seed in trainSampleSeed). */
   trainSize?: number;
+  trainSampleSeed?: number;
 }
 
 export interface DataSummary {
@@ -126,7 +127,7 @@ export function formatDataSummary(s: DataSummary): string[] {
   }
   const parts: string[] = [];
   if (s.split) {
-    const kept = s.split.trainSize !== undefined ? ` (the first ${n(s.split.trainSize)} kept by --train-size)` : "";
+    const kept = s.split.trainSize !== undefined ? ` (--train-size ${n(s.split.trainSize)}: a random sample stratified by ${s.task === "regression" ? "labelled/unlabeled" : "class"}, seed ${s.split.trainSampleSeed})` : "";
     parts.push(`train ${n(s.split.train)}${kept}`, `validation ${n(s.split.validation)} (${s.split.validationHow})`);
   } else {
     parts.push(`train ${n(s.trainRows)}`);

@@ -11,11 +11,12 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
+import type { Augment } from "../data/augment.js";
 import { agreement, evaluate } from "../eval/classification.js";
 import type { TrainableModel } from "../students/trainable.js";
 import { layerOutputShape } from "../students/any-model.js";
 import { TeacherOutputCache } from "../teachers/output-cache.js";
-import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
+import { onlineTeacherProblem, TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import type { FitCheckpoint } from "../train/checkpoint.js";
 import { fit, type FitConfigInput, type FitResult, type LossFn } from "../train/fit.js";
 import { allReporters, type ProgressCallbacks, type TrainingReporter } from "../train/reporter.js";
@@ -50,7 +51,13 @@ export interface DistillerFitOptions extends FitConfigInput {
   label?: string;
   /** Written every epoch; a fit with the same settings continues from it. */
   checkpoint?: FitCheckpoint;
+  /**
+   * On-the-fly input augmentation (e.g. mixup for function matching): the teacher then runs on every augmented
+   * batch, so it sees exactly what the student sees; it must read the student's features (onlineTeacher()).
+   */
+  augment?: Augment;
 }
+
 
 export interface DistillerResult extends FitResult {
   /** Seconds spent computing the teacher's outputs over the data before training. */
@@ -108,11 +115,15 @@ export class Distiller {
     const loss = this.loss;
     const teacher = this.teacher;
     const t0 = performance.now();
-    const cached = loss.teacherCapture.length === 0;
+    // Augmented batches are new inputs: the teacher labels each of them (nothing cached).
+    const online = opts.augment !== undefined && loss.usesTeacher;
+    const problem = online ? onlineTeacherProblem(teacher) : null;
+    if (problem) throw new TsdistillError(`Distiller: augmentation needs a teacher that labels each augmented batch, but ${problem}`);
+    const cached = loss.teacherCapture.length === 0 && !online;
     if (cached && loss.usesTeacher) this.logits ??= await TeacherLogitCache.compute(teacher!, data);
     const logits = this.logits;
     // Captured teacher layers: computed once over the transfer set as well, when they fit in memory.
-    const outputs = !cached && loss.usesTeacher ? TeacherOutputCache.tryCompute(teacher!, data, loss.teacherCapture) : null;
+    const outputs = !cached && !online && loss.usesTeacher ? TeacherOutputCache.tryCompute(teacher!, data, loss.teacherCapture) : null;
     if (outputs) this.info(`teacher outputs cached for ${data.size} rows: ${loss.teacherCapture.join(", ")}`);
     const teacherSeconds = (performance.now() - t0) / 1000;
     const epochs = opts.epochs;
@@ -124,7 +135,9 @@ export class Distiller {
           ? { logits: logits!.gather(ctx.batch.indices), features: new Map<string, tf.Tensor>() }
           : outputs
             ? outputs.gather(ctx.batch.indices)
-            : teacher!.forward!(ctx.x, loss.teacherCapture);
+            : teacher!.forward
+              ? teacher!.forward(ctx.x, loss.teacherCapture)
+              : { logits: teacher!.logits(ctx.x), features: new Map<string, tf.Tensor>() };
       return loss.compute({
         studentLogits,
         studentFeatures: ctx.features,

@@ -61,6 +61,17 @@ export function layersModelTeacher(model: LayersModel, name = "teacher"): Teache
 }
 
 /** Teacher logits looked up by dataset row: an in-memory cache or an on-disk teacher cache. */
+/**
+ * Why `teacher` cannot label new feature vectors during training (null when it can): it must run synchronously on
+ * the student's features, not asynchronously (ONNX Runtime, HTTP, JS functions) nor on raw samples (texts, files).
+ */
+export function onlineTeacherProblem(teacher: Teacher | undefined): string | null {
+  if (!teacher) return "only the teacher's outputs over the transfer set are at hand (a label cache)";
+  if (teacher.logitsAsync) return `teacher ${teacher.name} runs asynchronously`;
+  if ((teacher.metadata?.input.rawKinds?.length ?? 0) > 0) return `teacher ${teacher.name} reads raw samples (${teacher.metadata!.input.rawKinds!.join(", ")}), not the student's features`;
+  return null;
+}
+
 export interface LogitLookup {
   readonly numClasses: number;
   /** Rows for these sample indices, as a [n, numClasses] tensor. */

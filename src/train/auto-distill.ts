@@ -1,14 +1,18 @@
 import type { InMemoryDataset } from "../data/dataset.js";
+import { mixupBatches } from "../data/augment.js";
 import type { TrainableModel } from "../students/trainable.js";
-import type { LogitLookup } from "../teachers/teacher.js";
+import { onlineTeacherProblem, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import type { FitCheckpoint } from "./checkpoint.js";
 import { distill, train, type DistillOptions, type DistillResult } from "./distill.js";
+import { TsdistillError } from "../util/errors.js";
 import type { FitResult } from "./fit.js";
 
 /** A distillation setting tried on the validation split. */
 export interface KdSetting {
   temperature: number;
   alpha: number;
+  /** Function matching: mixup batches that the teacher labels as the student sees them (absent: the cached logits). */
+  mixup?: boolean;
 }
 
 /**
@@ -18,6 +22,24 @@ export interface KdSetting {
  */
 export const AUTO_TEMPERATURES = [1, 2, 4] as const;
 export const AUTO_ALPHAS = [0.1, 0.5] as const;
+
+/**
+ * Function matching (Beyer et al. 2022, "a good teacher is patient and consistent"): the student matches the
+ * teacher's outputs on mixup batches that the teacher labels as the student sees them, for FM_EPOCH_FACTOR × the
+ * epochs. With "auto", T = 1 and α = 0 (pure matching): on the labels' own rows the teacher's soft labels carry little
+ * beyond the hard labels, on the mixed points in between they carry its function (docs/RESULTS.md, "Defaults").
+ */
+export const FM_TEMPERATURE = 1;
+export const FM_ALPHA = 0;
+export const FM_EPOCH_FACTOR = 2;
+/**
+ * Adam's learning rate for function matching and its fallback when none was given: at 0.001 the matching student
+ * was still improving at the end of the run on small sets (docs/RESULTS.md, "Defaults").
+ */
+export const FM_LR = 0.003;
+
+/** "auto": function matching when the teacher can label new feature vectors (onlineTeacherProblem), else the cached-logit search. */
+export type FunctionMatchingMode = "auto" | "on" | "off";
 
 export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "temperature" | "alpha" | "teacher" | "validation" | "checkpoint" | "label"> {
   teacherLogits: LogitLookup;
@@ -33,6 +55,17 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
   searchEpochs?: number;
   /** One checkpoint per training phase (search candidates, distilled, alone), so --resume continues any of them. */
   checkpointFor?: (phase: string) => FitCheckpoint | undefined;
+  /** The teacher itself, for function matching (it labels each mixup batch); without it only teacherLogits are used. */
+  teacher?: Teacher;
+  /** Default "auto"; "on" fails when the teacher cannot label new inputs. */
+  functionMatching?: FunctionMatchingMode;
+  /**
+   * The learning rate of the function-matching run and of its fallback (default FM_LR, with Adam); null keeps the
+   * optimiser's (the CLI passes null when --lr or --optimizer was given).
+   */
+  functionMatchingLr?: number | null;
+  /** Called with each fully trained student (distilled, then the student alone) before one is disposed, e.g. to test both. */
+  inspect?: (role: "distilled" | "student alone", student: TrainableModel) => void;
 }
 
 export interface ValidationScore {
@@ -53,7 +86,12 @@ export interface CandidateReport extends KdSetting, ValidationScore {
 
 export interface AutoDistillReport {
   /** What was asked for ("auto" or the number given). */
-  requested: { temperature: number | "auto"; alpha: number | "auto" };
+  requested: { temperature: number | "auto"; alpha: number | "auto"; functionMatching: FunctionMatchingMode };
+  /**
+   * Whether the distillation matched the teacher on mixup batches (function matching) and why, or why not
+   * (e.g. "teacher x runs asynchronously": then the cached-logit search ran instead).
+   */
+  functionMatching: { used: boolean; reason: string };
   /** The search over the grid (empty when both were given). */
   candidates: CandidateReport[];
   /** The setting of the full distillation run. */
@@ -71,11 +109,27 @@ export interface AutoDistillResult {
   report: AutoDistillReport;
 }
 
-/** The grid for the "auto" parts; a number given by the user is kept fixed. Regression has no temperature. */
-export function searchGrid(temperature: number | "auto", alpha: number | "auto", regression: boolean): KdSetting[] {
-  const ts = regression ? [1] : temperature === "auto" ? [...AUTO_TEMPERATURES] : [temperature];
-  const as = alpha === "auto" ? [...AUTO_ALPHAS] : [alpha];
-  return ts.flatMap((t) => as.map((a) => ({ temperature: t, alpha: a })));
+/**
+ * The grid for the "auto" parts; a number given by the user is kept fixed. Regression has no temperature. With
+ * function matching "auto" is one setting (FM_TEMPERATURE, FM_ALPHA), so there is no search.
+ */
+export function searchGrid(temperature: number | "auto", alpha: number | "auto", regression: boolean, functionMatching = false): KdSetting[] {
+  const ts = regression ? [1] : temperature !== "auto" ? [temperature] : functionMatching ? [FM_TEMPERATURE] : [...AUTO_TEMPERATURES];
+  const as = alpha !== "auto" ? [alpha] : functionMatching ? [FM_ALPHA] : [...AUTO_ALPHAS];
+  return ts.flatMap((t) => as.map((a) => ({ temperature: t, alpha: a, ...(functionMatching ? { mixup: true } : {}) })));
+}
+
+/**
+ * Whether function matching runs, and why (or why not). "auto" runs it when T or α is "auto" and the teacher can
+ * label new inputs; "on" with a teacher that cannot is an error.
+ */
+export function functionMatchingPlan(mode: FunctionMatchingMode, teacher: Teacher | undefined, settingsGiven = false): { used: boolean; reason: string } {
+  if (mode === "off") return { used: false, reason: "turned off (--function-matching off)" };
+  if (mode === "auto" && settingsGiven) return { used: false, reason: "T and α given: one plain distillation (--function-matching on matches on mixup batches with them)" };
+  const problem = onlineTeacherProblem(teacher);
+  if (problem && mode === "on") throw new TsdistillError(`function matching needs a teacher that labels new feature vectors, but ${problem}`);
+  if (problem) return { used: false, reason: `unavailable: ${problem}; distilled from its outputs over the transfer set` };
+  return { used: true, reason: `mixup batches labelled by the teacher as the student sees them, ${FM_EPOCH_FACTOR}× the epochs` };
 }
 
 export function scoreOf(fit: FitResult): ValidationScore {
@@ -103,45 +157,61 @@ export function pickFinal(distilled: ValidationScore, alone: ValidationScore | n
 }
 
 /**
- * Distillation with defaults that do not lose: for T and/or α "auto", a short run of each grid setting scored on
- * the validation split picks the setting of the full run; the same student is also trained on the labels alone with
- * the full budget, and returned instead when the distilled one is worse on validation. With both numbers given it
- * is a plain distill(). Deterministic for a given seed and backend.
+ * Distillation with defaults that do not lose. When the teacher can label new feature vectors (and function matching
+ * is not "off"), the student matches it on mixup batches for FM_EPOCH_FACTOR × the epochs (T = 1, α = 0 when
+ * "auto"). Otherwise, for T and/or α "auto", a short run of each grid setting on the cached logits, scored on the
+ * validation split, picks the setting of the full run. With any "auto", the same student is also trained on the
+ * labels alone with the full budget, and returned instead when the distilled one is worse on validation. With both
+ * numbers given and no function matching it is a plain distill(). Deterministic for a given seed and backend.
  */
 export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
-  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, data, validation, distillWith = distill, ...fitOptions } = options;
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", functionMatchingLr = FM_LR, inspect, data, validation, distillWith = distill, ...fitOptions } = options;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
-  const grid = searchGrid(temperature, alpha, regression);
+  const fm = { ...functionMatchingPlan(functionMatching, teacher, !auto) };
+  const grid = searchGrid(temperature, alpha, regression, fm.used);
   const candidates: CandidateReport[] = [];
   const epochs = fitOptions.epochs;
   const shortEpochs = searchEpochs ?? Math.max(1, Math.round(epochs / 4));
+  // Function matching: the teacher labels each mixup batch (no cached logits), for FM_EPOCH_FACTOR × the epochs at
+  // functionMatchingLr; its fallback trains with the same budget and optimiser.
+  const adam = (fitOptions.optimizer?.kind ?? "adam") === "adam";
+  const fmOptimizer = fm.used && functionMatchingLr !== null && adam ? { ...(fitOptions.optimizer ?? { kind: "adam" as const }), lr: functionMatchingLr } : fitOptions.optimizer;
+  if (fm.used) fm.reason += `, learning rate ${fmOptimizer?.lr ?? 1e-3}${fmOptimizer === fitOptions.optimizer ? " (as given)" : ""} for both`;
+  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> =>
+    s.mixup ? { teacher, augment: mixupBatches(), epochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer } : { teacherLogits, epochs: n, optimizer: fitOptions.optimizer };
   if (grid.length > 1) {
     for (const s of grid) {
       const student = makeStudent();
       try {
-        const fit = await distillWith({ ...fitOptions, epochs: shortEpochs, data, validation, teacherLogits, student, ...s, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
-        candidates.push({ ...s, ...scoreOf(fit), epochs: shortEpochs });
+        const source = kdSource(s, shortEpochs);
+        const fit = await distillWith({ ...fitOptions, data, validation, ...source, student, temperature: s.temperature, alpha: s.alpha, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
+        candidates.push({ ...s, ...scoreOf(fit), epochs: source.epochs! });
       } finally {
         student.dispose();
       }
     }
   }
-  const chosen: KdSetting = candidates.length ? { temperature: bestCandidate(candidates).temperature, alpha: bestCandidate(candidates).alpha } : grid[0];
+  const best = candidates.length ? bestCandidate(candidates) : grid[0];
+  const chosen: KdSetting = { temperature: best.temperature, alpha: best.alpha, ...(best.mixup ? { mixup: true } : {}) };
   const distilledStudent = makeStudent();
   let aloneStudent: TrainableModel | null = null;
   try {
-    const distilledFit = await distillWith({ ...fitOptions, data, validation, teacherLogits, student: distilledStudent, ...chosen, label: "distill", checkpoint: checkpointFor?.("distill") });
-    const distilled = { ...scoreOf(distilledFit), epochs };
+    const source = kdSource(chosen, epochs);
+    const distilledFit = await distillWith({ ...fitOptions, data, validation, ...source, student: distilledStudent, temperature: chosen.temperature, alpha: chosen.alpha, label: "distill", checkpoint: checkpointFor?.("distill") });
+    const distilled = { ...scoreOf(distilledFit), epochs: source.epochs! };
+    inspect?.("distilled", distilledStudent);
     let alone: AutoDistillReport["alone"] = null;
     let aloneFit: FitResult | null = null;
     if (auto) {
+      // The same budget as the distilled student (function matching trains longer), so that the choice is fair.
       aloneStudent = makeStudent();
-      aloneFit = await train(aloneStudent, data, { ...fitOptions, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
-      alone = { ...scoreOf(aloneFit), epochs };
+      aloneFit = await train(aloneStudent, data, { ...fitOptions, epochs: source.epochs!, optimizer: source.optimizer, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
+      alone = { ...scoreOf(aloneFit), epochs: source.epochs! };
+      inspect?.("student alone", aloneStudent);
     }
     const picked = pickFinal(distilled, alone);
-    const report: AutoDistillReport = { requested: { temperature, alpha }, candidates, chosen, distilled, alone, picked };
+    const report: AutoDistillReport = { requested: { temperature, alpha, functionMatching }, functionMatching: fm, candidates, chosen, distilled, alone, picked };
     if (picked === "student alone") {
       distilledStudent.dispose();
       const student = aloneStudent!;
@@ -163,11 +233,11 @@ export function formatAutoDistillReport(r: AutoDistillReport): string[] {
   // Regression has no temperature.
   const regression = r.distilled.valRmse !== null;
   const setting = (s: KdSetting) => (regression ? `α=${s.alpha}` : `T=${s.temperature} α=${s.alpha}`);
-  const lines: string[] = [];
+  const lines: string[] = [`function matching: ${r.functionMatching.used ? "yes" : "no"} (${r.functionMatching.reason})`];
   if (r.candidates.length) {
     lines.push(`search (${regression ? "" : `T ${r.requested.temperature}, `}α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `${setting(c)} ${v(c)}`).join("; "));
   }
-  lines.push(`distilled with ${setting(r.chosen)}: ${v(r.distilled)}` + (r.alone ? `; student alone: ${v(r.alone)}` : ""));
+  lines.push(`distilled with ${setting(r.chosen)}${r.chosen.mixup ? " on mixup batches" : ""} (${r.distilled.epochs} epochs): ${v(r.distilled)}` + (r.alone ? `; student alone (${r.alone.epochs} epochs): ${v(r.alone)}` : ""));
   if (r.alone) lines.push(r.picked === "distilled" ? "kept the distilled student (not worse on validation than the student alone)" : `kept the student alone: it beat the distilled student on validation (${regression ? "RMSE" : "accuracy, then loss"})`);
   return lines;
 }

@@ -36,7 +36,8 @@ ${dataOptionHelp("data set (default mnist)")}
   --min-epochs N         epochs of the cheapest rung (default 1)
   --max-epochs N         epochs of the last rung (default 10)
   --eta X                halving factor: each rung keeps 1/η of the candidates (default 3)
-  --train-size N         transfer set: the first N training samples after the validation split (default all)
+  --train-size N         transfer set: N training samples after the validation split, drawn with --seed and
+                         stratified by class (default all)
   --validation-size N    samples held out for scoring trials (default 10 % of the training split, at most 5000)
   --batch-size N         mini-batch size (default 128)
   --seed N               seed of the split, the sampler and every trial (default 42)

@@ -64,7 +64,8 @@ export const TRAINING_HELP = `${dataOptionHelp("data set (default mnist)")}
   --warmup N             linear warm-up epochs (default 0)
   --step-every N         step schedule: decay every N epochs (default 3)
   --gamma X              step schedule: decay factor (default 0.1)
-  --train-size N         use only the first N training samples (after the validation split)
+  --train-size N         use only N training samples (after the validation split): a sample drawn with --seed,
+                         stratified by class
   --validation-size N    samples held out of the training split for validation and keep-best (default 10 % of it,
                          at most 5000)
   --seed N               random seed (default 42): same seed + backend → same numbers

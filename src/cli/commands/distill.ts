@@ -6,7 +6,7 @@ import { DATA_SPECS_HELP, loadImageData } from "../../data/sources.js";
 import { useBackend } from "../../engine/backend.js";
 import { buildModel, saveAnyModel } from "../../students/any-model.js";
 import type { TrainableModel } from "../../students/trainable.js";
-import { autoDistill, formatAutoDistillReport } from "../../train/auto-distill.js";
+import { autoDistill, FM_EPOCH_FACTOR, FM_LR, formatAutoDistillReport, type FunctionMatchingMode } from "../../train/auto-distill.js";
 import type { DistillOptions, DistillResult } from "../../train/distill.js";
 import { Distiller } from "../../distill/distiller.js";
 import { kd } from "../../distill/term-builders.js";
@@ -58,6 +58,15 @@ whose outputs do not fit the data's task or class count is refused before anythi
                          the labels alone for all epochs and saved instead when it scores higher on validation.
                          The run prints (and results.json records under autoDistill) each setting's score and the
                          choice. Both given as numbers: one plain distillation, no search and no fallback.
+  --function-matching auto|on|off
+                         default auto: when T or α is auto and the teacher can label new feature vectors (a tsdistill model folder, a
+                         TF.js model on the student's features; not ONNX, function, api or --teacher-cache
+                         teachers), the student matches it on mixup batches (x' = λx_i + (1−λ)x_j, λ in [0.5, 1])
+                         that the teacher labels as the student sees them, for ${FM_EPOCH_FACTOR}× the epochs at learning rate ${FM_LR}
+                         (unless --lr/--optimizer is given), with T = 1 and α = 0 for "auto" (Beyer et al. 2022: a
+                         patient and consistent teacher); the search above then does not run; the student-alone
+                         fallback does, with the same epochs and learning rate. The run prints whether it was used
+                         and why not.
   --dropout X            student dropout after hidden dense layers (default 0)
 ${PRIVACY_HELP}
 ${TRAINING_HELP}
@@ -84,6 +93,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
     temperature: { type: "string" },
     alpha: { type: "string" },
     dropout: { type: "string" },
+    "function-matching": { type: "string" },
     config: { type: "string" },
   });
   if (values.help) return void process.stdout.write(DISTILL_HELP + "\n");
@@ -95,6 +105,8 @@ export async function distillCommand(argv: string[]): Promise<void> {
   const temperature = autoOrNumber("temperature", values.temperature, { min: 0, exclusiveMin: true });
   const alpha = autoOrNumber("alpha", values.alpha, { min: 0, max: 1 });
   const dropout = numberOption("dropout", values.dropout, { min: 0, max: 0.99 }) ?? 0;
+  const functionMatching = String(values["function-matching"] ?? "auto") as FunctionMatchingMode;
+  if (!["auto", "on", "off"].includes(functionMatching)) throw new UsageError(`--function-matching: expected auto, on or off, got "${functionMatching}"`);
   const backend = await selectBackend(values);
   const data = loadImageData(settings.data);
   const spec = String(values.student);
@@ -127,7 +139,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
   let teacherLogits: LogitLookup | undefined;
   const progress = reporterFrom(values);
   const teacherName = specs.length ? specs.join(" + ") : `cache ${cacheDir}`;
-  const config = { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
+  const config = { command: "distill", teacher: specs.length === 1 ? specs[0] : specs.length ? specs : null, weights: weights ?? null, teacherCache: cacheDir ?? null, student: spec, temperature, alpha, functionMatching, dropout, data: settings.data, trainSize: trainSet.size, validationSize: validation.size, backend, ...settings.fit, dataSummary: summary };
   let run: RunFolder;
   try {
     checkTeacherTask(opened?.teacher.numClasses ?? cache!.manifest.numClasses, trainSet, opened ? teacherName : `the cache ${cacheDir}`, settings.data, opened ? "--teacher" : "--teacher-cache");
@@ -166,7 +178,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
       fresh = null;
       return s;
     };
-    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
+    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, teacher, functionMatching, functionMatchingLr: values.lr !== undefined || values.optimizer !== undefined ? null : FM_LR, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
     finalStudent = trained;
     announceData(values, formatAutoDistillReport(report));
     const fallback = report.picked === "student alone";
@@ -231,8 +243,9 @@ async function classificationResult(student: TrainableModel, teacher: Teacher | 
  * numbers as distill() (test/distiller.test.ts). Regression keeps distill()'s MSE pair, which no registered term expresses.
  */
 async function kdWithDistiller(o: DistillOptions): Promise<DistillResult> {
-  const { teacherLogits, student, data, temperature = 4, alpha = 0.1, teacher: _teacher, cacheTeacher: _cache, augment: _augment, capture: _capture, extraParams: _extra, ...fit } = o;
-  const distiller = new Distiller({ teacherLogits, student, terms: [kd({ temperature, alpha })] });
+  const { teacherLogits, student, data, temperature = 4, alpha = 0.1, teacher, cacheTeacher: _cache, capture: _capture, extraParams: _extra, ...fit } = o;
+  // Function matching (fit.augment set): the teacher labels every augmented batch; otherwise the cached logits.
+  const distiller = new Distiller({ teacher, teacherLogits, student, terms: [kd({ temperature, alpha })] });
   try {
     return await distiller.fit(data as InMemoryDataset, fit);
   } finally {

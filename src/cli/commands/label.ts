@@ -18,8 +18,8 @@ import { absoluteDataSpec, absoluteTeacherSpec } from "../../queue/paths.js";
 export const LABEL_HELP = `tsdistill label --teacher PATH --out CACHE_DIR [options]
 (Causal language models on text:/sotu corpora: tsdistill label --data "sotu?ctx=128" --help)
 
-Runs a teacher once over the transfer set (the training split left after the validation split, optionally its
-first --train-size images) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
+Runs a teacher once over the transfer set (the training split left after the validation split, optionally a
+--train-size sample of it) and writes sharded safetensors files plus manifest.json (teacher hash, data set hash,
 shapes, top-k setting). A regression teacher (one output) is stored in the target's units. Interrupted runs resume:
 finished shards are kept, only the rest is computed. Every file is
 written atomically. 'tsdistill distill --teacher-cache CACHE_DIR' then trains without loading the teacher;
@@ -37,7 +37,7 @@ sample kind) and run on 64 samples spread over the data (finite outputs, not one
   --out DIR              cache folder
 ${dataOptionHelp("data set (default mnist)")}
   --validation-size N    held-out samples, as for distill (default 10 % of the training split, at most 5000)
-  --train-size N         label only the first N transfer images
+  --train-size N         label only N transfer samples (drawn with --seed, stratified by class, as for distill)
   --split train|validation|test   which split to label (default train: the transfer set)
   --seed N               the split's seed, as for distill (default 42)
   --shard-size N         samples per shard (default 10000)
