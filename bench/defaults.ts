@@ -13,7 +13,7 @@ import { modelConfigFromSpec } from "../src/students/spec.js";
 import { SequentialModel } from "../src/students/model.js";
 import { train } from "../src/train/distill.js";
 import type { TrainableModel } from "../src/students/trainable.js";
-import { autoDistill } from "../src/train/auto-distill.js";
+import { autoDistill, FM_EPOCH_FACTOR, FM_LR } from "../src/train/auto-distill.js";
 import { modelTeacher, TeacherLogitCache } from "../src/teachers/teacher.js";
 import { evaluate } from "../src/eval/classification.js";
 import { sizedFit, trainingSettings } from "../src/cli/commands/common.js";
@@ -72,18 +72,24 @@ function dataPath(spec: string): string | null {
 
 /** --lr, --epochs, --batch-size given to the bench (for trying other defaults; the table is written only without them). */
 const overrides: Record<string, string> = {};
+let teacherBudget: "student" | "cli" = "student";
 
 async function runSet(set: BenchSet, seeds: number[]): Promise<SetResult> {
   const t0 = performance.now();
   const data = loadImageData(set.spec);
   const shape = data.train.sampleShape;
   const classes = data.train.numClasses;
-  // The teacher: trained once (seed 42, CLI defaults) on the seed-42 training split.
+  // The teacher: trained once (seed 42) on the seed-42 training split. With --teacher-budget student (the default)
+  // it gets the budget and learning rate the student alone gets from the defaults (FM_EPOCH_FACTOR × the CLI's
+  // epochs at FM_LR), so it is not trained worse than the student it should teach; --teacher-budget cli: `train`'s defaults.
   const teacherSettings = trainingSettings({ ...overrides, data: set.spec });
   const tSplit = splitLoaded(data, { seed: 42, trainSize: set.trainSize, validationSize: set.validationSize });
   const test = set.testSize ? data.test.take(set.testSize) : data.test;
   const teacher = new SequentialModel(modelConfigFromSpec(set.teacher, { inputShape: shape, numClasses: classes }), 42);
-  await train(teacher, tSplit.train, { ...sizedFit(teacherSettings, tSplit.train.size), validation: tSplit.validation, label: "teacher" });
+  const teacherFit = sizedFit(teacherSettings, tSplit.train.size);
+  const asStudentAlone = teacherBudget === "student" && !overrides.lr && (teacherFit.optimizer?.kind ?? "adam") === "adam";
+  const fitT = asStudentAlone ? { ...teacherFit, epochs: teacherFit.epochs * FM_EPOCH_FACTOR, optimizer: { ...(teacherFit.optimizer ?? { kind: "adam" as const }), lr: FM_LR } } : teacherFit;
+  await train(teacher, tSplit.train, { ...fitT, validation: tSplit.validation, label: "teacher" });
   const teacherAccuracy = evaluate((x) => teacher.predict(x), test).accuracy;
   const asTeacher = modelTeacher(teacher, set.teacher);
   const studentConfig = modelConfigFromSpec(set.student, { inputShape: shape, numClasses: classes });
@@ -144,8 +150,12 @@ function table(results: SetResult[], seeds: number[]): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: "string" }, seeds: { type: "string" }, "no-write": { type: "boolean" }, backend: { type: "string" }, lr: { type: "string" }, epochs: { type: "string" }, "batch-size": { type: "string" } } });
+  const { values } = parseArgs({ options: { only: { type: "string" }, seeds: { type: "string" }, "no-write": { type: "boolean" }, backend: { type: "string" }, lr: { type: "string" }, "teacher-budget": { type: "string" }, epochs: { type: "string" }, "batch-size": { type: "string" } } });
   for (const k of ["lr", "epochs", "batch-size"] as const) if (values[k] !== undefined) overrides[k] = values[k]!;
+  if (values["teacher-budget"] !== undefined) {
+    if (values["teacher-budget"] !== "student" && values["teacher-budget"] !== "cli") throw new Error(`--teacher-budget: expected student or cli, got ${values["teacher-budget"]}`);
+    teacherBudget = values["teacher-budget"];
+  }
   const seeds = (values.seeds ?? "1,2,3").split(",").map(Number);
   const only = values.only?.split(",");
   await useBackend((values.backend as "wasm" | "cpu" | "native" | undefined) ?? "wasm");
