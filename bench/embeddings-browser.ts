@@ -2,7 +2,7 @@
 // Chromium"): USE-lite (the teacher) and the students a run of recipes/use-embeddings.yaml saved — static tables,
 // bag students (both through the documented browser snippet, embed-runtime.mjs) and the distilled classifiers
 // (their ONNX export: onnxruntime-web in the page, onnxruntime-node in Node) — each loaded and timed in both, in
-// one run: MB the page loads, batch-1 ms/sentence (median over every timed sentence, after 5 warm-up calls) and
+// one run: MB the page loads, batch-1 ms/sentence (median over every timed sentence, after 10 warm-up calls) and
 // sentences/s at batch 32, with the ratios to the teacher and the largest |page − Node| difference of the vectors.
 // How each side runs a model: bench/embeddings-browser-measure.ts.
 //
@@ -72,8 +72,8 @@ function section(b: BrowserBench, command: string, seconds: number, note: string
       `${b.sentences} fortune quotes of that run, Chromium ${b.chromiumVersion} (headless, playwright-core) and Node ${b.nodeVersion} in the same process run, ${Math.round(seconds)} s; ` +
       `${cpus().length} cores shared with other jobs (load average ${loadavg()[0].toFixed(0)} when this was written): timings are noisy, compare within a row.${note ? ` ${note}` : ""}`,
     "",
-    "Batch 1: median ms over every sentence, one call each, after 5 warm-up calls; throughput: whole passes over the sentences in batches of 32. " +
-      "One thread on both sides (onnxruntime `intraOpNumThreads`/`numThreads` 1; TF.js wasm without cross-origin isolation). " +
+    "Batch 1: median ms over every sentence, one call each, after 10 warm-up calls; throughput: whole passes over the sentences in batches of 32. " +
+      "One thread on both sides (onnxruntime `intraOpNumThreads`/`numThreads` 1, TF.js wasm `setThreadsCount(1)`); the page is cross-origin isolated (its clock then ticks in 5 µs, not 100 µs). " +
       "MB loaded: bytes of model files the page fetched (teacher: model.json, weight shards, vocab.json; static and bag: config.json, embeddings.safetensors, tokenizer.json; classifier: the .onnx file and tokenizer.json), not the runtime code; Node reads the same files. " +
       "× smaller / faster / throughput: against the teacher on the same side. max |page − Node|: largest difference of the vectors (classifiers: logits) of the first sentences.",
     "",
