@@ -69,7 +69,7 @@ function section(b: BrowserBench, command: string, seconds: number, note: string
     "## Embedding students in Chromium and Node (`bench/embeddings-browser.ts`)",
     "",
     `Command: \`${command}\` — ${new Date().toISOString().slice(0, 10)}, on the students of \`${b.runDir}\` (${b.quick ? "`--quick` run" : "full run"} of recipes/use-embeddings.yaml), ` +
-      `${b.sentences} fortune quotes of that run, Chromium ${b.chromiumVersion} (headless, playwright-core) and Node ${b.nodeVersion} in the same process run, ${Math.round(seconds)} s; ` +
+      `${b.sentences} fortune quotes of that run, Chromium ${b.chromiumVersion} (headless, playwright-core) and Node ${b.nodeVersion} in the same run, ${Math.round(seconds)} s; ` +
       `${cpus().length} cores shared with other jobs (load average ${loadavg()[0].toFixed(0)} when this was written): timings are noisy, compare within a row.${note ? ` ${note}` : ""}`,
     "",
     "Batch 1: median ms over every sentence, one call each, after 10 warm-up calls; throughput: whole passes over the sentences in batches of 32. " +
