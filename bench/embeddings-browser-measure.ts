@@ -23,7 +23,7 @@ import { timeEmbedding, type EmbedTiming } from "../src/eval/embedding-metrics.j
 import { bytesOnDisk } from "../src/eval/size.js";
 import { embeddingOnnxFeeds, saveEmbeddingOnnx } from "../src/export/onnx-embeddings.js";
 import { parseEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
-import type { EmbeddingRecipeResult } from "../src/experiments/embedding-run.js";
+import { inferenceBytes, useLiteBytes, type EmbeddingRecipeResult } from "../src/experiments/embedding-run.js";
 import { openUseLite, useLiteDir } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
 import { ortModule } from "../src/util/ort.js";
 import { callPage, openPage, ORT_WEB, serveFiles, TFJS_BUNDLE } from "../test/browser-page.js";
@@ -179,11 +179,9 @@ async function openInNode(m: BenchModel, maxTokens: number, onnxFile: string | n
   const t0 = performance.now();
   if (m.kind === "use-lite") {
     const teacher = await openUseLite({ maxTokens });
-    const dir = useLiteDir();
-    const shards = (JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { weightsManifest: { paths: string[] }[] }).weightsManifest.flatMap((g) => g.paths);
+    const loadMs = performance.now() - t0;
     const simd = tf.getBackend() === "wasm" && (await Promise.resolve().then(() => tf.env().getAsync("WASM_HAS_SIMD_SUPPORT")).catch(() => false));
-    const bytes = ["model.json", "vocab.json", ...shards].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
-    return { runs: `TF.js ${tf.getBackend()}${simd === true ? " (SIMD)" : ""}`, bytes, loadMs: performance.now() - t0, embed: (t) => teacher.embed(t), dispose: () => teacher.close() };
+    return { runs: `TF.js ${tf.getBackend()}${simd === true ? " (SIMD)" : ""}`, bytes: useLiteBytes(), loadMs, embed: (t) => teacher.embed(t), dispose: () => teacher.close() };
   }
   if (m.kind === "onnx") {
     const { tokenizer, model } = loadEmbeddingModel(m.dir!);
@@ -198,8 +196,7 @@ async function openInNode(m: BenchModel, maxTokens: number, onnxFile: string | n
     };
   }
   const e = await openEmbedder(m.dir!);
-  const bytes = ["config.json", "embeddings.safetensors", "tokenizer.json"].map((f) => bytesOnDisk(join(m.dir!, f))).reduce((a, b) => a + b, 0);
-  return { runs: "embed-runtime.mjs", bytes, loadMs: performance.now() - t0, embed: (t) => e.embed(t), dispose: () => e.dispose() };
+  return { runs: "embed-runtime.mjs", bytes: inferenceBytes(m.dir!), loadMs: performance.now() - t0, embed: (t) => e.embed(t), dispose: () => e.dispose() };
 }
 
 export interface MeasureOptions {

@@ -112,4 +112,8 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Bad input (no run, not a use-embeddings run, a missing file): one line and exit 1, nothing written.
+await main().catch((err: Error) => {
+  process.stderr.write(`bench/embeddings-browser.ts: ${err.message.split("\n")[0]}\n`);
+  process.exit(1);
+});
