@@ -59,6 +59,8 @@ export interface BrowserBench {
   chromiumVersion: string;
   nodeVersion: string;
   models: ModelResult[];
+  /** Students that could not be opened in Node, with the reason. */
+  skipped: string[];
 }
 
 /** The teacher and the students of a use-embeddings run: static tables, bag students, distilled classifiers. */
@@ -243,18 +245,28 @@ export async function measureEmbeddingsBrowser(runDir: string, opts: MeasureOpti
   });
   const { browser, page, errors, close } = await openPage(server, { timeoutMs: 120_000 });
   const out: ModelResult[] = [];
+  const skipped: string[] = [];
   try {
     for (const m of models) {
       let onnxFile: string | null = null;
       let base = "/use/";
       if (m.dir) base = `/x/${relative(runDir, m.dir)}/`;
-      if (m.kind === "onnx") {
-        const { model } = loadEmbeddingModel(m.dir!);
-        onnxFile = join(onnxDir, `${out.length}.onnx`);
-        saveEmbeddingOnnx(model, onnxFile);
-        model.dispose();
+      let node: NodeSide;
+      try {
+        if (m.kind === "onnx") {
+          const { model } = loadEmbeddingModel(m.dir!);
+          onnxFile = join(onnxDir, `${out.length}.onnx`);
+          saveEmbeddingOnnx(model, onnxFile);
+          model.dispose();
+        }
+        node = await openInNode(m, result.data.maxTokens, onnxFile);
+      } catch (err) {
+        // A student folder this version cannot open (e.g. written by a newer tsdistill): named, not measured.
+        if (m.kind === "use-lite") throw err;
+        skipped.push(`${m.name}: ${(err as Error).message.split("\n")[0]}`);
+        info(`skipped ${skipped[skipped.length - 1]}`);
+        continue;
       }
-      const node = await openInNode(m, result.data.maxTokens, onnxFile);
       let nodeVectors: Float32Array;
       let nodeTiming: EmbedTiming;
       try {
@@ -282,7 +294,7 @@ export async function measureEmbeddingsBrowser(runDir: string, opts: MeasureOpti
       out.push(r);
       info(`${m.name}: Node ${nodeTiming.msPerSentence.toFixed(3)} ms, ${nodeTiming.sentencesPerSecond.toFixed(0)}/s; Chromium ${web.timing.msPerSentence.toFixed(3)} ms, ${web.timing.sentencesPerSecond.toFixed(0)}/s; max |Δ| ${maxAbsDiff.toExponential(1)}`);
     }
-    return { runDir, quick: result.quick, sentences: texts.length, chromiumVersion: browser.version(), nodeVersion: process.version, models: out };
+    return { runDir, quick: result.quick, sentences: texts.length, chromiumVersion: browser.version(), nodeVersion: process.version, models: out, skipped };
   } finally {
     await close();
     rmSync(onnxDir, { recursive: true, force: true });

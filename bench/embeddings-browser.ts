@@ -79,6 +79,7 @@ function section(b: BrowserBench, command: string, seconds: number, note: string
     "",
     browserTable(b),
     ...(teacher ? ["", `Teacher in Node: ${teacher.node.runs}; in Chromium: ${teacher.chromium.runs}.`] : []),
+    ...(b.skipped.length ? ["", `Not measured: ${b.skipped.join("; ")}.`] : []),
   ].join("\n");
 }
 
@@ -102,7 +103,7 @@ async function main(): Promise<void> {
   const b = await measureEmbeddingsBrowser(runDir, { sentences, throughputSeconds: seconds, info: (l) => process.stderr.write(`${l}\n`) });
   const elapsed = (performance.now() - t0) / 1000;
   const table = browserTable(b);
-  process.stdout.write(`${table}\n`);
+  process.stdout.write(`${table}\n${b.skipped.length ? `not measured: ${b.skipped.join("; ")}\n` : ""}`);
   if (values.write) {
     const args = [runDir, ...(values.sentences !== "64" ? ["--sentences", values.sentences!] : []), ...(values.seconds !== "4" ? ["--seconds", values.seconds!] : [])];
     const command = `nice -n 10 node --import tsx bench/embeddings-browser.ts ${args.join(" ")} --write`;

@@ -22,6 +22,7 @@ test("embeddings in Chromium beside Node: every model of a --quick use-embedding
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
   const b = await measureEmbeddingsBrowser(runDir, { sentences: 6, throughputSeconds: 0.05, check: 4 });
   assert.equal(b.sentences, 6);
+  assert.deepEqual(b.skipped, [], "every student of the run opens");
   const names = b.models.map((m) => m.name);
   for (const want of [/^USE-lite \(teacher\)$/, /^static d=32$/, /^static d=64$/, /^bag-32/, /^classifier ← static-64.*distilled \(ONNX\)$/]) {
     assert.ok(names.some((n) => want.test(n)), `a model matching ${want}; got ${names.join(", ")}`);
