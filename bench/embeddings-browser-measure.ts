@@ -82,11 +82,20 @@ export function benchModels(runDir: string): { result: EmbeddingRecipeResult; mo
   return { result, models };
 }
 
-/** The labelled quotes of the run (same recipe, seed and sample), every k-th, `n` of them: the timed sentences. */
+type RawData = { dir?: unknown; categories?: unknown; perCategory?: unknown };
+const pickData = (d: RawData | undefined) => (d ? { dir: d.dir, categories: d.categories, perCategory: d.perCategory } : undefined);
+
+/**
+ * The labelled quotes of the run (same categories, sample and seed), every k-th, `n` of them: the timed sentences.
+ * Only the fields that choose them are read from the run's recipe (through the recipe schema, for its defaults), so
+ * runs of recipes with fields this version does not know still work.
+ */
 export function benchSentences(runDir: string, n: number): string[] {
-  const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as { file: string; recipe: unknown };
+  const config = JSON.parse(readFileSync(join(runDir, "config.json"), "utf8")) as { file: string; recipe: { seed?: unknown; data?: RawData; quick?: { seed?: unknown; data?: RawData } } };
   const quick = (JSON.parse(readFileSync(join(runDir, "results.json"), "utf8")) as { quick: boolean }).quick;
-  const r = parseEmbeddingRecipe(config.recipe, config.file, { quick });
+  const raw = config.recipe;
+  const sampling = { kind: "embedding", seed: raw.seed, data: pickData(raw.data), static: { dims: [32] }, ...(quick ? { quick: { seed: raw.quick?.seed, data: pickData(raw.quick?.data) } } : {}) };
+  const r = parseEmbeddingRecipe(JSON.parse(JSON.stringify(sampling)), config.file, { quick });
   const texts = loadFortunes({ dir: r.data.dir, categories: r.data.categories ?? DEFAULT_FORTUNE_CATEGORIES, maxPerCategory: r.data.perCategory, seed: r.seed }).texts;
   const k = Math.max(1, Math.floor(texts.length / n));
   return texts.filter((_, i) => i % k === 0).slice(0, n);
