@@ -63,6 +63,16 @@ export function browserTable(b: BrowserBench): string {
   ].join("\n");
 }
 
+/** One sentence of ranges read off the table: students vs the teacher per side, and Chromium vs Node. */
+function summary(b: BrowserBench, teacher: ModelResult): string {
+  const students = b.models.filter((m) => m !== teacher);
+  if (students.length === 0) return "";
+  const range = (xs: number[]) => `${ratio(Math.min(...xs))}–${ratio(Math.max(...xs))}×`;
+  const faster = (side: "node" | "chromium") => range(students.map((m) => teacher[side].timing.msPerSentence / m[side].timing.msPerSentence));
+  const chromeOverNode = range(b.models.map((m) => m.chromium.timing.msPerSentence / m.node.timing.msPerSentence));
+  return `At batch 1 the students were ${faster("node")} faster than the teacher in Node and ${faster("chromium")} in Chromium; Chromium's batch-1 time was ${chromeOverNode} Node's across all rows (this run, this load).`;
+}
+
 function section(b: BrowserBench, command: string, seconds: number, note: string): string {
   const teacher = b.models.find((m) => m.kind === "use-lite");
   return [
@@ -78,7 +88,7 @@ function section(b: BrowserBench, command: string, seconds: number, note: string
       "× smaller / faster / throughput: against the teacher on the same side. max |page − Node|: largest difference of the vectors (classifiers: logits) of the first sentences.",
     "",
     browserTable(b),
-    ...(teacher ? ["", `Teacher in Node: ${teacher.node.runs}; in Chromium: ${teacher.chromium.runs}.`] : []),
+    ...(teacher ? ["", `Teacher in Node: ${teacher.node.runs}; in Chromium: ${teacher.chromium.runs}. ${summary(b, teacher)}`] : []),
     ...(b.skipped.length ? ["", `Not measured: ${b.skipped.join("; ")}.`] : []),
   ].join("\n");
 }
