@@ -22,6 +22,7 @@ import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { distillStaticFromTeacher } from "../src/embeddings/distill-static.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../src/embeddings/embedding-model.js";
 import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
+import type { TrainingReporter } from "../src/train/reporter.js";
 import { openEmbedder } from "../src/embeddings/transformer-embedder.js";
 import { bytesOnDisk } from "../src/eval/size.js";
 import { linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../src/eval/embedding-metrics.js";
@@ -56,6 +57,8 @@ const TRANSFORMER_EPOCHS = quick ? 1 : 3;
 const SPAM = quick ? 200 : 800;
 mkdirSync(join(out, "cache"), { recursive: true });
 const log = (s: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+/** Logs each epoch of a student's training (its ProgressEvents), prefixed with `what`. */
+const epochLog = (what: string): TrainingReporter => ({ onEpoch: (e) => log(`${what} epoch ${e.epoch}: loss ${e.loss.toFixed(4)} (${e.metrics.seconds.toFixed(0)} s)`) });
 
 // ---- data ---------------------------------------------------------------------------------------------------------
 const fortunes = loadFortunes({ maxPerCategory: PER_CATEGORY, seed: 0 });
@@ -123,7 +126,7 @@ if (evalOnly) {
 if (!evalOnly) {
   const { model, tokenizer, projection } = loadEmbeddingModel(statics[2].dir);
   const targets = projectTeacher(projection!, teacherTrain, trainTexts.length);
-  const r = await trainEmbeddingStudent(model, tokenizer, trainTexts, targets, { epochs: Math.max(1, Math.round(EPOCHS / 2)), batchSize: 64, optimizer: { lr: 1e-3 }, ctx: MAX_TOKENS, seed: 0, onEpoch: (e, l, s) => log(`  refine static-256 epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
+  const r = await trainEmbeddingStudent(model, tokenizer, trainTexts, targets, { epochs: Math.max(1, Math.round(EPOCHS / 2)), batchSize: 64, optimizer: { lr: 1e-3 }, ctx: MAX_TOKENS, seed: 0, reporter: epochLog("  refine static-256") });
   const dir = join(out, "static-256-refined");
   await saveEmbeddingModel(model, dir, { tokenizer, projection, metadata: { teacher: "use-lite", refined: { epochs: r.losses.length, losses: r.losses } } });
   trained["static-256-refined"] = { dir, seconds: r.seconds, losses: r.losses };
@@ -131,7 +134,7 @@ if (!evalOnly) {
 }
 if (!evalOnly) {
   const model = new BagOfEmbeddingsModel({ kind: "bag", vocab: useTokenizer.vocabSize, width: 128, dim: 512, padId: useTokenizer.special.pad }, { seed: 0 });
-  const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: EPOCHS, batchSize: 64, optimizer: { lr: 3e-3 }, ctx: MAX_TOKENS, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], onEpoch: (e, l, s) => log(`  bag epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
+  const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: EPOCHS, batchSize: 64, optimizer: { lr: 3e-3 }, ctx: MAX_TOKENS, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], reporter: epochLog("  bag") });
   const dir = join(out, "bag-128");
   await saveEmbeddingModel(model, dir, { tokenizer: useTokenizer, metadata: { teacher: "use-lite", trained: { epochs: EPOCHS, losses: r.losses } } });
   trained["bag-128"] = { dir, seconds: r.seconds, losses: r.losses };
@@ -141,7 +144,7 @@ if (!evalOnly) {
   const { model: st, projection } = loadEmbeddingModel(statics[1].dir);
   const model = bagFromStatic(st, projection!);
   st.dispose();
-  const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: EPOCHS, batchSize: 64, optimizer: { lr: 1e-3 }, ctx: MAX_TOKENS, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], onEpoch: (e, l, s) => log(`  bag from static epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
+  const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: EPOCHS, batchSize: 64, optimizer: { lr: 1e-3 }, ctx: MAX_TOKENS, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], reporter: epochLog("  bag from static") });
   const dir = join(out, "bag-128-from-static");
   await saveEmbeddingModel(model, dir, { tokenizer: useTokenizer, metadata: { teacher: "use-lite", init: "static-128", trained: { epochs: EPOCHS, losses: r.losses } } });
   trained["bag-128 ← static-128"] = { dir, seconds: r.seconds, losses: r.losses };
@@ -150,7 +153,7 @@ if (!evalOnly) {
 if (!evalOnly) {
   const config = resolveTransformerConfig({ layers: 2, dim: 128, heads: 4, ff: 256, ctx: TRANSFORMER_CTX, head: "embed", embedDim: 512 }, { vocab: useTokenizer.vocabSize, padId: useTokenizer.special.pad });
   const model = new TransformerModel(config, 0);
-  const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: TRANSFORMER_EPOCHS, batchSize: 32, optimizer: { lr: 1e-3 }, ctx: TRANSFORMER_CTX, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], onEpoch: (e, l, s) => log(`  transformer epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`) });
+  const r = await trainEmbeddingStudent(model, useTokenizer, trainTexts, teacherTrain, { epochs: TRANSFORMER_EPOCHS, batchSize: 32, optimizer: { lr: 1e-3 }, ctx: TRANSFORMER_CTX, seed: 0, terms: [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }], reporter: epochLog("  transformer") });
   const dir = join(out, "transformer-2x128");
   await saveTransformer(model, dir, { tokenizer: useTokenizer, metadata: { teacher: "use-lite", embedding: { normalize: true, addBos: false }, trained: { epochs: TRANSFORMER_EPOCHS, losses: r.losses } } });
   trained["transformer-2x128"] = { dir, seconds: r.seconds, losses: r.losses };

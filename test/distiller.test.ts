@@ -5,7 +5,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
-import { InMemoryDataset } from "../src/data/dataset.js";
 import { SequentialModel } from "../src/students/model.js";
 import { modelConfigFromSpec } from "../src/students/spec.js";
 import { modelTeacher, TeacherLogitCache } from "../src/teachers/teacher.js";
@@ -15,21 +14,9 @@ import { Distiller } from "../src/distill/distiller.js";
 import { ce, fitnets, kd, term, rkdDistance } from "../src/distill/term-builders.js";
 import { TermSpec, WeightedSumLoss } from "../src/distill/terms.js";
 import type { ProgressEvent } from "../src/train/reporter.js";
-import { Rng } from "../src/util/rng.js";
+import { blobs } from "./helpers.js";
 
 await useBackend("cpu");
-
-/** Three Gaussian blobs in 8 dimensions, seeded. */
-function blobs(n: number, seed: number): InMemoryDataset {
-  const rng = new Rng(seed, "blobs");
-  const x = new Float32Array(n * 8);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 3;
-    for (let j = 0; j < 8; j++) x[i * 8 + j] = (j % 3 === y[i] ? 1.5 : 0) + rng.normal() * 0.7;
-  }
-  return new InMemoryDataset(`blobs-${seed}`, x, y, [8], 3);
-}
 
 const mlp = (spec: string, seed: number) => new SequentialModel(modelConfigFromSpec(spec, { inputShape: [8], numClasses: 3 }), seed);
 

@@ -14,6 +14,7 @@ import { TransformerModel } from "../src/students/transformer.js";
 import { resolveTransformerConfig } from "../src/students/transformer-config.js";
 import { saveTransformer } from "../src/students/transformer-io.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
+import type { ProgressEvent } from "../src/train/reporter.js";
 import { Rng } from "../src/util/rng.js";
 import { assertAllClose, tempDir } from "./helpers.js";
 import { needs } from "./prerequisites.js";
@@ -110,6 +111,30 @@ test("bag-of-embeddings student: cosine (+ MSE, RKD, SP terms) training lowers i
   assert.deepEqual((await run()).losses, plain.losses, "same seed, same losses");
   const mixed = await run([{ loss: "cosine" }, { loss: "logit-mse", weight: 0.5 }, { loss: "rkd-distance", weight: 1 }, { loss: "sp", weight: 10 }]);
   assert.ok(mixed.losses.every(Number.isFinite) && mixed.losses.at(-1)! < mixed.losses[0], `mixed terms: ${mixed.losses[0]} → ${mixed.losses.at(-1)}`);
+});
+
+test("the embedding trainer reports fit's ProgressEvents (batch and epoch, label) and an AbortSignal stops it before the next batch", async () => {
+  await useBackend("cpu");
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const targets = toyTargets(CORPUS);
+  const model = new BagOfEmbeddingsModel({ vocab: tok.vocabSize, width: 8, dim: 6, padId: tok.special.pad }, { seed: 2 });
+  const events: ProgressEvent[] = [];
+  const ended: string[] = [];
+  const reporter = { onBatch: (e: ProgressEvent) => events.push(e), onEpoch: (e: ProgressEvent) => events.push(e), onPhaseEnd: (l: string) => ended.push(l) };
+  const r = await trainEmbeddingStudent(model, tok, CORPUS, targets, { epochs: 2, batchSize: 4, optimizer: { lr: 0.02 }, seed: 1, reporter, label: "bag" });
+  const steps = Math.ceil(CORPUS.length / 4);
+  const expected = [1, 2].flatMap((epoch) => [...Array.from({ length: steps }, (_, i) => `batch:${epoch}/2:${i + 1}/${steps}`), `epoch:${epoch}/2:${steps}/${steps}`]);
+  assert.deepEqual(events.map((e) => `${e.kind}:${e.epoch}/${e.epochs}:${e.step}/${e.stepsPerEpoch}`), expected);
+  assert.deepEqual(events.filter((e) => e.kind === "epoch").map((e) => e.metrics!.loss), r.losses, "epoch events carry the returned losses");
+  assert.ok(events.every((e) => e.label === "bag" && e.samplesPerSecond > 0 && Number.isFinite(e.loss)));
+  assert.deepEqual(ended, ["bag"]);
+
+  const controller = new AbortController();
+  let batches = 0;
+  const stopped = trainEmbeddingStudent(model, tok, CORPUS, targets, { epochs: 3, batchSize: 4, seed: 1, signal: controller.signal, reporter: { onBatch: () => void (++batches === 3 && controller.abort(new Error("stop here"))) } });
+  await assert.rejects(stopped, /stop here/);
+  assert.equal(batches, 3, "no batch runs after the abort");
+  model.dispose();
 });
 
 test("transformer student with head 'embed': trained to the teacher's vectors, saved, and opened as an embedder", async (t) => {

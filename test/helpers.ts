@@ -5,6 +5,8 @@ import { join, resolve } from "node:path";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
+import { InMemoryDataset } from "../src/data/dataset.js";
+import { Rng } from "../src/util/rng.js";
 
 /** A fresh temp folder, removed when the test ends (pass the test context's `after`). */
 export function tempDir(prefix = "tsdistill-test-"): { dir: string; cleanup: () => void } {
@@ -95,4 +97,16 @@ export function runCli(args: string[], timeoutMs = 120_000): Promise<Run> {
 /** A teacher batch of n samples from row-major features (rows 0…n−1, no raw samples). */
 export function featureBatch(x: Float32Array, n: number, sampleShape: number[]): { x: Float32Array; n: number; sampleShape: number[]; rows: Int32Array } {
   return { x, n, sampleShape, rows: Int32Array.from({ length: n }, (_, i) => i) };
+}
+
+/** Three Gaussian blobs in 8 dimensions, seeded. */
+export function blobs(n: number, seed: number): InMemoryDataset {
+  const rng = new Rng(seed, "blobs");
+  const x = new Float32Array(n * 8);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 3;
+    for (let j = 0; j < 8; j++) x[i * 8 + j] = (j % 3 === y[i] ? 1.5 : 0) + rng.normal() * 0.7;
+  }
+  return new InMemoryDataset(`blobs-${seed}`, x, y, [8], 3);
 }

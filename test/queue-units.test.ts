@@ -16,7 +16,9 @@ import { absoluteDataSpec, absoluteTeacherSpec } from "../src/queue/paths.js";
 import { closeLabelSource, runLabelShard } from "../src/queue/label-shard.js";
 import { queueShardRunner } from "../src/queue/label-remote.js";
 import { runQueueWorker } from "../src/queue/worker.js";
-import type { LabelShardJob, LabelSource } from "../src/queue/jobs.js";
+import type { LabelShardJob, LabelSource, QueueJob } from "../src/queue/jobs.js";
+import { JobTracker } from "../src/queue/tracker.js";
+import type { Queue } from "bullmq";
 import { TsdistillError, UsageError } from "../src/util/errors.js";
 import { tempDir } from "./helpers.js";
 import { LocalRedis, redisMissing, writeLabelProblem } from "./queue-helpers.js";
@@ -117,4 +119,31 @@ test("label via the queue (local stand-in Redis, in-process worker): a shard who
     await redis.stop();
     cleanup();
   }
+});
+
+test("the tracker reads a job's state before the job: a job that completes between the two reads is never reported completed without its result (in-memory stand-in for the queue)", async () => {
+  // One record that finishes right after the first read of either kind, as a worker may between two Redis calls.
+  const record = { state: "active" as string, returnvalue: null as unknown, progress: {}, failedReason: "" };
+  let reads = 0;
+  const finishAfterFirstRead = () => {
+    if (++reads === 1) Object.assign(record, { state: "completed", returnvalue: { latencyMs: 1.5 } });
+  };
+  const standIn = {
+    add: async () => undefined,
+    getJobState: async () => {
+      const s = record.state;
+      finishAfterFirstRead();
+      return s;
+    },
+    getJob: async () => {
+      const snapshot = { ...record, processedBy: undefined };
+      finishAfterFirstRead();
+      return snapshot;
+    },
+  };
+  const tracker = new JobTracker(standIn as unknown as Queue, { attempts: 1 });
+  await tracker.add("j1", { kind: "auto", label: "latency probe mlp:8", job: { kind: "measure" } } as unknown as QueueJob);
+  const seen = [await tracker.status("j1"), await tracker.status("j1")];
+  for (const s of seen) if (s.state === "completed") assert.deepEqual(s.result, { latencyMs: 1.5 }, "completed with its return value");
+  assert.equal(seen[1].state, "completed");
 });

@@ -295,13 +295,13 @@ async function interruptedTraining(path: string, options: FitOptions, stopAfter:
   await train(ref, data, options);
   const stopped = new SequentialModel(config, 1);
   const stop = new Error("stopped");
-  const onEpochEnd = (_: string, m: { epoch: number }) => {
-    if (m.epoch === stopAfter) throw stop;
+  const onEpoch = (e: { epoch: number }) => {
+    if (e.epoch === stopAfter) throw stop;
   };
-  await assert.rejects(train(stopped, data, { ...options, checkpoint: new FileCheckpoint(path), reporter: { onEpochEnd } }), (e) => e === stop);
+  await assert.rejects(train(stopped, data, { ...options, checkpoint: new FileCheckpoint(path), reporter: { onEpoch } }), (e) => e === stop);
   const resumed = new SequentialModel(config, 99); // other initial weights: all of them come from the checkpoint
   const epochsAfterResume: number[] = [];
-  await train(resumed, data, { ...options, checkpoint: new FileCheckpoint(path), reporter: { onEpochEnd: (_, m) => epochsAfterResume.push(m.epoch) } });
+  await train(resumed, data, { ...options, checkpoint: new FileCheckpoint(path), reporter: { onEpoch: (e) => epochsAfterResume.push(e.epoch) } });
   const out = { uninterrupted: weights(ref), resumed: weights(resumed), epochsAfterResume };
   for (const m of [ref, stopped, resumed]) m.dispose();
   return out;
@@ -408,14 +408,14 @@ test("run (experiment): interrupted in the distilled variant; rerun with the sam
   const dir = join(root, "experiment", "interrupted");
   const checkpoints = new CheckpointStore(join(dir, "checkpoints"));
   const stop = new Error("stopped");
-  const reporter = { onEpochEnd: (label: string, m: { epoch: number }) => {
-    if (label === "distilled" && m.epoch === 2) throw stop;
+  const reporter = { onEpoch: (e: { label: string; epoch: number }) => {
+    if (e.label === "distilled" && e.epoch === 2) throw stop;
   } };
   await assert.rejects(runExperiment(ex(), { dir, checkpoints, reporter }), (e) => e === stop);
   assert.ok(existsSync(join(dir, "alone-0", "result.json")) && !existsSync(join(dir, "variant-0", "result.json")));
   const said: string[] = [];
   const trained: string[] = [];
-  const result = await runExperiment(ex(), { dir, checkpoints, info: (m) => said.push(m), reporter: { onEpochEnd: (label, m) => trained.push(`${label} ${m.epoch}`) } });
+  const result = await runExperiment(ex(), { dir, checkpoints, info: (m) => said.push(m), reporter: { onEpoch: (e) => trained.push(`${e.label} ${e.epoch}`) } });
   assert.ok(said.some((m) => /mlp:8 alone: kept from the interrupted run/.test(m)), said.join("\n"));
   assert.deepEqual(trained, ["distilled 3"], "only the distilled student's last epoch is trained again");
   for (const sub of ["alone-0/student", "variant-0/student"]) {

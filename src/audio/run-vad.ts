@@ -4,6 +4,7 @@ import { modelConfigFromSpec } from "../students/spec.js";
 import { SequentialModel } from "../students/model.js";
 import { saveModel } from "../students/io.js";
 import { distill, train } from "../train/distill.js";
+import type { TrainingReporter } from "../train/reporter.js";
 import { TeacherLogitCache } from "../teachers/teacher.js";
 import { SILERO_CHUNK, SileroVadTeacher } from "../teachers/silero-vad.js";
 import { RunFolder } from "../run/run-folder.js";
@@ -109,7 +110,7 @@ async function runInFolder(recipe: VadRecipe, run: RunFolder, info: (line: strin
     seed: recipe.seed,
     keepBest: false,
   };
-  const epochLine = (label: string) => ({ onEpochEnd: (_l: string, m: { epoch: number; loss: number; seconds: number }, of: number) => info(`${label}: epoch ${m.epoch}/${of} loss ${m.loss.toFixed(4)} (${m.seconds.toFixed(1)} s)`) });
+  const epochLine = (label: string): TrainingReporter => ({ onEpoch: (e) => info(`${label}: epoch ${e.epoch}/${e.epochs} loss ${e.loss.toFixed(4)} (${e.metrics.seconds.toFixed(1)} s)`) });
 
   const student = new SequentialModel(config, recipe.seed);
   const kd = await distill({

@@ -17,29 +17,9 @@ import { bytesOnDisk } from "../eval/size.js";
 import type { RunStore, SearchRow, SearchStatus } from "../runs/store.js";
 import { writeDirAtomic, writeFileAtomic } from "../util/files.js";
 import { renderParetoHtml } from "./pareto-html.js";
-import { summarizeSearch, type SearchSummary } from "./summary.js";
+import { summarizeSearch, type AutoResult } from "./summary.js";
 
-export interface AutoResult {
-  searchId: number;
-  db: string;
-  outDir: string;
-  status: SearchStatus;
-  task: "classification" | "regression";
-  /** Regression: testAccuracy holds the teacher's test R². */
-  teacher: { spec: string; testAccuracy: number };
-  data: string;
-  backend: string;
-  summary: SearchSummary;
-  /** How the data was read and split (data/summary.ts). */
-  dataSummary?: DataSummary;
-  /** <out>/best, or null when no candidate met the constraints. */
-  bestDir: string | null;
-  reportPath: string;
-  resultsPath: string;
-  /** Seconds of this invocation, and of all invocations of this search. */
-  seconds: number;
-  elapsedSeconds: number;
-}
+export type { AutoResult } from "./summary.js";
 
 export interface FinalizeContext {
   status: "finished" | "budget";

@@ -1,7 +1,6 @@
 // The HTML report of a `tsdistill auto` search: constraints and counts, the best student, both Pareto charts and
 // tables, every candidate. Self-contained like the run report: inline CSS and SVG, no scripts run.
-import type { AutoResult } from "./finalize.js";
-import { scoreOf, type CandidateSummary } from "./summary.js";
+import { scoreOf, type AutoResult, type CandidateSummary } from "./summary.js";
 import { paretoChart, type ScatterPoint } from "../report/pareto-chart.js";
 import { esc } from "../report/svg.js";
 import { BASE_CSS } from "../report/style.js";

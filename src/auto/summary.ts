@@ -1,7 +1,8 @@
 // What a search found, read back from the run store: one entry per candidate (its highest-fidelity finished
 // trial), which of them meet the constraints, the best one, and the Pareto fronts (quality vs latency and vs
 // parameters). Used by `tsdistill auto` at the end and by `tsdistill runs pareto`.
-import type { SearchRow, TrialRow } from "../runs/store.js";
+import type { DataSummary } from "../data/summary.js";
+import type { SearchRow, SearchStatus, TrialRow } from "../runs/store.js";
 import { paretoFront } from "./pareto.js";
 
 /** accuracy (classification) and r2 (regression) read valAccuracy; agreement reads valAgreement. */
@@ -174,4 +175,27 @@ export function formatFronts(s: SearchSummary): string {
     `Pareto front: ${what} vs parameters (${s.frontParams.length} of ${s.candidates.length} candidates)`,
     formatCandidates(s, s.frontParams),
   ].join("\n");
+}
+
+/** What `tsdistill auto` returns (finalize.ts fills it, pareto-html.ts renders it). */
+export interface AutoResult {
+  searchId: number;
+  db: string;
+  outDir: string;
+  status: SearchStatus;
+  task: "classification" | "regression";
+  /** Regression: testAccuracy holds the teacher's test R². */
+  teacher: { spec: string; testAccuracy: number };
+  data: string;
+  backend: string;
+  summary: SearchSummary;
+  /** How the data was read and split (data/summary.ts). */
+  dataSummary?: DataSummary;
+  /** <out>/best, or null when no candidate met the constraints. */
+  bestDir: string | null;
+  reportPath: string;
+  resultsPath: string;
+  /** Seconds of this invocation, and of all invocations of this search. */
+  seconds: number;
+  elapsedSeconds: number;
 }

@@ -13,7 +13,7 @@ import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "
 import type { LogitLookup } from "../teachers/teacher.js";
 import { Distiller } from "../distill/distiller.js";
 import { fit } from "../train/fit.js";
-import type { EpochMetrics } from "../train/reporter.js";
+import type { EpochMetrics, TrainingReporter } from "../train/reporter.js";
 import { agreement, evaluate, predictLogits } from "../eval/classification.js";
 import { regressionMetrics, targetValues, toUnits } from "../eval/regression.js";
 import { regressionDistillLoss } from "../losses/regression.js";
@@ -116,6 +116,7 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
   // Classification candidates train through the Distiller (their terms read the cached teacher logits only);
   // regression keeps the MSE pair of losses/regression.ts, which no registered term expresses.
   const distiller = regression ? null : new Distiller({ teacherLogits: lookup, student, terms: candidateTerms(c), seed: job.seed, where: "candidate loss" });
+  const reporter: TrainingReporter | undefined = onEpoch && { onEpoch: (e) => onEpoch(e.metrics) };
   try {
     const settings = {
       epochs: job.epochs,
@@ -125,7 +126,7 @@ export async function runTrainTrial(job: TrainTrialJob, onEpoch?: (m: EpochMetri
       seed: job.seed,
       validation,
       label: "trial",
-      reporter: onEpoch ? { onEpochEnd: (_label: string, m: EpochMetrics) => onEpoch(m) } : undefined,
+      reporter,
     };
     const result = distiller
       ? await distiller.fit(train, settings)

@@ -1,4 +1,4 @@
-import type { EpochMetrics, StepInfo, TrainingReporter } from "../train/reporter.js";
+import type { EpochEvent, ProgressEvent, TrainingReporter } from "../train/reporter.js";
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds) || seconds < 0) return "--:--";
@@ -17,8 +17,8 @@ export interface ProgressOptions {
 }
 
 /**
- * Progress on stderr. On a terminal: one live line with a bar, samples/s, loss and ETA. Otherwise: one line
- * per epoch. With quiet: nothing.
+ * Progress on stderr, drawn from the library's ProgressEvents. On a terminal: one live line with a bar,
+ * samples/s, loss and ETA. Otherwise: one line per epoch. With quiet: nothing.
  */
 export class ProgressReporter implements TrainingReporter {
   private readonly stream: NodeJS.WritableStream & { columns?: number };
@@ -34,21 +34,21 @@ export class ProgressReporter implements TrainingReporter {
   }
 
   /** Phases running now (two when a teacher and a student train in parallel), drawn on one line. */
-  private active = new Map<string, StepInfo>();
+  private active = new Map<string, ProgressEvent>();
 
-  onStep(info: StepInfo): void {
+  onBatch(event: ProgressEvent): void {
     if (this.quiet || !this.tty) return;
-    this.active.set(info.label, info);
+    this.active.set(event.label, event);
     const now = performance.now();
     if (now - this.lastDraw < 100) return;
     this.lastDraw = now;
     const parts = [...this.active.values()].map((i) => {
-      const frac = (i.epoch + i.step / i.stepsPerEpoch) / i.epochs;
+      const frac = (i.epoch - 1 + i.step / i.stepsPerEpoch) / i.epochs;
       const width = this.active.size > 1 ? 10 : 24;
       const filled = Math.round(frac * width);
       const bar = "█".repeat(filled) + "░".repeat(width - filled);
       const detail = this.active.size > 1 ? "" : `  loss ${i.loss.toFixed(4)}`;
-      return `${i.label} ${i.epoch + 1}/${i.epochs} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ETA ${formatDuration(i.etaSeconds)}  ${Math.round(i.samplesPerSecond).toLocaleString("en-US")} samples/s${detail}`;
+      return `${i.label} ${i.epoch}/${i.epochs} ${bar} ${(frac * 100).toFixed(0).padStart(3)}% ETA ${formatDuration(i.etaSeconds)}  ${Math.round(i.samplesPerSecond).toLocaleString("en-US")} samples/s${detail}`;
     });
     const cols = this.stream.columns ?? 120;
     this.stream.write(`\r\x1b[2K${parts.join("  |  ").slice(0, cols - 1)}`);
@@ -59,7 +59,7 @@ export class ProgressReporter implements TrainingReporter {
     this.active.delete(label);
   }
 
-  onEpochEnd(label: string, m: EpochMetrics, epochs: number): void {
+  onEpoch({ label, epochs, metrics: m }: EpochEvent): void {
     if (this.quiet) return;
     if (this.tty && this.lineOpen) {
       this.stream.write("\r\x1b[2K");

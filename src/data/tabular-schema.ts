@@ -1,10 +1,48 @@
 // How a table's columns are read: which one is the label, which inputs are numeric or categorical, and whether the
 // label makes a classification or a regression task. Every rule here is printed back to the user in the data
 // summary (summary.ts), so nothing is guessed silently.
+// The raw table types (what a reader parses, before anything is fitted) live here too, below tabular.ts.
 import { DataError } from "../util/errors.js";
 import { parseNumber } from "../runtime/runtime.js";
 import type { Task } from "./dataset.js";
-import type { Cell, RawTable, TabularOptions } from "./tabular.js";
+
+/** One cell as read from a file; null is a missing value. */
+export type Cell = string | null;
+
+/** A column type stated by the file format itself (ARFF); CSV columns are detected instead. */
+export type ColumnDeclaration = { kind: "numeric" } | { kind: "categorical"; categories?: string[] };
+
+/** A table as a reader parsed it: every value still a string, nothing fitted yet. */
+export interface RawTable {
+  file: string;
+  columns: string[];
+  rows: Cell[][];
+  /** Line of each row in the file, 1-based, for error messages. */
+  lines: number[];
+  declared?: (ColumnDeclaration | undefined)[];
+}
+
+export interface TabularOptions {
+  /**
+   * Label column name; when omitted, the only column named label, class, target or y (case-insensitive), else an
+   * error listing the columns.
+   */
+  label?: string;
+  /** Default: regression for a numeric label with many distinct values (tabular-schema.ts), else classification. */
+  task?: Task;
+  /** Force these columns categorical / numeric (default: numeric when ≥ 90 % of the present values are numbers). */
+  categorical?: string[];
+  numeric?: string[];
+  /** Columns to leave out (ids, free text). */
+  drop?: string[];
+  /** Standardise numeric columns with the training mean and std (default true). */
+  standardize?: boolean;
+  /** Held-out share of each class when there is no test file (default 0.2), and its seed (default 0). */
+  testFraction?: number;
+  splitSeed?: number;
+  /** A separate test table (same columns); when given, nothing is held out of the training file. */
+  testTable?: RawTable;
+}
 
 /** Column names (case-insensitive) taken as the label when the user names none and exactly one column has one. */
 export const LABEL_COLUMN_NAMES = ["label", "class", "target", "y"];

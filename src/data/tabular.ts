@@ -4,47 +4,10 @@ import { asDataError, isMissingToken, MISSING_CATEGORY } from "../runtime/runtim
 import { InMemoryDataset, type Task } from "./dataset.js";
 import { ArrayRawView, type RawRecord } from "./raw.js";
 import { DEFAULT_SPLIT_SEED, DEFAULT_TEST_FRACTION, stratifiedSplit } from "./stratified-split.js";
-import { columnIndex, parseNumber, resolveSchema, type Schema } from "./tabular-schema.js";
+import { columnIndex, parseNumber, resolveSchema, type Cell, type RawTable, type Schema, type TabularOptions } from "./tabular-schema.js";
 
 export { parseNumber, sortLabelNames } from "./tabular-schema.js";
-
-/** One cell as read from a file; null is a missing value. */
-export type Cell = string | null;
-
-/** A column type stated by the file format itself (ARFF); CSV columns are detected instead. */
-export type ColumnDeclaration = { kind: "numeric" } | { kind: "categorical"; categories?: string[] };
-
-/** A table as a reader parsed it: every value still a string, nothing fitted yet. */
-export interface RawTable {
-  file: string;
-  columns: string[];
-  rows: Cell[][];
-  /** Line of each row in the file, 1-based, for error messages. */
-  lines: number[];
-  declared?: (ColumnDeclaration | undefined)[];
-}
-
-export interface TabularOptions {
-  /**
-   * Label column name; when omitted, the only column named label, class, target or y (case-insensitive), else an
-   * error listing the columns.
-   */
-  label?: string;
-  /** Default: regression for a numeric label with many distinct values (tabular-schema.ts), else classification. */
-  task?: Task;
-  /** Force these columns categorical / numeric (default: numeric when ≥ 90 % of the present values are numbers). */
-  categorical?: string[];
-  numeric?: string[];
-  /** Columns to leave out (ids, free text). */
-  drop?: string[];
-  /** Standardise numeric columns with the training mean and std (default true). */
-  standardize?: boolean;
-  /** Held-out share of each class when there is no test file (default 0.2), and its seed (default 0). */
-  testFraction?: number;
-  splitSeed?: number;
-  /** A separate test table (same columns); when given, nothing is held out of the training file. */
-  testTable?: RawTable;
-}
+export type { Cell, ColumnDeclaration, RawTable, TabularOptions } from "./tabular-schema.js";
 
 export type TabularColumn =
   | { name: string; kind: "numeric"; mean: number; std: number }

@@ -11,7 +11,8 @@ import type { BackendName } from "../engine/backend.js";
 import { SequentialModel } from "../students/model.js";
 import { modelConfigFromSpec } from "../students/spec.js";
 import { saveModel } from "../students/io.js";
-import { distill } from "../train/distill.js";
+import { Distiller } from "../distill/distiller.js";
+import { kd } from "../distill/term-builders.js";
 import { modelTeacher } from "../teachers/teacher.js";
 import { agreement, evaluate } from "../eval/classification.js";
 import { measureLatency } from "../eval/latency.js";
@@ -171,19 +172,9 @@ async function demo(config: DemoConfig, opts: DemoRunOptions & { info: (msg: str
   const alone = (await loadModel(aloneRun.modelDir)).model;
 
   const student = new SequentialModel(studentConfig, studentSeed);
-  const distillFit = await distill({
-    ...fitBase,
-    teacher: modelTeacher(teacher),
-    student,
-    data: trainSet,
-    validation,
-    reporter,
-    temperature: config.temperature,
-    alpha: config.alpha,
-    epochs: config.student.epochs,
-    seed: studentSeed,
-    label: "distilled",
-  });
+  // The distillation runs through the library's Distiller (one kd term; the teacher's logits computed once).
+  const distiller = new Distiller({ teacher: modelTeacher(teacher), student, terms: [kd({ temperature: config.temperature, alpha: config.alpha })] });
+  const distillFit = await distiller.fit(trainSet, { ...fitBase, validation, reporter, epochs: config.student.epochs, seed: studentSeed, label: "distilled" }).finally(() => distiller.dispose());
   await saveModel(student, join(workDir, "student"), { ...MODEL_META, spec: config.student.spec, role: "distilled student", temperature: config.temperature, alpha: config.alpha });
 
   const teacherEval = evaluate((x) => teacher.predict(x), test);

@@ -6,8 +6,8 @@
  *   const { history } = await d.fit(train, { epochs: 5, validation, signal, callbacks: { onEpoch: (e) => … } });
  *
  * The other ways in are thin adapters over it: recipes (runRecipe, hence `tsdistill distill --config`, `tsdistill run`
- * and experiments) run each stage through a Distiller, `tsdistill distill --teacher` one kd term, and `tsdistill auto`
- * each classification trial. Regression (an MSE pair no registered term expresses) still trains through distill().
+ * and experiments) run each stage through a Distiller, `tsdistill distill --teacher` and `tsdistill demo` one kd
+ * term, and `tsdistill auto` each classification trial. Regression (an MSE pair no registered term expresses) still trains through distill().
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
@@ -18,7 +18,7 @@ import { TeacherOutputCache } from "../teachers/output-cache.js";
 import { TeacherLogitCache, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import type { FitCheckpoint } from "../train/checkpoint.js";
 import { fit, type FitConfigInput, type FitResult, type LossFn } from "../train/fit.js";
-import { progressReporter, type ProgressCallbacks, type TrainingReporter } from "../train/reporter.js";
+import { allReporters, type ProgressCallbacks, type TrainingReporter } from "../train/reporter.js";
 import { TsdistillError } from "../util/errors.js";
 import { WeightedSumLoss, type ModelShapes, type TermSpec } from "./terms.js";
 
@@ -44,7 +44,7 @@ export interface DistillerFitOptions extends FitConfigInput {
   signal?: AbortSignal;
   /** Progress: one event shape (ProgressEvent) after every batch and every epoch. */
   callbacks?: ProgressCallbacks;
-  /** A reporter that also receives the training loop's notifications (the CLI's progress bar, a run folder's log). */
+  /** A reporter that also receives the same events, and when the training ends (the CLI's progress output, a run folder's log). */
   reporter?: TrainingReporter;
   /** Label in progress events (default "distill"). */
   label?: string;
@@ -138,7 +138,7 @@ export class Distiller {
     const result = await fit(this.student, data, lossFn, {
       ...fitOptions,
       label,
-      reporter: callbacks ? progressReporter(callbacks, reporter) : reporter,
+      reporter: allReporters(callbacks, reporter),
       capture: loss.studentCapture,
       extraParams: loss.extraParams,
     });

@@ -10,6 +10,7 @@ import { softKl } from "../losses/kd.js";
 import type { TrainableModel } from "../students/trainable.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { createOptimizer, OptimizerConfig } from "../train/optimizers.js";
+import { ProgressTracker, type TrainingReporter } from "../train/reporter.js";
 import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
@@ -30,7 +31,11 @@ export interface ClassifierDistillOptions {
   /** Tokens per text (longer texts are cut), default 128. */
   ctx?: number;
   seed?: number;
-  onEpoch?: (epoch: number, loss: number, seconds: number) => void;
+  /** Progress: a ProgressEvent after every batch and every epoch, as fit() gives them (label: `label`, default "classifier"). */
+  reporter?: TrainingReporter;
+  label?: string;
+  /** Stops before the next batch; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface ClassifierDistillResult {
@@ -74,12 +79,16 @@ export async function distillClassifier(
   const { ids, lengths } = encodeSequences(texts, tokenizer, { ctx, addBos: false, addEos: false });
   const losses: number[] = [];
   const start = performance.now();
+  const progress = new ProgressTracker(opts.reporter, opts.label ?? "classifier", opts.epochs, n, Math.ceil(n / batchSize));
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const epochStart = performance.now();
       const order = new Rng(seed, "classifier-shuffle", epoch).permutation(n);
       let sum = 0;
+      let step = 0;
+      let lr = 0;
       for (let b = 0; b < n; b += batchSize) {
+        opts.signal?.throwIfAborted();
         const rows = order.subarray(b, Math.min(b + batchSize, n));
         let len = 1;
         for (const r of rows) len = Math.max(len, lengths[r]);
@@ -91,7 +100,7 @@ export async function distillClassifier(
           t.set(teacherLogits.subarray(r * C, (r + 1) * C), i * C);
           y[i] = labels[r];
         });
-        const lr = optimizer.config.lr * lrFactor(schedule, epoch + b / n, opts.epochs);
+        lr = optimizer.config.lr * lrFactor(schedule, epoch + b / n, opts.epochs);
         const value = tf.tidy(() => {
           const xs = tf.tensor2d(x, [rows.length, len]);
           const teacher = tf.tensor2d(t, [rows.length, C]);
@@ -107,11 +116,14 @@ export async function distillClassifier(
         });
         if (!Number.isFinite(value)) throw new TsdistillError(`distillClassifier: loss became ${value} at epoch ${epoch + 1}; try a lower learning rate`);
         sum += value * rows.length;
+        progress.batch(epoch, ++step, rows.length, b + rows.length, sum / (b + rows.length));
       }
       losses.push(sum / n);
-      opts.onEpoch?.(epoch + 1, losses[epoch], (performance.now() - epochStart) / 1000);
+      const seconds = (performance.now() - epochStart) / 1000;
+      progress.epoch({ epoch: epoch + 1, loss: losses[epoch], lr, seconds, samplesPerSecond: n / seconds }, step);
     }
   } finally {
+    progress.end();
     optimizer.dispose();
   }
   let labelled = 0;

@@ -9,6 +9,7 @@ import { WeightedSumLoss, type TermSpec } from "./terms.js";
 import type { TrainableModel } from "../students/trainable.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { createOptimizer, OptimizerConfig } from "../train/optimizers.js";
+import { ProgressTracker, type TrainingReporter } from "../train/reporter.js";
 import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
@@ -29,8 +30,11 @@ export interface EmbeddingTrainOptions {
   addBos?: boolean;
   /** L2-normalise student and teacher vectors before the terms (default true: what the student serves). */
   normalize?: boolean;
-  /** After each epoch: its mean loss. */
-  onEpoch?: (epoch: number, loss: number, seconds: number) => void;
+  /** Progress: a ProgressEvent after every batch and every epoch, as fit() gives them (label: `label`, default "embedding"). */
+  reporter?: TrainingReporter;
+  label?: string;
+  /** Stops before the next batch; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export interface EmbeddingTrainResult {
@@ -77,13 +81,17 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
   const losses: number[] = [];
   const start = performance.now();
   const needsPairs = specs.some((s) => ["rkd-distance", "rkd-angle"].includes(s.loss));
+  const progress = new ProgressTracker(opts.reporter, opts.label ?? "embedding", opts.epochs, n, Math.ceil(n / batchSize));
   try {
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const epochStart = performance.now();
       const order = new Rng(seed, "embedding-shuffle", epoch).permutation(n);
       let sum = 0;
       let seen = 0;
+      let step = 0;
+      let lr = 0;
       for (let b = 0; b < n; b += batchSize) {
+        opts.signal?.throwIfAborted();
         const rows = order.subarray(b, Math.min(b + batchSize, n));
         if (needsPairs && rows.length < 2) break; // RKD needs two samples; the last lone text waits for the next epoch
         let T = 1;
@@ -94,7 +102,7 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
           x.set(ids.subarray(r * ctx, r * ctx + T), i * T);
           t.set(targets.subarray(r * targetDim, (r + 1) * targetDim), i * targetDim);
         });
-        const lr = optimizer.config.lr * lrFactor(schedule, epoch + b / n, opts.epochs);
+        lr = optimizer.config.lr * lrFactor(schedule, epoch + b / n, opts.epochs);
         const value = tf.tidy(() => {
           const xs = tf.tensor2d(x, [rows.length, T]);
           const teacher = tf.tensor2d(t, [rows.length, targetDim]);
@@ -116,13 +124,16 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
         if (!Number.isFinite(value)) throw new TsdistillError(`trainEmbeddingStudent: loss became ${value} at epoch ${epoch + 1}; try a lower learning rate`);
         sum += value * rows.length;
         seen += rows.length;
+        progress.batch(epoch, ++step, rows.length, seen, sum / seen);
       }
       losses.push(sum / Math.max(seen, 1));
-      opts.onEpoch?.(epoch + 1, losses[epoch], (performance.now() - epochStart) / 1000);
+      const seconds = (performance.now() - epochStart) / 1000;
+      progress.epoch({ epoch: epoch + 1, loss: losses[epoch], lr, seconds, samplesPerSecond: seen / seconds }, step);
     }
   } finally {
     optimizer.dispose();
     loss.dispose();
+    progress.end();
   }
   return { losses, seconds: (performance.now() - start) / 1000, truncated };
 }

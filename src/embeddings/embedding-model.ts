@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { embeddingLookup } from "../engine/sequence-ops.js";
-import type { ForwardOptions } from "../students/model.js";
+import type { ForwardOptions } from "../students/trainable.js";
 import { assignParams, featureRecorder, snapshotParams, type TrainableModel } from "../students/trainable.js";
 import { constParam, INIT_STD, normalParam, type NamedParam } from "../students/transformer-params.js";
 import { loadTokenizer, writeTokenizerFiles } from "../tokenizers/io.js";

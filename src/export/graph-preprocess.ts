@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import type { DataPreprocess } from "../data/preprocess.js";
 import { allNumeric, asDataError, encodeImages, encodeRecords, imagePixels, numericValues, RUNTIME_FILES } from "../runtime/runtime.js";
 import type { Rng } from "../util/rng.js";
-import type { GraphPreprocess } from "./onnx.js";
+import type { GraphPreprocess } from "./onnx-graph.js";
 
 /**
  * The preprocessing an ONNX graph can hold: image models take uint8 RGB pixels at the model's size; tabular models

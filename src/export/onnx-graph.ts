@@ -18,6 +18,52 @@ const AttrType = onnx.AttributeProto.AttributeType;
 
 export type Quantize = "none" | "int8";
 
+/** What exportOnnx / saveOnnx take (onnx.ts; transformers: onnx-transformer.ts). */
+export interface OnnxExportOptions {
+  /** ONNX operator set (default 13; 13–18 supported). Transformers: default 17, 17–18 (see onnx-transformer.ts). */
+  opset?: number;
+  /** Name of the graph input (default "input"). Not for transformers: their inputs are input_ids and attention_mask. */
+  inputName?: string;
+  /** Name of the graph output (default "logits"; for a transformer's embed head "sentence_embedding"). */
+  outputName?: string;
+  /** ModelProto.producer_name (default "tsdistill"). */
+  producer?: string;
+  /** ModelProto.doc_string. */
+  docString?: string;
+  /**
+   * "int8": kernels are stored as int8 with one symmetric float scale per output channel (per output unit for
+   * dense layers) and dequantized in the graph by DequantizeLinear; biases stay float32. Default "none".
+   * Note: onnxruntime's CPU optimizer (level "all", its default) turns DequantizeLinear → MatMul into its
+   * MatMulNBits kernel, which by default (accuracy level 4) also quantizes the activations; the session config
+   * entry "session.qdq_matmulnbits_accuracy_level" = "1" keeps fp32 math (exactly the graph's ONNX meaning).
+   */
+  quantize?: "none" | "int8";
+  /**
+   * Preprocessing put into the graph in front of the model (see graph-preprocess.ts): "pixels" takes uint8 RGB
+   * [batch, height, width, 3] (cast, / 255, and the BT.601 luma for a one-channel model); "values" takes a numeric
+   * tabular model's raw column values with NaN for missing (filled with the training mean, then standardised).
+   * The graph input is then named "pixels" or "values" instead of `inputName`.
+   */
+  graphPreprocess?: GraphPreprocess;
+  /** More metadata_props entries (key → value). */
+  metadata?: Record<string, string>;
+  /** Transformers, with quantize "int8": also store the token and position tables as int8 (one scale per row). Default false. */
+  quantizeEmbeddings?: boolean;
+  /** Transformers: take `position_ids` int64 [batch, sequence] as a third input (default false: positions 0…T−1). */
+  positionIds?: boolean;
+  /**
+   * Causal transformer LMs: a key/value cache in Optimum's "with past" layout, for incremental decoding: inputs
+   * `past_key_values.{i}.key|value` float [batch, heads, past_sequence, head_size] (past_sequence 0 for the
+   * prompt), attention_mask over past + new tokens, outputs `present.{i}.key|value` (the cache to feed next).
+   * Default false.
+   */
+  pastKeyValues?: boolean;
+}
+
+export type GraphPreprocess =
+  | { kind: "pixels"; height: number; width: number; channels: 1 | 3 }
+  | { kind: "values"; mean: number[]; std: number[] | null };
+
 /** The IR version that goes with an opset: 7 for opset 13 (ONNX 1.8), 8 for opsets 14–18 (ONNX 1.9–1.14). */
 export function irVersionFor(opset: number): number {
   return opset <= 13 ? 7 : 8;

@@ -1,8 +1,7 @@
 import { outputWidth, type TransformerConfig } from "../students/transformer-config.js";
 import type { TransformerModel } from "../students/transformer.js";
 import { TsdistillError } from "../util/errors.js";
-import { checkOpset, checkQuantize, DataType, encodeModel, floatAttr, GraphBuilder, intAttr, intsAttr, tensorInfo, type Quantize } from "./onnx-graph.js";
-import type { OnnxExportOptions } from "./onnx.js";
+import { checkOpset, checkQuantize, DataType, encodeModel, floatAttr, GraphBuilder, intAttr, intsAttr, tensorInfo, type OnnxExportOptions, type Quantize } from "./onnx-graph.js";
 
 /**
  * A TransformerModel as an ONNX graph with dynamic batch and sequence length, under the names of a Hugging Face

@@ -59,12 +59,16 @@ export class JobTracker {
   /** The state of one tracked job; a job Redis lost is queued again (state "requeued"). */
   async status(id: string): Promise<JobStatus> {
     const data = this.jobs.get(id);
+    // The state first, then the job: a job read before its state could have finished in between, and would then
+    // say "completed" with the return value of the earlier read (none). A finished job's result is written with
+    // its state, so a job read after the state holds it.
+    const state = await this.queue.getJobState(id);
     const job = (await this.queue.getJob(id)) as Job | undefined;
     if (!job) {
       if (data && this.jobs.has(id)) await this.enqueue(id, data);
       return { id, state: "requeued" };
     }
-    const state = await job.getState();
+    if (state === "unknown") return { id, state }; // added between the two reads: looked at again next poll
     const progress = (typeof job.progress === "object" && job.progress ? job.progress : undefined) as JobProgress | undefined;
     return {
       id,

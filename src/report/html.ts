@@ -2,7 +2,7 @@
 // JSON in an inert <script type="application/json"> block. No scripts run and nothing is fetched.
 import { lmReportTable } from "./lm-report.js";
 import type { ModelEvaluation } from "../eval/model-eval.js";
-import type { ResultRow, RunReport } from "./run-report.js";
+import type { ResultRow, RunReport } from "./run-report-types.js";
 import { PALETTE, barChart, esc, heatmapChart, lineChart, reliabilityChart, type LineSeries } from "./svg.js";
 import { BASE_CSS } from "./style.js";
 import { formatEnergy } from "../eval/energy.js";

@@ -1,18 +1,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../util/rng.js";
 import { deepCopy } from "../engine/memory.js";
-import { buildLayer, type ForwardContext, type Layer, type LayerConfig } from "./layers.js";
-import type { TrainableModel } from "./trainable.js";
+import { buildLayer, type Layer, type LayerConfig } from "./layers.js";
+import type { ForwardOptions, TrainableModel } from "./trainable.js";
 
 export interface ModelConfig {
   /** Shape of one sample, without the batch dimension (e.g. [28, 28, 1]). */
   inputShape: number[];
   layers: LayerConfig[];
-}
-
-export interface ForwardOptions extends ForwardContext {
-  /** Layer names whose outputs to return alongside the logits (for feature-based distillation). */
-  capture?: string[];
 }
 
 /**

@@ -1,6 +1,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { deepCopy } from "../engine/memory.js";
-import type { ForwardOptions } from "./model.js";
+import type { ForwardContext } from "./layers.js";
+
+export interface ForwardOptions extends ForwardContext {
+  /** Layer names whose outputs to return alongside the logits (for feature-based distillation). */
+  capture?: string[];
+}
 
 /**
  * What training, distillation and evaluation need from a model; SequentialModel (MLP/CNN) and TransformerModel

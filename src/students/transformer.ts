@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../util/rng.js";
-import type { ForwardOptions } from "./model.js";
+import type { ForwardOptions } from "./trainable.js";
 import { assignParams, featureRecorder, snapshotParams, type TrainableModel } from "./trainable.js";
 import { outputWidth, type TransformerConfig } from "./transformer-config.js";
 import { Block } from "./transformer-block.js";

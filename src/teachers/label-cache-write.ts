@@ -122,94 +122,135 @@ export async function labelDataset(teacher: Teacher, data: InMemoryDataset, dir:
   }
 }
 
+/** One labelling run: where and what it writes, its shards so far (index → manifest entry) and how it records them. */
+interface LabelRun {
+  dir: string;
+  opts: LabelDatasetOptions;
+  settings: LabelCacheSettings;
+  numShards: number;
+  batchSize: number;
+  shards: Map<number, LabelCacheShard>;
+  /** Records `shards` in the partial manifest. */
+  writePartial(): void;
+}
+
 async function labelInto(teacher: Teacher, data: InMemoryDataset, dir: string, opts: LabelDatasetOptions, settings: LabelCacheSettings): Promise<LabelCacheManifest> {
-  const { shardSize } = settings;
-  const batchSize = opts.batchSize ?? Math.min(shardSize, 1000);
-  const numShards = Math.ceil(data.size / shardSize);
+  const numShards = Math.ceil(data.size / settings.shardSize);
   const manifestPath = join(dir, MANIFEST_FILE);
   const partialPath = join(dir, PARTIAL_MANIFEST_FILE);
   const now = () => (opts.now ? opts.now() : new Date()).toISOString();
-  const refuse = (path: string, why: string): never => {
-    throw new DataError(path, `${why}; delete ${dir} or use another folder (or pass overwrite)`);
-  };
   removeStaleTemps(dir);
 
-  // What an earlier run left: a complete manifest wins over a partial one.
-  let kept = new Map<number, LabelCacheShard>();
-  let previous: LabelCacheManifest | null = null;
-  let previousPath = "";
-  let startOver = false;
-  for (const path of [manifestPath, partialPath]) {
-    if (!existsSync(path)) continue;
-    try {
-      previous = readManifest(path);
-      previousPath = path;
-      break;
-    } catch (err) {
-      if (!opts.overwrite) throw err;
-      startOver = true;
-    }
-  }
-  if (previous) {
-    const why = mismatch(previous, settings);
-    if (why !== null && !opts.overwrite) refuse(previousPath, why);
-    if (why === null) kept = verifiedShards(dir, previous);
-    else startOver = true;
-  }
-  if (previous && previousPath === manifestPath && kept.size === numShards && isComplete(previous)) {
+  const earlier = earlierRun(dir, opts, settings);
+  if (earlier.previous && earlier.previousPath === manifestPath && earlier.kept.size === numShards && isComplete(earlier.previous)) {
     rmSync(partialPath, { force: true });
-    return previous;
+    return earlier.previous;
   }
-  if (startOver) {
-    // overwrite: remove every cache file of the other configuration (only ours, never anything else in dir).
-    kept = new Map();
-    for (const name of readdirSync(dir)) if (isCacheFile(name)) rmSync(join(dir, name), { force: true });
-  }
-
-  // Complete shards whose manifest entry was never written (full-logit and top-k shards alike carry their header).
-  const shards = startOver ? new Map(kept) : adoptedShards(dir, settings, numShards, kept, previous);
-  const writePartial = () => {
-    const list = [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
-    writeFileAtomic(partialPath, `${JSON.stringify({ ...settings, shards: list, createdAt: now() }, null, 2)}\n`);
+  const shards = shardsToKeep(dir, settings, numShards, earlier);
+  const run: LabelRun = {
+    dir,
+    opts,
+    settings,
+    numShards,
+    batchSize: opts.batchSize ?? Math.min(settings.shardSize, 1000),
+    shards,
+    writePartial: () => writeFileAtomic(partialPath, `${JSON.stringify({ ...settings, shards: sortedShards(shards), createdAt: now() }, null, 2)}\n`),
   };
   // From here on the folder is incomplete: record what is kept, then retract any complete manifest. (A new cache
   // gets its partial manifest with the first shard, so a run refused on the teacher's first batch leaves nothing.)
-  if (previous || shards.size > 0) writePartial();
+  if (earlier.previous || shards.size > 0) run.writePartial();
   rmSync(manifestPath, { force: true });
 
   const missing = Array.from({ length: numShards }, (_, i) => i).filter((i) => !shards.has(i));
-  if (opts.shardRunner && missing.length > 0) {
-    const shardWritten = (index: number): boolean => {
-      if (shards.has(index)) return true;
-      const found = shardOnDisk(dir, settings, index, numShards);
-      if (!found) return false;
-      shards.set(index, found);
-      writePartial();
-      opts.onShard?.(index, numShards);
-      return true;
-    };
-    await opts.shardRunner({ dir, settings, numShards, batchSize, missing, shardWritten });
-    const left = missing.filter((i) => !shards.has(i));
-    if (left.length > 0) throw new TsdistillError(`teacher cache ${dir}: shard(s) ${left.join(", ")} were not written`);
-    // Writers killed mid-write (on this machine) leave their temp files; the finished cache holds none.
-    removeStaleTemps(dir);
+  if (!opts.shardRunner) await computeShards(run, teacher, data, missing);
+  else if (missing.length > 0) await runShardsElsewhere(run, opts.shardRunner, missing);
+
+  const manifest: LabelCacheManifest = { ...settings, shards: sortedShards(shards), createdAt: now() };
+  writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  rmSync(partialPath, { force: true });
+  return manifest;
+}
+
+function sortedShards(shards: Map<number, LabelCacheShard>): LabelCacheShard[] {
+  return [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
+}
+
+/** What an earlier run left in `dir`, and whether it must go (overwrite of another configuration or a damaged manifest). */
+interface EarlierRun {
+  previous: LabelCacheManifest | null;
+  previousPath: string;
+  /** The previous manifest's shards whose files are intact. */
+  kept: Map<number, LabelCacheShard>;
+  startOver: boolean;
+}
+
+/** Reads the earlier run's manifest (a complete one wins over a partial one); refuses a mismatch unless overwrite. */
+function earlierRun(dir: string, opts: LabelDatasetOptions, settings: LabelCacheSettings): EarlierRun {
+  const found: EarlierRun = { previous: null, previousPath: "", kept: new Map(), startOver: false };
+  for (const path of [join(dir, MANIFEST_FILE), join(dir, PARTIAL_MANIFEST_FILE)]) {
+    if (!existsSync(path)) continue;
+    try {
+      found.previous = readManifest(path);
+      found.previousPath = path;
+      break;
+    } catch (err) {
+      if (!opts.overwrite) throw err;
+      found.startOver = true;
+    }
   }
+  if (found.previous) {
+    const why = mismatch(found.previous, settings);
+    if (why !== null && !opts.overwrite) throw new DataError(found.previousPath, `${why}; delete ${dir} or use another folder (or pass overwrite)`);
+    if (why === null) found.kept = verifiedShards(dir, found.previous);
+    else found.startOver = true;
+  }
+  return found;
+}
+
+/**
+ * The shards this run keeps: on start-over none (every cache file of the other configuration is removed, only
+ * ours, never anything else in dir); otherwise the verified ones plus complete shards whose manifest entry was
+ * never written (full-logit and top-k shards alike carry their header).
+ */
+function shardsToKeep(dir: string, settings: LabelCacheSettings, numShards: number, earlier: EarlierRun): Map<number, LabelCacheShard> {
+  if (!earlier.startOver) return adoptedShards(dir, settings, numShards, earlier.kept, earlier.previous);
+  for (const name of readdirSync(dir)) if (isCacheFile(name)) rmSync(join(dir, name), { force: true });
+  return new Map();
+}
+
+/** Runs the teacher over the missing shards in this process, writing each shard and the partial manifest as it goes. */
+async function computeShards(run: LabelRun, teacher: Teacher, data: InMemoryDataset, missing: number[]): Promise<void> {
+  const { dir, opts, settings, batchSize, numShards } = run;
   let first = true;
-  for (const index of opts.shardRunner ? [] : missing) {
+  for (const index of missing) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     // The first batch this run computes is validated (finite, not one answer for all, probabilities summing to 1).
     const { file, bytes, shard } = await encodeShard(teacher, data, settings, index, { batchSize, signal: opts.signal, validate: first, onWarning: opts.onWarning });
     first = false;
     writeFileAtomic(join(dir, file), bytes);
-    shards.set(index, shard);
-    writePartial();
+    run.shards.set(index, shard);
+    run.writePartial();
     opts.onShard?.(index, numShards);
   }
+}
 
-  const manifest: LabelCacheManifest = { ...settings, shards: [...shards.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s), createdAt: now() };
-  writeFileAtomic(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-  rmSync(partialPath, { force: true });
-  return manifest;
+/** Hands the missing shards to a `shardRunner` and records each one it reports written; all must be there after. */
+async function runShardsElsewhere(run: LabelRun, runner: (plan: ShardPlan) => Promise<void>, missing: number[]): Promise<void> {
+  const { dir, opts, settings, batchSize, numShards, shards } = run;
+  const shardWritten = (index: number): boolean => {
+    if (shards.has(index)) return true;
+    const found = shardOnDisk(dir, settings, index, numShards);
+    if (!found) return false;
+    shards.set(index, found);
+    run.writePartial();
+    opts.onShard?.(index, numShards);
+    return true;
+  };
+  await runner({ dir, settings, numShards, batchSize, missing, shardWritten });
+  const left = missing.filter((i) => !shards.has(i));
+  if (left.length > 0) throw new TsdistillError(`teacher cache ${dir}: shard(s) ${left.join(", ")} were not written`);
+  // Writers killed mid-write (on this machine) leave their temp files; the finished cache holds none.
+  removeStaleTemps(dir);
 }
 
 export interface EncodeShardOptions {

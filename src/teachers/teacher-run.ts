@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { InMemoryDataset } from "../data/dataset.js";
 import { TsdistillError } from "../util/errors.js";
-import type { Teacher, TeacherInput } from "./teacher.js";
+import type { Teacher, TeacherInput } from "./teacher-types.js";
 import { rawMismatch, validateTeacherOutputs } from "./teacher-validate.js";
 
 /** Whether the teacher reads raw samples (texts, records, images) rather than the student's features. */

@@ -3,7 +3,7 @@
 // probabilities that sum to 1 where the teacher declares probabilities.
 import type { RawKind } from "../data/raw.js";
 import { TsdistillError } from "../util/errors.js";
-import type { Teacher, TeacherInput } from "./teacher.js";
+import type { Teacher, TeacherInput } from "./teacher-types.js";
 
 /** The number of values a teacher must give per sample for this data: one per class. */
 export function expectedOutputWidth(data: { numClasses: number }): number {

@@ -8,7 +8,7 @@ import { Rng } from "../util/rng.js";
 import { TsdistillError } from "../util/errors.js";
 import { createOptimizer, OptimizerConfig } from "./optimizers.js";
 import { lrFactor, ScheduleConfig } from "../util/schedules.js";
-import type { EpochMetrics, TrainingReporter } from "./reporter.js";
+import { ProgressTracker, type EpochMetrics, type TrainingReporter } from "./reporter.js";
 import { fitFingerprint, restoreFit, saveFit, type FitCheckpoint } from "./checkpoint.js";
 
 export const FitConfig = z.object({
@@ -81,7 +81,7 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
   const history: EpochMetrics[] = [];
   let best: { epoch: number; score: number; weights: tf.Tensor[] } | null = null;
   const start = performance.now();
-  let samplesSeen = 0;
+  const progress = new ProgressTracker(reporter, label, cfg.epochs, train.size, stepsPerEpoch);
   const fingerprint = checkpoint ? fitFingerprint(cfg, train.size, params) : {};
   let secondsBefore = 0;
   try {
@@ -120,14 +120,8 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
         if (!Number.isFinite(value)) throw new TsdistillError(`${label}: loss became ${value} at epoch ${epoch + 1}, step ${step + 1}; try a lower learning rate`);
         lossSum += value * batch.size;
         seen += batch.size;
-        samplesSeen += batch.size;
         step++;
-        if (reporter?.onStep) {
-          const elapsed = (performance.now() - start) / 1000;
-          const sps = samplesSeen / Math.max(elapsed, 1e-9);
-          const remaining = (cfg.epochs - epoch) * train.size - seen;
-          reporter.onStep({ label, epoch, epochs: cfg.epochs, step, stepsPerEpoch, loss: lossSum / seen, samplesPerSecond: sps, etaSeconds: remaining / sps });
-        }
+        progress.batch(epoch, step, batch.size, seen, lossSum / seen);
       }
       const seconds = (performance.now() - epochStart) / 1000;
       const metrics: EpochMetrics = { epoch: epoch + 1, loss: lossSum / Math.max(seen, 1), lr, seconds, samplesPerSecond: seen / seconds };
@@ -141,13 +135,13 @@ export async function fit(model: TrainableModel, train: DataSource, loss: LossFn
       }
       history.push(metrics);
       if (checkpoint) saveFit(checkpoint, { epoch: epoch + 1, fingerprint, history, best, params, optimizer, seconds: secondsBefore + (performance.now() - start) / 1000 });
-      reporter?.onEpochEnd?.(label, metrics, cfg.epochs);
+      progress.epoch(metrics, step);
     }
     if (best) model.setWeights(best.weights);
   } finally {
     best?.weights.forEach((w) => w.dispose());
     optimizer.dispose();
-    reporter?.onPhaseEnd?.(label);
+    progress.end();
   }
   const last = history.length ? history[history.length - 1] : undefined;
   const regression = validation?.task === "regression";

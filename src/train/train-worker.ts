@@ -6,8 +6,8 @@ import type { WorkerMessage } from "./workers.js";
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 try {
   const result = await runTrainJob(workerData as TrainJob, {
-    onStep: (info) => post({ type: "step", info }),
-    onEpochEnd: (label, metrics, epochs) => post({ type: "epoch", label, metrics, epochs }),
+    onBatch: (event) => post({ type: "batch", event }),
+    onEpoch: (event) => post({ type: "epoch", event }),
   });
   post({ type: "done", result });
 } catch (err) {

@@ -1,11 +1,11 @@
 import { Worker } from "node:worker_threads";
 import { TsdistillError } from "../util/errors.js";
-import type { EpochMetrics, StepInfo, TrainingReporter } from "./reporter.js";
+import type { EpochEvent, ProgressEvent, TrainingReporter } from "./reporter.js";
 import type { TrainJob, TrainJobResult } from "./job.js";
 
 export type WorkerMessage =
-  | { type: "step"; info: StepInfo }
-  | { type: "epoch"; label: string; metrics: EpochMetrics; epochs: number }
+  | { type: "batch"; event: ProgressEvent }
+  | { type: "epoch"; event: EpochEvent }
   | { type: "done"; result: TrainJobResult }
   | { type: "error"; name: string; message: string; stack: string; exitCode?: number };
 
@@ -29,8 +29,8 @@ export function runTrainJobInWorker(job: TrainJob, reporter?: TrainingReporter):
     const worker = startWorker(job);
     let settled = false;
     worker.on("message", (m: WorkerMessage) => {
-      if (m.type === "step") reporter?.onStep?.(m.info);
-      else if (m.type === "epoch") reporter?.onEpochEnd?.(m.label, m.metrics, m.epochs);
+      if (m.type === "batch") reporter?.onBatch?.(m.event);
+      else if (m.type === "epoch") reporter?.onEpoch?.(m.event);
       else if (m.type === "done") {
         settled = true;
         reporter?.onPhaseEnd?.(job.label);

@@ -141,11 +141,11 @@ export function recordingReporter(run: RunFolder, progress: TrainingReporter & {
   const metrics: Record<string, EpochMetrics[]> = run.resumed && existsSync(saved) ? (JSON.parse(readFileSync(saved, "utf8")) as Record<string, EpochMetrics[]>) : {};
   return {
     metrics,
-    onStep: (info) => progress.onStep?.(info),
-    onEpochEnd: (label, m, epochs) => {
-      (metrics[label] ??= []).push(m);
+    onBatch: (event) => progress.onBatch?.(event),
+    onEpoch: (event) => {
+      (metrics[event.label] ??= []).push(event.metrics);
       run.writeJson("metrics.json", metrics);
-      progress.onEpochEnd?.(label, m, epochs);
+      progress.onEpoch?.(event);
     },
     onPhaseEnd: (label) => progress.onPhaseEnd?.(label),
     onRestore: (label, history, epochs) => {

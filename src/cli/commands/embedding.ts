@@ -86,7 +86,8 @@ export async function distillEmbeddingCommand(values: Values): Promise<void> {
   let summary: Record<string, unknown>;
   try {
     const targets = needsData ? await embedAll(teacher, texts, { batchSize: 32, onProgress: (d, n) => d % 320 === 0 && progress.info(`teacher: ${d}/${n} texts`) }) : null;
-    const onEpoch = (e: number, l: number, s: number) => progress.info(`epoch ${e}: loss ${l.toFixed(4)} (${s.toFixed(0)} s)`);
+    // The student's training reports the library's ProgressEvents to the CLI's progress output.
+    const training = { reporter: progress, label: "student" };
     const terms = [{ loss: "cosine" }, { loss: "rkd-distance", weight: 1 }];
     if (kind === "static" || (kind === "bag" && opts.init !== "random")) {
       const d = int("student d", opts.d ?? opts.width, 128);
@@ -95,11 +96,11 @@ export async function distillEmbeddingCommand(values: Values): Promise<void> {
       let model: BagOfEmbeddingsModel = s.model;
       let losses: number[] = [];
       if (kind === "static" && refine > 0) {
-        losses = (await trainEmbeddingStudent(model, s.tokenizer, texts, projectTeacher(s.projection!, targets!, texts.length), { epochs: refine, optimizer: { lr }, ctx: maxTokens, seed, onEpoch })).losses;
+        losses = (await trainEmbeddingStudent(model, s.tokenizer, texts, projectTeacher(s.projection!, targets!, texts.length), { epochs: refine, optimizer: { lr }, ctx: maxTokens, seed, ...training })).losses;
       } else if (kind === "bag") {
         model = bagFromStatic(s.model, s.projection!);
         s.model.dispose();
-        losses = (await trainEmbeddingStudent(model, s.tokenizer, texts, targets!, { epochs, optimizer: { lr }, ctx: maxTokens, seed, terms, onEpoch })).losses;
+        losses = (await trainEmbeddingStudent(model, s.tokenizer, texts, targets!, { epochs, optimizer: { lr }, ctx: maxTokens, seed, terms, ...training })).losses;
       }
       await saveEmbeddingModel(model, out, { tokenizer: s.tokenizer, projection: kind === "static" ? s.projection : null, metadata: { teacher: teacherSpec, student: String(values.student), distill: s.info, losses } });
       summary = { kind, params: model.paramCount, dim: model.config.dim, losses };
@@ -111,7 +112,7 @@ export async function distillEmbeddingCommand(values: Values): Promise<void> {
       const ctx = kind === "transformer" ? int("student ctx", opts.ctx, 64) : maxTokens;
       if (kind === "bag") model = new BagOfEmbeddingsModel({ kind: "bag", vocab: tok.vocabSize, width: int("student width", opts.width, 128), dim: teacher.dim, padId: tok.special.pad }, { seed });
       else model = new TransformerModel(resolveTransformerConfig({ layers: int("student layers", opts.layers, 2), dim: int("student dim", opts.dim, 128), heads: int("student heads", opts.heads, 4), ff: opts.ff ? int("student ff", opts.ff, 256) : undefined, ctx, head: "embed", embedDim: teacher.dim }, { vocab: tok.vocabSize, padId: tok.special.pad }), seed);
-      const { losses } = await trainEmbeddingStudent(model, tok, texts, targets!, { epochs, optimizer: { lr }, ctx, seed, terms, onEpoch, batchSize: kind === "transformer" ? 32 : 64 });
+      const { losses } = await trainEmbeddingStudent(model, tok, texts, targets!, { epochs, optimizer: { lr }, ctx, seed, terms, ...training, batchSize: kind === "transformer" ? 32 : 64 });
       const metadata = { teacher: teacherSpec, student: String(values.student), losses };
       if (model instanceof BagOfEmbeddingsModel) await saveEmbeddingModel(model, out, { tokenizer: tok, metadata });
       else await saveTransformer(model, out, { tokenizer: tok, metadata: { ...metadata, embedding: { normalize: true, addBos: false } } });
