@@ -4,52 +4,16 @@
 // Everything is served from 127.0.0.1 by this test; nothing comes from the network.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { extname, join, normalize } from "node:path";
-import type { AddressInfo } from "node:net";
-import { chromium } from "playwright-core";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
 import { decodeImage } from "../src/data/image-decode.js";
 import { loadStudent } from "../src/students/student.js";
 import * as runtime from "../src/runtime/preprocess.mjs";
 import { makeDeployFixture } from "./deploy-fixture.js";
 import { assertAllClose, runCli, tempDir } from "./helpers.js";
-import { needs } from "./prerequisites.js";
-
-const CHROMIUM = "/usr/bin/chromium";
-const skip = needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium");
-
-const TYPES: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".mjs": "text/javascript",
-  ".wasm": "application/wasm",
-  ".json": "application/json",
-  ".onnx": "application/octet-stream",
-  ".bin": "application/octet-stream",
-};
-
-/** A static server on 127.0.0.1: "/" is the page, "/ort/…" onnxruntime-web's dist, "/tf.min.js", "/x/…" the exports. */
-async function serveFiles(page: string, exportsDir: string): Promise<{ url: string; close: () => void }> {
-  const roots: Record<string, string> = { "/ort/": "node_modules/onnxruntime-web/dist/", "/x/": `${exportsDir}/` };
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? "/").split("?")[0]);
-    // Cross-origin isolation lets onnxruntime-web use its threaded build as it would on a real site.
-    const headers = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
-    if (path === "/") return void res.writeHead(200, { ...headers, "content-type": "text/html" }).end(page);
-    if (path === "/tf.min.js") return void res.writeHead(200, { ...headers, "content-type": "text/javascript" }).end(readFileSync("node_modules/@tensorflow/tfjs/dist/tf.min.js"));
-    for (const [prefix, root] of Object.entries(roots)) {
-      if (!path.startsWith(prefix)) continue;
-      const file = normalize(join(root, path.slice(prefix.length)));
-      if (!file.startsWith(normalize(root)) || !existsSync(file) || !statSync(file).isFile()) break;
-      return void res.writeHead(200, { ...headers, "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
-}
+import { needsChromium as skip } from "./prerequisites.js";
+import { callPage, openPage, ORT_WEB, serveFiles, TFJS_BUNDLE } from "./browser-page.js";
 
 // The page: window.__predict(case) loads one export and its shipped module, turns the raw inputs (records, texts,
 // or base64 PNGs decoded to RGBA by the browser) into the model's input with that module, runs it, and decodes.
@@ -102,21 +66,10 @@ test("exported ONNX and TF.js students predict from raw records, texts and image
     text: { inputs: fx.texts },
     image: { pngs: fx.pngs },
   };
-  const server = await serveFiles(PAGE, out);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  // Cross-origin isolation lets onnxruntime-web use its threaded build as it would on a real site.
+  const server = await serveFiles(PAGE, { roots: { ...ORT_WEB, "/x/": `${out}/` }, files: { "/tf.min.js": readFileSync(TFJS_BUNDLE) }, isolated: true });
+  const { page, errors, close } = await openPage(server);
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    // Only 127.0.0.1 is reachable from the page.
-    await page.route("**/*", (route) => (new URL(route.request().url()).hostname === "127.0.0.1" ? route.continue() : route.abort()));
-    await page.goto(server.url + "/");
-    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, null, { timeout: 60_000 });
-
     for (const [name, modelDir] of Object.entries(models)) {
       const raw = rawInputs[name];
       const s = await loadStudent(modelDir);
@@ -142,10 +95,10 @@ test("exported ONNX and TF.js students predict from raw records, texts and image
             kind === "onnx"
               ? { onnx: `/x/${name}.onnx`, module: `/x/${name}.preprocess.mjs`, preprocess: `/x/${name}.preprocess.json` }
               : { tfjs: `/x/${name}-tfjs/model.json`, module: `/x/${name}-tfjs/preprocess.mjs`, preprocess: `/x/${name}-tfjs/preprocess.json` };
-          const got = (await page.evaluate((arg) => (window as unknown as { __predict: (c: unknown) => Promise<unknown> }).__predict(arg), { ...c, inputs: raw.inputs, pngs })) as {
+          const got = await callPage<{
             inputName?: string;
             predictions: { class: number; label: string; probabilities: number[] }[];
-          };
+          }>(page, "__predict", { ...c, inputs: raw.inputs, pngs });
           if (kind === "onnx") assert.equal(got.inputName, { numeric: "values", image: "pixels" }[name] ?? "input", `${name}: the ONNX graph input`);
           const ref = kind === "onnx" ? wantOnnx : want;
           assert.equal(got.predictions.length, ref.length, `${name} ${kind}`);
@@ -163,8 +116,7 @@ test("exported ONNX and TF.js students predict from raw records, texts and image
     }
     assert.deepEqual(errors, [], "no page errors");
   } finally {
-    await browser.close();
-    server.close();
+    await close();
     cleanup();
   }
 });

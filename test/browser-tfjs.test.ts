@@ -2,24 +2,21 @@
 // playwright-core) and predicts the same class as Node for fixed inputs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AddressInfo } from "node:net";
 import * as tf from "@tensorflow/tfjs-core";
-import { chromium } from "playwright-core";
 import { useBackend } from "../src/engine/backend.js";
 import { SequentialModel } from "../src/students/model.js";
 import { modelConfigFromSpec } from "../src/students/spec.js";
 import { saveModel } from "../src/students/io.js";
 import { Rng } from "../src/util/rng.js";
 import { tempDir } from "./helpers.js";
-import { needs } from "./prerequisites.js";
+import { needsChromium } from "./prerequisites.js";
+import { openPage, serveFiles, TFJS_BUNDLE } from "./browser-page.js";
 
 await useBackend("wasm");
-const CHROMIUM = "/usr/bin/chromium";
 
-test("the exported TF.js student predicts the same classes in Chromium as in Node", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium"), timeout: 120_000 }, async () => {
+test("the exported TF.js student predicts the same classes in Chromium as in Node", { skip: needsChromium, timeout: 120_000 }, async () => {
   const { dir, cleanup } = tempDir();
   const model = new SequentialModel(modelConfigFromSpec("cnn:conv4k3-pool-dense16", { inputShape: [28, 28, 1], numClasses: 10, dropout: 0.2 }), 11);
   const modelDir = join(dir, "student");
@@ -38,30 +35,12 @@ test("the exported TF.js student predicts the same classes in Chromium as in Nod
         const y = m.predict(tf.tensor(x, [${n}, 28, 28, 1]));
         window.__result = Array.from(await y.data());
       } catch (e) { window.__error = String(e && e.stack || e); }
+      window.__ready = true;
     })();
   </script>`;
-  const files: Record<string, [string, Buffer | string]> = {
-    "/": ["text/html", page],
-    "/tf.min.js": ["text/javascript", readFileSync("node_modules/@tensorflow/tfjs/dist/tf.min.js")],
-    "/model/model.json": ["application/json", readFileSync(join(modelDir, "model.json"))],
-    "/model/weights.bin": ["application/octet-stream", readFileSync(join(modelDir, "weights.bin"))],
-    "/favicon.ico": ["image/x-icon", ""],
-  };
-  const server = createServer((req, res) => {
-    const f = files[(req.url ?? "/").split("?")[0]];
-    if (!f) return void res.writeHead(404).end();
-    res.writeHead(200, { "content-type": f[0] }).end(f[1]);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
+  // The page sets __ready once it has a result or an error.
+  const { page: p, errors, close } = await openPage(await serveFiles(page, { roots: { "/model/": `${modelDir}/` }, files: { "/tf.min.js": readFileSync(TFJS_BUNDLE) } }));
   try {
-    const p = await browser.newPage();
-    const errors: string[] = [];
-    p.on("pageerror", (e) => errors.push(String(e)));
-    p.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    await p.goto(`http://127.0.0.1:${port}/`);
-    await p.waitForFunction(() => (window as unknown as { __result?: unknown; __error?: unknown }).__result || (window as unknown as { __error?: unknown }).__error, null, { timeout: 60_000 });
     const { result, error } = await p.evaluate(() => ({ result: (window as unknown as { __result?: number[] }).__result, error: (window as unknown as { __error?: string }).__error }));
     assert.equal(error, undefined, `page error: ${error}`);
     assert.deepEqual(errors, [], "no console errors");
@@ -72,8 +51,7 @@ test("the exported TF.js student predicts the same classes in Chromium as in Nod
     for (let r = 0; r < n; r++) assert.equal(argmax(result!, r), argmax(node, r), `sample ${r}: same class in the browser`);
     assert.ok(maxDiff < 1e-4, `max |browser − node| ${maxDiff}`);
   } finally {
-    await browser.close();
-    server.close();
+    await close();
     cleanup();
   }
 });

@@ -4,10 +4,6 @@
 // Everything is served from 127.0.0.1 by this test; nothing comes from the network.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { existsSync, readFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
-import { chromium } from "playwright-core";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
 import { exportOnnx } from "../src/export/onnx.js";
@@ -16,11 +12,9 @@ import { resolveTransformerConfig } from "../src/students/transformer-config.js"
 import { TransformerModel } from "../src/students/transformer.js";
 import { Rng } from "../src/util/rng.js";
 import { maxAbsDiff } from "./helpers.js";
+import { needsChromium as skip } from "./prerequisites.js";
+import { callPage, openPage, ORT_WEB, serveFiles } from "./browser-page.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} not installed (.ci/run installs Debian's chromium: apt-get install -y chromium)`;
-
-const ORT_DIST = "node_modules/onnxruntime-web/dist/";
 const PAD = 0;
 
 /** A causal byte-level LM student and a padded-sequence classifier, with weights at a working scale. */
@@ -64,7 +58,7 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import * as ort from "/ort/ort.wasm.min.mjs";
 ort.env.wasm.wasmPaths = "/ort/";
 ort.env.wasm.numThreads = 1;
-window.__run = async (url, batches) => {
+window.__run = async ({ url, batches }) => {
   const session = await ort.InferenceSession.create(url, { executionProviders: ["wasm"] });
   const results = [];
   for (const b of batches) {
@@ -78,21 +72,6 @@ window.__run = async (url, batches) => {
 };
 window.__ready = true;
 </script>`;
-
-async function serve(files: Record<string, Uint8Array>): Promise<{ url: string; close: () => void }> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? "/").split("?")[0]);
-    if (path === "/") return void res.writeHead(200, { "content-type": "text/html" }).end(PAGE);
-    if (files[path]) return void res.writeHead(200, { "content-type": "application/octet-stream" }).end(files[path]);
-    const name = path.startsWith("/ort/") ? path.slice(5) : "";
-    if (/^[\w.-]+\.(mjs|wasm)$/.test(name) && existsSync(ORT_DIST + name)) {
-      return void res.writeHead(200, { "content-type": name.endsWith(".wasm") ? "application/wasm" : "text/javascript" }).end(readFileSync(ORT_DIST + name));
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
-}
 
 const argmaxRows = (data: ArrayLike<number>, width: number): number[] =>
   Array.from({ length: data.length / width }, (_, r) => {
@@ -109,29 +88,14 @@ test("an exported transformer student (float32 and int8, dynamic batch and lengt
     files[`/${name}.onnx`] = exportOnnx(m);
     files[`/${name}-int8.onnx`] = exportOnnx(m, { quantize: "int8", quantizeEmbeddings: true });
   }
-  const server = await serve(files);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const { page, errors, close } = await openPage(await serveFiles(PAGE, { roots: ORT_WEB, files }));
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-    await page.route("**/*", (route) => (new URL(route.request().url()).hostname === "127.0.0.1" ? route.continue() : route.abort()));
-    await page.goto(server.url + "/");
-    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, null, { timeout: 60_000 });
-
     for (const [name, model] of Object.entries(models)) {
       const c = model.config;
       const width = c.head === "lm" ? c.vocab : c.numClasses!;
       const data = batches(name === "lm" ? 3 : 4, c.vocab, c.ctx);
       for (const file of [`/${name}.onnx`, `/${name}-int8.onnx`]) {
-        const web = (await page.evaluate(([url, b]) => (window as unknown as { __run: (u: string, b: Batch[]) => Promise<unknown> }).__run(url, b), [file, data] as const)) as {
-          inputs: string[];
-          results: { dims: number[]; data: number[] }[];
-        };
+        const web = await callPage<{ inputs: string[]; results: { dims: number[]; data: number[] }[] }>(page, "__run", { url: file, batches: data });
         assert.deepEqual(web.inputs, ["input_ids", "attention_mask"]);
         const runner = await OnnxTokenRunner.create(files[file], { exactFloat: true });
         let worst = 0;
@@ -164,8 +128,7 @@ test("an exported transformer student (float32 and int8, dynamic batch and lengt
     }
     assert.deepEqual(errors, [], "no page errors");
   } finally {
-    await browser.close();
-    server.close();
+    await close();
     for (const m of Object.values(models)) m.dispose();
   }
 });

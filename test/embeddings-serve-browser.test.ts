@@ -3,13 +3,9 @@
 // vectors Node gives. Everything is served from 127.0.0.1 by this test; nothing comes from the network.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { extname, join, normalize, resolve } from "node:path";
-import type { AddressInfo } from "node:net";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { useBackend } from "../src/engine/backend.js";
 import { BagOfEmbeddingsModel, bagEmbedder, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { distillStatic } from "../src/embeddings/distill-static.js";
@@ -23,7 +19,8 @@ import { SentencePieceTokenizer } from "../src/tokenizers/sentencepiece.js";
 import { useLiteDir } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { assertAllClose, tempDir } from "./helpers.js";
-import { needs } from "./prerequisites.js";
+import { needsChromium } from "./prerequisites.js";
+import { callPage, openPage, serveFiles } from "./browser-page.js";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const TEXTS = ["How old are you?", "The weather is lovely today.", "", "naïve café — 日本語 😀", "the cat sat on the mat"];
@@ -117,26 +114,8 @@ test("CLI: tsdistill serve on an embedding folder prints the URL, answers /embed
   }
 });
 
-const CHROMIUM = "/usr/bin/chromium";
-const TYPES: Record<string, string> = { ".html": "text/html", ".mjs": "text/javascript", ".js": "text/javascript", ".json": "application/json" };
-
-/** "/" the page, "/lenml/…" @lenml/tokenizers' browser build, "/x/…" the saved model folders. */
-async function serveFiles(page: string, root: string): Promise<{ url: string; close: () => void }> {
-  const roots: Record<string, string> = { "/lenml/": "node_modules/@lenml/tokenizers/dist/", "/x/": `${root}/` };
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent((req.url ?? "/").split("?")[0]);
-    if (path === "/") return void res.writeHead(200, { "content-type": "text/html" }).end(page);
-    for (const [prefix, base] of Object.entries(roots)) {
-      if (!path.startsWith(prefix)) continue;
-      const file = normalize(join(base, path.slice(prefix.length)));
-      if (!file.startsWith(normalize(base)) || !existsSync(file) || !statSync(file).isFile()) break;
-      return void res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(readFileSync(file));
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
-}
+/** "/lenml/…" @lenml/tokenizers' browser build, "/x/…" the saved model folders. */
+const LENML = { "/lenml/": "node_modules/@lenml/tokenizers/dist/" };
 
 // The snippet of docs/EMBEDDINGS.md, with a tokenizer library for the Hugging Face case.
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
@@ -174,32 +153,24 @@ async function distilledFixtures(dir: string): Promise<{ static: string; classif
   return { static: join(dir, "distilled"), classifier: join(dir, "classifier") };
 }
 
-test("the documented browser snippet embeds in Chromium exactly as Node does (SentencePiece and Hugging Face tokenizers; students distilled from USE-lite)", { skip: needs(existsSync(CHROMIUM), CHROMIUM, "sudo apt-get install -y chromium"), timeout: 300_000 }, async (t) => {
+test("the documented browser snippet embeds in Chromium exactly as Node does (SentencePiece and Hugging Face tokenizers; students distilled from USE-lite)", { skip: needsChromium, timeout: 300_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const fx = await fixtures(dir);
-  const server = await serveFiles(PAGE, dir);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const { page, errors, close } = await openPage(await serveFiles(PAGE, { roots: { ...LENML, "/x/": `${dir}/` } }));
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.route("**/*", (route) => (new URL(route.request().url()).hostname === "127.0.0.1" ? route.continue() : route.abort()));
-    await page.goto(server.url + "/");
-    await page.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true, null, { timeout: 60_000 });
     const distilled = await distilledFixtures(dir);
     for (const [name, folder, hf] of [["sp", fx.sp, false], ["hf", fx.hf, true], ["distilled", distilled.static, true], ["classifier", distilled.classifier, true]] as const) {
       const e = await openEmbedder(folder);
       const want = e.embed(TEXTS);
       e.dispose();
-      const got = (await page.evaluate((arg) => (window as unknown as { __embed: (a: unknown) => Promise<number[][]> }).__embed(arg), { base: `/x/${name}/`, texts: TEXTS, hf })) as number[][];
+      const got = await callPage<number[][]>(page, "__embed", { base: `/x/${name}/`, texts: TEXTS, hf });
       assert.equal(got.length, TEXTS.length);
       // Same runtime code on both sides; the vectors agree to the last bit.
       assert.deepEqual(got.flat(), Array.from(want), `${name}: browser vs Node`);
     }
     assert.deepEqual(errors, []);
   } finally {
-    await browser.close();
-    server.close();
+    await close();
   }
 });

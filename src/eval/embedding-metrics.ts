@@ -243,42 +243,8 @@ export function pickRows(v: Float32Array, d: number, idx: ArrayLike<number>): Fl
   return out;
 }
 
-export interface EmbedTiming {
-  /** Median ms for one text per call (batch 1). */
-  msPerSentence: number;
-  /** Texts per second embedded in batches of `batchSize`. */
-  sentencesPerSecond: number;
-  batchSize: number;
-}
-
-/**
- * Batch-1 latency (median over the texts, after `warmup` calls; at most half of `maxSeconds` once 10 are timed) and
- * batched throughput (whole passes over the texts, repeated for the other half) of an embed function (sync or not).
- */
-export async function timeEmbedding(embed: (texts: string[]) => unknown, texts: readonly string[], { warmup = 5, batchSize = 32, maxSeconds = 20 } = {}): Promise<EmbedTiming> {
-  for (let i = 0; i < warmup; i++) await embed([texts[i % texts.length]]);
-  const times: number[] = [];
-  const deadline = performance.now() + (maxSeconds * 1000) / 2;
-  for (let i = 0; i < texts.length && (i < 10 || performance.now() < deadline); i++) {
-    const t0 = performance.now();
-    await embed([texts[i]]);
-    times.push(performance.now() - t0);
-  }
-  times.sort((a, b) => a - b);
-  // Throughput: whole passes over the texts in batches, repeated until half the time budget is spent.
-  let done = 0;
-  const t0 = performance.now();
-  const stop = t0 + (maxSeconds * 1000) / 2;
-  do {
-    for (let start = 0; start < texts.length; start += batchSize) {
-      const part = texts.slice(start, start + batchSize);
-      await embed(part);
-      done += part.length;
-    }
-  } while (performance.now() < stop);
-  const seconds = (performance.now() - t0) / 1000;
-  return { msPerSentence: times[Math.floor((times.length - 1) / 2)], sentencesPerSecond: done / seconds, batchSize };
-}
+// Batch-1 latency and batched throughput: plain JavaScript shared with browser pages (bench/embeddings-browser.ts).
+export { timeEmbedding, type EmbedTiming, type TimeEmbeddingOptions } from "../../src/eval/time-embedding.mjs";
 
 /** L2 penalties tried by chooseProbeL2 (log-spaced). */
 export const PROBE_L2_GRID = [1e-3, 1e-2, 0.1, 1];

@@ -55,14 +55,15 @@ export interface EmbeddingRecipeResult {
 
 const TEACHER_PARAMS_USE_LITE = 6_975_914;
 
-function useLiteBytes(): number {
+/** Bytes of USE-lite's files: model.json, its weight shards and vocab.json. */
+export function useLiteBytes(): number {
   const dir = useLiteDir();
   const json = JSON.parse(readFileSync(join(dir, "model.json"), "utf8")) as { weightsManifest: { paths: string[] }[] };
   return ["model.json", "vocab.json", ...json.weightsManifest.flatMap((g) => g.paths)].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
 }
 
 /** What a page loads for a static/bag folder: config, table, tokenizer (not the runtime code or the projection). */
-const inferenceBytes = (dir: string) => ["config.json", "embeddings.safetensors", "tokenizer.json"].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
+export const inferenceBytes = (dir: string) => ["config.json", "embeddings.safetensors", "tokenizer.json"].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
 
 export interface EmbeddingRecipeOptions {
   /** The run folder the models are saved in. */
