@@ -27,13 +27,17 @@ const emb = [...r.rows.filter((x) => x.role === "static" || x.role === "trained"
 const small = r.rows.filter((x) => (x.role === "static" || x.role === "trained") && x.smaller >= 20).sort((a, b) => b.retention - a.retention)[0];
 const dc = best("distilled classifier");
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+// Runs from before the on-topic transfer set have no onTopic count: all their unlabeled quotes were off-topic.
+const onTopic = r.data.onTopic ?? 0;
+const spamRow = r.rows.find((x) => x.probes?.spam);
+const spam = spamRow ? "a seeded sample of up to 300 emails per class, split like the fortunes" : "";
 const lines = [
   EMBEDDING_RESULTS_START,
   "## use-embeddings",
   "",
   `Command: \`npx tsdistill run recipes/use-embeddings.yaml\` — ${date}, backend wasm, seed 0, ${Math.round(r.seconds)} s (teacher vectors from runs/embedding-cache where present), on ${cpus().length} cores shared with other jobs (load average ${loadavg()[0].toFixed(0)} when this page was written): timings are noisy, accuracies deterministic.${note ? ` ${note}` : ""}`,
   "",
-  `Teacher USE-lite (texts cut to ${r.data.maxTokens} tokens). Labelled: Debian fortunes, ${r.data.categories.length} categories (${r.data.categories.join(", ")}), ${r.data.labelled} quotes, ${r.data.train} train / ${r.data.test} test; unlabeled: ${r.data.unlabeled} quotes of the other categories. Static and bag students run in the JavaScript runtime, the teacher in TF.js wasm. MB: what a page loads (config, table, tokenizer). Accuracy: linear probe on frozen vectors (classifiers: their own test accuracy); retention: of the teacher's probe accuracy (classifiers: of the fine-tuned teacher's).`,
+  `Teacher USE-lite (texts cut to ${r.data.maxTokens} tokens). Labelled: Debian fortunes, ${r.data.categories.length} categories (${r.data.categories.join(", ")}), ${r.data.labelled} quotes, ${r.data.train} train / ${r.data.test} test; unlabeled (transfer and refinement text): ${r.data.unlabeled} quotes, ${onTopic} of them quotes of the labelled categories not drawn for the labelled set (labels discarded; never a labelled quote), ${r.data.unlabeled - onTopic} of the other categories. Static and bag students run in the JavaScript runtime, the teacher in TF.js wasm. MB: what a page loads (config, table, tokenizer); int8 / fp16: the table stored quantised (int8 with a float32 scale per row), probed as stored. Accuracy: linear probe on frozen vectors (classifiers: their own test accuracy); retention: of the teacher's probe accuracy (classifiers: of the fine-tuned teacher's).${spam ? ` spam probe: the same probe on ${spam} (SpamAssassin, runs/data/spam-assassin.jsonl from \`node scripts/prepare-spam.mjs\`), retention of the teacher's.` : ""}`,
   "",
   embeddingRecipeTable(r),
   "",

@@ -15,6 +15,8 @@ import { resolveTransformerConfig } from "../src/students/transformer-config.js"
 import { saveTransformer } from "../src/students/transformer-io.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { Rng } from "../src/util/rng.js";
+import { loadEmbeddingData, loadProbeSet } from "../src/experiments/embedding-data.js";
+import { checkEmbeddingRecipe, parseEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
 import { assertAllClose, tempDir } from "./helpers.js";
 import { needs } from "./prerequisites.js";
 
@@ -68,6 +70,59 @@ test("parseFortunes and loadFortunes: quotes between % lines, overstrikes remove
   assert.deepEqual(Array.from(f.labels), [0, 0, 1]);
   assert.equal(loadFortunes({ dir: join(dir, "f"), categories: ["cats", "dogs"], maxPerCategory: 1, seed: 4 }).texts.length, 2);
   assert.throws(() => loadFortunes({ dir: join(dir, "f"), categories: ["cats", "birds"] }), /birds: no such fortune category; expected one of cats, dogs/);
+});
+
+test("transfer set: on-topic quotes are the labelled categories' undrawn ones, never a labelled quote (repeats across files included)", (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const f = join(dir, "f");
+  mkdirSync(f);
+  const quotes = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} quote number ${i} is long enough.`);
+  const shared = "This quote is in the cats file and in the misc file.";
+  writeFileSync(join(f, "cats"), [...quotes("cat", 9), shared].join("\n%\n"));
+  writeFileSync(join(f, "dogs"), quotes("dog", 6).join("\n%\n"));
+  writeFileSync(join(f, "misc"), [...quotes("misc", 5), shared].join("\n%\n"));
+  const base = { dir: f, categories: ["cats", "dogs"], perCategory: 4 };
+  for (const seed of [0, 1, 2, 3]) {
+    const on = loadEmbeddingData({ ...base, unlabeled: 100, unlabeledFrom: "labelled-categories" }, seed);
+    assert.equal(on.labelled.texts.length, 8);
+    const labelled = new Set(on.labelled.texts);
+    // 10 cats + 6 dogs − 8 drawn; the shared quote is out when drawn, in when not.
+    assert.equal(on.unlabeled.length, 8);
+    assert.equal(on.onTopic, 8);
+    for (const u of on.unlabeled) assert.ok(!labelled.has(u) && !u.startsWith("misc"), `seed ${seed}: ${u}`);
+    const both = loadEmbeddingData({ ...base, unlabeled: 11, unlabeledFrom: "both" }, seed);
+    assert.deepEqual(both.unlabeled.slice(0, 8), on.unlabeled, "on-topic first");
+    assert.equal(both.unlabeled.length, 11);
+    assert.ok(both.unlabeled.slice(8).every((u) => u.startsWith("misc") || u === shared));
+    assert.equal(new Set(both.unlabeled).size, 11, "no text twice");
+    for (const u of both.unlabeled) assert.ok(!labelled.has(u));
+    const off = loadEmbeddingData({ ...base, unlabeled: 100, unlabeledFrom: "other-categories" }, seed);
+    assert.equal(off.onTopic, 0);
+    assert.deepEqual(new Set(off.unlabeled), new Set([...quotes("misc", 5), ...(labelled.has(shared) ? [] : [shared])]));
+  }
+});
+
+test("Debian's fortunes: with the recipe's settings no test (or training) quote is in the transfer set", { skip: needs(existsSync(FORTUNES_DIR), FORTUNES_DIR, "sudo apt-get install -y fortunes fortunes-min") }, () => {
+  const d = loadEmbeddingData({ dir: FORTUNES_DIR, perCategory: 150, unlabeled: 2000, unlabeledFrom: "both" }, 0);
+  const labelled = new Set(d.labelled.texts);
+  assert.ok(d.onTopic > 1000, `${d.onTopic} on-topic quotes`);
+  assert.equal(d.unlabeled.length, 2000);
+  assert.equal(d.unlabeled.filter((u) => labelled.has(u)).length, 0);
+});
+
+test("probe sets: a seeded sample of perClass texts per label; a missing file names the command that makes it", (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const file = join(dir, "p.jsonl");
+  writeFileSync(file, Array.from({ length: 30 }, (_, i) => JSON.stringify({ text: `text ${i}`, label: i % 3 === 0 ? "spam" : "ham" })).join("\n"));
+  const p = loadProbeSet({ name: "spam", data: file, perClass: 5 }, 1);
+  assert.deepEqual(p.classNames, ["ham", "spam"]);
+  assert.deepEqual(Array.from(p.labels), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+  assert.deepEqual(loadProbeSet({ name: "spam", data: file, perClass: 5 }, 1).texts, p.texts);
+  assert.notDeepEqual(loadProbeSet({ name: "spam", data: file, perClass: 5 }, 2).texts, p.texts);
+  const r = parseEmbeddingRecipe({ kind: "embedding", static: { dims: [8] }, probes: [{ name: "spam", data: join(dir, "none.jsonl"), prepare: "node scripts/prepare-spam.mjs" }] }, "r.yaml");
+  assert.throws(() => checkEmbeddingRecipe(r, "r.yaml"), /r\.yaml: probes: spam needs .*none\.jsonl, which is missing; prepare it with: node scripts\/prepare-spam\.mjs$/);
 });
 
 test("Debian's fortunes: the default categories have enough quotes for a probe", { skip: needs(existsSync(FORTUNES_DIR), FORTUNES_DIR, "sudo apt-get install -y fortunes fortunes-min") }, () => {
