@@ -15,6 +15,7 @@ import { resolveTransformerConfig } from "../src/students/transformer-config.js"
 import { saveTransformer } from "../src/students/transformer-io.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { Rng } from "../src/util/rng.js";
+import { augmentTexts } from "../src/data/text-augment.js";
 import { loadEmbeddingData, loadProbeSet } from "../src/experiments/embedding-data.js";
 import { checkEmbeddingRecipe, parseEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
 import { assertAllClose, tempDir } from "./helpers.js";
@@ -109,6 +110,23 @@ test("Debian's fortunes: with the recipe's settings no test (or training) quote 
   assert.ok(d.onTopic > 1000, `${d.onTopic} on-topic quotes`);
   assert.equal(d.unlabeled.length, 2000);
   assert.equal(d.unlabeled.filter((u) => labelled.has(u)).length, 0);
+});
+
+test("augmentTexts (Tang et al. 2019): words dropped with the mask probability, n-grams of 1–5 words, seeded", () => {
+  const texts = ["one two three four five six seven eight nine ten eleven twelve", "alpha beta gamma delta"];
+  const a = augmentTexts(texts, { copies: 2000, mask: 0.1, ngram: 0.25 }, 7);
+  assert.deepEqual(augmentTexts(texts, { copies: 2000, mask: 0.1, ngram: 0.25 }, 7), a, "same seed, same texts");
+  assert.notDeepEqual(augmentTexts(texts, { copies: 2000, mask: 0.1, ngram: 0.25 }, 8), a);
+  const long = a.filter((t) => !/alpha|beta|gamma|delta/.test(t)).map((t) => t.split(" "));
+  const order = texts[0].split(" ");
+  for (const w of long) for (let i = 1; i < w.length; i++) assert.ok(order.indexOf(w[i]) > order.indexOf(w[i - 1]), `words keep their order: ${w.join(" ")}`);
+  const cut = long.filter((w) => w.length <= 5).length / long.length;
+  // Unchanged copies are skipped (0.9¹² of the uncut ones), so of the copies kept 0.25 / (0.25 + 0.75 · (1 − 0.9¹²)) ≈ 0.32 are cut.
+  assert.ok(cut > 0.26 && cut < 0.37, `about a third of the copies cut to an n-gram: ${cut}`);
+  const kept = long.filter((w) => w.length > 5).reduce((n, w) => n + w.length, 0) / (long.filter((w) => w.length > 5).length * 12);
+  // 90 % of the words kept, given that at least one was dropped: (10.8 − 12 · 0.9¹²) / (1 − 0.9¹²) / 12 ≈ 0.86.
+  assert.ok(kept > 0.84 && kept < 0.88, `about 86 % of the words kept: ${kept}`);
+  assert.deepEqual(augmentTexts(texts, { copies: 3, mask: 0, ngram: 0 }, 1), [], "no change, no copy");
 });
 
 test("probe sets: a seeded sample of perClass texts per label; a missing file names the command that makes it", (t) => {

@@ -105,6 +105,15 @@ export const EmbeddingRecipe = z
       .object({
         /** The head fine-tuned on the frozen teacher's vectors (logistic regression, standardised inputs). */
         head: Probe.prefault({}),
+        /**
+         * Augmented copies of the labelled training quotes added to the transfer set, labelled by the fine-tuned
+         * teacher only (Tang et al. 2019: words masked — here dropped — with probability mask, then the text cut to
+         * a random 1–5-gram with probability ngram). copies 0: none.
+         */
+        augment: z
+          .object({ copies: z.number().int().min(0).default(0), mask: z.number().min(0).lt(1).default(0.1), ngram: z.number().min(0).max(1).default(0.25) })
+          .strict()
+          .prefault({}),
         /** Students: a static table of this width (refined if it was) + a linear head to the classes. */
         students: z
           .array(

@@ -18,6 +18,7 @@ import { classifierFromStatic, distillClassifier } from "../distill/embedding-cl
 import { distillStaticFromTeacher, type TokenVectors } from "../embeddings/distill-static.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../embeddings/embedding-model.js";
 import type { EmbeddingRecipe } from "./embedding-recipe.js";
+import { augmentTexts } from "../data/text-augment.js";
 import { loadEmbeddingData, loadProbeSet, type ProbeSet } from "./embedding-data.js";
 import { trainEmbeddingStudent } from "../distill/train-embedding.js";
 import { openEmbedder } from "../embeddings/transformer-embedder.js";
@@ -48,7 +49,7 @@ export interface EmbeddingRecipeResult {
   name: string;
   quick: boolean;
   runDir: string;
-  data: { categories: string[]; labelled: number; train: number; test: number; unlabeled: number; onTopic: number; maxTokens: number };
+  data: { categories: string[]; labelled: number; train: number; test: number; unlabeled: number; onTopic: number; augmented: number; maxTokens: number };
   rows: EmbeddingRow[];
   training: Record<string, { seconds: number; losses: number[] }>;
   seconds: number;
@@ -107,6 +108,9 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   }
   const tLabelled = await teacherVectors(labelled.texts, "labelled");
   const tUnlabeled = await teacherVectors(unlabeled, "unlabeled");
+  // Augmented training quotes for the classifiers' transfer set (the teacher reads them here, while it is open).
+  const augmented = r.classifier.students.length > 0 && r.classifier.augment.copies > 0 ? augmentTexts(Array.from(split.train, (i) => labelled.texts[i]), r.classifier.augment, r.seed) : [];
+  const tAugmented = augmented.length > 0 ? await teacherVectors(augmented, "augmented") : new Float32Array(0);
   const probeSets: (ProbeSet & { split: { train: Int32Array; test: Int32Array }; vectors: Float32Array })[] = [];
   for (const p of r.probes) {
     const set = loadProbeSet(p, r.seed);
@@ -245,11 +249,13 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     const headMb = ((D + 1) * C * 4 + 2 * D * 4) / 1e6; // weights, bias, standardisation
     rows.push(row({ model: `${teacherName} + head (fine-tuned teacher)`, role: "fine-tuned teacher", params: teacherParams + (D + 1) * C, mb: teacherMb + headMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: null, nn10: null, accuracy: fineTuned, retention: 1, dir: null }));
     info(`fine-tuned teacher (frozen ${teacherName} + linear head): ${(100 * fineTuned).toFixed(1)} % on the test quotes`);
-    // Transfer set: the labelled training quotes (with labels) and the unlabeled quotes, with the fine-tuned teacher's logits.
-    const texts = [...Array.from(split.train, (i) => labelled.texts[i]), ...unlabeled];
+    // Transfer set: the labelled training quotes (with labels), the unlabeled quotes and the augmented training
+    // quotes, with the fine-tuned teacher's logits.
+    const texts = [...Array.from(split.train, (i) => labelled.texts[i]), ...unlabeled, ...augmented];
     const vectors = new Float32Array(texts.length * D);
     vectors.set(pickRows(tLabelled, D, split.train));
     vectors.set(tUnlabeled, split.train.length * D);
+    vectors.set(tAugmented, (split.train.length + unlabeled.length) * D);
     const logits = head.logits(vectors, texts.length);
     const labels = Int32Array.from({ length: texts.length }, (_, i) => (i < split.train.length ? yTrain[i] : -1));
     const testTexts = Array.from(split.test, (i) => labelled.texts[i]);
@@ -282,7 +288,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     name: r.name,
     quick: opts.quick,
     runDir: dir,
-    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, unlabeled: unlabeled.length, onTopic, maxTokens: r.maxTokens },
+    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, unlabeled: unlabeled.length, onTopic, augmented: augmented.length, maxTokens: r.maxTokens },
     rows,
     training,
     seconds: (performance.now() - started) / 1000,
