@@ -195,7 +195,7 @@ test("quantised tables: int8 (a scale per row) within half a step of each value,
     const out = join(dir, kind);
     await saveEmbeddingModel(model, out, { tokenizer: tok, quantize: kind });
     const bytes = readFileSync(join(out, "embeddings.safetensors"));
-    const stored = decodeSafetensors(new Uint8Array(bytes)).tensors;
+    const stored = decodeSafetensors(new Uint8Array(bytes), kind).tensors;
     assert.equal(stored.embeddings.dtype, kind === "int8" ? "I8" : "F16");
     assert.ok(bytes.length < readFileSync(join(dir, "f32", "embeddings.safetensors")).length / (kind === "int8" ? 3 : 1.9), `${kind}: ${bytes.length} bytes`);
     const back = loadEmbeddingModel(out).model.tensors().embeddings.data as Float32Array;
@@ -216,7 +216,7 @@ test("quantised tables: int8 (a scale per row) within half a step of each value,
   }
   // An int8 table without its scales is one clear error naming the file.
   const bad = join(dir, "int8", "embeddings.safetensors");
-  const { embeddings } = decodeSafetensors(new Uint8Array(readFileSync(bad))).tensors;
+  const { embeddings } = decodeSafetensors(new Uint8Array(readFileSync(bad)), bad).tensors;
   writeFileSync(bad, encodeSafetensors({ embeddings }));
   assert.throws(() => loadEmbeddingModel(join(dir, "int8")), /int8\/embeddings\.safetensors: int8 tensor "embeddings" needs an F32 tensor "embeddings\/scale"/);
   assert.throws(() => readSafetensorsF32(readFileSync(bad)), /needs an F32 tensor "embeddings\/scale"/);
