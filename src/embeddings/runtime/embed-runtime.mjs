@@ -135,7 +135,7 @@ export class SentencePieceTokenizer {
 
 const BYTES = { F32: 4, F16: 2, I8: 1 };
 
-/** fp16 bits → the number they stand for. */
+/** fp16 bits → the number they stand for (as src/util/float16.ts fromHalfBits; the runtime imports nothing). */
 function halfToFloat(h) {
   const sign = h & 0x8000 ? -1 : 1;
   const e = (h >>> 10) & 0x1f;
