@@ -48,7 +48,7 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const r = await runCli(["run", "recipes/use-embeddings.yaml", "--quick", "--json", "--quiet", "--out", join(tmp.dir, "run")], 300_000);
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
   t.diagnostic(`quick recipe: ${((performance.now() - started) / 1000).toFixed(0)} s (machine shared)`);
-  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number } };
+  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number; unlabeled: number; onTopic: number; augmented: number } };
   const roles = res.rows.map((x) => x.role);
   for (const role of ["teacher", "static", "trained", "fine-tuned teacher", "distilled classifier", "classifier alone"]) assert.ok(roles.includes(role), `a ${role} row; got ${roles.join(", ")}`);
   const teacher = res.rows.find((x) => x.role === "teacher")!;
@@ -61,6 +61,12 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
     assert.ok(row.dir && existsSync(join(res.runDir, row.dir, "embeddings.safetensors")), `${row.model}: its folder is saved`);
   }
   for (const row of res.rows.filter((x) => x.role === "static")) assert.ok(row.cosine !== null && row.cosine > 0.1 && row.nn10! > 0.05, `${row.model}: cosine ${row.cosine}, NN@10 ${row.nn10}`);
+  // The int8 copy of the refined d=64 table: stored as int8 (a third of the float32 folder's bytes or less) and probed as stored.
+  const f32 = res.rows.find((x) => x.model === "static d=64, refined")!;
+  const int8 = res.rows.find((x) => x.model === "static d=64, refined, int8")!;
+  assert.ok(int8.mb < f32.mb / 2.5 && int8.dir === "static-64-refined-int8", `int8 ${int8.mb} MB vs float32 ${f32.mb} MB`);
+  assert.match(readFileSync(join(res.runDir, int8.dir, "embeddings.safetensors")).subarray(0, 400).toString("latin1"), /"embeddings":\{"dtype":"I8"/);
+  assert.ok(res.data.onTopic === res.data.unlabeled && res.data.augmented > 0, `on-topic ${res.data.onTopic}, augmented ${res.data.augmented}`);
   const ft = res.rows.find((x) => x.role === "fine-tuned teacher")!;
   const distilled = res.rows.find((x) => x.role === "distilled classifier")!;
   assert.ok(Math.abs(distilled.retention - distilled.accuracy / ft.accuracy) < 1e-9, "classifier retention is relative to the fine-tuned teacher");

@@ -3,7 +3,7 @@
 // (TF.js forward = the shipped runtime, save/load), and distillation from a function teacher.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
@@ -19,6 +19,8 @@ import { SentencePieceTokenizer } from "../src/tokenizers/sentencepiece.js";
 import { loadTokenizer } from "../src/tokenizers/io.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { Rng } from "../src/util/rng.js";
+import { decodeSafetensors, encodeSafetensors } from "../src/util/safetensors.js";
+import { readSafetensorsF32 } from "../src/embeddings/runtime/embed-runtime.mjs";
 import { assertAllClose, maxAbsDiff, tempDir } from "./helpers.js";
 
 /** A seeded random orthogonal matrix (Gram–Schmidt on Gaussian columns), row-major n×n, columns orthonormal. */
@@ -177,6 +179,47 @@ test("BagOfEmbeddingsModel: the TF.js forward equals the runtime's embed; saved 
   assert.equal(maxAbsDiff(bagEmbedder(back.model, back.tokenizer).embed(texts), runtime), 0);
   writeFileSync(join(dir, "m", "config.json"), JSON.stringify({ format: "tsdistill-embeddings", version: 1, kind: "static", vocab: 0 }));
   assert.throws(() => loadEmbeddingModel(join(dir, "m")), /config\.json: vocab: expected an integer ≥ 1, got 0/);
+});
+
+test("quantised tables: int8 (a scale per row) within half a step of each value, fp16 within 2⁻¹¹ relative; the runtime reads the file as saved", async (t) => {
+  await useBackend("cpu");
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const model = new BagOfEmbeddingsModel({ vocab: tok.vocabSize, width: 16, padId: tok.special.pad }, { seed: 5 });
+  const table = model.tensors().embeddings.data as Float32Array;
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const texts = ["the cat sat", "a type error", "stocks fell"];
+  const f32 = bagEmbedder(model, tok).embed(texts);
+  await saveEmbeddingModel(model, join(dir, "f32"), { tokenizer: tok });
+  for (const kind of ["int8", "fp16"] as const) {
+    const out = join(dir, kind);
+    await saveEmbeddingModel(model, out, { tokenizer: tok, quantize: kind });
+    const bytes = readFileSync(join(out, "embeddings.safetensors"));
+    const stored = decodeSafetensors(new Uint8Array(bytes), kind).tensors;
+    assert.equal(stored.embeddings.dtype, kind === "int8" ? "I8" : "F16");
+    assert.ok(bytes.length < readFileSync(join(dir, "f32", "embeddings.safetensors")).length / (kind === "int8" ? 3 : 1.9), `${kind}: ${bytes.length} bytes`);
+    const back = loadEmbeddingModel(out).model.tensors().embeddings.data as Float32Array;
+    const runtime = readSafetensorsF32(bytes).embeddings.data;
+    assert.equal(maxAbsDiff(back, runtime), 0, `${kind}: the TypeScript loader and the runtime widen alike`);
+    for (let i = 0; i < tok.vocabSize; i++) {
+      const row = table.subarray(i * 16, (i + 1) * 16);
+      const step = Math.max(...Array.from(row, Math.abs)) / 127;
+      for (let j = 0; j < 16; j++) {
+        const err = Math.abs(back[i * 16 + j] - row[j]);
+        assert.ok(kind === "int8" ? err <= step / 2 + 1e-7 : err <= Math.abs(row[j]) * 2 ** -11 + 2 ** -24, `${kind} row ${i} col ${j}: ${row[j]} → ${back[i * 16 + j]}`);
+      }
+    }
+    const q = loadEmbeddingModel(out);
+    const v = bagEmbedder(q.model, q.tokenizer).embed(texts);
+    assert.ok(maxAbsDiff(v, f32) < (kind === "int8" ? 0.05 : 1e-3), `${kind}: sentence vectors within ${maxAbsDiff(v, f32)}`);
+    assert.ok(maxAbsDiff(v, f32) > 0, `${kind}: the stored table is what is measured (not the float32 one)`);
+  }
+  // An int8 table without its scales is one clear error naming the file.
+  const bad = join(dir, "int8", "embeddings.safetensors");
+  const { embeddings } = decodeSafetensors(new Uint8Array(readFileSync(bad)), bad).tensors;
+  writeFileSync(bad, encodeSafetensors({ embeddings }));
+  assert.throws(() => loadEmbeddingModel(join(dir, "int8")), /int8\/embeddings\.safetensors: int8 tensor "embeddings" needs an F32 tensor "embeddings\/scale"/);
+  assert.throws(() => readSafetensorsF32(readFileSync(bad)), /needs an F32 tensor "embeddings\/scale"/);
 });
 
 test("distillStatic: tokens through the teacher → PCA → SIF weights, pad row zero; 'teacher' vocabulary needs ids", async () => {

@@ -16,6 +16,9 @@ import { saveTransformer } from "../src/students/transformer-io.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import type { ProgressEvent } from "../src/train/reporter.js";
 import { Rng } from "../src/util/rng.js";
+import { augmentTexts } from "../src/data/text-augment.js";
+import { loadEmbeddingData, loadProbeSet } from "../src/experiments/embedding-data.js";
+import { checkEmbeddingRecipe, parseEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
 import { assertAllClose, tempDir } from "./helpers.js";
 import { needs } from "./prerequisites.js";
 
@@ -69,6 +72,76 @@ test("parseFortunes and loadFortunes: quotes between % lines, overstrikes remove
   assert.deepEqual(Array.from(f.labels), [0, 0, 1]);
   assert.equal(loadFortunes({ dir: join(dir, "f"), categories: ["cats", "dogs"], maxPerCategory: 1, seed: 4 }).texts.length, 2);
   assert.throws(() => loadFortunes({ dir: join(dir, "f"), categories: ["cats", "birds"] }), /birds: no such fortune category; expected one of cats, dogs/);
+});
+
+test("transfer set: on-topic quotes are the labelled categories' undrawn ones, never a labelled quote (repeats across files included)", (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const f = join(dir, "f");
+  mkdirSync(f);
+  const quotes = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag} quote number ${i} is long enough.`);
+  const shared = "This quote is in the cats file and in the misc file.";
+  writeFileSync(join(f, "cats"), [...quotes("cat", 9), shared].join("\n%\n"));
+  writeFileSync(join(f, "dogs"), quotes("dog", 6).join("\n%\n"));
+  writeFileSync(join(f, "misc"), [...quotes("misc", 5), shared].join("\n%\n"));
+  const base = { dir: f, categories: ["cats", "dogs"], perCategory: 4 };
+  for (const seed of [0, 1, 2, 3]) {
+    const on = loadEmbeddingData({ ...base, unlabeled: 100, unlabeledFrom: "labelled-categories" }, seed);
+    assert.equal(on.labelled.texts.length, 8);
+    const labelled = new Set(on.labelled.texts);
+    // 10 cats + 6 dogs − 8 drawn; the shared quote is out when drawn, in when not.
+    assert.equal(on.unlabeled.length, 8);
+    assert.equal(on.onTopic, 8);
+    for (const u of on.unlabeled) assert.ok(!labelled.has(u) && !u.startsWith("misc"), `seed ${seed}: ${u}`);
+    const both = loadEmbeddingData({ ...base, unlabeled: 11, unlabeledFrom: "both" }, seed);
+    assert.deepEqual(both.unlabeled.slice(0, 8), on.unlabeled, "on-topic first");
+    assert.equal(both.unlabeled.length, 11);
+    assert.ok(both.unlabeled.slice(8).every((u) => u.startsWith("misc") || u === shared));
+    assert.equal(new Set(both.unlabeled).size, 11, "no text twice");
+    for (const u of both.unlabeled) assert.ok(!labelled.has(u));
+    const off = loadEmbeddingData({ ...base, unlabeled: 100, unlabeledFrom: "other-categories" }, seed);
+    assert.equal(off.onTopic, 0);
+    assert.deepEqual(new Set(off.unlabeled), new Set([...quotes("misc", 5), ...(labelled.has(shared) ? [] : [shared])]));
+  }
+});
+
+test("Debian's fortunes: with the recipe's settings no test (or training) quote is in the transfer set", { skip: needs(existsSync(FORTUNES_DIR), FORTUNES_DIR, "sudo apt-get install -y fortunes fortunes-min") }, () => {
+  const d = loadEmbeddingData({ dir: FORTUNES_DIR, perCategory: 150, unlabeled: 2000, unlabeledFrom: "both" }, 0);
+  const labelled = new Set(d.labelled.texts);
+  assert.ok(d.onTopic > 1000, `${d.onTopic} on-topic quotes`);
+  assert.equal(d.unlabeled.length, 2000);
+  assert.equal(d.unlabeled.filter((u) => labelled.has(u)).length, 0);
+});
+
+test("augmentTexts (Tang et al. 2019): words dropped with the mask probability, n-grams of 1–5 words, seeded", () => {
+  const texts = ["one two three four five six seven eight nine ten eleven twelve", "alpha beta gamma delta"];
+  const a = augmentTexts(texts, { copies: 2000, mask: 0.1, ngram: 0.25 }, 7);
+  assert.deepEqual(augmentTexts(texts, { copies: 2000, mask: 0.1, ngram: 0.25 }, 7), a, "same seed, same texts");
+  assert.notDeepEqual(augmentTexts(texts, { copies: 2000, mask: 0.1, ngram: 0.25 }, 8), a);
+  const long = a.filter((t) => !/alpha|beta|gamma|delta/.test(t)).map((t) => t.split(" "));
+  const order = texts[0].split(" ");
+  for (const w of long) for (let i = 1; i < w.length; i++) assert.ok(order.indexOf(w[i]) > order.indexOf(w[i - 1]), `words keep their order: ${w.join(" ")}`);
+  const cut = long.filter((w) => w.length <= 5).length / long.length;
+  // Unchanged copies are skipped (0.9¹² of the uncut ones), so of the copies kept 0.25 / (0.25 + 0.75 · (1 − 0.9¹²)) ≈ 0.32 are cut.
+  assert.ok(cut > 0.26 && cut < 0.37, `about a third of the copies cut to an n-gram: ${cut}`);
+  const kept = long.filter((w) => w.length > 5).reduce((n, w) => n + w.length, 0) / (long.filter((w) => w.length > 5).length * 12);
+  // 90 % of the words kept, given that at least one was dropped: (10.8 − 12 · 0.9¹²) / (1 − 0.9¹²) / 12 ≈ 0.86.
+  assert.ok(kept > 0.84 && kept < 0.88, `about 86 % of the words kept: ${kept}`);
+  assert.deepEqual(augmentTexts(texts, { copies: 3, mask: 0, ngram: 0 }, 1), [], "no change, no copy");
+});
+
+test("probe sets: a seeded sample of perClass texts per label; a missing file names the command that makes it", (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const file = join(dir, "p.jsonl");
+  writeFileSync(file, Array.from({ length: 30 }, (_, i) => JSON.stringify({ text: `text ${i}`, label: i % 3 === 0 ? "spam" : "ham" })).join("\n"));
+  const p = loadProbeSet({ name: "spam", data: file, perClass: 5 }, 1);
+  assert.deepEqual(p.classNames, ["ham", "spam"]);
+  assert.deepEqual(Array.from(p.labels), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+  assert.deepEqual(loadProbeSet({ name: "spam", data: file, perClass: 5 }, 1).texts, p.texts);
+  assert.notDeepEqual(loadProbeSet({ name: "spam", data: file, perClass: 5 }, 2).texts, p.texts);
+  const r = parseEmbeddingRecipe({ kind: "embedding", static: { dims: [8] }, probes: [{ name: "spam", data: join(dir, "none.jsonl"), prepare: "node scripts/prepare-spam.mjs" }] }, "r.yaml");
+  assert.throws(() => checkEmbeddingRecipe(r, "r.yaml"), /r\.yaml: probes: spam needs .*none\.jsonl, which is missing; prepare it with: node scripts\/prepare-spam\.mjs$/);
 });
 
 test("Debian's fortunes: the default categories have enough quotes for a probe", { skip: needs(existsSync(FORTUNES_DIR), FORTUNES_DIR, "sudo apt-get install -y fortunes fortunes-min") }, () => {

@@ -25,6 +25,8 @@ export interface LabelledTexts {
   texts: string[];
   labels: Int32Array;
   classNames: string[];
+  /** Quotes of these categories left out by maxPerCategory (file order; none without it): on-topic unlabeled text. */
+  notDrawn: string[];
 }
 
 /**
@@ -55,15 +57,18 @@ export function loadFortunes(opts: FortunesOptions = {}): LabelledTexts {
   const available = fortuneCategories(dir);
   const texts: string[] = [];
   const labels: number[] = [];
+  const notDrawn: string[] = [];
   categories.forEach((c, label) => {
     if (!available.includes(c)) throw new DataError(join(dir, c), `no such fortune category; expected one of ${available.join(", ")}`);
     let quotes = parseFortunes(readDataFile(join(dir, c), "a fortune file (quotes separated by % lines)").toString("utf8")).filter((q) => q.length >= (opts.minChars ?? 20));
     if (opts.maxPerCategory !== undefined && quotes.length > opts.maxPerCategory) {
       const order = new Rng(opts.seed ?? 0, "fortunes", c).permutation(quotes.length);
-      quotes = Array.from(order.subarray(0, opts.maxPerCategory)).sort((a, b) => a - b).map((i) => quotes[i]);
+      const drawn = new Set(order.subarray(0, opts.maxPerCategory));
+      notDrawn.push(...quotes.filter((_, i) => !drawn.has(i)));
+      quotes = quotes.filter((_, i) => drawn.has(i));
     }
     if (quotes.length === 0) throw new DataError(join(dir, c), "has no quotes");
     for (const q of quotes) texts.push(q), labels.push(label);
   });
-  return { texts, labels: Int32Array.from(labels), classNames: [...categories] };
+  return { texts, labels: Int32Array.from(labels), classNames: [...categories], notDrawn };
 }

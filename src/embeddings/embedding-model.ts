@@ -16,7 +16,8 @@ import { DataError, TsdistillError } from "../util/errors.js";
 import { readDataFile, writeDirAtomic } from "../util/files.js";
 import { Rng } from "../util/rng.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "../util/safetensors.js";
-import { EMBEDDINGS_FORMAT, EmbeddingModel as RuntimeModel } from "../../src/embeddings/runtime/embed-runtime.mjs";
+import { dequantizeTensors, EmbedRuntimeError, EMBEDDINGS_FORMAT, EmbeddingModel as RuntimeModel, type StoredTensor } from "../../src/embeddings/runtime/embed-runtime.mjs";
+import { quantizeTable, type TableQuantization } from "./quantize-table.js";
 
 export const EMBEDDINGS_CONFIG_FILE = "config.json";
 export const EMBEDDINGS_WEIGHTS_FILE = "embeddings.safetensors";
@@ -201,6 +202,8 @@ export function bagEmbedder(model: BagOfEmbeddingsModel, tokenizer: Tokenizer): 
 
 export interface SaveEmbeddingOptions {
   tokenizer: Tokenizer;
+  /** Store the table as int8 (a float32 scale per row) or fp16; the head, if any, stays float32. */
+  quantize?: TableQuantization;
   metadata?: Record<string, unknown>;
   projection?: Projection | null;
 }
@@ -215,7 +218,9 @@ export async function saveEmbeddingModel(model: BagOfEmbeddingsModel, dir: strin
   if (opts.tokenizer.vocabSize > model.config.vocab) {
     throw new TsdistillError(`the ${opts.tokenizer.kind} tokenizer has ${opts.tokenizer.vocabSize} ids but the embedding table has ${model.config.vocab} rows`);
   }
-  const weights = encodeSafetensors(model.tensors(), { format: EMBEDDINGS_FORMAT });
+  const tensors = model.tensors();
+  const { embeddings, ...rest } = tensors;
+  const weights = encodeSafetensors(opts.quantize ? { ...rest, ...quantizeTable(embeddings.data as Float32Array, model.config.vocab, model.config.width, opts.quantize) } : tensors, { format: EMBEDDINGS_FORMAT });
   const p = opts.projection;
   const projection = p ? encodeSafetensors({ mean: { dtype: "F32", shape: [p.teacherDim], data: p.mean }, components: { dtype: "F32", shape: [p.teacherDim, p.dim], data: p.components } }) : null;
   await writeDirAtomic(dir, (tmp) => {
@@ -267,12 +272,20 @@ export function loadEmbeddingModel(dir: string): LoadedEmbeddingModel {
   const configPath = join(dir, EMBEDDINGS_CONFIG_FILE);
   const c = readConfig(configPath);
   const weightsPath = join(dir, EMBEDDINGS_WEIGHTS_FILE);
-  const { tensors } = decodeSafetensors(new Uint8Array(readDataFile(weightsPath, "the embedding model's weights")), weightsPath);
+  const stored = decodeSafetensors(new Uint8Array(readDataFile(weightsPath, "the embedding model's weights")), weightsPath).tensors;
+  let tensors: Record<string, { shape: number[]; data: Float32Array }>;
+  try {
+    // A quantised table (I8 + per-row scale, or F16) is widened to float32 here, as the runtime does.
+    tensors = dequantizeTensors(stored as Record<string, StoredTensor>, weightsPath);
+  } catch (err) {
+    if (err instanceof EmbedRuntimeError) throw new DataError(weightsPath, err.problem);
+    throw err;
+  }
   const expect = (name: string, shape: number[]): Float32Array => {
     const t = tensors[name];
     if (!t) throw new DataError(weightsPath, `has no tensor "${name}"; expected it for the model in config.json`);
-    if (t.dtype !== "F32" || t.shape.join() !== shape.join()) throw new DataError(weightsPath, `tensor "${name}" is ${t.dtype} [${t.shape}]; expected F32 [${shape}]`);
-    return t.data as Float32Array;
+    if (t.shape.join() !== shape.join()) throw new DataError(weightsPath, `tensor "${name}" is [${t.shape}]; expected [${shape}]`);
+    return t.data;
   };
   const table = expect("embeddings", [c.vocab, c.width]);
   const tokenizer = loadTokenizer(dir);

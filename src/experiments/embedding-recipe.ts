@@ -1,5 +1,6 @@
 // `kind: embedding` recipes (recipes/use-embeddings.yaml): a sentence encoder distilled into static tables, trained
 // embedding students and a fine-tune-then-distil classifier, all measured on the same labelled fortunes.
+import { existsSync } from "node:fs";
 import { z } from "zod";
 import { TsdistillError } from "../util/errors.js";
 import { readYamlFile } from "../util/yaml-file.js";
@@ -68,8 +69,13 @@ export const EmbeddingRecipe = z
         categories: z.array(z.string()).min(2).optional(),
         perCategory: z.number().int().positive().default(150),
         testShare: z.number().gt(0).lt(1).default(0.2),
-        /** Unlabeled texts: quotes of the other categories (a seeded sample). */
+        /** Unlabeled texts (a seeded sample): the transfer set of the classifiers, the refinement/training text of the students. */
         unlabeled: z.number().int().min(2).default(2000),
+        /**
+         * Where they come from: quotes of the other categories (off-topic), quotes of the labelled categories the
+         * per-category sample left out (on-topic, labels discarded; never a labelled quote), or both (on-topic first).
+         */
+        unlabeledFrom: z.enum(["other-categories", "labelled-categories", "both"]).default("other-categories"),
       })
       .strict()
       .prefault({}),
@@ -83,6 +89,14 @@ export const EmbeddingRecipe = z
           .object({ dims: z.array(z.number().int().positive()).default([]), epochs: z.number().int().positive().default(4), lr: Lr.default(1e-3) })
           .strict()
           .prefault({}),
+        /**
+         * Quantised copies of these widths' tables (refined where refined): int8 (one float32 scale per row) and/or
+         * fp16, saved as <folder>-int8 / <folder>-fp16 and measured like the float32 tables.
+         */
+        quantize: z
+          .object({ dims: z.array(z.number().int().positive()).default([]), kinds: z.array(z.enum(["int8", "fp16"])).min(1).default(["int8"]) })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
@@ -91,6 +105,15 @@ export const EmbeddingRecipe = z
       .object({
         /** The head fine-tuned on the frozen teacher's vectors (logistic regression, standardised inputs). */
         head: Probe.prefault({}),
+        /**
+         * Augmented copies of the labelled training quotes added to the transfer set, labelled by the fine-tuned
+         * teacher only (Tang et al. 2019: words masked — here dropped — with probability mask, then the text cut to
+         * a random 1–5-gram with probability ngram). copies 0: none.
+         */
+        augment: z
+          .object({ copies: z.number().int().min(0).default(0), mask: z.number().min(0).lt(1).default(0.1), ngram: z.number().min(0).max(1).default(0.25) })
+          .strict()
+          .prefault({}),
         /** Students: a static table of this width (refined if it was) + a linear head to the classes. */
         students: z
           .array(
@@ -109,6 +132,23 @@ export const EmbeddingRecipe = z
       .strict()
       .prefault({}),
     probe: Probe.prefault({}),
+    /**
+     * More labelled sets the embedding models are probed on (a column each), e.g. SpamAssassin: JSONL {text, label}
+     * (path relative to the working folder), a seeded sample of perClass texts per label, split like the fortunes.
+     */
+    probes: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[\w-]+$/),
+            data: z.string(),
+            /** The command that makes the file, printed when it is missing. */
+            prepare: z.string(),
+            perClass: z.number().int().positive().default(300),
+          })
+          .strict(),
+      )
+      .default([]),
     /** Seconds spent timing each model (batch-1 latency, then batched throughput). */
     timingSeconds: z.number().positive().default(20),
     /** Overrides for `--quick` (merged key by key; lists are replaced). */
@@ -142,14 +182,16 @@ export function loadEmbeddingRecipe(file: string, opts: { quick?: boolean } = {}
   return parseEmbeddingRecipe(readYamlFile(file, "an embedding recipe (kind: embedding)"), file, opts);
 }
 
-/** Checks that refer across sections: widths that must be among the static dims. */
+/** Checks that refer across sections (widths that must be among the static dims) and that the probe files exist. */
 export function checkEmbeddingRecipe(r: EmbeddingRecipe, file: string): void {
+  for (const p of r.probes) if (!existsSync(p.data)) throw new TsdistillError(`${file}: probes: ${p.name} needs ${p.data}, which is missing; prepare it with: ${p.prepare}`);
   const names = new Set<string>();
   for (const s of r.students) {
     if (names.has(s.name)) throw new TsdistillError(`${file}: students: the name "${s.name}" is used twice`);
     names.add(s.name);
   }
   const dims = new Set(r.static.dims);
+  for (const d of r.static.quantize.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.quantize.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const d of r.static.refine.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.refine.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const c of r.classifier.students) if (!dims.has(c.width)) throw new TsdistillError(`${file}: classifier.students: width ${c.width} is not among static.dims [${r.static.dims}]`);
   for (const s of r.students) if (s.kind === "bag" && s.init === "static" && !dims.has(s.width)) throw new TsdistillError(`${file}: students: ${s.name} starts from static-${s.width}, which is not among static.dims [${r.static.dims}]`);

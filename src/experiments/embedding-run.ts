@@ -4,7 +4,6 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
-import { parseFortunes, fortuneCategories, loadFortunes, DEFAULT_FORTUNE_CATEGORIES } from "../data/fortunes.js";
 import { stratifiedSplit } from "../data/stratified-split.js";
 import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../eval/embedding-metrics.js";
 import { bytesOnDisk } from "../eval/size.js";
@@ -14,12 +13,13 @@ import { TransformerModel } from "../students/transformer.js";
 import { embedAll, type EmbeddingTeacher } from "../teachers/embedding/embedding-teacher.js";
 import { openEmbeddingTeacher } from "../teachers/embedding/embedding-teacher-config.js";
 import { openUseLite, useLiteDir } from "../teachers/embedding/tfjs-embedding-teacher.js";
-import { readDataFile, writeFileAtomic } from "../util/files.js";
-import { Rng } from "../util/rng.js";
+import { writeFileAtomic } from "../util/files.js";
 import { classifierFromStatic, distillClassifier } from "../distill/embedding-classifier.js";
 import { distillStaticFromTeacher, type TokenVectors } from "../embeddings/distill-static.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../embeddings/embedding-model.js";
 import type { EmbeddingRecipe } from "./embedding-recipe.js";
+import { augmentTexts } from "../data/text-augment.js";
+import { loadEmbeddingData, loadProbeSet, type ProbeSet } from "./embedding-data.js";
 import { trainEmbeddingStudent } from "../distill/train-embedding.js";
 import { openEmbedder } from "../embeddings/transformer-embedder.js";
 
@@ -40,6 +40,8 @@ export interface EmbeddingRow {
   accuracy: number;
   /** accuracy / the teacher's probe accuracy (embedding models) or / the fine-tuned teacher's accuracy (classifiers). */
   retention: number;
+  /** The recipe's other probe sets (e.g. spam): probe accuracy and retention of the teacher's; embedding models only. */
+  probes?: Record<string, { accuracy: number; retention: number }>;
   dir: string | null;
 }
 
@@ -47,7 +49,7 @@ export interface EmbeddingRecipeResult {
   name: string;
   quick: boolean;
   runDir: string;
-  data: { categories: string[]; labelled: number; train: number; test: number; unlabeled: number; maxTokens: number };
+  data: { categories: string[]; labelled: number; train: number; test: number; unlabeled: number; onTopic: number; augmented: number; maxTokens: number };
   rows: EmbeddingRow[];
   training: Record<string, { seconds: number; losses: number[] }>;
   seconds: number;
@@ -84,18 +86,11 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   mkdirSync(cacheDir, { recursive: true });
 
   // ---- data -------------------------------------------------------------------------------------------------------
-  const categories = r.data.categories ?? DEFAULT_FORTUNE_CATEGORIES;
-  const labelled = loadFortunes({ dir: r.data.dir, categories, maxPerCategory: r.data.perCategory, seed: r.seed });
+  const { labelled, unlabeled, onTopic } = loadEmbeddingData(r.data, r.seed);
   const split = stratifiedSplit(labelled.labels, r.data.testShare, r.seed);
-  const taken = new Set(categories);
-  const pool = fortuneCategories(r.data.dir)
-    .filter((c) => !taken.has(c))
-    .flatMap((c) => parseFortunes(readDataFile(join(r.data.dir, c), "a fortune file").toString("utf8")))
-    .filter((t) => t.length >= 20);
-  const unlabeled = Array.from(new Rng(r.seed, "embedding-recipe-unlabeled").permutation(pool.length).subarray(0, Math.min(r.data.unlabeled, pool.length)), (i) => pool[i]);
   const nL = labelled.texts.length;
   const C = labelled.classNames.length;
-  info(`data: ${nL} labelled quotes in ${C} categories (${split.train.length} train / ${split.test.length} test), ${unlabeled.length} unlabeled quotes`);
+  info(`data: ${nL} labelled quotes in ${C} categories (${split.train.length} train / ${split.test.length} test), ${unlabeled.length} unlabeled quotes (${onTopic} of the labelled categories, not drawn)`);
 
   // ---- teacher ----------------------------------------------------------------------------------------------------
   const teacherSpec = r.teacher === "use-lite" ? "use-lite" : join(opts.recipeDir, r.teacher);
@@ -114,6 +109,15 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   }
   const tLabelled = await teacherVectors(labelled.texts, "labelled");
   const tUnlabeled = await teacherVectors(unlabeled, "unlabeled");
+  // Augmented training quotes for the classifiers' transfer set (the teacher reads them here, while it is open).
+  const augmented = r.classifier.students.length > 0 && r.classifier.augment.copies > 0 ? augmentTexts(Array.from(split.train, (i) => labelled.texts[i]), r.classifier.augment, r.seed) : [];
+  const tAugmented = augmented.length > 0 ? await teacherVectors(augmented, "augmented") : new Float32Array(0);
+  const probeSets: (ProbeSet & { split: { train: Int32Array; test: Int32Array }; vectors: Float32Array })[] = [];
+  for (const p of r.probes) {
+    const set = loadProbeSet(p, r.seed);
+    probeSets.push({ ...set, split: stratifiedSplit(set.labels, r.data.testShare, r.seed), vectors: await teacherVectors(set.texts, `${p.name} probe`) });
+    info(`probe set ${p.name}: ${set.texts.length} texts, ${set.classNames.length} classes (${set.classNames.join(", ")})`);
+  }
   const timingTexts = labelled.texts.filter((_, i) => i % Math.max(1, Math.ceil(nL / 64)) === 0);
   const teacherTiming = await timeEmbedding((t) => teacher.embed(t), timingTexts, { maxSeconds: r.timingSeconds });
   const teacherMb = (teacherSpec === "use-lite" ? useLiteBytes() : (teacher.paramCount ?? NaN) * 4) / 1e6;
@@ -146,6 +150,18 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     refined.set(d, out);
     training[`static-${d}-refined`] = { seconds: res.seconds, losses: res.losses };
     info(`static d=${d} refined: loss ${res.losses.map((l) => l.toFixed(4)).join(" → ")} (${res.seconds.toFixed(0)} s)`);
+    model.dispose();
+  }
+  // ---- quantised copies (int8 with a scale per row, fp16) of the refined (else static) tables -----------------------
+  const quantized: { name: string; dir: string }[] = [];
+  for (const d of r.static.quantize.dims) {
+    const src = refined.get(d) ?? statics.get(d)!.dir;
+    const { model, tokenizer: tok, projection, metadata } = loadEmbeddingModel(src);
+    for (const kind of r.static.quantize.kinds) {
+      const out = `${src}-${kind}`;
+      await saveEmbeddingModel(model, out, { tokenizer: tok, projection, quantize: kind, metadata: { ...metadata, quantized: kind } });
+      quantized.push({ name: `static d=${d}${refined.has(d) ? ", refined" : ""}, ${kind}`, dir: out });
+    }
     model.dispose();
   }
   const trainedDirs: { name: string; dir: string; kind: "bag" | "transformer" }[] = [];
@@ -184,18 +200,29 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     return linearProbe({ x, y: yTrain }, { x: pickRows(v, d, split.test), y: yTest }, C, { ...r.probe, l2: l2Of(x, r.probe), seed: r.seed }).testAccuracy;
   };
   const teacherProbe = probe(tLabelled, D);
+  // The other probe sets: the same logistic regression (L2 by CV on its training rows) on their own split.
+  const probeOn = (set: (typeof probeSets)[number], v: Float32Array, d: number) => {
+    const y = (rows: Int32Array) => Int32Array.from(rows, (i) => set.labels[i]);
+    const train = { x: pickRows(v, d, set.split.train), y: y(set.split.train) };
+    const l2 = r.probe.l2 === "cv" ? chooseProbeL2(train, set.classNames.length, { epochs: r.probe.epochs, lr: r.probe.lr, seed: r.seed }).l2 : r.probe.l2;
+    return linearProbe(train, { x: pickRows(v, d, set.split.test), y: y(set.split.test) }, set.classNames.length, { ...r.probe, l2, seed: r.seed }).testAccuracy;
+  };
+  const teacherProbes = Object.fromEntries(probeSets.map((set) => [set.name, probeOn(set, set.vectors, D)]));
+  const probesOf = (f: (set: (typeof probeSets)[number]) => number) =>
+    probeSets.length === 0 ? undefined : Object.fromEntries(probeSets.map((set) => { const a = f(set); return [set.name, { accuracy: a, retention: a / teacherProbes[set.name] }]; }));
   const rows: EmbeddingRow[] = [];
   const row = (x: Omit<EmbeddingRow, "smaller" | "faster">): EmbeddingRow => ({ ...x, smaller: teacherMb / x.mb, faster: teacherTiming.msPerSentence / x.msPerSentence });
-  rows.push(row({ model: `${teacherName} (teacher)`, role: "teacher", params: teacherParams, mb: teacherMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: 1, nn10: 1, accuracy: teacherProbe, retention: 1, dir: null }));
+  rows.push(row({ model: `${teacherName} (teacher)`, role: "teacher", params: teacherParams, mb: teacherMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: 1, nn10: 1, accuracy: teacherProbe, retention: 1, probes: probesOf((set) => teacherProbes[set.name]), dir: null }));
   async function evaluate(name: string, role: EmbeddingRow["role"], out: string, e: Embedder, projection: Projection | null, mb: number): Promise<void> {
     const v = e.embed(labelled.texts);
     const target = projection ? projectTeacher(projection, tLabelled, nL) : tLabelled;
     const cosine = target.length === v.length ? meanCosine(v, target, nL) : null;
     const nn10 = nL > 10 ? neighbourOverlap(v, tLabelled, nL, 10) : null;
     const accuracy = probe(v, e.dim);
+    const probes = probesOf((set) => probeOn(set, e.embed(set.texts), e.dim));
     const timing = await timeEmbedding((x) => e.embed(x), timingTexts, { maxSeconds: r.timingSeconds / 2 });
-    rows.push(row({ model: name, role, params: e.paramCount, mb, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine, nn10, accuracy, retention: accuracy / teacherProbe, dir: basename(out) }));
-    info(`${name}: cos ${cosine?.toFixed(3) ?? "–"}, NN@10 ${nn10?.toFixed(3) ?? "–"}, probe ${(100 * accuracy).toFixed(1)} %, ${timing.msPerSentence.toFixed(3)} ms/sentence`);
+    rows.push(row({ model: name, role, params: e.paramCount, mb, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine, nn10, accuracy, retention: accuracy / teacherProbe, probes, dir: basename(out) }));
+    info(`${name}: cos ${cosine?.toFixed(3) ?? "–"}, NN@10 ${nn10?.toFixed(3) ?? "–"}, probe ${(100 * accuracy).toFixed(1)} %${Object.entries(probes ?? {}).map(([k, p]) => `, ${k} probe ${(100 * p.accuracy).toFixed(1)} %`).join("")}, ${timing.msPerSentence.toFixed(3)} ms/sentence`);
   }
   const evalBag = async (name: string, role: EmbeddingRow["role"], out: string) => {
     const { model, tokenizer: tok, projection } = loadEmbeddingModel(out);
@@ -204,6 +231,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   };
   for (const [d, s] of statics) await evalBag(`static d=${d}`, "static", s.dir);
   for (const [d, out] of refined) await evalBag(`static d=${d}, refined`, "trained", out);
+  for (const q of quantized) await evalBag(q.name, q.name.includes("refined") ? "trained" : "static", q.dir);
   for (const t of trainedDirs) {
     if (t.kind === "bag") await evalBag(t.name, "trained", t.dir);
     else {
@@ -222,11 +250,13 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     const headMb = ((D + 1) * C * 4 + 2 * D * 4) / 1e6; // weights, bias, standardisation
     rows.push(row({ model: `${teacherName} + head (fine-tuned teacher)`, role: "fine-tuned teacher", params: teacherParams + (D + 1) * C, mb: teacherMb + headMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: null, nn10: null, accuracy: fineTuned, retention: 1, dir: null }));
     info(`fine-tuned teacher (frozen ${teacherName} + linear head): ${(100 * fineTuned).toFixed(1)} % on the test quotes`);
-    // Transfer set: the labelled training quotes (with labels) and the unlabeled quotes, with the fine-tuned teacher's logits.
-    const texts = [...Array.from(split.train, (i) => labelled.texts[i]), ...unlabeled];
+    // Transfer set: the labelled training quotes (with labels), the unlabeled quotes and the augmented training
+    // quotes, with the fine-tuned teacher's logits.
+    const texts = [...Array.from(split.train, (i) => labelled.texts[i]), ...unlabeled, ...augmented];
     const vectors = new Float32Array(texts.length * D);
     vectors.set(pickRows(tLabelled, D, split.train));
     vectors.set(tUnlabeled, split.train.length * D);
+    vectors.set(tAugmented, (split.train.length + unlabeled.length) * D);
     const logits = head.logits(vectors, texts.length);
     const labels = Int32Array.from({ length: texts.length }, (_, i) => (i < split.train.length ? yTrain[i] : -1));
     const testTexts = Array.from(split.test, (i) => labelled.texts[i]);
@@ -259,7 +289,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     name: r.name,
     quick: opts.quick,
     runDir: dir,
-    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, unlabeled: unlabeled.length, maxTokens: r.maxTokens },
+    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, unlabeled: unlabeled.length, onTopic, augmented: augmented.length, maxTokens: r.maxTokens },
     rows,
     training,
     seconds: (performance.now() - started) / 1000,
@@ -270,12 +300,14 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 export function embeddingRecipeTable(res: EmbeddingRecipeResult): string {
   const pct = (x: number) => (100 * x).toFixed(1);
   const num = (x: number | null, digits = 3) => (x === null || !Number.isFinite(x) ? "–" : x.toFixed(digits));
+  const extra = [...new Set(res.rows.flatMap((r) => Object.keys(r.probes ?? {})))];
   return [
-    "| model | params | MB | × smaller | ms/sentence (batch 1) | × faster | sentences/s (batch 32) | cos→teacher | NN@10 overlap | accuracy (probe / classifier) | retention |",
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    `| model | params | MB | × smaller | ms/sentence (batch 1) | × faster | sentences/s (batch 32) | cos→teacher | NN@10 overlap | accuracy (probe / classifier) | retention |${extra.map((k) => ` ${k} probe | ${k} retention |`).join("")}`,
+    `|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|${"--:|--:|".repeat(extra.length)}`,
     ...res.rows.map(
       (r) =>
-        `| ${r.model} | ${(r.params / 1e6).toFixed(2)}M | ${r.mb.toFixed(2)} | ${r.smaller.toFixed(1)} | ${r.msPerSentence < 1 ? r.msPerSentence.toFixed(3) : r.msPerSentence.toFixed(1)} | ${r.faster.toFixed(0)} | ${r.sentencesPerSecond.toFixed(0)} | ${num(r.cosine)} | ${num(r.nn10)} | ${pct(r.accuracy)} % | ${pct(r.retention)} % |`,
+        `| ${r.model} | ${(r.params / 1e6).toFixed(2)}M | ${r.mb.toFixed(2)} | ${r.smaller.toFixed(1)} | ${r.msPerSentence < 1 ? r.msPerSentence.toFixed(3) : r.msPerSentence.toFixed(1)} | ${r.faster.toFixed(0)} | ${r.sentencesPerSecond.toFixed(0)} | ${num(r.cosine)} | ${num(r.nn10)} | ${pct(r.accuracy)} % | ${pct(r.retention)} % |` +
+        extra.map((k) => (r.probes?.[k] ? ` ${pct(r.probes[k].accuracy)} % | ${pct(r.probes[k].retention)} % |` : " – | – |")).join(""),
     ),
   ].join("\n");
 }

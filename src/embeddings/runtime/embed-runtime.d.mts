@@ -25,6 +25,15 @@ export interface F32Tensor {
   data: Float32Array;
 }
 
+export interface StoredTensor {
+  dtype: "F32" | "F16" | "I8";
+  shape: number[];
+  /** F32: the values; F16: their fp16 bits; I8: the quantised values (times "<name>/scale", one per row). */
+  data: Float32Array | Uint16Array | Int8Array;
+}
+
+export declare function dequantizeTensors(tensors: Record<string, StoredTensor>, source?: string): Record<string, F32Tensor>;
+
 export declare function readSafetensorsF32(bytes: ArrayBuffer | Uint8Array, source?: string): Record<string, F32Tensor>;
 
 export interface TextEncoderLike {

@@ -130,9 +130,46 @@ export class SentencePieceTokenizer {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// safetensors (F32 tensors only; see src/util/safetensors.ts for the format)
+// safetensors (F32 tensors; a quantised table as F16, or as I8 with a per-row F32 scale "<name>/scale"; see
+// src/util/safetensors.ts for the format)
 
-/** name → {shape, data: Float32Array} from a safetensors file's bytes (F32 tensors; little-endian hosts). */
+const BYTES = { F32: 4, F16: 2, I8: 1 };
+
+/** fp16 bits → the number they stand for (as src/util/float16.ts fromHalfBits; the runtime imports nothing). */
+function halfToFloat(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 31) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/**
+ * Tensors {dtype, shape, data} (data: Float32Array for F32, Uint16Array of fp16 bits for F16, Int8Array for I8) →
+ * name → {shape, data: Float32Array}: F16 widened, an I8 tensor [rows, …] times its "<name>/scale" [rows] (one
+ * scale per row: value = q · scale), which is then dropped.
+ */
+export function dequantizeTensors(tensors, source = "embeddings.safetensors") {
+  const out = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.endsWith("/scale") && tensors[name.slice(0, -"/scale".length)]?.dtype === "I8") continue;
+    if (t.dtype === "F32") out[name] = { shape: t.shape, data: t.data };
+    else if (t.dtype === "F16") out[name] = { shape: t.shape, data: Float32Array.from(t.data, halfToFloat) };
+    else if (t.dtype === "I8") {
+      const scale = tensors[`${name}/scale`];
+      const rows = t.shape[0];
+      if (!scale || scale.dtype !== "F32" || scale.shape.length !== 1 || scale.shape[0] !== rows) throw new EmbedRuntimeError(source, `int8 tensor "${name}" needs an F32 tensor "${name}/scale" [${rows}] (one scale per row)`);
+      const per = rows > 0 ? t.data.length / rows : 0;
+      const data = new Float32Array(t.data.length);
+      for (let i = 0; i < data.length; i++) data[i] = t.data[i] * scale.data[Math.floor(i / per)];
+      out[name] = { shape: t.shape, data };
+    } else throw new EmbedRuntimeError(source, `tensor "${name}" is ${t.dtype}; expected F32, F16 or I8`);
+  }
+  return out;
+}
+
+/** name → {shape, data: Float32Array} from a safetensors file's bytes (F32, F16 and I8 + scale; little-endian hosts). */
 export function readSafetensorsF32(bytes, source = "embeddings.safetensors") {
   const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
   if (u8.length < 8) throw new EmbedRuntimeError(source, "too short for a safetensors file");
@@ -146,17 +183,19 @@ export function readSafetensorsF32(bytes, source = "embeddings.safetensors") {
     throw new EmbedRuntimeError(source, `header is not JSON (${err.message})`);
   }
   const base = 8 + headerLength;
-  const out = {};
+  const raw = {};
   for (const [name, t] of Object.entries(header)) {
     if (name === "__metadata__") continue;
-    if (t.dtype !== "F32") throw new EmbedRuntimeError(source, `tensor "${name}" is ${t.dtype}; expected F32`);
+    const size = BYTES[t.dtype];
+    if (!size) throw new EmbedRuntimeError(source, `tensor "${name}" is ${t.dtype}; expected F32, F16 or I8`);
     const [begin, end] = t.data_offsets;
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (end - begin !== count * 4 || base + end > u8.length) throw new EmbedRuntimeError(source, `tensor "${name}" has bad data offsets`);
-    // A copy: the tensor's start need not be 4-byte aligned within the caller's buffer.
-    out[name] = { shape: t.shape, data: new Float32Array(u8.slice(base + begin, base + end).buffer) };
+    if (end - begin !== count * size || base + end > u8.length) throw new EmbedRuntimeError(source, `tensor "${name}" has bad data offsets`);
+    // A copy (new Uint8Array(view) copies; a Node Buffer's slice would not): the tensor's start need not be aligned.
+    const buf = new Uint8Array(u8.subarray(base + begin, base + end)).buffer;
+    raw[name] = { dtype: t.dtype, shape: t.shape, data: t.dtype === "F32" ? new Float32Array(buf) : t.dtype === "F16" ? new Uint16Array(buf) : new Int8Array(buf) };
   }
-  return out;
+  return dequantizeTensors(raw, source);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
