@@ -3,7 +3,7 @@
 // rate, epochs, batch size, validation split; the student alone with the distilled student's budget), each over 3 seeds (mean ± sd of test accuracy), the teacher's accuracy and the share of the gap closed. Prints a
 // markdown table and writes it to docs/RESULTS.md (its own section, between the "defaults-bench" markers).
 // Prepare the data first: node scripts/prepare-bench-data.mjs (sklearn CSVs) and node scripts/prepare-spam.mjs.
-// Run: nice -n 10 node --import tsx bench/defaults.ts [--only NAME,NAME] [--seeds 1,2,3] [--no-write]
+// Run: nice -n 10 node --import tsx bench/defaults.ts [--only NAME,NAME] [--seeds 1,2,3] [--no-write] [--teacher-budget cli|student]
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
@@ -72,16 +72,16 @@ function dataPath(spec: string): string | null {
 
 /** --lr, --epochs, --batch-size given to the bench (for trying other defaults; the table is written only without them). */
 const overrides: Record<string, string> = {};
-let teacherBudget: "student" | "cli" = "student";
+let teacherBudget: "student" | "cli" = "cli";
 
 async function runSet(set: BenchSet, seeds: number[]): Promise<SetResult> {
   const t0 = performance.now();
   const data = loadImageData(set.spec);
   const shape = data.train.sampleShape;
   const classes = data.train.numClasses;
-  // The teacher: trained once (seed 42) on the seed-42 training split. With --teacher-budget student (the default)
-  // it gets the budget and learning rate the student alone gets from the defaults (FM_EPOCH_FACTOR × the CLI's
-  // epochs at FM_LR), so it is not trained worse than the student it should teach; --teacher-budget cli: `train`'s defaults.
+  // The teacher: trained once (seed 42) on the seed-42 training split, with `train`'s defaults (--teacher-budget cli,
+  // the default) or with the budget and learning rate the student alone gets from distill's defaults
+  // (--teacher-budget student: FM_EPOCH_FACTOR × the CLI's epochs at FM_LR).
   const teacherSettings = trainingSettings({ ...overrides, data: set.spec });
   const tSplit = splitLoaded(data, { seed: 42, trainSize: set.trainSize, validationSize: set.validationSize });
   const test = set.testSize ? data.test.take(set.testSize) : data.test;
