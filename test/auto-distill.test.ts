@@ -10,7 +10,7 @@ import { defaultBudget } from "../src/train/budget.js";
 import { Rng } from "../src/util/rng.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, tempDir } from "./helpers.js";
+import { runCli, separableBlobs, tempDir } from "./helpers.js";
 
 const candidate = (temperature: number, alpha: number, score: number, valLoss = 0.5): CandidateReport => ({ temperature, alpha, score, valLoss, valAccuracy: score, valRmse: null, epochs: 1 });
 
@@ -48,22 +48,11 @@ test("defaultBudget: small training sets get smaller batches and more epochs; gi
   assert.deepEqual(defaultBudget(128, { epochs: 3, batchSize: 32 }), { epochs: 3, batchSize: 32 });
 });
 
-/** Three separable blobs in 4 dimensions (seeded). */
-function blobs(n: number, seed: number): InMemoryDataset {
-  const rng = new Rng(seed, "blobs");
-  const x = new Float32Array(n * 4);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 3;
-    for (let d = 0; d < 4; d++) x[i * 4 + d] = (d === y[i] ? 3 : 0) + rng.normal() * 0.5;
-  }
-  return new InMemoryDataset(`blobs-${seed}`, x, y, [4], 3);
-}
 
 test("autoDistill: a teacher that is wrong on every sample loses the search and the student alone is kept, and the report says so", async () => {
   await useBackend("cpu");
-  const data = blobs(150, 1);
-  const validation = blobs(60, 2);
+  const data = separableBlobs(150, 1);
+  const validation = separableBlobs(60, 2);
   // A confidently wrong teacher: it names class (y + 1) mod 3 for every sample.
   const wrong = new Float32Array(data.size * 3);
   for (let i = 0; i < data.size; i++) wrong[i * 3 + ((data.y[i] + 1) % 3)] = 8;
@@ -100,8 +89,8 @@ test("autoDistill: a teacher that is wrong on every sample loses the search and 
 
 test("autoDistill: with T and α given there is no search and no fallback", async () => {
   await useBackend("cpu");
-  const data = blobs(90, 3);
-  const validation = blobs(30, 4);
+  const data = separableBlobs(90, 3);
+  const validation = separableBlobs(30, 4);
   const right = new Float32Array(data.size * 3);
   for (let i = 0; i < data.size; i++) right[i * 3 + data.y[i]] = 5;
   const config = modelConfigFromSpec("mlp:8", { inputShape: [4], numClasses: 3 });

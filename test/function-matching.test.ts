@@ -16,18 +16,8 @@ import { loadImageData, splitLoaded } from "../src/data/sources.js";
 import { formatDataSummary } from "../src/data/summary.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { tempDir } from "./helpers.js";
+import { separableBlobs, tempDir } from "./helpers.js";
 
-function blobs(n: number, seed: number): InMemoryDataset {
-  const rng = new Rng(seed, "blobs");
-  const x = new Float32Array(n * 4);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 3;
-    for (let d = 0; d < 4; d++) x[i * 4 + d] = (d === y[i] ? 3 : 0) + rng.normal() * 0.5;
-  }
-  return new InMemoryDataset(`blobs-${seed}`, x, y, [4], 3);
-}
 
 const batchOf = (n: number, d: number): Batch => ({
   x: Float32Array.from({ length: n * d }, (_, k) => Math.floor(k / d) * 10 + (k % d)),
@@ -66,7 +56,7 @@ test("mixupBatches: seeded, same shapes, each row λ·x_i + (1 − λ)·x_j with
 
 test("Distiller with augmentation: the teacher labels exactly the mixed batch the student trains on", async () => {
   await useBackend("cpu");
-  const data = blobs(48, 1);
+  const data = separableBlobs(48, 1);
   const config = modelConfigFromSpec("mlp:8", { inputShape: [4], numClasses: 3 });
   const teacherModel = new SequentialModel(modelConfigFromSpec("mlp:16", { inputShape: [4], numClasses: 3 }), 3);
   const student = new SequentialModel(config, 4);
@@ -109,7 +99,7 @@ test("function matching needs a teacher that labels feature vectors: a cache or 
   assert.throws(() => functionMatchingPlan("on", asyncTeacher), /function matching needs a teacher that labels new feature vectors, but teacher remote runs asynchronously/);
   const student = new SequentialModel(modelConfigFromSpec("mlp:4", { inputShape: [4], numClasses: 3 }), 2);
   const d = new Distiller({ teacher: asyncTeacher, student, terms: [kd({ temperature: 1, alpha: 0 })] });
-  await assert.rejects(d.fit(blobs(12, 1), { epochs: 1, batchSize: 4, augment: mixupBatches() }), /Distiller: augmentation needs a teacher that labels each augmented batch, but teacher remote runs asynchronously/);
+  await assert.rejects(d.fit(separableBlobs(12, 1), { epochs: 1, batchSize: 4, augment: mixupBatches() }), /Distiller: augmentation needs a teacher that labels each augmented batch, but teacher remote runs asynchronously/);
   d.dispose();
   student.dispose();
   model.dispose();
@@ -117,8 +107,8 @@ test("function matching needs a teacher that labels feature vectors: a cache or 
 
 test("autoDistill with a teacher that labels new inputs: function matching at T=1, α=0 for FM_EPOCH_FACTOR × the epochs, no search, the fallback still trained", async () => {
   await useBackend("cpu");
-  const data = blobs(90, 3);
-  const validation = blobs(30, 4);
+  const data = separableBlobs(90, 3);
+  const validation = separableBlobs(30, 4);
   const teacherModel = new SequentialModel(modelConfigFromSpec("mlp:16", { inputShape: [4], numClasses: 3 }), 3);
   const config = modelConfigFromSpec("mlp:8", { inputShape: [4], numClasses: 3 });
   const teacher = modelTeacher(teacherModel);

@@ -110,3 +110,15 @@ export function blobs(n: number, seed: number): InMemoryDataset {
   }
   return new InMemoryDataset(`blobs-${seed}`, x, y, [8], 3);
 }
+
+/** Three blobs in 4 dimensions, one per axis 3 units out (seeded): separable for any small model. */
+export function separableBlobs(n: number, seed: number): InMemoryDataset {
+  const rng = new Rng(seed, "blobs");
+  const x = new Float32Array(n * 4);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    y[i] = i % 3;
+    for (let d = 0; d < 4; d++) x[i * 4 + d] = (d === y[i] ? 3 : 0) + rng.normal() * 0.5;
+  }
+  return new InMemoryDataset(`blobs-${seed}`, x, y, [4], 3);
+}
