@@ -148,6 +148,7 @@ test("formatAutoDistillReport: regression shows α only; the fallback is named",
     functionMatching: { used: false, reason: "unavailable: only the teacher's outputs over the transfer set are at hand (a label cache)" },
     candidates: [{ temperature: 1, alpha: 0.1, epochs: 2, ...rmse(1.5) }, { temperature: 1, alpha: 0.5, epochs: 2, ...rmse(1.2) }],
     chosen: { temperature: 1, alpha: 0.5 },
+    transfer: { labelled: 100, unlabeled: 0 },
     distilled: { ...rmse(1.1), epochs: 8 },
     alone: { ...rmse(1.0), epochs: 8 },
     picked: "student alone",
@@ -158,4 +159,27 @@ test("formatAutoDistillReport: regression shows α only; the fallback is named",
     "distilled with α=0.5 (8 epochs): val RMSE 1.1000; student alone (8 epochs): val RMSE 1.0000",
     "kept the student alone: it beat the distilled student on validation (RMSE)",
   ]);
+});
+
+test("tsdistill distill: CSV rows without a label join the distilled student's transfer set (the teacher labels them), and the run says so", { timeout: 300_000 }, async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const rng = new Rng(6, "csv");
+  const rows = ["a,b,c,label"];
+  for (let i = 0; i < 150; i++) {
+    const k = i % 3;
+    // The last 60 rows have no label.
+    rows.push([0, 1, 2].map((d) => ((d === k ? 2 : 0) + rng.normal() * 0.6).toFixed(3)).join(",") + (i < 90 ? `,k${k}` : ","));
+  }
+  writeFileSync(join(dir, "part.csv"), rows.join("\n") + "\n");
+  const data = ["--data", `csv:${join(dir, "part.csv")}`, "--label", "label", "--backend", "cpu"];
+  const teacher = await runCli(["train", "--model", "mlp:16", ...data, "--epochs", "20", "--out", join(dir, "teacher"), "--quiet"]);
+  assert.equal(teacher.code, 0, teacher.stderr);
+  const fm = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "4", "--out", join(dir, "fm"), "--json"]);
+  assert.equal(fm.code, 0, fm.stderr);
+  const out = JSON.parse(fm.stdout) as { autoDistill: { transfer: { labelled: number; unlabeled: number }; distilled: { epochs: number }; alone: { epochs: number } } };
+  const { labelled, unlabeled } = out.autoDistill.transfer;
+  assert.equal(unlabeled, 60);
+  assert.match(fm.stderr, new RegExp(`transfer set: ${labelled} labelled \\+ 60 unlabeled rows \\(only the teacher labels those; the student alone trains on the labelled rows, for as many steps\\)`));
+  assert.ok(out.autoDistill.distilled.epochs < out.autoDistill.alone.epochs, `fewer epochs over the larger transfer set (${out.autoDistill.distilled.epochs} vs ${out.autoDistill.alone.epochs})`);
 });

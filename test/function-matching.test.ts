@@ -17,6 +17,7 @@ import { formatDataSummary } from "../src/data/summary.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { separableBlobs, tempDir } from "./helpers.js";
+import { evaluate } from "../src/eval/classification.js";
 
 
 const batchOf = (n: number, d: number): Batch => ({
@@ -176,5 +177,44 @@ test("--train-size on a file sorted by class: a stratified sample drawn with the
     assert.match(formatDataSummary(a.summary).join("\n"), /train 50 \(--train-size 50: a random sample stratified by class, seed 3\)/);
   } finally {
     cleanup();
+  }
+});
+
+test("autoDistill with unlabeled rows: only the distilled students see them (labelled by the teacher), for as many steps as the student alone", async () => {
+  await useBackend("cpu");
+  // The labelled rows hold classes 0 and 1 only; class 2 appears only among the unlabeled rows.
+  const all = separableBlobs(240, 5);
+  const rows = (keep: (y: number, i: number) => boolean) => Int32Array.from([...all.y.keys()].filter((i) => keep(all.y[i], i)));
+  const labelled = all.subset(rows((y, i) => y !== 2 && i < 48), "labelled");
+  const unlabeledRows = all.subset(rows((_, i) => i >= 48), "pool");
+  const validation = separableBlobs(30, 6);
+  const test3 = separableBlobs(60, 7);
+  const teacherModel = new SequentialModel(modelConfigFromSpec("mlp:16", { inputShape: [4], numClasses: 3 }), 3);
+  const { train: fitTeacher } = await import("../src/train/distill.js");
+  await fitTeacher(teacherModel, all, { epochs: 40, batchSize: 16, seed: 1, optimizer: { kind: "adam", lr: 0.01 } });
+  assert.ok(evaluate((x) => teacherModel.predict(x), test3).accuracy > 0.9, "the teacher knows all three classes");
+  const base = modelTeacher(teacherModel, "recording");
+  let labelledByTeacher = 0;
+  const teacher: Teacher = { ...base, forward: undefined, logits: (x) => ((labelledByTeacher += x.shape[0]), base.logits(x)) };
+  const config = modelConfigFromSpec("mlp:8", { inputShape: [4], numClasses: 3 });
+  const makeStudent = () => new SequentialModel(config, 1);
+  const predicted2 = (s: { predict: (x: tf.Tensor) => tf.Tensor }) => tf.tidy(() => (s.predict(tf.tensor(test3.x, [test3.size, 4])).argMax(1).dataSync() as Int32Array).filter((c) => c === 2).length);
+  const seen: Record<string, number> = {};
+  const result = await autoDistill({
+    teacherLogits: await TeacherLogitCache.compute(base, labelled), teacher, data: labelled, unlabeled: unlabeledRows, validation, makeStudent, temperature: "auto", alpha: "auto", epochs: 60, batchSize: 16, seed: 1,
+    inspect: (role, s) => void (seen[role] = predicted2(s)),
+  });
+  try {
+    assert.deepEqual(result.report.transfer, { labelled: labelled.size, unlabeled: unlabeledRows.size });
+    const stepsAlone = result.report.alone!.epochs * Math.ceil(labelled.size / 16);
+    const stepsDistilled = result.report.distilled.epochs * Math.ceil((labelled.size + unlabeledRows.size) / 16);
+    assert.ok(Math.abs(stepsDistilled - stepsAlone) <= Math.ceil((labelled.size + unlabeledRows.size) / 16) / 2 + 1, `steps: distilled ${stepsDistilled}, alone ${stepsAlone}`);
+    assert.ok(labelledByTeacher >= stepsDistilled * 16 - 16, "the teacher labelled every mixup batch of the transfer set");
+    assert.equal(seen["student alone"], 0, "the student alone never saw class 2");
+    assert.ok(seen.distilled > 10, `the distilled student learnt class 2 from the teacher's labels on the unlabeled rows (${seen.distilled} of 20 test points)`);
+    assert.match(formatAutoDistillReport(result.report).join("\n"), new RegExp(`transfer set: ${labelled.size} labelled \\+ ${unlabeledRows.size} unlabeled rows`));
+  } finally {
+    result.student.dispose();
+    teacherModel.dispose();
   }
 });

@@ -1,5 +1,6 @@
 import type { InMemoryDataset } from "../data/dataset.js";
 import { mixupBatches } from "../data/augment.js";
+import { asUnlabeled, concatDatasets } from "../data/transfer.js";
 import type { TrainableModel } from "../students/trainable.js";
 import { onlineTeacherProblem, type LogitLookup, type Teacher } from "../teachers/teacher.js";
 import type { FitCheckpoint } from "./checkpoint.js";
@@ -64,6 +65,11 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
    * optimiser's (the CLI passes null when --lr or --optimizer was given).
    */
   functionMatchingLr?: number | null;
+  /**
+   * Samples without labels (label −1) that join the distilled students' transfer set after `data`'s rows: only the
+   * teacher labels them (cached `teacherLogits` must cover them, rows data.size…), the student alone never sees them.
+   */
+  unlabeled?: InMemoryDataset;
   /** Called with each fully trained student (distilled, then the student alone) before one is disposed, e.g. to test both. */
   inspect?: (role: "distilled" | "student alone", student: TrainableModel) => void;
 }
@@ -99,6 +105,8 @@ export interface AutoDistillReport {
   distilled: ValidationScore & { epochs: number };
   /** The same student trained on the labels alone with the same budget (null when both T and α were given). */
   alone: (ValidationScore & { epochs: number }) | null;
+  /** Rows in the distilled students' transfer set: the labelled training rows and the unlabeled ones only the teacher labels. */
+  transfer: { labelled: number; unlabeled: number };
   /** Which student is returned: the distilled one, or the student alone when it scored higher on validation. */
   picked: "distilled" | "student alone";
 }
@@ -165,7 +173,9 @@ export function pickFinal(distilled: ValidationScore, alone: ValidationScore | n
  * numbers given and no function matching it is a plain distill(). Deterministic for a given seed and backend.
  */
 export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
-  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", functionMatchingLr = FM_LR, inspect, data, validation, distillWith = distill, ...fitOptions } = options;
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", functionMatchingLr = FM_LR, inspect, data, validation, unlabeled, distillWith = distill, ...fitOptions } = options;
+  // The distilled students' transfer set: the labelled rows first (their indices into teacherLogits stay), then the unlabeled.
+  const transfer = unlabeled && unlabeled.size > 0 ? concatDatasets([data, asUnlabeled(unlabeled)], `${data.name}+unlabeled`) : data;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
   const fm = { ...functionMatchingPlan(functionMatching, teacher, !auto) };
@@ -178,14 +188,21 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const adam = (fitOptions.optimizer?.kind ?? "adam") === "adam";
   const fmOptimizer = fm.used && functionMatchingLr !== null && adam ? { ...(fitOptions.optimizer ?? { kind: "adam" as const }), lr: functionMatchingLr } : fitOptions.optimizer;
   if (fm.used) fm.reason += `, learning rate ${fmOptimizer?.lr ?? 1e-3}${fmOptimizer === fitOptions.optimizer ? " (as given)" : ""} for both`;
-  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> =>
-    s.mixup ? { teacher, augment: mixupBatches(), epochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer } : { teacherLogits, epochs: n, optimizer: fitOptions.optimizer };
+  // With unlabeled rows the transfer set is larger: fewer epochs over it, so that the distilled student takes as many
+  // steps as the student alone does over the labelled rows.
+  const batchSize = fitOptions.batchSize ?? 128;
+  const stepsPerEpoch = (n: number) => Math.max(1, Math.ceil(n / batchSize));
+  const overTransfer = (epochsOverData: number) => (transfer === data ? epochsOverData : Math.max(1, Math.round((epochsOverData * stepsPerEpoch(data.size)) / stepsPerEpoch(transfer.size))));
+  const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> & { aloneEpochs: number } =>
+    s.mixup
+      ? { teacher, augment: mixupBatches(), epochs: overTransfer(n * FM_EPOCH_FACTOR), aloneEpochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer }
+      : { teacherLogits, epochs: overTransfer(n), aloneEpochs: n, optimizer: fitOptions.optimizer };
   if (grid.length > 1) {
     for (const s of grid) {
       const student = makeStudent();
       try {
-        const source = kdSource(s, shortEpochs);
-        const fit = await distillWith({ ...fitOptions, data, validation, ...source, student, temperature: s.temperature, alpha: s.alpha, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
+        const { aloneEpochs: _, ...source } = kdSource(s, shortEpochs);
+        const fit = await distillWith({ ...fitOptions, data: transfer, validation, ...source, student, temperature: s.temperature, alpha: s.alpha, label: `search T=${s.temperature} α=${s.alpha}`, checkpoint: checkpointFor?.(`search-T${s.temperature}-a${s.alpha}`) });
         candidates.push({ ...s, ...scoreOf(fit), epochs: source.epochs! });
       } finally {
         student.dispose();
@@ -197,8 +214,8 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const distilledStudent = makeStudent();
   let aloneStudent: TrainableModel | null = null;
   try {
-    const source = kdSource(chosen, epochs);
-    const distilledFit = await distillWith({ ...fitOptions, data, validation, ...source, student: distilledStudent, temperature: chosen.temperature, alpha: chosen.alpha, label: "distill", checkpoint: checkpointFor?.("distill") });
+    const { aloneEpochs, ...source } = kdSource(chosen, epochs);
+    const distilledFit = await distillWith({ ...fitOptions, data: transfer, validation, ...source, student: distilledStudent, temperature: chosen.temperature, alpha: chosen.alpha, label: "distill", checkpoint: checkpointFor?.("distill") });
     const distilled = { ...scoreOf(distilledFit), epochs: source.epochs! };
     inspect?.("distilled", distilledStudent);
     let alone: AutoDistillReport["alone"] = null;
@@ -206,12 +223,12 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
     if (auto) {
       // The same budget as the distilled student (function matching trains longer), so that the choice is fair.
       aloneStudent = makeStudent();
-      aloneFit = await train(aloneStudent, data, { ...fitOptions, epochs: source.epochs!, optimizer: source.optimizer, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
-      alone = { ...scoreOf(aloneFit), epochs: source.epochs! };
+      aloneFit = await train(aloneStudent, data, { ...fitOptions, epochs: aloneEpochs, optimizer: source.optimizer, validation, label: "student alone", checkpoint: checkpointFor?.("alone") });
+      alone = { ...scoreOf(aloneFit), epochs: aloneEpochs };
       inspect?.("student alone", aloneStudent);
     }
     const picked = pickFinal(distilled, alone);
-    const report: AutoDistillReport = { requested: { temperature, alpha, functionMatching }, functionMatching: fm, candidates, chosen, distilled, alone, picked };
+    const report: AutoDistillReport = { requested: { temperature, alpha, functionMatching }, functionMatching: fm, candidates, chosen, distilled, alone, transfer: { labelled: data.size, unlabeled: transfer.size - data.size }, picked };
     if (picked === "student alone") {
       distilledStudent.dispose();
       const student = aloneStudent!;
@@ -234,6 +251,7 @@ export function formatAutoDistillReport(r: AutoDistillReport): string[] {
   const regression = r.distilled.valRmse !== null;
   const setting = (s: KdSetting) => (regression ? `α=${s.alpha}` : `T=${s.temperature} α=${s.alpha}`);
   const lines: string[] = [`function matching: ${r.functionMatching.used ? "yes" : "no"} (${r.functionMatching.reason})`];
+  if (r.transfer.unlabeled > 0) lines.push(`transfer set: ${r.transfer.labelled} labelled + ${r.transfer.unlabeled} unlabeled rows (only the teacher labels those; the student alone trains on the labelled rows, for as many steps)`);
   if (r.candidates.length) {
     lines.push(`search (${regression ? "" : `T ${r.requested.temperature}, `}α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `${setting(c)} ${v(c)}`).join("; "));
   }

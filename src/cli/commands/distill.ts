@@ -18,6 +18,7 @@ import { agreement, classificationMetrics, evaluate, predictLogits } from "../..
 import { cacheLogitLookup, hashDataset, openLabelCache, type LabelCache } from "../../teachers/label-cache.js";
 import { checkTeacherTask, rescaledLookup, rescaledTeacher, teacherOutputScale, UNITS } from "../../teachers/teacher-task.js";
 import type { InMemoryDataset } from "../../data/dataset.js";
+import { asUnlabeled, concatDatasets } from "../../data/transfer.js";
 import { evaluateRegression, regressionMetrics, targetValues, toUnits } from "../../eval/regression.js";
 import { CheckpointStore } from "../../train/checkpoint.js";
 import type { RunFolder } from "../../run/run-folder.js";
@@ -67,6 +68,9 @@ whose outputs do not fit the data's task or class count is refused before anythi
                          patient and consistent teacher); the search above then does not run; the student-alone
                          fallback does, with the same epochs and learning rate. The run prints whether it was used
                          and why not.
+                         Rows without a label in the data (images:…?unlabeled=DIR, CSV or JSONL rows whose label is
+                         empty) join the distilled student's transfer set, labelled by the teacher only (not with
+                         --teacher-cache); the student alone trains on the labelled rows, for as many steps.
   --dropout X            student dropout after hidden dense layers (default 0)
 ${PRIVACY_HELP}
 ${TRAINING_HELP}
@@ -167,7 +171,12 @@ export async function distillCommand(argv: string[]): Promise<void> {
   try {
     // Any teacher kind runs once over the transfer set (async path for ONNX, functions, ensembles, input specs).
     const t0 = performance.now();
-    if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, trainSet, { validate: false }), teacher.numClasses);
+    // The data's unlabeled rows (images ?unlabeled=DIR, CSV/JSONL rows without a label) join the distilled students'
+    // transfer set: the teacher labels them. A cache holds the labelled rows only.
+    const unlabeled = teacher && data.unlabeled && data.unlabeled.size > 0 ? data.unlabeled : undefined;
+    if (cache && data.unlabeled?.size) progress.info(`the data's ${data.unlabeled.size} unlabeled rows are not used: the teacher cache holds the labelled rows only (distil with --teacher to use them)`);
+    const transfer = unlabeled ? concatDatasets([trainSet, asUnlabeled(unlabeled)], `${trainSet.name}+unlabeled`) : trainSet;
+    if (teacher) teacherLogits = new TeacherLogitCache(await runTeacher(teacher, transfer, { validate: false }), teacher.numClasses);
     const teacherSeconds = (performance.now() - t0) / 1000;
     const reporter = recordingReporter(run, progress);
     const checkpoints = new CheckpointStore(run.checkpointDir);
@@ -178,7 +187,7 @@ export async function distillCommand(argv: string[]): Promise<void> {
       fresh = null;
       return s;
     };
-    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, teacher, functionMatching, functionMatchingLr: values.lr !== undefined || values.optimizer !== undefined ? null : FM_LR, data: trainSet, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
+    const { student: trained, fit: fitResult, report } = await autoDistill({ ...settings.fit, teacherLogits: teacherLogits!, makeStudent, distillWith: regression ? undefined : kdWithDistiller, teacher, functionMatching, functionMatchingLr: values.lr !== undefined || values.optimizer !== undefined ? null : FM_LR, data: trainSet, unlabeled, temperature, alpha, validation, reporter, checkpointFor: (phase) => checkpoints.at(phase) });
     finalStudent = trained;
     announceData(values, formatAutoDistillReport(report));
     const fallback = report.picked === "student alone";
