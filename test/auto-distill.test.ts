@@ -30,7 +30,7 @@ test("bestCandidate: highest validation score; a tie goes to the earlier setting
   assert.deepEqual([byLoss.temperature, byLoss.alpha], [2, 0.1]);
 });
 
-test("pickFinal: the student alone only when it beats the distilled student on validation (accuracy, then loss)", () => {
+test("pickFinal: the student alone when it beats the distilled student on validation (accuracy, then loss) or the teacher is no better than it", () => {
   const s = (score: number, valLoss: number | null = 0.5) => ({ score, valLoss, valAccuracy: score, valRmse: null });
   assert.equal(pickFinal(s(0.9), s(0.95)), "student alone");
   assert.equal(pickFinal(s(0.95), s(0.9)), "distilled");
@@ -38,6 +38,11 @@ test("pickFinal: the student alone only when it beats the distilled student on v
   assert.equal(pickFinal(s(0.9, 0.3), s(0.9, 0.2)), "student alone", "equal accuracy: the lower validation loss wins");
   assert.equal(pickFinal(s(0.9, 0.2), s(0.9, 0.3)), "distilled");
   assert.equal(pickFinal(s(0.9, null), s(0.9, null)), "distilled");
+  // A teacher no better than the student alone on validation has nothing to teach: the student alone, whatever the distilled one scored.
+  assert.equal(pickFinal(s(0.95), s(0.9), 0.9), "student alone");
+  assert.equal(pickFinal(s(0.95), s(0.9), 0.85), "student alone");
+  assert.equal(pickFinal(s(0.95), s(0.9), 0.91), "distilled");
+  assert.equal(pickFinal(s(0.95), null, 0.5), "distilled", "no student alone (T and α given): no fallback");
   assert.equal(pickFinal(s(0.9), null), "distilled");
 });
 
@@ -149,6 +154,7 @@ test("formatAutoDistillReport: regression shows α only; the fallback is named",
     candidates: [{ temperature: 1, alpha: 0.1, epochs: 2, ...rmse(1.5) }, { temperature: 1, alpha: 0.5, epochs: 2, ...rmse(1.2) }],
     chosen: { temperature: 1, alpha: 0.5 },
     transfer: { labelled: 100, unlabeled: 0 },
+    teacherValAccuracy: null,
     distilled: { ...rmse(1.1), epochs: 8 },
     alone: { ...rmse(1.0), epochs: 8 },
     picked: "student alone",
