@@ -56,7 +56,8 @@ whose outputs do not fit the data's task or class count is refused before anythi
                          With auto, each setting is first trained for a quarter of the epochs and scored on the
                          validation split (accuracy, ties broken by loss; regression: RMSE, and T is unused),
                          then the best one for all epochs; the same student is also trained on
-                         the labels alone for all epochs and saved instead when it scores higher on validation.
+                         the labels alone for all epochs and saved instead when it scores higher on validation,
+                         or when the teacher scores no higher than it there (the teacher has nothing to teach).
                          The run prints (and results.json records under autoDistill) each setting's score and the
                          choice. Both given as numbers: one plain distillation, no search and no fallback.
   --function-matching auto|on|off
