@@ -225,7 +225,7 @@ function writeSection(body: string, skipped: string[], minutes: number, backend:
   const section = [
     "## Defaults (`bench/defaults.ts`)",
     "",
-    `Command: \`nice -n 10 node --import tsx bench/defaults.ts\` — ${new Date().toISOString().slice(0, 10)}, backend ${backend}, ` +
+    `Command: \`nice -n 10 node --import tsx bench/defaults.ts${backend === "wasm" ? "" : ` --backend ${backend}`}\` — ${new Date().toISOString().slice(0, 10)}, backend ${backend}, ` +
       `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, ${minutes.toFixed(1)} min; the machine was shared with other jobs (1-minute load average ${os.loadavg()[0].toFixed(0)} when this was written), so the times are long.`,
     "",
     "Per data set, the same small student distilled with `tsdistill distill`'s defaults and trained on the labels alone. " +
