@@ -63,8 +63,8 @@ test("MNIST: teacher mlp:256-256, student mlp:32 alone vs distilled (T = 4, α =
   assert.ok(distilledTest.accuracy > 0.8, `distilled student accuracy ${distilledTest.accuracy}`);
   // Not asserted: "distilled beats alone". Here teacher and students share the same 3,000 images and the
   // distilled student trails the one trained alone by about a point (seeds 1, 2, 3, 42: e.g. 85.7% vs 86.5%);
-  // the gain shows when the teacher knows more than the transfer set holds, as in the demo, whose --quick run
-  // asserts it (test/demo-quick.test.ts). The numbers are printed above.
+  // the gain shows when the teacher knows more than the transfer set holds, as in the demo (the README's table).
+  // The numbers are printed above.
 
   teacherModel.dispose();
   alone.dispose();

@@ -1,7 +1,9 @@
 // USE-lite through the CLI: `tsdistill run recipes/use-embeddings.yaml --quick` (static tables, a refined table, a
 // trained bag student, fine-tune-then-distil classifiers; one table), `distill --task embedding` and `eval` on
 // embedding students and classifiers. Real teacher (USE-lite from npm, offline), real data (Debian fortunes).
-import { test } from "node:test";
+// The --quick run is made once and shared with the last test: bench/embeddings-browser.ts's measurement of
+// its students at a tiny sample count, in Chromium and in Node (was test/embeddings-browser-bench.test.ts).
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +12,8 @@ import { parseEmbeddingRecipe, checkEmbeddingRecipe } from "../src/experiments/e
 import { parseStudentSpec } from "../src/cli/commands/embedding.js";
 import { parse as parseYaml } from "yaml";
 import { runCli, tempDir } from "./helpers.js";
+import { needsChromium } from "./prerequisites.js";
+import { measureEmbeddingsBrowser } from "../bench/embeddings-browser-measure.js";
 
 const NO_FORTUNES = existsSync(join(FORTUNES_DIR, "computers")) ? false : `${FORTUNES_DIR} missing (apt-get install fortunes fortunes-min)`;
 
@@ -41,13 +45,21 @@ test("--student specs parse as kind:key=value,…", () => {
 
 const readYaml = (path: string): unknown => parseYaml(readFileSync(path, "utf8"));
 
+// One `run recipes/use-embeddings.yaml --quick` for the two tests below, made by the first that needs it.
+const quickTmp = tempDir();
+after(quickTmp.cleanup);
+let quickRun: Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> | undefined;
+const runQuick = () =>
+  (quickRun ??= (async () => {
+    const started = performance.now();
+    const r = await runCli(["run", "recipes/use-embeddings.yaml", "--quick", "--json", "--quiet", "--out", join(quickTmp.dir, "run")], 300_000);
+    return { ...r, seconds: (performance.now() - started) / 1000 };
+  })());
+
 test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, trained, fine-tuned teacher and distilled classifier rows", { skip: NO_FORTUNES, timeout: 300_000 }, async (t) => {
-  const tmp = tempDir();
-  t.after(tmp.cleanup);
-  const started = performance.now();
-  const r = await runCli(["run", "recipes/use-embeddings.yaml", "--quick", "--json", "--quiet", "--out", join(tmp.dir, "run")], 300_000);
+  const r = await runQuick();
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
-  t.diagnostic(`quick recipe: ${((performance.now() - started) / 1000).toFixed(0)} s (machine shared)`);
+  t.diagnostic(`quick recipe: ${r.seconds.toFixed(0)} s (machine shared)`);
   const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number; unlabeled: number; onTopic: number; augmented: number } };
   const roles = res.rows.map((x) => x.role);
   for (const role of ["teacher", "static", "trained", "fine-tuned teacher", "distilled classifier", "classifier alone"]) assert.ok(roles.includes(role), `a ${role} row; got ${roles.join(", ")}`);
@@ -111,4 +123,38 @@ test("tsdistill distill --task embedding (static, refined on fortunes) and eval 
   assert.equal(noData.code, 2);
   assert.match(noData.stderr, /--data is required for bag students/);
   assert.ok(!existsSync(join(tmp.dir, "x")) && !existsSync(join(tmp.dir, "y")), "nothing written for bad input");
+});
+
+// Every model (USE-lite, static tables, the bag student, the distilled classifier's ONNX export) is loaded and timed
+// in Chromium and in Node, the numbers are finite, the page loads the bytes Node reads, and the page's vectors are
+// Node's (bit for bit for the JavaScript runtime, to float tolerance for TF.js wasm and onnxruntime-web).
+test("embeddings in Chromium beside Node: every model of a --quick use-embeddings run loads, is timed, and embeds as in Node", { skip: NO_FORTUNES || needsChromium, timeout: 600_000 }, async () => {
+  const r = await runQuick();
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
+  const b = await measureEmbeddingsBrowser(join(quickTmp.dir, "run"), { sentences: 6, throughputSeconds: 0.05, check: 4 });
+  assert.equal(b.sentences, 6);
+  assert.deepEqual(b.skipped, [], "every student of the run opens");
+  const names = b.models.map((m) => m.name);
+  for (const want of [/^USE-lite \(teacher\)$/, /^static d=32$/, /^static d=64$/, /^bag-32/, /^classifier ← static-64.*distilled \(ONNX\)$/]) {
+    assert.ok(names.some((n) => want.test(n)), `a model matching ${want}; got ${names.join(", ")}`);
+  }
+  for (const m of b.models) {
+    for (const [side, s] of [["Node", m.node], ["Chromium", m.chromium]] as const) {
+      const what = `${m.name} in ${side}`;
+      assert.ok(s.timing.msPerSentence > 0 && Number.isFinite(s.timing.msPerSentence), `${what}: ms/sentence ${s.timing.msPerSentence}`);
+      assert.ok(s.timing.sentencesPerSecond > 0 && Number.isFinite(s.timing.sentencesPerSecond), `${what}: sentences/s ${s.timing.sentencesPerSecond}`);
+      assert.equal(s.timing.samples, 6, `${what}: every sentence timed at batch 1`);
+      assert.equal(s.timing.batchSize, 32);
+      assert.ok(s.loadMs > 0 && Number.isFinite(s.loadMs), `${what}: load ${s.loadMs} ms`);
+    }
+    assert.equal(m.chromium.bytes, m.node.bytes, `${m.name}: the page loads the model files Node reads`);
+    assert.ok(m.node.bytes > 1000, `${m.name}: ${m.node.bytes} bytes`);
+    // The JavaScript runtime is the same code on both sides; TF.js wasm and onnxruntime agree to float rounding.
+    const tol = m.kind === "runtime" ? 0 : m.kind === "onnx" ? 1e-5 : 1e-4;
+    assert.ok(m.maxAbsDiff <= tol, `${m.name}: max |page − Node| ${m.maxAbsDiff} > ${tol}`);
+  }
+  const teacher = b.models.find((m) => m.kind === "use-lite")!;
+  assert.ok(teacher.dim === 512 && teacher.node.bytes > 25e6, "USE-lite: 512-d vectors from its ~28 MB of files");
+  assert.match(teacher.chromium.runs, /^TF\.js (wasm|cpu)/);
+  assert.match(b.chromiumVersion, /^\d+\./);
 });

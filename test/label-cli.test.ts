@@ -36,14 +36,15 @@ test("label: killed mid-run then resumed gives the files of an uninterrupted run
     const model = new SequentialModel(modelConfigFromSpec("mlp:1200-1200", { inputShape: [28, 28, 1], numClasses: 10 }), 3);
     await saveModel(model, teacherDir);
     model.dispose();
-    const args = (out: string) => ["label", "--teacher", teacherDir, "--out", out, "--shard-size", "4000", "--quiet", "--json"];
+    // 12,000 of the 55,000 transfer images in 12 shards: enough shards left to kill the process between them.
+    const args = (out: string) => ["label", "--teacher", teacherDir, "--out", out, "--train-size", "12000", "--shard-size", "1000", "--quiet", "--json"];
 
     const full = join(dir, "full");
     const r = cli(...args(full));
     assert.equal(r.status, 0, r.stderr);
     const res = JSON.parse(r.stdout);
-    assert.equal(res.samples, 55000);
-    assert.equal(res.shards, 14);
+    assert.equal(res.samples, 12000);
+    assert.equal(res.shards, 12);
 
     const killed = join(dir, "killed");
     const child = spawn(process.execPath, ["bin/tsdistill.js", ...args(killed)], { stdio: "ignore" });
@@ -65,13 +66,13 @@ test("label: killed mid-run then resumed gives the files of an uninterrupted run
     const again = cli(...args(killed));
     assert.equal(again.status, 0, again.stderr);
     const resumed = JSON.parse(again.stdout);
-    assert.ok(resumed.shardsComputed < 14, `only the missing shards were computed (${resumed.shardsComputed})`);
+    assert.ok(resumed.shardsComputed < 12, `only the missing shards were computed (${resumed.shardsComputed})`);
     assert.deepEqual(cacheFiles(killed), cacheFiles(full), "same files as the uninterrupted run");
 
     // Distil from the cache alone (the teacher folder is removed first, so it cannot be loaded).
     spawnSync("rm", ["-rf", teacherDir]);
     const out = join(dir, "run");
-    const d = cli("distill", "--teacher-cache", full, "--student", "mlp:16", "--epochs", "1", "--temperature", "4", "--alpha", "0.1", "--out", out, "--quiet", "--json");
+    const d = cli("distill", "--teacher-cache", full, "--student", "mlp:16", "--epochs", "1", "--train-size", "12000", "--temperature", "4", "--alpha", "0.1", "--out", out, "--quiet", "--json");
     assert.equal(d.status, 0, d.stderr);
     const dres = JSON.parse(d.stdout);
     assert.equal(dres.teacherTestAccuracy, null);
@@ -79,7 +80,7 @@ test("label: killed mid-run then resumed gives the files of an uninterrupted run
     assert.ok(dres.testAccuracy > 0 && dres.agreementWithTeacher > 0);
 
     const recipe = join(dir, "cache.yaml");
-    writeFileSync(recipe, stringify({ name: "from-cache", teacher: { kind: "cache", path: full }, student: { spec: "mlp:16" }, training: { epochs: 1 }, loss: { terms: [{ loss: "kd" }, { loss: "ce", weight: 0.1 }] } }));
+    writeFileSync(recipe, stringify({ name: "from-cache", teacher: { kind: "cache", path: full }, student: { spec: "mlp:16" }, data: { trainSize: 12000 }, training: { epochs: 1 }, loss: { terms: [{ loss: "kd" }, { loss: "ce", weight: 0.1 }] } }));
     const rr = cli("distill", "--config", recipe, "--out", join(dir, "run2"), "--quiet", "--json");
     assert.equal(rr.status, 0, rr.stderr);
     assert.equal(JSON.parse(rr.stdout).teacher, null);

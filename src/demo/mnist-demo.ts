@@ -20,6 +20,18 @@ import { bytesOnDisk } from "../eval/size.js";
 import type { TrainingReporter, EpochMetrics } from "../train/reporter.js";
 import type { RunFolder } from "../run/run-folder.js";
 import { currentBackend } from "../engine/backend.js";
+import { TsdistillError } from "../util/errors.js";
+import { describeZodError } from "../util/zod-errors.js";
+
+const TeacherSettings = z.object({
+  spec: z.string(),
+  dropout: z.number(),
+  inputDropout: z.number(),
+  /** Random shifts of the teacher's training images, in pixels (Hinton et al.: up to 2). */
+  jitter: z.number().int().min(0),
+  epochs: z.number().int().positive(),
+});
+const StudentSettings = z.object({ spec: z.string(), epochs: z.number().int().positive() });
 
 export const DemoConfig = z.object({
   seed: z.number().int().default(42),
@@ -31,15 +43,8 @@ export const DemoConfig = z.object({
    */
   trainSize: z.number().int().positive().max(59999).default(20000),
   validationSize: z.number().int().positive().default(5000),
-  teacher: z.object({
-    spec: z.string(),
-    dropout: z.number(),
-    inputDropout: z.number(),
-    /** Random shifts of the teacher's training images, in pixels (Hinton et al.: up to 2). */
-    jitter: z.number().int().min(0),
-    epochs: z.number().int().positive(),
-  }),
-  student: z.object({ spec: z.string(), epochs: z.number().int().positive() }),
+  teacher: TeacherSettings,
+  student: StudentSettings,
   temperature: z.number().positive(),
   alpha: z.number().min(0).max(1),
   batchSize: z.number().int().positive().default(128),
@@ -72,6 +77,20 @@ export function demoConfig(quick: boolean, seed = 42): DemoConfig {
           alpha: 0.1,
         },
   );
+}
+
+/** A `demo --config` file: any demo settings, each replacing the preset's (teacher and student field by field). */
+const DemoOverrides = DemoConfig.extend({ teacher: TeacherSettings.partial().strict(), student: StudentSettings.partial().strict() })
+  .partial()
+  .strict();
+
+/** `base` with the settings of a `demo --config` file replacing its own; an unknown or bad field is one error line. */
+export function demoConfigWith(base: DemoConfig, overrides: unknown, file: string): DemoConfig {
+  const o = DemoOverrides.safeParse(overrides ?? {});
+  if (!o.success) throw new TsdistillError(describeZodError(o.error, { file }));
+  const merged = DemoConfig.safeParse({ ...base, ...o.data, teacher: { ...base.teacher, ...o.data.teacher }, student: { ...base.student, ...o.data.student } });
+  if (!merged.success) throw new TsdistillError(describeZodError(merged.error, { file }));
+  return merged.data;
 }
 
 const MODEL_META = { input: "MNIST pixels scaled to [0, 1], shape [28, 28, 1]", outputs: "logits over digits 0-9" };
