@@ -1,7 +1,7 @@
 // Model2Vec's vocabulary step for a SentencePiece teacher: the corpus's frequent whole words that the teacher's
 // vocabulary splits into several pieces. Each becomes one row of the static table (the teacher's vector of the word
 // as a text), so a student reads "refinement" as one token instead of "▁refine" + "ment".
-import { leadingWords } from "./runtime/embed-runtime.mjs";
+import { leadingWords } from "../../src/embeddings/runtime/embed-runtime.mjs";
 import type { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 
 export interface FrequentWordsOptions {

@@ -95,7 +95,13 @@ export const EmbeddingRecipe = z
           .default(null),
         /** Refine these widths' tables on the unlabeled text towards the projected teacher vectors (cosine). */
         refine: z
-          .object({ dims: z.array(z.number().int().positive()).default([]), epochs: z.number().int().positive().default(4), lr: Lr.default(1e-3) })
+          .object({
+            dims: z.array(z.number().int().positive()).default([]),
+            epochs: z.number().int().positive().default(4),
+            lr: Lr.default(1e-3),
+            /** Also refine on the labelled training quotes (their teacher vectors, never their labels or a test quote). */
+            train: z.boolean().default(false),
+          })
           .strict()
           .prefault({}),
         /**

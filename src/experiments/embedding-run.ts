@@ -160,10 +160,17 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- refined tables and trained students (on the unlabeled texts) ---------------------------------------------------
   const refined = new Map<number, string>();
+  const refineTexts = r.static.refine.train ? [...unlabeled, ...Array.from(split.train, (i) => labelled.texts[i])] : unlabeled;
+  let refineVectors = tUnlabeled;
+  if (r.static.refine.train) {
+    refineVectors = new Float32Array(refineTexts.length * D);
+    refineVectors.set(tUnlabeled);
+    refineVectors.set(pickRows(tLabelled, D, split.train), tUnlabeled.length);
+  }
   for (const d of r.static.refine.dims) {
     const { model, tokenizer: tok, projection } = loadEmbeddingModel(statics.get(d)!.dir);
-    const targets = projectTeacher(projection!, tUnlabeled, unlabeled.length);
-    const res = await trainEmbeddingStudent(model, tok, unlabeled, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed });
+    const targets = projectTeacher(projection!, refineVectors, refineTexts.length);
+    const res = await trainEmbeddingStudent(model, tok, refineTexts, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed });
     const out = join(dir, `static-${d}-refined`);
     await saveEmbeddingModel(model, out, { tokenizer: tok, projection, metadata: { teacher: teacher.name, refined: { epochs: r.static.refine.epochs, losses: res.losses } } });
     refined.set(d, out);
