@@ -33,7 +33,8 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   assert.equal(q.data.perCategory, 150, "unmentioned fields keep the recipe's values");
   const full = parseEmbeddingRecipe(readYaml("recipes/use-embeddings.yaml"), "recipes/use-embeddings.yaml");
   checkEmbeddingRecipe(full, "recipes/use-embeddings.yaml");
-  assert.deepEqual(full.static.dims, [32, 64, 128, 256]);
+  assert.deepEqual(full.static.dims, [64, 128, 256]);
+  assert.deepEqual(full.static.words, { minCount: 2, max: 5000 });
   assert.equal(full.probe.l2, "cv");
 });
 
@@ -78,6 +79,10 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const int8 = res.rows.find((x) => x.model === "static d=64, refined, int8")!;
   assert.ok(int8.mb < f32.mb / 2.5 && int8.dir === "static-64-refined-int8", `int8 ${int8.mb} MB vs float32 ${f32.mb} MB`);
   assert.match(readFileSync(join(res.runDir, int8.dir, "embeddings.safetensors")).subarray(0, 400).toString("latin1"), /"embeddings":\{"dtype":"I8"/);
+  // Whole words (static.words): up to 300 of them after USE's 8000 pieces, one table row each.
+  const words = (JSON.parse(readFileSync(join(res.runDir, int8.dir, "tokenizer.json"), "utf8")) as { words?: string[] }).words ?? [];
+  assert.ok(words.length > 20 && words.length <= 300, `${words.length} whole words`);
+  assert.equal(JSON.parse(readFileSync(join(res.runDir, int8.dir, "config.json"), "utf8")).vocab, 8000 + words.length);
   assert.ok(res.data.onTopic === res.data.unlabeled && res.data.augmented > 0, `on-topic ${res.data.onTopic}, augmented ${res.data.augmented}`);
   const ft = res.rows.find((x) => x.role === "fine-tuned teacher")!;
   const distilled = res.rows.find((x) => x.role === "distilled classifier")!;

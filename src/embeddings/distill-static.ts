@@ -4,6 +4,7 @@
 import type { EmbeddingTeacher } from "../teachers/embedding/embedding-teacher.js";
 import { openEmbeddingTeacher, type EmbeddingTeacherConfig } from "../teachers/embedding/embedding-teacher-config.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
+import { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 import { TsdistillError } from "../util/errors.js";
 import { BagOfEmbeddingsModel, type Projection } from "./embedding-model.js";
 import { explainedVariance, fitPca, projectPca } from "./pca.js";
@@ -28,6 +29,12 @@ export interface StaticDistillOptions {
   onProgress?: (done: number, total: number) => void;
   /** The teacher's token vectors from an earlier call (result.tokenVectors) for the same vocabulary: skips step 2. */
   tokenVectors?: TokenVectors;
+  /**
+   * Whole words added after the teacher's pieces (Model2Vec's vocabulary step; vocabulary "teacher" with a
+   * SentencePiece teacher): each word's row is the teacher's vector of the word as a text, and a student text takes
+   * the word whole where it has it (see SentencePieceTokenizer). Pick them with frequentWords (words.ts).
+   */
+  words?: string[];
 }
 
 /** One teacher vector per token id [vocab, teacherDim]; `embedded[id]` false for rows left zero. */
@@ -67,6 +74,18 @@ function validate(opts: StaticDistillOptions, teacher: EmbeddingTeacher): void {
   if (opts.vocabulary === "teacher" || opts.vocabulary === undefined) {
     if (!teacher.tokenizer || !teacher.embedIds) throw new TsdistillError(`distillStatic: vocabulary "teacher": teacher ${teacher.name} exposes no tokenizer it can be fed ids of; pass a tokenizer (tokenizer.json or one trained on your corpus) as vocabulary`);
   }
+  if (opts.words && opts.words.length > 0) {
+    if (opts.vocabulary !== undefined && opts.vocabulary !== "teacher") throw new TsdistillError("distillStatic: words: only with vocabulary \"teacher\" (a tokenizer given as vocabulary already decides its words)");
+    if (!(teacher.tokenizer instanceof SentencePieceTokenizer)) throw new TsdistillError(`distillStatic: words: teacher ${teacher.name}'s tokenizer is ${teacher.tokenizer?.kind ?? "missing"}; whole words are supported for SentencePiece teachers (USE-lite)`);
+  }
+}
+
+/** The teacher's tokenizer, with the whole words after its pieces where there are any. */
+function studentTokenizer(teacher: EmbeddingTeacher, opts: StaticDistillOptions): Tokenizer {
+  const byId = opts.vocabulary === undefined || opts.vocabulary === "teacher";
+  if (!byId) return opts.vocabulary as Tokenizer;
+  const words = opts.words ?? [];
+  return words.length > 0 ? (teacher.tokenizer as SentencePieceTokenizer).withWords(words) : teacher.tokenizer!;
 }
 
 /** One vector per token id [vocab, dim]; rows of the pad id and of tokens without text stay zero. */
@@ -76,25 +95,38 @@ async function createEmbeddings(teacher: EmbeddingTeacher, tokenizer: Tokenizer,
   const pad = tokenizer.special.pad;
   const vectors = new Float32Array(V * D);
   const embedded = new Array<boolean>(V).fill(false);
+  // Ids of the teacher's own vocabulary go in as one-id sequences (byId); whole words and a given tokenizer's
+  // tokens as texts.
+  const pieces = byId ? teacher.tokenizer!.vocabSize : 0;
   const items: { id: number; text: string }[] = [];
   for (let id = 0; id < V; id++) {
     if (id === pad) continue;
-    const text = byId ? "" : tokenizer.decode([id]).trim();
-    if (byId || text) items.push({ id, text });
+    const text = id < pieces ? "" : tokenizer.decode([id]).trim();
+    if (id < pieces || text) items.push({ id, text });
   }
   const batchSize = opts.batchSize ?? 256;
-  for (let start = 0; start < items.length; start += batchSize) {
-    const part = items.slice(start, start + batchSize);
-    const v = byId ? await teacher.embedIds!(part.map((p) => [p.id])) : await teacher.embed(part.map((p) => p.text));
-    part.forEach((p, k) => {
-      const row = v.subarray(k * D, (k + 1) * D);
+  // Batches never mix the two kinds (ids come first: pieces precede words).
+  const starts: number[] = [];
+  for (let start = 0; start < items.length; ) {
+    starts.push(start);
+    const kind = items[start].id < pieces;
+    let end = start;
+    while (end < items.length && end - start < batchSize && items[end].id < pieces === kind) end++;
+    start = end;
+  }
+  starts.push(items.length);
+  for (let k = 0; k + 1 < starts.length; k++) {
+    const part = items.slice(starts[k], starts[k + 1]);
+    const v = part[0].id < pieces ? await teacher.embedIds!(part.map((p) => [p.id])) : await teacher.embed(part.map((p) => p.text));
+    part.forEach((p, r) => {
+      const row = v.subarray(r * D, (r + 1) * D);
       let nonZero = false;
       for (let j = 0; j < D; j++) if (row[j] !== 0 && Number.isFinite(row[j])) nonZero = true;
       if (!nonZero) return;
       for (let j = 0; j < D; j++) vectors[p.id * D + j] = Number.isFinite(row[j]) ? row[j] : 0; // model2vec: nan_to_num
       embedded[p.id] = true;
     });
-    opts.onProgress?.(Math.min(start + batchSize, items.length), items.length);
+    opts.onProgress?.(starts[k + 1], items.length);
   }
   return { vectors, embedded };
 }
@@ -114,7 +146,7 @@ export async function distillStaticFromTeacher(teacher: EmbeddingTeacher, opts: 
   validate(opts, teacher);
   const start = performance.now();
   const byId = opts.vocabulary === undefined || opts.vocabulary === "teacher";
-  const tokenizer = byId ? teacher.tokenizer! : (opts.vocabulary as Tokenizer);
+  const tokenizer = studentTokenizer(teacher, opts);
   const given = opts.tokenVectors;
   if (given && (given.embedded.length !== tokenizer.vocabSize || given.vectors.length !== tokenizer.vocabSize * teacher.dim)) {
     throw new TsdistillError(`distillStatic: tokenVectors hold ${given.embedded.length} rows of ${given.vectors.length / Math.max(given.embedded.length, 1)}; expected ${tokenizer.vocabSize} of ${teacher.dim}`);

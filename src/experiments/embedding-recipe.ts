@@ -84,9 +84,24 @@ export const EmbeddingRecipe = z
         /** PCA widths; the teacher's token vectors are computed once. */
         dims: z.array(z.number().int().positive()).min(1).default([64, 128, 256]),
         sifCoefficient: z.number().gt(0).lt(1).nullable().default(1e-4),
+        /**
+         * Model2Vec's vocabulary step (SentencePiece teachers): the frequent whole words of the unlabeled and
+         * training quotes (never test quotes) that the teacher's vocabulary splits, each one row of the table.
+         */
+        words: z
+          .object({ minCount: z.number().int().min(1).default(2), max: z.number().int().min(0).default(5000) })
+          .strict()
+          .nullable()
+          .default(null),
         /** Refine these widths' tables on the unlabeled text towards the projected teacher vectors (cosine). */
         refine: z
-          .object({ dims: z.array(z.number().int().positive()).default([]), epochs: z.number().int().positive().default(4), lr: Lr.default(1e-3) })
+          .object({
+            dims: z.array(z.number().int().positive()).default([]),
+            epochs: z.number().int().positive().default(4),
+            lr: Lr.default(1e-3),
+            /** Also refine on the labelled training quotes (their teacher vectors, never their labels or a test quote). */
+            train: z.boolean().default(false),
+          })
           .strict()
           .prefault({}),
         /**

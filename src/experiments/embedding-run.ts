@@ -21,6 +21,9 @@ import type { EmbeddingRecipe } from "./embedding-recipe.js";
 import { augmentTexts } from "../data/text-augment.js";
 import { loadEmbeddingData, loadProbeSet, type ProbeSet } from "./embedding-data.js";
 import { trainEmbeddingStudent } from "../distill/train-embedding.js";
+import { frequentWords } from "../embeddings/words.js";
+import { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
+import { TsdistillError } from "../util/errors.js";
 import { openEmbedder } from "../embeddings/transformer-embedder.js";
 
 export interface EmbeddingRow {
@@ -126,9 +129,25 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   // ---- static tables ------------------------------------------------------------------------------------------------
   const statics = new Map<number, { dir: string; projection: Projection | null }>();
   const training: EmbeddingRecipeResult["training"] = {};
-  let tokenVectors: TokenVectors | undefined;
+  // Whole words from the quotes the students may learn from: the unlabeled ones and the training quotes.
+  let words: string[] = [];
+  if (r.static.words) {
+    if (!(teacher.tokenizer instanceof SentencePieceTokenizer)) throw new TsdistillError(`static.words: teacher ${teacherName}'s tokenizer is ${teacher.tokenizer?.kind ?? "missing"}; whole words need a SentencePiece teacher (USE-lite)`);
+    words = frequentWords([...unlabeled, ...Array.from(split.train, (i) => labelled.texts[i])], teacher.tokenizer, r.static.words);
+    info(`static tables: ${words.length} whole words (seen ≥ ${r.static.words.minCount}× in the unlabeled and training quotes, split by the teacher's vocabulary) join its ${teacher.tokenizer.vocabSize} pieces`);
+  }
+  // The teacher's vector of every piece (and word), kept in the cache like the text vectors.
+  const tokenFile = join(cacheDir, `${teacherName.replace(/[^\w.-]/g, "_")}-${(teacher.hash ?? "nohash").slice(0, 12)}-tokens-${hashOf(words)}`);
+  let tokenVectors: TokenVectors | undefined = existsSync(`${tokenFile}.f32`) && existsSync(`${tokenFile}.json`)
+    ? { vectors: new Float32Array(readFileSync(`${tokenFile}.f32`).buffer.slice(0)), embedded: JSON.parse(readFileSync(`${tokenFile}.json`, "utf8")) as boolean[] }
+    : undefined;
   for (const d of r.static.dims) {
-    const s = await distillStaticFromTeacher(teacher, { pcaDims: d, sifCoefficient: r.static.sifCoefficient, tokenVectors });
+    const cached = tokenVectors !== undefined;
+    const s = await distillStaticFromTeacher(teacher, { pcaDims: d, sifCoefficient: r.static.sifCoefficient, tokenVectors, words });
+    if (!cached) {
+      writeFileAtomic(`${tokenFile}.f32`, new Uint8Array(s.tokenVectors.vectors.buffer, s.tokenVectors.vectors.byteOffset, s.tokenVectors.vectors.byteLength));
+      writeFileAtomic(`${tokenFile}.json`, JSON.stringify(s.tokenVectors.embedded));
+    }
     tokenVectors = s.tokenVectors;
     const out = join(dir, `static-${d}`);
     await saveEmbeddingModel(s.model, out, { tokenizer: s.tokenizer, projection: s.projection, metadata: { teacher: teacher.name, distill: s.info } });
@@ -141,10 +160,17 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- refined tables and trained students (on the unlabeled texts) ---------------------------------------------------
   const refined = new Map<number, string>();
+  const refineTexts = r.static.refine.train ? [...unlabeled, ...Array.from(split.train, (i) => labelled.texts[i])] : unlabeled;
+  let refineVectors = tUnlabeled;
+  if (r.static.refine.train) {
+    refineVectors = new Float32Array(refineTexts.length * D);
+    refineVectors.set(tUnlabeled);
+    refineVectors.set(pickRows(tLabelled, D, split.train), tUnlabeled.length);
+  }
   for (const d of r.static.refine.dims) {
     const { model, tokenizer: tok, projection } = loadEmbeddingModel(statics.get(d)!.dir);
-    const targets = projectTeacher(projection!, tUnlabeled, unlabeled.length);
-    const res = await trainEmbeddingStudent(model, tok, unlabeled, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed });
+    const targets = projectTeacher(projection!, refineVectors, refineTexts.length);
+    const res = await trainEmbeddingStudent(model, tok, refineTexts, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed });
     const out = join(dir, `static-${d}-refined`);
     await saveEmbeddingModel(model, out, { tokenizer: tok, projection, metadata: { teacher: teacher.name, refined: { epochs: r.static.refine.epochs, losses: res.losses } } });
     refined.set(d, out);
@@ -170,13 +196,15 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     const out = join(dir, s.name);
     if (s.kind === "bag") {
       let model: BagOfEmbeddingsModel;
+      let bagTokenizer = tokenizer;
       if (s.init === "static") {
         const st = loadEmbeddingModel(statics.get(s.width)!.dir);
         model = bagFromStatic(st.model, st.projection!);
+        bagTokenizer = st.tokenizer; // with the table's whole words, if any
         st.model.dispose();
       } else model = new BagOfEmbeddingsModel({ kind: "bag", vocab: tokenizer.vocabSize, width: s.width, dim: D, padId: tokenizer.special.pad }, { seed: r.seed });
-      const res = await trainEmbeddingStudent(model, tokenizer, unlabeled, tUnlabeled, { epochs: s.epochs, batchSize: 64, optimizer: { lr: s.lr }, ctx: r.maxTokens, seed: r.seed, terms });
-      await saveEmbeddingModel(model, out, { tokenizer, metadata: { teacher: teacher.name, init: s.init, trained: { epochs: s.epochs, losses: res.losses } } });
+      const res = await trainEmbeddingStudent(model, bagTokenizer, unlabeled, tUnlabeled, { epochs: s.epochs, batchSize: 64, optimizer: { lr: s.lr }, ctx: r.maxTokens, seed: r.seed, terms });
+      await saveEmbeddingModel(model, out, { tokenizer: bagTokenizer, metadata: { teacher: teacher.name, init: s.init, trained: { epochs: s.epochs, losses: res.losses } } });
       training[s.name] = { seconds: res.seconds, losses: res.losses };
       model.dispose();
     } else {

@@ -11,6 +11,8 @@ export interface SentencePieceOptions {
   reserved?: number;
   /** Special ids; USE's default: unk 0, bos 1, eos 2, and pad 3 (its reserved extra_token_id_1: the tokenizer never emits it). */
   special?: Partial<SpecialIds>;
+  /** Whole words after the pieces (ids vocab.length + k), taken whole where a text has them (Model2Vec's vocabulary step). */
+  words?: string[];
 }
 
 const USE_SPECIAL: SpecialIds = { unk: 0, bos: 1, eos: 2, pad: 3 };
@@ -19,6 +21,7 @@ export class SentencePieceTokenizer implements Tokenizer {
   readonly kind = "sentencepiece" as const;
   readonly vocabSize: number;
   readonly special: SpecialIds;
+  readonly words: readonly string[];
   private readonly segmenter: Segmenter;
 
   constructor(
@@ -28,12 +31,13 @@ export class SentencePieceTokenizer implements Tokenizer {
   ) {
     const reserved = opts.reserved ?? USE_RESERVED_SYMBOLS;
     try {
-      this.segmenter = new Segmenter(vocab, reserved);
+      this.segmenter = new Segmenter(vocab, reserved, opts.words ?? []);
     } catch (err) {
       if (err instanceof EmbedRuntimeError) throw new DataError(source, `${err.where}: ${err.problem}`);
       throw err;
     }
-    this.vocabSize = vocab.length;
+    this.words = this.segmenter.words;
+    this.vocabSize = vocab.length + this.words.length;
     this.special = { ...USE_SPECIAL, ...opts.special };
     for (const [k, id] of Object.entries(this.special)) {
       if (id !== null && !(Number.isInteger(id) && id >= 0 && id < vocab.length)) throw new DataError(source, `special.${k}: ${id} is not an id of the ${vocab.length}-piece vocabulary`);
@@ -58,7 +62,13 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (!Array.isArray(json.vocab)) throw new DataError(source, "vocab: expected an array of [piece, score] pairs");
     const reserved = json.reserved === undefined ? undefined : Number(json.reserved);
     const special = (typeof json.special === "object" && json.special !== null ? json.special : {}) as Partial<SpecialIds>;
-    return new SentencePieceTokenizer(json.vocab as [string, number | null][], { reserved, special }, source);
+    if (json.words !== undefined && !(Array.isArray(json.words) && json.words.every((w) => typeof w === "string"))) throw new DataError(source, "words: expected an array of strings");
+    return new SentencePieceTokenizer(json.vocab as [string, number | null][], { reserved, special, words: json.words as string[] | undefined }, source);
+  }
+
+  /** The same pieces with these whole words after them (replacing any it had). */
+  withWords(words: string[]): SentencePieceTokenizer {
+    return new SentencePieceTokenizer(this.vocab, { reserved: this.segmenter.reserved, special: this.special, words });
   }
 
   encode(text: string): number[] {
@@ -71,10 +81,11 @@ export class SentencePieceTokenizer implements Tokenizer {
 
   /** The piece of one id as text ("▁" → space), for passing single tokens through a teacher. */
   pieceText(id: number): string {
+    if (id >= this.vocab.length) return this.words[id - this.vocab.length] ?? "";
     return (this.vocab[id]?.[0] ?? "").replace(/\u2581/g, " ");
   }
 
   toFiles(): TokenizerFiles {
-    return { tokenizer: { kind: "sentencepiece", reserved: this.segmenter.reserved, special: this.special, vocab: this.vocab } };
+    return { tokenizer: { kind: "sentencepiece", reserved: this.segmenter.reserved, special: this.special, vocab: this.vocab, ...(this.words.length > 0 ? { words: this.words } : {}) } };
   }
 }

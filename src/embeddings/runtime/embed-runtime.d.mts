@@ -12,13 +12,18 @@ export declare class EmbedRuntimeError extends Error {
 
 /** A SentencePiece unigram vocabulary, segmented as the Universal Sentence Encoder's tokenizer does. */
 export declare class SentencePieceTokenizer {
-  constructor(vocab: [string, number | null][], reserved?: number);
+  /** `words`: whole words (no "▁") with ids vocab.length + k, taken whole where a text has them. */
+  constructor(vocab: [string, number | null][], reserved?: number, words?: string[]);
   readonly vocab: [string, number | null][];
   readonly reserved: number;
+  readonly words: string[];
   readonly size: number;
   encode(text: string): number[];
   decode(ids: Iterable<number>): string;
 }
+
+/** The whole words of a text, as the tokenizer's word lookup sees them. */
+export declare function leadingWords(text: string): string[];
 
 export interface F32Tensor {
   shape: number[];

@@ -35,6 +35,19 @@ export class EmbedRuntimeError extends Error {
 //   (score ≥ best); consecutive unknowns merge into one.
 
 const SEPARATOR = "\u2581";
+/** A whole word: letters and digits, with inner apostrophes ("don't"); WORD_AT_START finds one after a chunk's "▁". */
+const WORD = /[\p{L}\p{N}]+(?:['\u2019][\p{L}\p{N}]+)*/u;
+const WORD_AT_START = /^\u2581([\p{L}\p{N}]+(?:['\u2019][\p{L}\p{N}]+)*)/u;
+
+/** The whole words of a text, as SentencePieceTokenizer's word lookup sees them (after NFKC, split on spaces). */
+export function leadingWords(text) {
+  const out = [];
+  for (const chunk of String(text).normalize("NFKC").split(" ")) {
+    const m = (SEPARATOR + chunk).match(WORD_AT_START);
+    if (m) out.push(m[1]);
+  }
+  return out;
+}
 
 /** The Universal Sentence Encoder's vocabulary layout: ids 0–5 are reserved (unknown, <s>, </s>, 3 extras). */
 export const USE_RESERVED_SYMBOLS = 6;
@@ -44,10 +57,18 @@ export class SentencePieceTokenizer {
    * `vocab`: [[piece, score], ...] in id order; pieces with id < `reserved` are never produced (they are not
    * segmentation candidates).
    */
-  constructor(vocab, reserved = USE_RESERVED_SYMBOLS) {
+  constructor(vocab, reserved = USE_RESERVED_SYMBOLS, words = []) {
     if (!Array.isArray(vocab) || vocab.length <= reserved) throw new EmbedRuntimeError("vocab", `expected an array of more than ${reserved} [piece, score] pairs`);
+    if (!Array.isArray(words)) throw new EmbedRuntimeError("words", "expected an array of whole words");
     this.vocab = vocab;
     this.reserved = reserved;
+    // Whole words (Model2Vec's vocabulary step): word k has id vocab.length + k; see encode.
+    this.words = words;
+    this.wordIds = new Map();
+    words.forEach((w, k) => {
+      if (typeof w !== "string" || !WORD.test(w) || w.match(WORD)[0] !== w) throw new EmbedRuntimeError(`words[${k}]`, `${JSON.stringify(w)} is not one whole word (letters and digits, inner apostrophes)`);
+      if (!this.wordIds.has(w)) this.wordIds.set(w, vocab.length + k);
+    });
     // USE's vocab.json has a null score for 7 pieces with ":" ("://", "▁:)", …); its tokenizer adds them as 0.
     this.scores = Float64Array.from(vocab, (e) => (Array.isArray(e) && typeof e[1] === "number" ? e[1] : 0));
     this.lengths = new Int32Array(vocab.length);
@@ -72,14 +93,36 @@ export class SentencePieceTokenizer {
   }
 
   get size() {
-    return this.vocab.length;
+    return this.vocab.length + this.words.length;
   }
 
-  /** The text's ids (no special tokens). */
+  /**
+   * The text's ids (no special tokens). With whole words: the input is cut before each "▁" (no piece of USE's
+   * vocabulary holds an inner "▁", so the Viterbi path breaks there anyway); a chunk whose leading word (letters and
+   * digits, inner apostrophes) is in the word list gives that word's id, then the rest of the chunk's pieces.
+   */
   encode(text) {
     const normalized = String(text).normalize("NFKC");
     const input = normalized.length > 0 ? SEPARATOR + normalized.replace(/ /g, SEPARATOR) : normalized;
-    const symbols = Array.from(input);
+    if (this.words.length === 0) return this.segment(Array.from(input));
+    const out = [];
+    for (const chunk of input.split(/(?=\u2581)/)) {
+      const m = chunk.match(WORD_AT_START);
+      const id = m ? this.wordIds.get(m[1]) : undefined;
+      if (id === undefined) {
+        for (const t of this.segment(Array.from(chunk))) out.push(t);
+        continue;
+      }
+      out.push(id);
+      for (const t of this.segment(Array.from(chunk.slice(m[0].length)))) out.push(t);
+    }
+    const merged = [];
+    for (let i = 0; i < out.length; i++) if (!(out[i] === 0 && i > 0 && out[i - 1] === 0)) merged.push(out[i]);
+    return merged;
+  }
+
+  /** Viterbi over code points (see above). */
+  segment(symbols) {
     const n = symbols.length;
     if (n === 0) return [];
     const best = new Float64Array(n + 1);
@@ -124,7 +167,10 @@ export class SentencePieceTokenizer {
   /** The text of these ids: pieces joined, "▁" as a space, the leading space dropped; reserved ids are left out. */
   decode(ids) {
     let s = "";
-    for (const id of ids) if (id >= this.reserved && id < this.vocab.length) s += this.vocab[id][0];
+    for (const id of ids) {
+      if (id >= this.reserved && id < this.vocab.length) s += this.vocab[id][0];
+      else if (id >= this.vocab.length && id < this.size) s += SEPARATOR + this.words[id - this.vocab.length];
+    }
     return s.replace(/\u2581/g, " ").replace(/^ /, "");
   }
 }
@@ -205,7 +251,7 @@ export function readSafetensorsF32(bytes, source = "embeddings.safetensors") {
 export function tokenizerFromJson(json, encode) {
   if (encode) return { encode };
   if (json && json.kind === "sentencepiece") {
-    const t = new SentencePieceTokenizer(json.vocab, json.reserved ?? USE_RESERVED_SYMBOLS);
+    const t = new SentencePieceTokenizer(json.vocab, json.reserved ?? USE_RESERVED_SYMBOLS, json.words ?? []);
     return { encode: (text) => t.encode(text) };
   }
   throw new EmbedRuntimeError("tokenizer.json", 'is a Hugging Face tokenizer; pass options.encode (text → ids without special tokens) from a tokenizer library, e.g. @lenml/tokenizers');
