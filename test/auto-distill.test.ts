@@ -107,16 +107,21 @@ test("autoDistill: with T and α given there is no search and no fallback", asyn
   assert.equal(report.picked, "distilled");
 });
 
+/** Three Gaussian blobs as a CSV (columns a, b, c, label k0/k1/k2); rows from `labelled` on have an empty label. */
+function writeBlobCsv(file: string, n: number, labelled: number, seed: number): void {
+  const rng = new Rng(seed, "csv");
+  const rows = ["a,b,c,label"];
+  for (let i = 0; i < n; i++) {
+    const k = i % 3;
+    rows.push([0, 1, 2].map((d) => ((d === k ? 2 : 0) + rng.normal() * 0.6).toFixed(3)).join(",") + (i < labelled ? `,k${k}` : ","));
+  }
+  writeFileSync(file, rows.join("\n") + "\n");
+}
+
 test("tsdistill distill with the defaults prints the search and its choice, and results.json records them", { timeout: 300_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const rng = new Rng(5, "csv");
-  const rows = ["a,b,c,label"];
-  for (let i = 0; i < 120; i++) {
-    const k = i % 3;
-    rows.push([0, 1, 2].map((d) => ((d === k ? 2 : 0) + rng.normal() * 0.6).toFixed(3)).join(",") + `,k${k}`);
-  }
-  writeFileSync(join(dir, "blobs.csv"), rows.join("\n") + "\n");
+  writeBlobCsv(join(dir, "blobs.csv"), 120, 120, 5);
   const data = ["--data", `csv:${join(dir, "blobs.csv")}`, "--label", "label", "--backend", "cpu"];
   const teacher = await runCli(["train", "--model", "mlp:16", ...data, "--epochs", "20", "--out", join(dir, "teacher"), "--quiet"]);
   assert.equal(teacher.code, 0, teacher.stderr);
@@ -170,14 +175,7 @@ test("formatAutoDistillReport: regression shows α only; the fallback is named",
 test("tsdistill distill: CSV rows without a label join the distilled student's transfer set (the teacher labels them), and the run says so", { timeout: 300_000 }, async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const rng = new Rng(6, "csv");
-  const rows = ["a,b,c,label"];
-  for (let i = 0; i < 150; i++) {
-    const k = i % 3;
-    // The last 60 rows have no label.
-    rows.push([0, 1, 2].map((d) => ((d === k ? 2 : 0) + rng.normal() * 0.6).toFixed(3)).join(",") + (i < 90 ? `,k${k}` : ","));
-  }
-  writeFileSync(join(dir, "part.csv"), rows.join("\n") + "\n");
+  writeBlobCsv(join(dir, "part.csv"), 150, 90, 6); // the last 60 rows have no label
   const data = ["--data", `csv:${join(dir, "part.csv")}`, "--label", "label", "--backend", "cpu"];
   const teacher = await runCli(["train", "--model", "mlp:16", ...data, "--epochs", "20", "--out", join(dir, "teacher"), "--quiet"]);
   assert.equal(teacher.code, 0, teacher.stderr);
