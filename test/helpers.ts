@@ -99,26 +99,24 @@ export function featureBatch(x: Float32Array, n: number, sampleShape: number[]):
   return { x, n, sampleShape, rows: Int32Array.from({ length: n }, (_, i) => i) };
 }
 
-/** Three Gaussian blobs in 8 dimensions, seeded. */
-export function blobs(n: number, seed: number): InMemoryDataset {
+/** n samples of 3 classes (i mod 3) in `dims` dimensions: the class's centre per dimension plus Gaussian noise, seeded. */
+function gaussianBlobs(n: number, seed: number, dims: number, centre: (dim: number, label: number) => number, std: number): InMemoryDataset {
   const rng = new Rng(seed, "blobs");
-  const x = new Float32Array(n * 8);
+  const x = new Float32Array(n * dims);
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     y[i] = i % 3;
-    for (let j = 0; j < 8; j++) x[i * 8 + j] = (j % 3 === y[i] ? 1.5 : 0) + rng.normal() * 0.7;
+    for (let d = 0; d < dims; d++) x[i * dims + d] = centre(d, y[i]) + rng.normal() * std;
   }
-  return new InMemoryDataset(`blobs-${seed}`, x, y, [8], 3);
+  return new InMemoryDataset(`blobs-${seed}`, x, y, [dims], 3);
+}
+
+/** Three Gaussian blobs in 8 dimensions, seeded. */
+export function blobs(n: number, seed: number): InMemoryDataset {
+  return gaussianBlobs(n, seed, 8, (d, k) => (d % 3 === k ? 1.5 : 0), 0.7);
 }
 
 /** Three blobs in 4 dimensions, one per axis 3 units out (seeded): separable for any small model. */
 export function separableBlobs(n: number, seed: number): InMemoryDataset {
-  const rng = new Rng(seed, "blobs");
-  const x = new Float32Array(n * 4);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % 3;
-    for (let d = 0; d < 4; d++) x[i * 4 + d] = (d === y[i] ? 3 : 0) + rng.normal() * 0.5;
-  }
-  return new InMemoryDataset(`blobs-${seed}`, x, y, [4], 3);
+  return gaussianBlobs(n, seed, 4, (d, k) => (d === k ? 3 : 0), 0.5);
 }
