@@ -126,7 +126,7 @@ async function runSet(set: BenchSet, seeds: number[]): Promise<SetResult> {
     result.alone.push(tested["student alone"]);
     result.distilledOnly.push(tested.distilled);
     result.distilled.push(evaluate((x) => student.predict(x), test).accuracy);
-    result.picks.push(report.picked === "distilled" ? `${report.chosen.mixup ? "FM " : ""}T${report.chosen.temperature} α${report.chosen.alpha}` : "alone");
+    result.picks.push(report.picked === "distilled" ? `${report.chosen.matching ? `FM (${report.chosen.matching}) ` : ""}T${report.chosen.temperature} α${report.chosen.alpha}` : "alone");
     student.dispose();
     teacher.dispose();
     process.stderr.write(`${set.name} seed ${seed}: teacher ${pct(teacherAccuracies.at(-1)!)}%, alone ${pct(result.alone.at(-1)!)}%, defaults ${pct(result.distilled.at(-1)!)}% (${result.picks.at(-1)})\n`);
@@ -229,8 +229,9 @@ function writeSection(body: string, skipped: string[], minutes: number, backend:
       `${os.cpus().length} cores (${os.cpus()[0]?.model.trim()}), Node ${process.version}, ${minutes.toFixed(1)} min; the machine was shared with other jobs (1-minute load average ${os.loadavg()[0].toFixed(0)} when this was written), so the times are long.`,
     "",
     "Per data set, the same small student distilled with `tsdistill distill`'s defaults and trained on the labels alone. " +
-      "The teacher here reads the student's features, so the defaults do function matching: mixup batches (λ in [0.5, 1]) that " +
-      "the teacher labels as the student sees them, T = 1, α = 0, for twice the CLI's default epochs at learning rate 0.003; the same student is " +
+      "The teacher here reads the student's features, so the defaults do function matching: batches changed on the fly that " +
+      "the teacher labels as the student sees them (the image sets: mixup, λ in [0.5, 1]; the tables and the spam text: MUNGE, each attribute " +
+      "with probability 0.5 taken from around the row's nearest neighbour), T = 1, α = 0, for twice the CLI's default epochs at learning rate 0.003; the same student is " +
       "also trained on the labels alone with that same budget and learning rate (distill's fallback: kept instead when it beats the distilled one " +
       "on validation accuracy, then loss), and that run is the \"student alone\" column, so both columns had the same number of steps. " +
       "\"The distilled student, before the fallback\" is the function-matching student whichever one the fallback kept. " +

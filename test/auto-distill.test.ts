@@ -128,11 +128,11 @@ test("tsdistill distill with the defaults prints the search and its choice, and 
   // A tsdistill model folder labels new feature vectors: function matching by default, no search, the fallback at its budget.
   const fm = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "2", "--out", join(dir, "fm"), "--json"]);
   assert.equal(fm.code, 0, fm.stderr);
-  assert.match(fm.stderr, /function matching: yes \(mixup batches labelled by the teacher as the student sees them, 2× the epochs, learning rate 0\.003 for both\)/);
-  assert.match(fm.stderr, /distilled with T=1 α=0 on mixup batches \(4 epochs\): val accuracy [\d.]+% \(loss [\d.]+\); student alone \(4 epochs\): val accuracy/);
-  const fmOut = JSON.parse(fm.stdout) as { autoDistill: { candidates: unknown[]; functionMatching: { used: boolean }; chosen: { mixup?: boolean } } };
+  assert.match(fm.stderr, /function matching: yes \(MUNGE batches labelled by the teacher as the student sees them, 2× the epochs, learning rate 0\.003 for both\)/);
+  assert.match(fm.stderr, /distilled with T=1 α=0 on MUNGE batches \(4 epochs\): val accuracy [\d.]+% \(loss [\d.]+\); student alone \(4 epochs\): val accuracy/);
+  const fmOut = JSON.parse(fm.stdout) as { autoDistill: { candidates: unknown[]; functionMatching: { used: boolean }; chosen: { matching?: string } } };
   assert.equal(fmOut.autoDistill.functionMatching.used, true);
-  assert.equal(fmOut.autoDistill.chosen.mixup, true);
+  assert.equal(fmOut.autoDistill.chosen.matching, "munge", "a CSV: MUNGE rows, not mixup blends");
   assert.deepEqual(fmOut.autoDistill.candidates, []);
   // Turned off: the cached-logit search over T × α.
   const d = await runCli(["distill", "--teacher", join(dir, "teacher", "model"), "--student", "mlp:4", ...data, "--epochs", "4", "--function-matching", "off", "--out", join(dir, "student"), "--json"]);

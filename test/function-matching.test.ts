@@ -120,13 +120,13 @@ test("autoDistill with a teacher that labels new inputs: function matching at T=
   try {
     assert.equal(a.report.functionMatching.used, true);
     assert.deepEqual(a.report.candidates, []);
-    assert.deepEqual(a.report.chosen, { temperature: 1, alpha: 0, mixup: true });
+    assert.deepEqual(a.report.chosen, { temperature: 1, alpha: 0, matching: "munge" });
     assert.equal(a.report.distilled.epochs, 2 * FM_EPOCH_FACTOR);
     assert.equal(a.report.alone?.epochs, 2 * FM_EPOCH_FACTOR, "the fallback gets the same budget");
     assert.deepEqual(a.report, b.report, "same seed, same numbers");
     const lines = formatAutoDistillReport(a.report).join("\n");
-    assert.match(lines, /^function matching: yes \(mixup batches labelled by the teacher as the student sees them, 2× the epochs, learning rate 0\.003 for both\)/);
-    assert.match(lines, /distilled with T=1 α=0 on mixup batches \(4 epochs\): val accuracy/);
+    assert.match(lines, /^function matching: yes \(MUNGE batches labelled by the teacher as the student sees them, 2× the epochs, learning rate 0\.003 for both\)/);
+    assert.match(lines, /distilled with T=1 α=0 on MUNGE batches \(4 epochs\): val accuracy/);
     // A learning rate the user gave is kept (the CLI passes null for --lr).
     const given = await autoDistill({ teacherLogits, teacher, data, validation, makeStudent: () => new SequentialModel(config, 1), temperature: "auto", alpha: "auto", epochs: 1, batchSize: 16, seed: 1, optimizer: { kind: "adam", lr: 0.02 }, functionMatchingLr: null });
     given.student.dispose();

@@ -1,5 +1,6 @@
 import type { InMemoryDataset } from "../data/dataset.js";
-import { mixupBatches } from "../data/augment.js";
+import { mixupBatches, type Augment } from "../data/augment.js";
+import { mungeBatches } from "../data/munge.js";
 import { asUnlabeled, concatDatasets } from "../data/transfer.js";
 import { runTeacher } from "../teachers/teacher-run.js";
 import { classificationMetrics } from "../eval/classification.js";
@@ -14,8 +15,8 @@ import type { FitResult } from "./fit.js";
 export interface KdSetting {
   temperature: number;
   alpha: number;
-  /** Function matching: mixup batches that the teacher labels as the student sees them (absent: the cached logits). */
-  mixup?: boolean;
+  /** Function matching on batches changed this way, labelled by the teacher as the student sees them (absent: the cached logits). */
+  matching?: MatchingAugmentation;
 }
 
 /**
@@ -28,7 +29,7 @@ export const AUTO_ALPHAS = [0.1, 0.5] as const;
 
 /**
  * Function matching (Beyer et al. 2022, "a good teacher is patient and consistent"): the student matches the
- * teacher's outputs on mixup batches that the teacher labels as the student sees them, for FM_EPOCH_FACTOR × the
+ * teacher's outputs on augmented batches (mixup or MUNGE) that the teacher labels as the student sees them, for FM_EPOCH_FACTOR × the
  * epochs. With "auto", T = 1 and α = 0 (pure matching): on the labels' own rows the teacher's soft labels carry little
  * beyond the hard labels, on the mixed points in between they carry its function (docs/RESULTS.md, "Defaults").
  */
@@ -40,6 +41,21 @@ export const FM_EPOCH_FACTOR = 2;
  * was still improving at the end of the run on small sets (docs/RESULTS.md, "Defaults").
  */
 export const FM_LR = 0.003;
+
+/**
+ * How function matching changes each batch: mixup for images; MUNGE (Bucilă et al. 2006) for flat feature vectors
+ * (tables, hashed text), whose blends of two distant rows fall off the data, while MUNGE's rows stay near it (in
+ * bench/defaults.ts it beat mixup before the fallback on 5 of the 6 flat sets: docs/RESULTS.md, "Defaults").
+ */
+export type MatchingAugmentation = "mixup" | "munge";
+
+export function matchingAugmentationFor(data: InMemoryDataset): MatchingAugmentation {
+  return data.sampleShape.length === 3 ? "mixup" : "munge";
+}
+
+function matchingAugment(kind: MatchingAugmentation, transfer: InMemoryDataset): Augment {
+  return kind === "mixup" ? mixupBatches() : mungeBatches(transfer.x, transfer.size, transfer.sampleSize);
+}
 
 /** "auto": function matching when the teacher can label new feature vectors (onlineTeacherProblem), else the cached-logit search. */
 export type FunctionMatchingMode = "auto" | "on" | "off";
@@ -58,7 +74,7 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
   searchEpochs?: number;
   /** One checkpoint per training phase (search candidates, distilled, alone), so --resume continues any of them. */
   checkpointFor?: (phase: string) => FitCheckpoint | undefined;
-  /** The teacher itself, for function matching (it labels each mixup batch); without it only teacherLogits are used. */
+  /** The teacher itself, for function matching (it labels each augmented batch); without it only teacherLogits are used. */
   teacher?: Teacher;
   /** Default "auto"; "on" fails when the teacher cannot label new inputs. */
   functionMatching?: FunctionMatchingMode;
@@ -96,7 +112,7 @@ export interface AutoDistillReport {
   /** What was asked for ("auto" or the number given). */
   requested: { temperature: number | "auto"; alpha: number | "auto"; functionMatching: FunctionMatchingMode };
   /**
-   * Whether the distillation matched the teacher on mixup batches (function matching) and why, or why not
+   * Whether the distillation matched the teacher on augmented batches (function matching: mixup or MUNGE) and why, or why not
    * (e.g. "teacher x runs asynchronously": then the cached-logit search ran instead).
    */
   functionMatching: { used: boolean; reason: string };
@@ -125,10 +141,10 @@ export interface AutoDistillResult {
  * The grid for the "auto" parts; a number given by the user is kept fixed. Regression has no temperature. With
  * function matching "auto" is one setting (FM_TEMPERATURE, FM_ALPHA), so there is no search.
  */
-export function searchGrid(temperature: number | "auto", alpha: number | "auto", regression: boolean, functionMatching = false): KdSetting[] {
-  const ts = regression ? [1] : temperature !== "auto" ? [temperature] : functionMatching ? [FM_TEMPERATURE] : [...AUTO_TEMPERATURES];
-  const as = alpha !== "auto" ? [alpha] : functionMatching ? [FM_ALPHA] : [...AUTO_ALPHAS];
-  return ts.flatMap((t) => as.map((a) => ({ temperature: t, alpha: a, ...(functionMatching ? { mixup: true } : {}) })));
+export function searchGrid(temperature: number | "auto", alpha: number | "auto", regression: boolean, matching?: MatchingAugmentation): KdSetting[] {
+  const ts = regression ? [1] : temperature !== "auto" ? [temperature] : matching ? [FM_TEMPERATURE] : [...AUTO_TEMPERATURES];
+  const as = alpha !== "auto" ? [alpha] : matching ? [FM_ALPHA] : [...AUTO_ALPHAS];
+  return ts.flatMap((t) => as.map((a) => ({ temperature: t, alpha: a, ...(matching ? { matching } : {}) })));
 }
 
 /**
@@ -137,11 +153,11 @@ export function searchGrid(temperature: number | "auto", alpha: number | "auto",
  */
 export function functionMatchingPlan(mode: FunctionMatchingMode, teacher: Teacher | undefined, settingsGiven = false): { used: boolean; reason: string } {
   if (mode === "off") return { used: false, reason: "turned off (--function-matching off)" };
-  if (mode === "auto" && settingsGiven) return { used: false, reason: "T and α given: one plain distillation (--function-matching on matches on mixup batches with them)" };
+  if (mode === "auto" && settingsGiven) return { used: false, reason: "T and α given: one plain distillation (--function-matching on matches on augmented batches with them)" };
   const problem = onlineTeacherProblem(teacher);
   if (problem && mode === "on") throw new TsdistillError(`function matching needs a teacher that labels new feature vectors, but ${problem}`);
   if (problem) return { used: false, reason: `unavailable: ${problem}; distilled from its outputs over the transfer set` };
-  return { used: true, reason: `mixup batches labelled by the teacher as the student sees them, ${FM_EPOCH_FACTOR}× the epochs` };
+  return { used: true, reason: `batches labelled by the teacher as the student sees them, ${FM_EPOCH_FACTOR}× the epochs` };
 }
 
 export function scoreOf(fit: FitResult): ValidationScore {
@@ -185,7 +201,7 @@ async function teacherValidationAccuracy(teacher: Teacher | undefined, validatio
 
 /**
  * Distillation with defaults that do not lose. When the teacher can label new feature vectors (and function matching
- * is not "off"), the student matches it on mixup batches for FM_EPOCH_FACTOR × the epochs (T = 1, α = 0 when
+ * is not "off"), the student matches it on augmented batches (matchingAugmentationFor) for FM_EPOCH_FACTOR × the epochs (T = 1, α = 0 when
  * "auto"). Otherwise, for T and/or α "auto", a short run of each grid setting on the cached logits, scored on the
  * validation split, picks the setting of the full run. With any "auto", the same student is also trained on the
  * labels alone with the full budget, and returned instead when the distilled one is worse on validation. With both
@@ -198,11 +214,13 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
   const fm = { ...functionMatchingPlan(functionMatching, teacher, !auto) };
-  const grid = searchGrid(temperature, alpha, regression, fm.used);
+  const matching = fm.used ? matchingAugmentationFor(transfer) : undefined;
+  if (matching) fm.reason = `${matching === "mixup" ? "mixup" : "MUNGE"} ${fm.reason}`;
+  const grid = searchGrid(temperature, alpha, regression, matching);
   const candidates: CandidateReport[] = [];
   const epochs = fitOptions.epochs;
   const shortEpochs = searchEpochs ?? Math.max(1, Math.round(epochs / 4));
-  // Function matching: the teacher labels each mixup batch (no cached logits), for FM_EPOCH_FACTOR × the epochs at
+  // Function matching: the teacher labels each augmented batch (no cached logits), for FM_EPOCH_FACTOR × the epochs at
   // functionMatchingLr; its fallback trains with the same budget and optimiser.
   const adam = (fitOptions.optimizer?.kind ?? "adam") === "adam";
   const fmOptimizer = fm.used && functionMatchingLr !== null && adam ? { ...(fitOptions.optimizer ?? { kind: "adam" as const }), lr: functionMatchingLr } : fitOptions.optimizer;
@@ -213,8 +231,8 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const stepsPerEpoch = (n: number) => Math.max(1, Math.ceil(n / batchSize));
   const overTransfer = (epochsOverData: number) => (transfer === data ? epochsOverData : Math.max(1, Math.round((epochsOverData * stepsPerEpoch(data.size)) / stepsPerEpoch(transfer.size))));
   const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> & { aloneEpochs: number } =>
-    s.mixup
-      ? { teacher, augment: mixupBatches(), epochs: overTransfer(n * FM_EPOCH_FACTOR), aloneEpochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer }
+    s.matching
+      ? { teacher, augment: matchingAugment(s.matching, transfer), epochs: overTransfer(n * FM_EPOCH_FACTOR), aloneEpochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer }
       : { teacherLogits, epochs: overTransfer(n), aloneEpochs: n, optimizer: fitOptions.optimizer };
   if (grid.length > 1) {
     for (const s of grid) {
@@ -229,7 +247,7 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
     }
   }
   const best = candidates.length ? bestCandidate(candidates) : grid[0];
-  const chosen: KdSetting = { temperature: best.temperature, alpha: best.alpha, ...(best.mixup ? { mixup: true } : {}) };
+  const chosen: KdSetting = { temperature: best.temperature, alpha: best.alpha, ...(best.matching ? { matching: best.matching } : {}) };
   const distilledStudent = makeStudent();
   let aloneStudent: TrainableModel | null = null;
   try {
@@ -275,7 +293,7 @@ export function formatAutoDistillReport(r: AutoDistillReport): string[] {
   if (r.candidates.length) {
     lines.push(`search (${regression ? "" : `T ${r.requested.temperature}, `}α ${r.requested.alpha}; ${r.candidates[0].epochs} epoch(s) each): ` + r.candidates.map((c) => `${setting(c)} ${v(c)}`).join("; "));
   }
-  lines.push(`distilled with ${setting(r.chosen)}${r.chosen.mixup ? " on mixup batches" : ""} (${r.distilled.epochs} epochs): ${v(r.distilled)}` + (r.alone ? `; student alone (${r.alone.epochs} epochs): ${v(r.alone)}` : ""));
+  lines.push(`distilled with ${setting(r.chosen)}${r.chosen.matching ? ` on ${r.chosen.matching === "mixup" ? "mixup" : "MUNGE"} batches` : ""} (${r.distilled.epochs} epochs): ${v(r.distilled)}` + (r.alone ? `; student alone (${r.alone.epochs} epochs): ${v(r.alone)}` : ""));
   const pc = (x: number) => `${(x * 100).toFixed(2)}%`;
   const teacherNoBetter = r.teacherValAccuracy !== null && r.alone?.valAccuracy != null && r.teacherValAccuracy <= r.alone.valAccuracy;
   if (r.alone) {
