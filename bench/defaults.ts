@@ -230,7 +230,7 @@ function writeSection(body: string, skipped: string[], minutes: number, backend:
     "",
     "Per data set, the same small student distilled with `tsdistill distill`'s defaults and trained on the labels alone. " +
       "The teacher here reads the student's features, so the defaults do function matching: batches changed on the fly that " +
-      "the teacher labels as the student sees them (the image sets: mixup, λ in [0.5, 1]; the tables and the spam text: MUNGE, each attribute " +
+      "the teacher labels as the student sees them (MUNGE: each attribute " +
       "with probability 0.5 taken from around the row's nearest neighbour), T = 1, α = 0, for twice the CLI's default epochs at learning rate 0.003; the same student is " +
       "also trained on the labels alone with that same budget and learning rate (distill's fallback: kept instead when it beats the distilled one " +
       "on validation accuracy, then loss), and that run is the \"student alone\" column, so both columns had the same number of steps. " +

@@ -4,8 +4,11 @@ import { useBackend } from "../src/engine/backend.js";
 import type { Batch } from "../src/data/dataset.js";
 import { discreteColumns, mungeBatches, nearestNeighbours } from "../src/data/munge.js";
 import { Rng } from "../src/util/rng.js";
-import { InMemoryDataset } from "../src/data/dataset.js";
-import { matchingAugmentationFor } from "../src/train/auto-distill.js";
+import { SequentialModel } from "../src/students/model.js";
+import { modelConfigFromSpec } from "../src/students/spec.js";
+import { modelTeacher, TeacherLogitCache } from "../src/teachers/teacher.js";
+import { autoDistill, FM_AUGMENTATION, formatAutoDistillReport, type MatchingAugmentation } from "../src/train/auto-distill.js";
+import { separableBlobs } from "./helpers.js";
 
 const batchOfRows = (x: Float32Array, d: number, rows: number[]): Batch => ({
   x: Float32Array.from(rows.flatMap((r) => Array.from(x.subarray(r * d, r * d + d)))),
@@ -68,9 +71,22 @@ test("mungeBatches: swap 0 keeps the batch; swap 1 copies two-valued columns fro
   assert.throws(() => mungeBatches(x, 3, 2, { swap: 2 }), /swap must be in \[0, 1\]/);
 });
 
-test("function matching augments images with mixup and flat feature vectors (tables, hashed text) with MUNGE", () => {
-  const images = new InMemoryDataset("images", new Float32Array(2 * 4), Int32Array.from([0, 1]), [2, 2, 1], 2);
-  const table = new InMemoryDataset("table", new Float32Array(2 * 4), Int32Array.from([0, 1]), [4], 2);
-  assert.equal(matchingAugmentationFor(images), "mixup");
-  assert.equal(matchingAugmentationFor(table), "munge");
+test("autoDistill's function matching uses MUNGE by default and mixup when asked", async () => {
+  await useBackend("cpu");
+  const data = separableBlobs(60, 5);
+  const validation = separableBlobs(20, 6);
+  const teacher = modelTeacher(new SequentialModel(modelConfigFromSpec("mlp:8", { inputShape: [4], numClasses: 3 }), 3));
+  const teacherLogits = await TeacherLogitCache.compute(teacher, data);
+  const config = modelConfigFromSpec("mlp:4", { inputShape: [4], numClasses: 3 });
+  const run = (matchingAugmentation?: MatchingAugmentation) =>
+    autoDistill({ teacherLogits, teacher, data, validation, makeStudent: () => new SequentialModel(config, 1), temperature: "auto", alpha: "auto", epochs: 1, batchSize: 16, seed: 1, ...(matchingAugmentation ? { matchingAugmentation } : {}) });
+  for (const [asked, name] of [[undefined, "MUNGE"], ["mixup", "mixup"]] as const) {
+    const { student, report } = await run(asked);
+    student.dispose();
+    assert.equal(report.chosen.matching, asked ?? FM_AUGMENTATION);
+    const lines = formatAutoDistillReport(report).join("\n");
+    assert.match(lines, new RegExp(`^function matching: yes \\(${name} batches labelled by the teacher`));
+    assert.match(lines, new RegExp(`distilled with T=1 α=0 on ${name} batches`));
+  }
+  assert.equal(FM_AUGMENTATION, "munge");
 });

@@ -43,15 +43,12 @@ export const FM_EPOCH_FACTOR = 2;
 export const FM_LR = 0.003;
 
 /**
- * How function matching changes each batch: mixup for images; MUNGE (Bucilă et al. 2006) for flat feature vectors
- * (tables, hashed text), whose blends of two distant rows fall off the data, while MUNGE's rows stay near it (in
- * bench/defaults.ts it beat mixup before the fallback on 5 of the 6 flat sets: docs/RESULTS.md, "Defaults").
+ * How function matching changes each batch. Default MUNGE (Bucilă et al. 2006): new rows near the data, where a
+ * mixup blend of two distant rows falls between them (in bench/defaults.ts MUNGE beat mixup before the fallback on
+ * 8 of the 10 sets, tables, text and images: docs/RESULTS.md, "Defaults").
  */
 export type MatchingAugmentation = "mixup" | "munge";
-
-export function matchingAugmentationFor(data: InMemoryDataset): MatchingAugmentation {
-  return data.sampleShape.length === 3 ? "mixup" : "munge";
-}
+export const FM_AUGMENTATION: MatchingAugmentation = "munge";
 
 function matchingAugment(kind: MatchingAugmentation, transfer: InMemoryDataset): Augment {
   return kind === "mixup" ? mixupBatches() : mungeBatches(transfer.x, transfer.size, transfer.sampleSize);
@@ -78,6 +75,8 @@ export interface AutoDistillOptions extends Omit<DistillOptions, "student" | "te
   teacher?: Teacher;
   /** Default "auto"; "on" fails when the teacher cannot label new inputs. */
   functionMatching?: FunctionMatchingMode;
+  /** How function matching changes each batch (default FM_AUGMENTATION, MUNGE). */
+  matchingAugmentation?: MatchingAugmentation;
   /**
    * The learning rate of the function-matching run and of its fallback (default FM_LR, with Adam); null keeps the
    * optimiser's (the CLI passes null when --lr or --optimizer was given).
@@ -201,20 +200,20 @@ async function teacherValidationAccuracy(teacher: Teacher | undefined, validatio
 
 /**
  * Distillation with defaults that do not lose. When the teacher can label new feature vectors (and function matching
- * is not "off"), the student matches it on augmented batches (matchingAugmentationFor) for FM_EPOCH_FACTOR × the epochs (T = 1, α = 0 when
+ * is not "off"), the student matches it on augmented batches (MUNGE by default) for FM_EPOCH_FACTOR × the epochs (T = 1, α = 0 when
  * "auto"). Otherwise, for T and/or α "auto", a short run of each grid setting on the cached logits, scored on the
  * validation split, picks the setting of the full run. With any "auto", the same student is also trained on the
  * labels alone with the full budget, and returned instead when the distilled one is worse on validation. With both
  * numbers given and no function matching it is a plain distill(). Deterministic for a given seed and backend.
  */
 export async function autoDistill(options: AutoDistillOptions): Promise<AutoDistillResult> {
-  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", functionMatchingLr = FM_LR, inspect, data, validation, unlabeled, distillWith = distill, ...fitOptions } = options;
+  const { makeStudent, temperature, alpha, searchEpochs, checkpointFor, teacherLogits, teacher, functionMatching = "auto", matchingAugmentation = FM_AUGMENTATION, functionMatchingLr = FM_LR, inspect, data, validation, unlabeled, distillWith = distill, ...fitOptions } = options;
   // The distilled students' transfer set: the labelled rows first (their indices into teacherLogits stay), then the unlabeled.
   const transfer = unlabeled && unlabeled.size > 0 ? concatDatasets([data, asUnlabeled(unlabeled)], `${data.name}+unlabeled`) : data;
   const regression = data.task === "regression";
   const auto = alpha === "auto" || (!regression && temperature === "auto");
   const fm = { ...functionMatchingPlan(functionMatching, teacher, !auto) };
-  const matching = fm.used ? matchingAugmentationFor(transfer) : undefined;
+  const matching = fm.used ? matchingAugmentation : undefined;
   if (matching) fm.reason = `${matching === "mixup" ? "mixup" : "MUNGE"} ${fm.reason}`;
   const grid = searchGrid(temperature, alpha, regression, matching);
   const candidates: CandidateReport[] = [];

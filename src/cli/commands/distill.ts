@@ -63,10 +63,9 @@ whose outputs do not fit the data's task or class count is refused before anythi
   --function-matching auto|on|off
                          default auto: when T or α is auto and the teacher can label new feature vectors (a tsdistill model folder, a
                          TF.js model on the student's features; not ONNX, function, api or --teacher-cache
-                         teachers), the student matches it on augmented batches that the teacher labels as the
-                         student sees them: images with mixup (x' = λx_i + (1−λ)x_j, λ in [0.5, 1]), tables and
-                         text features with MUNGE (each attribute, with probability 0.5, taken from around the
-                         row's nearest neighbour: Bucilă et al. 2006), for ${FM_EPOCH_FACTOR}× the epochs at learning rate ${FM_LR}
+                         teachers), the student matches it on MUNGE batches (Bucilă et al. 2006: each attribute,
+                         with probability 0.5, taken from around the row's nearest neighbour) that the teacher
+                         labels as the student sees them, for ${FM_EPOCH_FACTOR}× the epochs at learning rate ${FM_LR}
                          (unless --lr/--optimizer is given), with T = 1 and α = 0 for "auto" (Beyer et al. 2022: a
                          patient and consistent teacher); the search above then does not run; the student-alone
                          fallback does, with the same epochs and learning rate. The run prints whether it was used
