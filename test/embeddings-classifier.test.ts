@@ -82,6 +82,14 @@ test("classifierFromStatic + distillClassifier: the start predicts as the fitted
   assert.ok(accuracyOf(argmaxRows(after, 30, 3), Int32Array.from(unlabeled, (t) => t.label)) >= 0.9, "agrees with the teacher on the unlabeled texts");
   await assert.rejects(distillClassifier(student, tok, texts, teacherLogits.subarray(0, 36), Int32Array.from(labels, () => 5), { epochs: 1 }), /label 5; expected −1 \(unlabeled\) or a class in \[0, 3\)/);
   await assert.rejects(distillClassifier(student, tok, texts, teacherLogits.subarray(0, 30), labels, { epochs: 1 }), /30 teacher logits; expected 12 texts × 3 classes/);
+  // freeze: the table stays as it was, only the head trains; freezing everything is refused.
+  const tableBefore = Float32Array.from(student.table.tensor.dataSync() as Float32Array);
+  const kernelBefore = Float32Array.from(student.kernel!.tensor.dataSync() as Float32Array);
+  const f = await distillClassifier(student, tok, all.map((t) => t.text), teacherLogits, allLabels, { epochs: 2, batchSize: 8, seed: 1, freeze: [student.table.tensor] });
+  assert.equal(f.losses.length, 2);
+  assert.deepEqual(Float32Array.from(student.table.tensor.dataSync() as Float32Array), tableBefore);
+  assert.notDeepEqual(Float32Array.from(student.kernel!.tensor.dataSync() as Float32Array), kernelBefore);
+  await assert.rejects(distillClassifier(student, tok, texts, teacherLogits.subarray(0, 36), labels, { epochs: 1, freeze: student.params }), /every variable of the student is frozen/);
   table.dispose();
   student.dispose();
 });

@@ -36,6 +36,8 @@ export interface ClassifierDistillOptions {
   label?: string;
   /** Stops before the next batch; the call then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Variables of the student kept as they are (e.g. a bag model's table: only its head trains). */
+  freeze?: readonly tf.Variable[];
 }
 
 export interface ClassifierDistillResult {
@@ -75,7 +77,9 @@ export async function distillClassifier(
   const seed = opts.seed ?? 42;
   const optimizer = createOptimizer(OptimizerConfig.parse({ kind: "adam", lr: 3e-3, ...opts.optimizer }));
   const schedule = opts.schedule ?? { kind: "cosine", minFactor: 0, warmupEpochs: 0 };
-  const params = student.params;
+  const frozen = new Set(opts.freeze ?? []);
+  const params = student.params.filter((p) => !frozen.has(p));
+  if (params.length === 0) throw new TsdistillError("distillClassifier: every variable of the student is frozen; nothing to train");
   const { ids, lengths } = encodeSequences(texts, tokenizer, { ctx, addBos: false, addEos: false });
   const losses: number[] = [];
   const start = performance.now();
