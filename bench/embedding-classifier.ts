@@ -5,14 +5,14 @@
 //   K=4 nice -n 10 node --import tsx bench/embedding-classifier.ts TABLE_DIR VARIANT...
 // VARIANT: name=key:value,… with keys transfer (all | ontopic | labelled: the training quotes only; +aug adds the
 // augmented copies, e.g. ontopic+aug), hard (α), T, epochs, lr, conf (keep unlabeled rows whose teacher max-prob ≥
-// conf), freeze (1: the table is frozen, only the head trains), fixedOnly (1: the fixed split alone).
+// conf), freeze (1: the table is frozen, only the head trains), balance (1: classBalancedWeights on the soft term), fixedOnly (1: the fixed split alone).
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { useBackend } from "../src/engine/backend.js";
 import { augmentTexts } from "../src/data/text-augment.js";
-import { classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
+import { classBalancedWeights, classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
 import { bagEmbedder, loadEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, pickRows } from "../src/eval/embedding-metrics.js";
 import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
@@ -25,7 +25,7 @@ const [tableDir, ...variantArgs] = process.argv.slice(2);
 const variants = variantArgs.map((a) => {
   const [name, spec = ""] = a.split("=");
   const kv = Object.fromEntries(spec.split(",").filter(Boolean).map((p) => p.split(":")));
-  return { name, transfer: kv.transfer ?? "all+aug", hard: Number(kv.hard ?? 0.5), T: Number(kv.T ?? 2), epochs: Number(kv.epochs ?? 8), lr: Number(kv.lr ?? 0.003), conf: Number(kv.conf ?? 0), freeze: kv.freeze === "1", fixedOnly: kv.fixedOnly === "1" };
+  return { name, transfer: kv.transfer ?? "all+aug", hard: Number(kv.hard ?? 0.5), T: Number(kv.T ?? 2), epochs: Number(kv.epochs ?? 8), lr: Number(kv.lr ?? 0.003), conf: Number(kv.conf ?? 0), freeze: kv.freeze === "1", balance: kv.balance === "1", fixedOnly: kv.fixedOnly === "1" };
 });
 const MAX_TOKENS = 128;
 await useBackend("wasm"); // as `tsdistill run` trains the recipe's students
@@ -84,7 +84,7 @@ for (const seed of seeds) {
     const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { epochs: 100, lr: 0.01, l2 } }, 0);
     st.model.dispose();
     const t0 = performance.now();
-    await distillClassifier(model, st.tokenizer, texts, Float32Array.from(logits), Int32Array.from(labels), { epochs: v.epochs, optimizer: { lr: v.lr }, temperature: v.T, hardWeight: v.hard, ctx: MAX_TOKENS, seed: 0, ...(v.freeze ? { freeze: [model.table.tensor] } : {}) });
+    await distillClassifier(model, st.tokenizer, texts, Float32Array.from(logits), Int32Array.from(labels), { epochs: v.epochs, optimizer: { lr: v.lr }, temperature: v.T, hardWeight: v.hard, ctx: MAX_TOKENS, seed: 0, ...(v.freeze ? { freeze: [model.table.tensor] } : {}), ...(v.balance ? { weights: classBalancedWeights(Float32Array.from(logits), Int32Array.from(labels), C) } : {}) });
     const acc = accuracyOf(argmaxRows(bagEmbedder(model, st.tokenizer).embed(testTexts), testTexts.length, C), yTest);
     model.dispose();
     (results.get(v.name) ?? results.set(v.name, []).get(v.name)!).push(acc);
