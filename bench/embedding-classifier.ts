@@ -96,4 +96,4 @@ for (const [name, accs] of results) {
   const m = others.length ? others.reduce((a, b) => a + b, 0) / others.length : NaN;
   console.log(`${name.padEnd(28)} fixed ${pct(accs[0])}  other splits ${others.length ? pct(m) : "–"} [${others.map(pct).join(" ")}]`);
 }
-await teacher?.close();
+await (teacher as EmbeddingTeacher | null)?.close(); // assigned inside vectors()
