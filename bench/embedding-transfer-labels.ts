@@ -3,7 +3,9 @@
 // accuracy on the on-topic unlabeled quotes (their true category is known from the fortune files; the recipe never
 // uses it), and (2) probe-style heads (logistic regression, L2 by 3-fold CV, on a student table's frozen vectors)
 // trained on (a) the training quotes' labels, (b) those plus the on-topic unlabeled quotes with the teacher's argmax
-// labels, (c) the same quotes with their true labels (an oracle: what more labelled quotes would give).
+// labels, (c) the same quotes with their true labels (an oracle: what more labelled quotes would give), (d) as (c)
+// but at most as many quotes per class as the rarest class present among them has (a class-balanced addition), (e)
+// as (b) capped the same way per teacher class.
 //   K=4 nice -n 10 node --import tsx bench/embedding-transfer-labels.ts TABLE_DIR
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -39,7 +41,15 @@ const w = e.dim;
 const pct = (x: number) => (100 * x).toFixed(1);
 const fit = (x: Float32Array, y: Int32Array, d: number) => fitLinearClassifier({ x, y }, C, { epochs: 100, lr: 0.01, l2: chooseProbeL2({ x, y }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2, seed: 0 });
 const cat = (a: Float32Array, b: Float32Array) => { const o = new Float32Array(a.length + b.length); o.set(a); o.set(b, a.length); return o; };
-const cols: Record<string, number[]> = { "teacher on test": [], "teacher on on-topic unlabeled": [], "(a) labels": [], "(b) + teacher labels": [], "(c) + true labels": [] };
+const cols: Record<string, number[]> = { "teacher on test": [], "teacher on on-topic unlabeled": [], "(a) labels": [], "(b) + teacher labels": [], "(c) + true labels": [], "(d) + true labels, balanced": [], "(e) + teacher labels, balanced": [] };
+/** Indices of rows, at most `cap` per class of y (in order), cap = the smallest non-zero class count. */
+function balanced(y: Int32Array): number[] {
+  const count = new Array<number>(C).fill(0);
+  for (const v of y) count[v]++;
+  const cap = Math.min(...count.filter((c) => c > 0));
+  const taken = new Array<number>(C).fill(0);
+  return Array.from(y.keys()).filter((i) => taken[y[i]]++ < cap);
+}
 for (const seed of [0, ...Array.from({ length: K }, (_, k) => 100 + k)]) {
   const s = stratifiedSplit(L.labels, 0.2, seed);
   const yTr = Int32Array.from(s.train, (i) => L.labels[i]);
@@ -54,6 +64,10 @@ for (const seed of [0, ...Array.from({ length: K }, (_, k) => 100 + k)]) {
   cols["(a) labels"].push(accuracyOf(fit(xTr, yTr, w).predict(xTe, s.test.length), yTe));
   cols["(b) + teacher labels"].push(accuracyOf(fit(cat(xTr, sOn), cat32(yTr, tPredOn), w).predict(xTe, s.test.length), yTe));
   cols["(c) + true labels"].push(accuracyOf(fit(cat(xTr, sOn), cat32(yTr, yOn), w).predict(xTe, s.test.length), yTe));
+  for (const [k, y] of [["(d) + true labels, balanced", yOn], ["(e) + teacher labels, balanced", tPredOn]] as const) {
+    const keep = balanced(y);
+    cols[k].push(accuracyOf(fit(cat(xTr, pickRows(sOn, w, keep)), cat32(yTr, Int32Array.from(keep, (i) => y[i])), w).predict(xTe, s.test.length), yTe));
+  }
   console.log(`split ${seed}: ${Object.entries(cols).map(([k, v]) => `${k} ${pct(v[v.length - 1])}`).join(", ")}`);
 }
 for (const [k, v] of Object.entries(cols)) {
