@@ -3,7 +3,8 @@
 // augmented copies are re-drawn from them, and each variant starts from the same table (a folder, e.g. a run's
 // static-128-refined; refined on the fixed split's training quotes: their teacher vectors, never their labels).
 //   K=4 nice -n 10 node --import tsx bench/embedding-classifier.ts TABLE_DIR VARIANT...
-// VARIANT: name=key:value,… with keys transfer (all | ontopic | labelled: the training quotes only; +aug adds the
+// VARIANT: name=key:value,… with keys transfer (all | ontopic | ontopicbal: on-topic, at most the rarest teacher
+// class's count per teacher class | labelled: the training quotes only; +aug adds the
 // augmented copies, e.g. ontopic+aug), hard (α), T, epochs, lr, conf (keep unlabeled rows whose teacher max-prob ≥
 // conf), freeze (1: the table is frozen, only the head trains), balance (1: classBalancedWeights on the soft term), fixedOnly (1: the fixed split alone).
 import { createHash } from "node:crypto";
@@ -79,6 +80,15 @@ for (const seed of seeds) {
     const add = (t: string[], l: Float32Array, keep: (i: number) => boolean) => t.forEach((x, i) => { if (!keep(i)) return; texts.push(x); for (let c = 0; c < C; c++) logits.push(l[i * C + c]); labels.push(-1); });
     const [pool, aug] = v.transfer.split("+");
     if (pool === "all" || pool === "ontopic") add(data.unlabeled, lU, (i) => (pool === "all" || i < onTopic) && maxProb(lU, i) >= v.conf);
+    if (pool === "ontopicbal") {
+      // On-topic quotes, at most as many per teacher class (argmax) as the rarest class present among them has.
+      const cls = Array.from({ length: onTopic }, (_, i) => { let b = 0; for (let c = 1; c < C; c++) if (lU[i * C + c] > lU[i * C + b]) b = c; return b; });
+      const count = new Array<number>(C).fill(0);
+      for (const c of cls) count[c]++;
+      const cap = Math.min(...count.filter((c) => c > 0));
+      const taken = new Array<number>(C).fill(0);
+      add(data.unlabeled, lU, (i) => i < onTopic && taken[cls[i]]++ < cap);
+    }
     if (aug === "aug") add(augmented, lA, () => true);
     const st = loadEmbeddingModel(tableDir);
     const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { epochs: 100, lr: 0.01, l2 } }, 0);
