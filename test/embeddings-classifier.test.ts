@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { useBackend } from "../src/engine/backend.js";
 import { bagEmbedder, BagOfEmbeddingsModel } from "../src/embeddings/embedding-model.js";
-import { classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
+import { classBalancedWeights, classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
 import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, PROBE_L2_GRID } from "../src/eval/embedding-metrics.js";
 import { trainBpe } from "../src/tokenizers/bpe-train.js";
 import { Rng } from "../src/util/rng.js";
@@ -82,6 +82,41 @@ test("classifierFromStatic + distillClassifier: the start predicts as the fitted
   assert.ok(accuracyOf(argmaxRows(after, 30, 3), Int32Array.from(unlabeled, (t) => t.label)) >= 0.9, "agrees with the teacher on the unlabeled texts");
   await assert.rejects(distillClassifier(student, tok, texts, teacherLogits.subarray(0, 36), Int32Array.from(labels, () => 5), { epochs: 1 }), /label 5; expected −1 \(unlabeled\) or a class in \[0, 3\)/);
   await assert.rejects(distillClassifier(student, tok, texts, teacherLogits.subarray(0, 30), labels, { epochs: 1 }), /30 teacher logits; expected 12 texts × 3 classes/);
+  // freeze: the table stays as it was, only the head trains; freezing everything is refused.
+  const tableBefore = Float32Array.from(student.table.tensor.dataSync() as Float32Array);
+  const kernelBefore = Float32Array.from(student.kernel!.tensor.dataSync() as Float32Array);
+  const f = await distillClassifier(student, tok, all.map((t) => t.text), teacherLogits, allLabels, { epochs: 2, batchSize: 8, seed: 1, freeze: [student.table.tensor] });
+  assert.equal(f.losses.length, 2);
+  assert.deepEqual(Float32Array.from(student.table.tensor.dataSync() as Float32Array), tableBefore);
+  assert.notDeepEqual(Float32Array.from(student.kernel!.tensor.dataSync() as Float32Array), kernelBefore);
+  await assert.rejects(distillClassifier(student, tok, texts, teacherLogits.subarray(0, 36), labels, { epochs: 1, freeze: student.params }), /every variable of the student is frozen/);
   table.dispose();
   student.dispose();
+});
+
+test("classBalancedWeights: each class (label, else the teacher's argmax) gets the same total weight; the mean is 1", () => {
+  // 5 texts: labelled 0, 0; unlabeled whose teacher argmax is 0, 1, 1 → class 0 has 3 texts, class 1 has 2.
+  const logits = Float32Array.from([0, 0, 0, 0, 3, 1, 0, 2, 1, 5]);
+  const w = classBalancedWeights(logits, Int32Array.from([0, 0, -1, -1, -1]), 2);
+  assertAllClose(w, Float32Array.from([5 / 6, 5 / 6, 5 / 6, 5 / 4, 5 / 4]), { atol: 1e-6, what: "weights" });
+  assert.ok(Math.abs(w.reduce((a, b) => a + b, 0) / 5 - 1) < 1e-6);
+  assert.throws(() => classBalancedWeights(logits, Int32Array.from([0, 0]), 2), /10 logits; expected 2 texts × 2 classes/);
+});
+
+test("distillClassifier weights: zero weight on a text removes its soft term; weights of 1 are the unweighted loss", async () => {
+  await useBackend("cpu");
+  const tok = trainBpe(["red apple", "green leaf", "blue sky", "red rose"], { vocabSize: 280 });
+  const texts = ["red apple", "green leaf", "blue sky", "red rose"];
+  const teacher = Float32Array.from([3, 0, 0, 0, 3, 0, 0, 0, 3, 3, 0, 0]);
+  const labels = Int32Array.from([-1, -1, -1, -1]);
+  const make = () => new BagOfEmbeddingsModel({ kind: "bag", vocab: tok.vocabSize, width: 4, dim: 3, padId: tok.special.pad, normalize: false }, { seed: 4 });
+  const opts = { epochs: 1, batchSize: 4, seed: 2, hardWeight: 0 };
+  const [a, b, c] = [make(), make(), make()];
+  const plain = await distillClassifier(a, tok, texts, teacher, labels, opts);
+  const ones = await distillClassifier(b, tok, texts, teacher, labels, { ...opts, weights: new Float32Array(4).fill(1) });
+  assert.ok(Math.abs(plain.losses[0] - ones.losses[0]) < 1e-5, `${plain.losses[0]} vs ${ones.losses[0]}`);
+  const zero = await distillClassifier(c, tok, texts, teacher, labels, { ...opts, weights: new Float32Array(4) });
+  assert.equal(zero.losses[0], 0);
+  await assert.rejects(distillClassifier(c, tok, texts, teacher, labels, { ...opts, weights: Float32Array.from([1, -1, 1, 1]) }), /weights: expected 4 finite weights ≥ 0/);
+  for (const m of [a, b, c]) m.dispose();
 });

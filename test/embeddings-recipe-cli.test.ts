@@ -33,8 +33,8 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   assert.equal(q.data.perCategory, 150, "unmentioned fields keep the recipe's values");
   const full = parseEmbeddingRecipe(readYaml("recipes/use-embeddings.yaml"), "recipes/use-embeddings.yaml");
   checkEmbeddingRecipe(full, "recipes/use-embeddings.yaml");
-  assert.deepEqual(full.static.dims, [64, 128, 256]);
-  assert.deepEqual(full.static.words, { minCount: 2, max: 5000 });
+  assert.deepEqual(full.static.dims, [64, 96, 128, 256]);
+  assert.deepEqual(full.static.words, { minCount: 2, max: 3500 });
   assert.equal(full.probe.l2, "cv");
 });
 

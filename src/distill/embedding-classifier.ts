@@ -36,6 +36,14 @@ export interface ClassifierDistillOptions {
   label?: string;
   /** Stops before the next batch; the call then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Variables of the student kept as they are (e.g. a bag model's table: only its head trains). */
+  freeze?: readonly tf.Variable[];
+  /**
+   * A weight per text for the soft term (default 1 each): the batch's soft term is Σ_i w_i·KL_i / B. E.g.
+   * classBalancedWeights, so that a transfer set whose texts are mostly of a few classes does not shift the
+   * student's class prior.
+   */
+  weights?: Float32Array;
 }
 
 export interface ClassifierDistillResult {
@@ -70,12 +78,16 @@ export async function distillClassifier(
   const alpha = opts.hardWeight ?? 0.5;
   if (!(T > 0)) throw new TsdistillError(`distillClassifier: temperature: expected > 0, got ${T}`);
   if (!(alpha >= 0 && alpha <= 1)) throw new TsdistillError(`distillClassifier: hardWeight: expected 0 ≤ α ≤ 1, got ${alpha}`);
+  const weights = opts.weights;
+  if (weights && (weights.length !== n || weights.some((w) => !(w >= 0 && Number.isFinite(w))))) throw new TsdistillError(`distillClassifier: weights: expected ${n} finite weights ≥ 0 (one per text), got ${weights.length}`);
   const batchSize = Math.min(opts.batchSize ?? 64, n);
   const ctx = opts.ctx ?? 128;
   const seed = opts.seed ?? 42;
   const optimizer = createOptimizer(OptimizerConfig.parse({ kind: "adam", lr: 3e-3, ...opts.optimizer }));
   const schedule = opts.schedule ?? { kind: "cosine", minFactor: 0, warmupEpochs: 0 };
-  const params = student.params;
+  const frozen = new Set(opts.freeze ?? []);
+  const params = student.params.filter((p) => !frozen.has(p));
+  if (params.length === 0) throw new TsdistillError("distillClassifier: every variable of the student is frozen; nothing to train");
   const { ids, lengths } = encodeSequences(texts, tokenizer, { ctx, addBos: false, addEos: false });
   const losses: number[] = [];
   const start = performance.now();
@@ -95,7 +107,9 @@ export async function distillClassifier(
         const x = new Float32Array(rows.length * len);
         const t = new Float32Array(rows.length * C);
         const y = new Int32Array(rows.length);
+        const w = new Float32Array(rows.length).fill(1);
         rows.forEach((r, i) => {
+          if (weights) w[i] = weights[r];
           x.set(ids.subarray(r * ctx, r * ctx + len), i * len);
           t.set(teacherLogits.subarray(r * C, (r + 1) * C), i * C);
           y[i] = labels[r];
@@ -108,7 +122,8 @@ export async function distillClassifier(
           const anyLabelled = y.some((v) => v >= 0);
           const { value: l, grads } = tf.variableGrads(() => {
             const s = student.forward(xs, { training: true, rng: new Rng(seed, "classifier-dropout", epoch, b) }).logits;
-            const soft = tf.mul(softKl(s, teacher, T), (1 - alpha) * T * T);
+            const kl = weights ? tf.div(tf.sum(tf.mul(rowKl(s, teacher, T), tf.tensor1d(w))), rows.length) : softKl(s, teacher, T);
+            const soft = tf.mul(kl, (1 - alpha) * T * T);
             return (alpha > 0 && anyLabelled ? tf.add(soft, tf.mul(crossEntropy(s, ys), alpha)) : soft) as tf.Scalar;
           }, params);
           optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
@@ -129,6 +144,37 @@ export async function distillClassifier(
   let labelled = 0;
   for (const v of labels) if (v >= 0) labelled++;
   return { losses, seconds: (performance.now() - start) / 1000, labelled, unlabeled: n - labelled };
+}
+
+/** KL(softmax(t/T) ‖ softmax(s/T)) per row [B]. */
+function rowKl(student: tf.Tensor2D, teacher: tf.Tensor2D, T: number): tf.Tensor1D {
+  const logPt = tf.logSoftmax(tf.div(teacher, T));
+  const logPs = tf.logSoftmax(tf.div(student, T));
+  return tf.sum(tf.mul(tf.exp(logPt), tf.sub(logPt, logPs)), 1) as tf.Tensor1D;
+}
+
+/**
+ * Weights that give every class the same total weight: a text's class is its label where it has one (≥ 0), else
+ * the teacher's argmax; weight n / (C · count of its class), so the weights average 1. A transfer set drawn from
+ * unbalanced categories (fortunes: 1050 computers quotes, 147 sports) otherwise pulls the student's prior towards
+ * the big ones.
+ */
+export function classBalancedWeights(teacherLogits: Float32Array, labels: Int32Array, numClasses: number): Float32Array {
+  const n = labels.length;
+  if (teacherLogits.length !== n * numClasses) throw new TsdistillError(`classBalancedWeights: ${teacherLogits.length} logits; expected ${n} texts × ${numClasses} classes`);
+  const cls = new Int32Array(n);
+  const count = new Float64Array(numClasses);
+  for (let i = 0; i < n; i++) {
+    let c = labels[i];
+    if (c < 0) {
+      c = 0;
+      for (let k = 1; k < numClasses; k++) if (teacherLogits[i * numClasses + k] > teacherLogits[i * numClasses + c]) c = k;
+    }
+    cls[i] = c;
+    count[c]++;
+  }
+  const present = count.filter((c) => c > 0).length;
+  return Float32Array.from(cls, (c) => n / (present * count[c]));
 }
 
 /**
