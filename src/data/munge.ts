@@ -25,11 +25,12 @@ export function nearestNeighbours(x: Float32Array, n: number, d: number, block =
     for (let k = 0; k < d; k++) s += x[i * d + k] ** 2;
     norms[i] = s;
   }
-  const pool = tf.tidy(() => tf.gather(tf.tensor2d(x, [n, d]), candidates));
+  // The candidates as columns [d, m], so each block is a plain matMul (wasm's transposed matMul is far slower).
+  const pool = tf.tidy(() => tf.transpose(tf.gather(tf.tensor2d(x, [n, d]), candidates)));
   try {
     for (let start = 0; start < n; start += block) {
       const rows = Math.min(block, n - start);
-      const dots = tf.tidy(() => tf.matMul(tf.tensor2d(x.subarray(start * d, (start + rows) * d), [rows, d]), pool, false, true)).dataSync();
+      const dots = tf.tidy(() => tf.matMul(tf.tensor2d(x.subarray(start * d, (start + rows) * d), [rows, d]), pool)).dataSync();
       for (let r = 0; r < rows; r++) {
         const i = start + r;
         let best = -1;
