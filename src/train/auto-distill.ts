@@ -229,9 +229,12 @@ export async function autoDistill(options: AutoDistillOptions): Promise<AutoDist
   const batchSize = fitOptions.batchSize ?? 128;
   const stepsPerEpoch = (n: number) => Math.max(1, Math.ceil(n / batchSize));
   const overTransfer = (epochsOverData: number) => (transfer === data ? epochsOverData : Math.max(1, Math.round((epochsOverData * stepsPerEpoch(data.size)) / stepsPerEpoch(transfer.size))));
+  // Built once (MUNGE's neighbour search is quadratic in the rows) and shared by every run that matches.
+  let augment: Augment | undefined;
+  const augmentFor = (kind: MatchingAugmentation) => (augment ??= matchingAugment(kind, transfer));
   const kdSource = (s: KdSetting, n: number): Partial<DistillOptions> & { aloneEpochs: number } =>
     s.matching
-      ? { teacher, augment: matchingAugment(s.matching, transfer), epochs: overTransfer(n * FM_EPOCH_FACTOR), aloneEpochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer }
+      ? { teacher, augment: augmentFor(s.matching), epochs: overTransfer(n * FM_EPOCH_FACTOR), aloneEpochs: n * FM_EPOCH_FACTOR, optimizer: fmOptimizer }
       : { teacherLogits, epochs: overTransfer(n), aloneEpochs: n, optimizer: fitOptions.optimizer };
   if (grid.length > 1) {
     for (const s of grid) {
