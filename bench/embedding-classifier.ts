@@ -6,7 +6,9 @@
 // VARIANT: name=key:value,… with keys transfer (all | ontopic | ontopicbal: on-topic, at most the rarest teacher
 // class's count per teacher class | labelled: the training quotes only; +aug adds the
 // augmented copies, e.g. ontopic+aug), hard (α), T, epochs, lr, conf (keep unlabeled rows whose teacher max-prob ≥
-// conf), freeze (1: the table is frozen, only the head trains), balance (1: classBalancedWeights on the soft term), fixedOnly (1: the fixed split alone).
+// conf), freeze (1: the table is frozen, only the head trains), balance (1: classBalancedWeights on the soft term), fixedOnly (1: the fixed split alone),
+// soft (kl | mse: the soft term on the logits), copies (augmented copies of each training quote, default 2).
+// U: the unlabeled quotes drawn as the recipe draws them (default 4000, the recipe's data.unlabeled).
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,13 +28,13 @@ const [tableDir, ...variantArgs] = process.argv.slice(2);
 const variants = variantArgs.map((a) => {
   const [name, spec = ""] = a.split("=");
   const kv = Object.fromEntries(spec.split(",").filter(Boolean).map((p) => p.split(":")));
-  return { name, transfer: kv.transfer ?? "all+aug", hard: Number(kv.hard ?? 0.5), T: Number(kv.T ?? 2), epochs: Number(kv.epochs ?? 8), lr: Number(kv.lr ?? 0.003), conf: Number(kv.conf ?? 0), freeze: kv.freeze === "1", balance: kv.balance === "1", fixedOnly: kv.fixedOnly === "1" };
+  return { name, transfer: kv.transfer ?? "all+aug", hard: Number(kv.hard ?? 0.5), T: Number(kv.T ?? 2), epochs: Number(kv.epochs ?? 8), lr: Number(kv.lr ?? 0.003), conf: Number(kv.conf ?? 0), freeze: kv.freeze === "1", balance: kv.balance === "1", fixedOnly: kv.fixedOnly === "1", soft: (kv.soft ?? "kl") as "kl" | "mse", copies: Number(kv.copies ?? 2) };
 });
 const MAX_TOKENS = 128;
 await useBackend("wasm"); // as `tsdistill run` trains the recipe's students
 const cache = "runs/embedding-cache";
 mkdirSync(cache, { recursive: true });
-const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: 4000, unlabeledFrom: "both" }, 0);
+const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: Number(process.env.U ?? 4000), unlabeledFrom: "both" }, 0);
 const L = data.labelled;
 const C = L.classNames.length;
 const D = 512;
@@ -64,11 +66,13 @@ for (const seed of seeds) {
   const l2 = chooseProbeL2({ x: headX, y: yTrain }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2;
   const head = fitLinearClassifier({ x: headX, y: yTrain }, C, { epochs: 100, lr: 0.01, l2, seed: 0 });
   const fineTuned = accuracyOf(head.predict(pickRows(tL, D, s.test), s.test.length), yTest);
-  const augmented = augmentTexts(trainTexts, { copies: 2, mask: 0.1, ngram: 0.25 }, 0);
-  const tA = await vectors(augmented);
+  const augs = new Map<number, { texts: string[]; logits: Float32Array }>();
+  for (const copies of new Set(variants.map((v) => v.copies))) {
+    const texts = augmentTexts(trainTexts, { copies, mask: 0.1, ngram: 0.25 }, 0);
+    augs.set(copies, { texts, logits: head.logits(await vectors(texts), texts.length) });
+  }
   const lTrain = head.logits(headX, trainTexts.length);
   const lU = head.logits(tU, data.unlabeled.length);
-  const lA = head.logits(tA, augmented.length);
   const maxProb = (l: Float32Array, i: number) => { let m = -Infinity; for (let c = 0; c < C; c++) m = Math.max(m, l[i * C + c]); let z = 0; for (let c = 0; c < C; c++) z += Math.exp(l[i * C + c] - m); return 1 / z; };
   console.log(`split ${seed}: fine-tuned teacher ${pct(fineTuned)} %`);
   (results.get("fine-tuned teacher") ?? results.set("fine-tuned teacher", []).get("fine-tuned teacher")!).push(fineTuned);
@@ -89,12 +93,12 @@ for (const seed of seeds) {
       const taken = new Array<number>(C).fill(0);
       add(data.unlabeled, lU, (i) => i < onTopic && taken[cls[i]]++ < cap);
     }
-    if (aug === "aug") add(augmented, lA, () => true);
+    if (aug === "aug") add(augs.get(v.copies)!.texts, augs.get(v.copies)!.logits, () => true);
     const st = loadEmbeddingModel(tableDir);
     const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { epochs: 100, lr: 0.01, l2 } }, 0);
     st.model.dispose();
     const t0 = performance.now();
-    await distillClassifier(model, st.tokenizer, texts, Float32Array.from(logits), Int32Array.from(labels), { epochs: v.epochs, optimizer: { lr: v.lr }, temperature: v.T, hardWeight: v.hard, ctx: MAX_TOKENS, seed: 0, ...(v.freeze ? { freeze: [model.table.tensor] } : {}), ...(v.balance ? { weights: classBalancedWeights(Float32Array.from(logits), Int32Array.from(labels), C) } : {}) });
+    await distillClassifier(model, st.tokenizer, texts, Float32Array.from(logits), Int32Array.from(labels), { epochs: v.epochs, optimizer: { lr: v.lr }, temperature: v.T, hardWeight: v.hard, soft: v.soft, ctx: MAX_TOKENS, seed: 0, ...(v.freeze ? { freeze: [model.table.tensor] } : {}), ...(v.balance ? { weights: classBalancedWeights(Float32Array.from(logits), Int32Array.from(labels), C) } : {}) });
     const acc = accuracyOf(argmaxRows(bagEmbedder(model, st.tokenizer).embed(testTexts), testTexts.length, C), yTest);
     model.dispose();
     (results.get(v.name) ?? results.set(v.name, []).get(v.name)!).push(acc);

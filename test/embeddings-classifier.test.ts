@@ -120,3 +120,24 @@ test("distillClassifier weights: zero weight on a text removes its soft term; we
   await assert.rejects(distillClassifier(c, tok, texts, teacher, labels, { ...opts, weights: Float32Array.from([1, -1, 1, 1]) }), /weights: expected 4 finite weights ≥ 0/);
   for (const m of [a, b, c]) m.dispose();
 });
+
+test("distillClassifier soft mse: the first loss is the mean squared logit difference (α = 0); weights of 1 give the same; a bad kind is refused", async () => {
+  await useBackend("cpu");
+  const texts = ["red apple", "green leaf", "blue sky", "red rose"];
+  const tok = trainBpe(texts, { vocabSize: 280 });
+  const teacher = Float32Array.from([3, 0, -1, 0, 3, 0, 1, 0, 3, 3, -2, 0]);
+  const labels = Int32Array.from([-1, -1, -1, -1]);
+  const make = () => new BagOfEmbeddingsModel({ kind: "bag", vocab: tok.vocabSize, width: 4, dim: 3, padId: tok.special.pad, normalize: false }, { seed: 4 });
+  const [a, b] = [make(), make()];
+  const start = bagEmbedder(a, tok).embed(texts);
+  let expected = 0;
+  for (let i = 0; i < start.length; i++) expected += (start[i] - teacher[i]) ** 2 / start.length;
+  const opts = { epochs: 2, batchSize: 4, seed: 2, hardWeight: 0, soft: "mse" as const };
+  const plain = await distillClassifier(a, tok, texts, teacher, labels, opts);
+  assert.ok(Math.abs(plain.losses[0] - expected) < 1e-5, `${plain.losses[0]} vs ${expected}`);
+  assert.ok(plain.losses[1] < plain.losses[0], `the loss falls: ${plain.losses}`);
+  const ones = await distillClassifier(b, tok, texts, teacher, labels, { ...opts, weights: new Float32Array(4).fill(1) });
+  assert.ok(Math.abs(plain.losses[1] - ones.losses[1]) < 1e-5, `${plain.losses[1]} vs ${ones.losses[1]}`);
+  await assert.rejects(distillClassifier(b, tok, texts, teacher, labels, { ...opts, soft: "l1" as "mse" }), /soft: expected "kl" or "mse"/);
+  for (const m of [a, b]) m.dispose();
+});

@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { encodeSequences } from "../data/token-sequences.js";
 import { crossEntropy } from "../losses/cross-entropy.js";
 import { softKl } from "../losses/kd.js";
+import { logitMse } from "../losses/response.js";
 import type { TrainableModel } from "../students/trainable.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { createOptimizer, OptimizerConfig } from "../train/optimizers.js";
@@ -26,6 +27,12 @@ export interface ClassifierDistillOptions {
   schedule?: ScheduleConfig;
   /** Softmax temperature T of the soft term (default 2). */
   temperature?: number;
+  /**
+   * The soft term: "kl" (default), T²·KL(softmax(t/T) ‖ softmax(s/T)) (Hinton et al. 2015), or "mse", the mean
+   * squared difference of the logits (Ba & Caruana 2014; Tang et al. 2019 distil BERT into small text classifiers
+   * with it); T is not used by "mse".
+   */
+  soft?: "kl" | "mse";
   /** Weight α of the hard-label cross-entropy on the labelled rows (default 0.5); the soft term gets 1 − α. */
   hardWeight?: number;
   /** Tokens per text (longer texts are cut), default 128. */
@@ -57,7 +64,8 @@ export interface ClassifierDistillResult {
  * Trains `student` (logits [B, C] from token ids) on texts[i] with the fine-tuned teacher's logits teacherLogits[i]
  * ([n, C] row-major) and, where labels[i] ≥ 0, its label (−1: unlabeled):
  *   L = (1 − α)·T²·(1/B)·Σ_i KL(softmax(t_i/T) ‖ softmax(s_i/T)) + α·(1/|labelled|)·Σ_{i labelled} CE(y_i, s_i)
- * (Hinton et al. 2015 on every row; the hard term only where a label exists). Deterministic for a seed.
+ * (Hinton et al. 2015 on every row; the hard term only where a label exists); with soft "mse" the first term is
+ * (1 − α)·(1/(B·C))·Σ_{i,c} (s_ic − t_ic)². Deterministic for a seed.
  */
 export async function distillClassifier(
   student: TrainableModel,
@@ -76,6 +84,8 @@ export async function distillClassifier(
   if (!(Number.isInteger(opts.epochs) && opts.epochs >= 1)) throw new TsdistillError(`distillClassifier: epochs: expected an integer ≥ 1, got ${opts.epochs}`);
   const T = opts.temperature ?? 2;
   const alpha = opts.hardWeight ?? 0.5;
+  const softKind = opts.soft ?? "kl";
+  if (softKind !== "kl" && softKind !== "mse") throw new TsdistillError(`distillClassifier: soft: expected "kl" or "mse", got ${String(softKind)}`);
   if (!(T > 0)) throw new TsdistillError(`distillClassifier: temperature: expected > 0, got ${T}`);
   if (!(alpha >= 0 && alpha <= 1)) throw new TsdistillError(`distillClassifier: hardWeight: expected 0 ≤ α ≤ 1, got ${alpha}`);
   const weights = opts.weights;
@@ -122,8 +132,9 @@ export async function distillClassifier(
           const anyLabelled = y.some((v) => v >= 0);
           const { value: l, grads } = tf.variableGrads(() => {
             const s = student.forward(xs, { training: true, rng: new Rng(seed, "classifier-dropout", epoch, b) }).logits;
-            const kl = weights ? tf.div(tf.sum(tf.mul(rowKl(s, teacher, T), tf.tensor1d(w))), rows.length) : softKl(s, teacher, T);
-            const soft = tf.mul(kl, (1 - alpha) * T * T);
+            const perRow = () => (softKind === "mse" ? tf.mean(tf.squaredDifference(s, teacher), 1) : rowKl(s, teacher, T));
+            const term = weights ? tf.div(tf.sum(tf.mul(perRow(), tf.tensor1d(w))), rows.length) : softKind === "mse" ? logitMse(s, teacher) : softKl(s, teacher, T);
+            const soft = tf.mul(term, (1 - alpha) * (softKind === "mse" ? 1 : T * T));
             return (alpha > 0 && anyLabelled ? tf.add(soft, tf.mul(crossEntropy(s, ys), alpha)) : soft) as tf.Scalar;
           }, params);
           optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
