@@ -7,6 +7,7 @@
 // but at most as many quotes per class as the rarest class present among them has (a class-balanced addition), (e)
 // as (b) capped the same way per teacher class.
 //   K=4 nice -n 10 node --import tsx bench/embedding-transfer-labels.ts TABLE_DIR
+// U: the unlabeled quotes drawn as the recipe draws them (default 4000, the draw the documented numbers used; the recipe now takes all: U=20000).
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ const K = Number(process.env.K ?? 4);
 const tableDir = process.argv[2];
 const dir = "/usr/share/games/fortunes";
 const categories = ["computers", "food", "law", "love", "politics", "sports"];
-const data = loadEmbeddingData({ dir, categories, perCategory: 150, unlabeled: 4000, unlabeledFrom: "both" }, 0);
+const data = loadEmbeddingData({ dir, categories, perCategory: 150, unlabeled: Number(process.env.U ?? 4000), unlabeledFrom: "both" }, 0);
 const L = data.labelled;
 const C = categories.length;
 const all = loadFortunes({ dir, categories });

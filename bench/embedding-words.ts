@@ -4,6 +4,7 @@
 // recipe's fixed split (seed 0) and on K other seeded splits (the refinement saw their test quotes' teacher vectors,
 // never a label). Teacher vectors (texts and tokens) come from runs/embedding-cache, written by a full run of the
 // recipe. Usage: K=4 nice -n 10 node --import tsx bench/embedding-words.ts 128:0,900 96:3000 [--size-only]
+// U: the unlabeled quotes drawn as the recipe draws them (default 4000, the draw these numbers were measured with; the recipe now takes all: U=20000).
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ const cache = "runs/embedding-cache";
 const out = process.env.OUT ?? "runs/words-bench";
 const MAX_TOKENS = 128;
 await useBackend("wasm"); // as `tsdistill run` trains the recipe's students
-const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: 4000, unlabeledFrom: "both" }, 0);
+const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: Number(process.env.U ?? 4000), unlabeledFrom: "both" }, 0);
 const L = data.labelled;
 const C = L.classNames.length;
 const split0 = stratifiedSplit(L.labels, 0.2, 0);
