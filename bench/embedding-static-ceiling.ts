@@ -1,7 +1,7 @@
 // How far a mean of static rows can go: a residual tanh MLP (d → H → d, output = x + MLP(x)) trained with the
 // cosine loss on a refined table's frozen sentence vectors towards the projected teacher vectors, on the same text
-// the recipe refines on (the unlabeled quotes + the fixed split's training quotes); prints the held-out cosine on
-// the labelled quotes and the fixed split's probe, before and every 5 epochs. Teacher vectors from
+// the recipe refines on (the unlabeled quotes + the fixed split's training quotes); prints the cosine to the teacher
+// on the fixed split's test quotes (never refinement text) and the fixed split's probe, before and every 5 epochs. Teacher vectors from
 // runs/embedding-cache (a full run of recipes/use-embeddings.yaml writes them; U = its data.unlabeled).
 //   U=20000 nice -n 10 node --import tsx bench/embedding-static-ceiling.ts RUN_DIR [d=96] [H=256] [epochs=30]
 import * as tf from "@tensorflow/tfjs-core";
@@ -29,7 +29,8 @@ const e = bagEmbedder(model, tokenizer);
 const X = e.embed(texts), XL = e.embed(L.texts);
 const Y = projectTeacher(projection!, tv, texts.length), YL = projectTeacher(projection!, tL, L.texts.length);
 const probe = (v: Float32Array, dim: number) => { const y = (r: Int32Array) => Int32Array.from(r, (i) => L.labels[i]); const x = pickRows(v, dim, s0.train); const l2 = chooseProbeL2({ x, y: y(s0.train) }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2; return linearProbe({ x, y: y(s0.train) }, { x: pickRows(v, dim, s0.test), y: y(s0.test) }, C, { epochs: 100, lr: 0.01, l2, seed: 0 }).testAccuracy; };
-console.log(`base: cos ${meanCosine(XL, YL, L.texts.length).toFixed(3)} probe ${(100 * probe(XL, d)).toFixed(1)}`);
+const cosTest = (v: Float32Array) => meanCosine(pickRows(v, d, s0.test), pickRows(YL, d, s0.test), s0.test.length);
+console.log(`base: cos ${cosTest(XL).toFixed(3)} probe ${(100 * probe(XL, d)).toFixed(1)}`);
 const W1 = tf.variable(tf.randomNormal([d, H], 0, 1 / Math.sqrt(d), "float32", 1)), b1 = tf.variable(tf.zeros([H]));
 const W2 = tf.variable(tf.zeros([H, d])), b2 = tf.variable(tf.zeros([d]));
 const f = (x: tf.Tensor2D) => tf.add(x, tf.add(tf.matMul(tf.tanh(tf.add(tf.matMul(x, W1), b1)), W2), b2)) as tf.Tensor2D;
@@ -45,6 +46,6 @@ for (let ep = 0; ep < epochs; ep++) {
   }
   if (ep % 5 === 4 || ep === epochs - 1) {
     const out = tf.tidy(() => { const p = f(tf.tensor2d(XL, [L.texts.length, d])); return tf.div(p, tf.norm(p, 2, 1, true)).dataSync() as Float32Array; });
-    console.log(`ep ${ep + 1} train ${(sum / n).toFixed(4)} cos ${meanCosine(out, YL, L.texts.length).toFixed(3)} probe ${(100 * probe(out, d)).toFixed(1)}`);
+    console.log(`ep ${ep + 1} train ${(sum / n).toFixed(4)} cos ${cosTest(out).toFixed(3)} probe ${(100 * probe(out, d)).toFixed(1)}`);
   }
 }
