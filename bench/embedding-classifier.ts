@@ -8,7 +8,8 @@
 // augmented copies, e.g. ontopic+aug), hard (α), T, epochs, lr, conf (keep unlabeled rows whose teacher max-prob ≥
 // conf), freeze (1: the table is frozen, only the head trains), balance (1: classBalancedWeights on the soft term), fixedOnly (1: the fixed split alone),
 // soft (kl | mse: the soft term on the logits), copies (augmented copies of each training quote, default 2).
-// U: the unlabeled quotes drawn as the recipe draws them (default 4000, the recipe's data.unlabeled).
+// U: the unlabeled quotes drawn as the recipe draws them (default 4000, the draw of the numbers documented before
+// 2026-12-03; the recipe now takes all: U=20000).
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -13,6 +13,7 @@ import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { bagEmbedder, loadEmbeddingModel, projectTeacher } from "../src/embeddings/embedding-model.js";
 import { chooseProbeL2, linearProbe, meanCosine, pickRows } from "../src/eval/embedding-metrics.js";
 import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
+import { Rng } from "../src/util/rng.js";
 await useBackend("wasm");
 const run = process.argv[2], d = Number(process.argv[3] ?? 96), H = Number(process.argv[4] ?? 256), epochs = Number(process.argv[5] ?? 30), U = Number(process.env.U ?? 20000);
 const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: U, unlabeledFrom: "both" }, 0);
@@ -38,7 +39,7 @@ const opt = tf.train.adam(Number(process.env.LR ?? 0.003));
 const n = texts.length, B = 128;
 const xs = tf.tensor2d(X, [n, d]), ys = tf.tensor2d(Y, [n, d]);
 for (let ep = 0; ep < epochs; ep++) {
-  const perm = tf.util.createShuffledIndices(n); let sum = 0;
+  const perm = new Rng(0, "static-ceiling-shuffle", ep).permutation(n); let sum = 0; // seeded: same run, same numbers
   for (let b = 0; b < n; b += B) {
     const idx = tf.tensor1d(Int32Array.from(perm.slice(b, b + B)), "int32");
     const l = opt.minimize(() => tf.tidy(() => { const xb = tf.gather(xs, idx) as tf.Tensor2D, yb = tf.gather(ys, idx); const p = f(xb); return tf.mean(tf.sub(1, tf.sum(tf.mul(tf.div(p, tf.norm(p, 2, 1, true)), tf.div(yb, tf.add(tf.norm(yb, 2, 1, true), 1e-8))), 1))) as tf.Scalar; }), true, [W1, b1, W2, b2])!;
