@@ -17,7 +17,7 @@ import { measureEmbeddingsBrowser } from "../bench/embeddings-browser-measure.js
 
 const NO_FORTUNES = existsSync(join(FORTUNES_DIR, "computers")) ? false : `${FORTUNES_DIR} missing (apt-get install fortunes fortunes-min)`;
 
-interface Row { model: string; role: string; params: number; mb: number; smaller: number; faster: number; cosine: number | null; nn10: number | null; accuracy: number; retention: number; dir: string | null }
+interface Row { model: string; role: string; params: number; mb: number; smaller: number; faster: number; cosine: number | null; nn10: number | null; accuracy: number; accuracies: number[]; retention: number; dir: string | null }
 
 test("use-embeddings recipe: schema errors name the field; cross-section widths are checked", () => {
   const base = { kind: "embedding", static: { dims: [64] } };
@@ -27,6 +27,8 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   assert.throws(() => parseEmbeddingRecipe(base, "r.yaml", { quick: true }), /no quick section/);
   const r = parseEmbeddingRecipe({ ...base, classifier: { students: [{ width: 128, epochs: 1 }] } }, "r.yaml");
   assert.throws(() => checkEmbeddingRecipe(r, "r.yaml"), /classifier\.students: width 128 is not among static\.dims \[64\]/);
+  const leaky = parseEmbeddingRecipe({ ...base, data: { splits: 3 }, static: { dims: [64], refine: { dims: [64], train: true } } }, "r.yaml");
+  assert.throws(() => checkEmbeddingRecipe(leaky, "r.yaml"), /r\.yaml: data\.splits: 3 splits need static\.refine\.train false/);
   const q = parseEmbeddingRecipe({ ...base, quick: { static: { dims: [32] }, data: { unlabeled: 10 } } }, "r.yaml", { quick: true });
   assert.deepEqual(q.static.dims, [32]);
   assert.equal(q.data.unlabeled, 10);
@@ -61,12 +63,19 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const r = await runQuick();
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
   t.diagnostic(`quick recipe: ${r.seconds.toFixed(0)} s (machine shared)`);
-  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number; unlabeled: number; onTopic: number; augmented: number } };
+  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number; splits: number; heldOut: number; unlabeled: number; onTopic: number; augmented: number } };
   const roles = res.rows.map((x) => x.role);
   for (const role of ["teacher", "static", "trained", "fine-tuned teacher", "distilled classifier", "classifier alone"]) assert.ok(roles.includes(role), `a ${role} row; got ${roles.join(", ")}`);
   const teacher = res.rows.find((x) => x.role === "teacher")!;
   assert.ok(teacher.accuracy > 1 / 6 + 0.1, `the teacher's probe beats chance on 6 categories: ${teacher.accuracy}`);
   assert.ok(teacher.mb > 25 && teacher.params > 6e6, "USE-lite's size is measured from its files");
+  // Scored on 2 splits (quick: data.splits 2); nothing was refined on a labelled quote, so all of them are held out.
+  assert.equal(res.data.splits, 2);
+  assert.equal(res.data.heldOut, res.data.labelled);
+  for (const row of res.rows) {
+    assert.equal(row.accuracies.length, 2, `${row.model}: one accuracy per split`);
+    assert.ok(Math.abs(row.accuracy - (row.accuracies[0] + row.accuracies[1]) / 2) < 1e-12, `${row.model}: accuracy is the splits' mean`);
+  }
   for (const row of res.rows.filter((x) => x.role !== "teacher" && x.role !== "fine-tuned teacher")) {
     assert.ok(row.smaller > 5, `${row.model}: ${row.smaller.toFixed(1)}× smaller`);
     assert.ok(row.faster > 20, `${row.model}: ${row.faster.toFixed(0)}× faster per sentence`);
@@ -90,14 +99,14 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   assert.match(res.table, /\| USE-lite \(teacher\) \|/);
   assert.ok(existsSync(join(res.runDir, "results.json")));
 
-  // The distilled classifier through `tsdistill eval`: its class logits scored directly, same accuracy as the recipe's
-  // on the same split (same categories, per-category sample, seed and test share).
+  // The distilled classifier (the first split's) through `tsdistill eval`: its class logits scored directly, same
+  // accuracy as the recipe's on the same split (same categories, per-category sample, seed and test share).
   const ev = await runCli(["eval", "--model", join(res.runDir, distilled.dir!), "--data", "fortunes:computers,food,law,love,politics,sports", "--per-category", "20", "--json", "--quiet"], 120_000);
   assert.equal(ev.code, 0, ev.stderr.slice(-1500));
   const e = JSON.parse(ev.stdout) as { metric: string; accuracy: number; test: number };
   assert.equal(e.metric, "classifier");
   assert.equal(e.test, res.data.test);
-  assert.ok(Math.abs(e.accuracy - distilled.accuracy) < 1e-9, `eval ${e.accuracy} vs recipe ${distilled.accuracy}`);
+  assert.ok(Math.abs(e.accuracy - distilled.accuracies[0]) < 1e-9, `eval ${e.accuracy} vs recipe ${distilled.accuracies[0]}`);
 });
 
 test("tsdistill distill --task embedding (static, refined on fortunes) and eval against USE-lite; bad specs are one-line errors", { skip: NO_FORTUNES, timeout: 300_000 }, async (t) => {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
 import { BagOfEmbeddingsModel, bagEmbedder } from "../src/embeddings/embedding-model.js";
-import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
+import { keptTokens, trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { openEmbedder } from "../src/embeddings/transformer-embedder.js";
 import { linearProbe, meanCosine, neighbourOverlap, pickRows } from "../src/eval/embedding-metrics.js";
 import { DEFAULT_FORTUNE_CATEGORIES, FORTUNES_DIR, loadFortunes, parseFortunes } from "../src/data/fortunes.js";
@@ -184,6 +184,42 @@ test("bag-of-embeddings student: cosine (+ MSE, RKD, SP terms) training lowers i
   assert.deepEqual((await run()).losses, plain.losses, "same seed, same losses");
   const mixed = await run([{ loss: "cosine" }, { loss: "logit-mse", weight: 0.5 }, { loss: "rkd-distance", weight: 1 }, { loss: "sp", weight: 10 }]);
   assert.ok(mixed.losses.every(Number.isFinite) && mixed.losses.at(-1)! < mixed.losses[0], `mixed terms: ${mixed.losses[0]} → ${mixed.losses.at(-1)}`);
+});
+
+test("token dropout and the anchor: seeded word dropout keeps at least one token (and BOS); a strong anchor holds the table at its start", async () => {
+  const rng = new Rng(4, "drop");
+  const seq = Int32Array.from({ length: 40 }, (_, i) => 100 + i);
+  const half = keptTokens(seq, 0.5, 0, rng);
+  assert.ok(half.length > 5 && half.length < 35 && half.every((id, k) => k === 0 || id > half[k - 1]), `kept ${half.length} of 40, in order`);
+  assert.deepEqual(Array.from(keptTokens(seq, 0, 0, rng)), Array.from(seq));
+  for (let k = 0; k < 20; k++) {
+    assert.ok(keptTokens(seq.subarray(0, 3), 0.999, 0, rng).length >= 1);
+    const withBos = keptTokens(Int32Array.of(1, 7, 8), 0.999, 1, rng);
+    assert.equal(withBos[0], 1);
+    assert.equal(withBos.length, 2, "BOS and one token");
+  }
+  await useBackend("cpu");
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const targets = toyTargets(CORPUS);
+  const run = async (o: { tokenDropout?: number; anchor?: number }) => {
+    const model = new BagOfEmbeddingsModel({ vocab: tok.vocabSize, width: 8, dim: 6, padId: tok.special.pad }, { seed: 2 });
+    const before = model.table.tensor.dataSync().slice();
+    const r = await trainEmbeddingStudent(model, tok, CORPUS, targets, { epochs: 5, batchSize: 4, optimizer: { lr: 0.02 }, seed: 1, ...o });
+    const after = model.table.tensor.dataSync() as Float32Array;
+    let moved = 0;
+    after.forEach((v, i) => (moved += (v - before[i]) ** 2));
+    moved /= after.length;
+    model.dispose();
+    return { losses: r.losses, moved };
+  };
+  const plain = await run({});
+  const dropped = await run({ tokenDropout: 0.3 });
+  assert.notDeepEqual(dropped.losses, plain.losses);
+  assert.deepEqual((await run({ tokenDropout: 0.3 })).losses, dropped.losses, "same seed, same dropout");
+  const held = await run({ anchor: 1e4 });
+  assert.ok(held.moved < 0.1 * plain.moved, `mean squared change of the table: ${held.moved} anchored vs ${plain.moved}`);
+  await assert.rejects(run({ tokenDropout: 1 }), /tokenDropout: expected a probability in \[0, 1\), got 1/);
+  await assert.rejects(run({ anchor: -1 }), /anchor: expected a weight ≥ 0, got -1/);
 });
 
 test("the embedding trainer reports fit's ProgressEvents (batch and epoch, label) and an AbortSignal stops it before the next batch", async () => {

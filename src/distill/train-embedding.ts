@@ -35,6 +35,16 @@ export interface EmbeddingTrainOptions {
   label?: string;
   /** Stops before the next batch; the call then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Probability that each token of a training text is left out of that step's input (the text keeps at least one;
+   * the target stays the teacher's vector of the whole text): word dropout as augmentation. Default 0.
+   */
+  tokenDropout?: number;
+  /**
+   * Weight λ of λ·mean((θ − θ₀)²) over the student's parameters, θ₀ their values before training: holds a
+   * distilled (static) table near its rows where the texts say little. Default 0.
+   */
+  anchor?: number;
 }
 
 export interface EmbeddingTrainResult {
@@ -64,6 +74,10 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
   const ctx = opts.ctx ?? 128;
   const seed = opts.seed ?? 42;
   const normalize = opts.normalize ?? true;
+  const tokenDropout = opts.tokenDropout ?? 0;
+  if (!(tokenDropout >= 0 && tokenDropout < 1)) throw new TsdistillError(`trainEmbeddingStudent: tokenDropout: expected a probability in [0, 1), got ${tokenDropout}`);
+  const anchorWeight = opts.anchor ?? 0;
+  if (!(anchorWeight >= 0 && Number.isFinite(anchorWeight))) throw new TsdistillError(`trainEmbeddingStudent: anchor: expected a weight ≥ 0, got ${anchorWeight}`);
   const specs = (opts.terms ?? [{ loss: "cosine" }]).map((t) => {
     const full = { weight: 1, options: {}, projector: "auto", ...t } as TermSpec;
     return ["logit-mse", "kd", "ce"].includes(full.loss) ? full : { student: "logits", teacher: "logits", ...full };
@@ -78,6 +92,9 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
   const schedule = opts.schedule ?? { kind: "cosine", minFactor: 0, warmupEpochs: 0 };
   const params = [...student.params, ...loss.extraParams];
   const { ids, lengths, truncated } = encodeSequences(texts, tokenizer, { ctx, addBos: opts.addBos ?? false, addEos: false });
+  const pad = tokenizer.special.pad!; // encodeSequences required it
+  const firstKept = opts.addBos ? 1 : 0; // BOS is never dropped
+  const anchors = anchorWeight > 0 ? student.params.map((p) => tf.keep(p.clone())) : [];
   const losses: number[] = [];
   const start = performance.now();
   const needsPairs = specs.some((s) => ["rkd-distance", "rkd-angle"].includes(s.loss));
@@ -86,6 +103,7 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
     for (let epoch = 0; epoch < opts.epochs; epoch++) {
       const epochStart = performance.now();
       const order = new Rng(seed, "embedding-shuffle", epoch).permutation(n);
+      const dropRng = new Rng(seed, "embedding-token-dropout", epoch);
       let sum = 0;
       let seen = 0;
       let step = 0;
@@ -94,12 +112,13 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
         opts.signal?.throwIfAborted();
         const rows = order.subarray(b, Math.min(b + batchSize, n));
         if (needsPairs && rows.length < 2) break; // RKD needs two samples; the last lone text waits for the next epoch
+        const seqs = Array.from(rows, (r) => keptTokens(ids.subarray(r * ctx, r * ctx + lengths[r]), tokenDropout, firstKept, dropRng));
         let T = 1;
-        for (const r of rows) T = Math.max(T, lengths[r]);
-        const x = new Float32Array(rows.length * T);
+        for (const q of seqs) T = Math.max(T, q.length);
+        const x = new Float32Array(rows.length * T).fill(pad);
         const t = new Float32Array(rows.length * targetDim);
         rows.forEach((r, i) => {
-          x.set(ids.subarray(r * ctx, r * ctx + T), i * T);
+          x.set(seqs[i], i * T);
           t.set(targets.subarray(r * targetDim, (r + 1) * targetDim), i * targetDim);
         });
         lr = optimizer.config.lr * lrFactor(schedule, epoch + b / n, opts.epochs);
@@ -108,7 +127,7 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
           const teacher = tf.tensor2d(t, [rows.length, targetDim]);
           const { value: l, grads } = tf.variableGrads(() => {
             const out = student.forward(xs, { training: true, rng: new Rng(seed, "embedding-dropout", epoch, b) }).logits;
-            return loss.compute({
+            const distill = loss.compute({
               studentLogits: normalize ? normalizeRows(out) : out,
               teacherLogits: normalize ? normalizeRows(teacher) : teacher,
               studentFeatures: new Map(),
@@ -117,6 +136,10 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
               epoch: epoch + b / n,
               epochs: opts.epochs,
             }).total;
+            if (anchors.length === 0) return distill;
+            const pulls = student.params.map((p, i) => tf.sum(tf.square(tf.sub(p, anchors[i]))));
+            const count = student.params.reduce((c, p) => c + p.size, 0);
+            return tf.add(distill, tf.mul(anchorWeight / count, tf.addN(pulls))) as tf.Scalar;
           }, params);
           optimizer.step(params, params.map((p) => grads[p.name] ?? tf.zerosLike(p)), lr);
           return l.dataSync()[0];
@@ -133,7 +156,17 @@ export async function trainEmbeddingStudent(student: TrainableModel, tokenizer: 
   } finally {
     optimizer.dispose();
     loss.dispose();
+    for (const a of anchors) a.dispose();
     progress.end();
   }
   return { losses, seconds: (performance.now() - start) / 1000, truncated };
+}
+
+/** The text's ids with each (after the first `firstKept`) dropped with probability p; at least one token stays. */
+export function keptTokens(seq: Int32Array, p: number, firstKept: number, rng: Rng): Int32Array {
+  if (p === 0 || seq.length <= 1) return seq;
+  const kept: number[] = [];
+  for (let k = 0; k < seq.length; k++) if (k < firstKept || rng.next() >= p) kept.push(seq[k]);
+  if (kept.length === firstKept) kept.push(seq[firstKept + Math.floor(rng.next() * (seq.length - firstKept))]);
+  return Int32Array.from(kept);
 }

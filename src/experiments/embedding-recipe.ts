@@ -69,6 +69,12 @@ export const EmbeddingRecipe = z
         categories: z.array(z.string()).min(2).optional(),
         perCategory: z.number().int().positive().default(150),
         testShare: z.number().gt(0).lt(1).default(0.2),
+        /**
+         * Seeded train/test splits of the labelled quotes the probes and classifiers are scored on (accuracy: the
+         * mean over them). The first is the seed's split, split k > 0 uses seed + 99 + k (the benches' 100, 101, …).
+         * More than one needs static.refine.train false: one split's training quotes are another's test quotes.
+         */
+        splits: z.number().int().min(1).default(1),
         /** Unlabeled texts (a seeded sample): the transfer set of the classifiers, the refinement/training text of the students. */
         unlabeled: z.number().int().min(2).default(2000),
         /**
@@ -101,6 +107,10 @@ export const EmbeddingRecipe = z
             lr: Lr.default(1e-3),
             /** Also refine on the labelled training quotes (their teacher vectors, never their labels or a test quote). */
             train: z.boolean().default(false),
+            /** Word dropout: each token of a refinement text left out of a step with this probability. */
+            tokenDropout: z.number().min(0).lt(1).default(0),
+            /** Weight of a pull towards the distilled rows: anchor · mean((row − distilled row)²). */
+            anchor: z.number().min(0).default(0),
           })
           .strict()
           .prefault({}),
@@ -205,6 +215,7 @@ export function checkEmbeddingRecipe(r: EmbeddingRecipe, file: string): void {
     if (names.has(s.name)) throw new TsdistillError(`${file}: students: the name "${s.name}" is used twice`);
     names.add(s.name);
   }
+  if (r.data.splits > 1 && r.static.refine.train) throw new TsdistillError(`${file}: data.splits: ${r.data.splits} splits need static.refine.train false (one split's training quotes are another's test quotes)`);
   const dims = new Set(r.static.dims);
   for (const d of r.static.quantize.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.quantize.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const d of r.static.refine.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.refine.dims: ${d} is not among static.dims [${r.static.dims}]`);

@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { stratifiedSplit } from "../data/stratified-split.js";
-import { accuracyOf, argmaxRows, chooseProbeL2, fitLinearClassifier, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../eval/embedding-metrics.js";
-import { bytesOnDisk } from "../eval/size.js";
+import { chooseProbeL2, linearProbe, meanCosine, neighbourOverlap, pickRows, timeEmbedding } from "../eval/embedding-metrics.js";
+import { bytesOnDisk, inferenceBytes } from "../eval/size.js";
 import { resolveTransformerConfig } from "../students/transformer-config.js";
 import { saveTransformer } from "../students/transformer-io.js";
 import { TransformerModel } from "../students/transformer.js";
@@ -14,7 +14,6 @@ import { embedAll, type EmbeddingTeacher } from "../teachers/embedding/embedding
 import { openEmbeddingTeacher } from "../teachers/embedding/embedding-teacher-config.js";
 import { openUseLite, useLiteDir } from "../teachers/embedding/tfjs-embedding-teacher.js";
 import { writeFileAtomic } from "../util/files.js";
-import { classifierFromStatic, distillClassifier } from "../distill/embedding-classifier.js";
 import { distillStaticFromTeacher, type TokenVectors } from "../embeddings/distill-static.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../embeddings/embedding-model.js";
 import type { EmbeddingRecipe } from "./embedding-recipe.js";
@@ -25,38 +24,13 @@ import { frequentWords } from "../embeddings/words.js";
 import { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 import { TsdistillError } from "../util/errors.js";
 import { openEmbedder } from "../embeddings/transformer-embedder.js";
+import { runClassifiers } from "./embedding-run-classifier.js";
+import type { EmbeddingRecipeResult, EmbeddingRow } from "./embedding-result.js";
 
-export interface EmbeddingRow {
-  model: string;
-  role: "teacher" | "static" | "trained" | "fine-tuned teacher" | "distilled classifier" | "classifier alone";
-  params: number;
-  mb: number;
-  msPerSentence: number;
-  sentencesPerSecond: number;
-  /** Teacher's MB / this model's MB, and teacher's ms/sentence / this model's. */
-  smaller: number;
-  faster: number;
-  /** Cosine to the teacher on the test quotes (in a static table's PCA space); null where the spaces differ or for classifiers. */
-  cosine: number | null;
-  nn10: number | null;
-  /** Probe accuracy (embedding models) or the classifier's own test accuracy. */
-  accuracy: number;
-  /** accuracy / the teacher's probe accuracy (embedding models) or / the fine-tuned teacher's accuracy (classifiers). */
-  retention: number;
-  /** The recipe's other probe sets (e.g. spam): probe accuracy and retention of the teacher's; embedding models only. */
-  probes?: Record<string, { accuracy: number; retention: number }>;
-  dir: string | null;
-}
+type Split = { train: Int32Array; test: Int32Array };
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 
-export interface EmbeddingRecipeResult {
-  name: string;
-  quick: boolean;
-  runDir: string;
-  data: { categories: string[]; labelled: number; train: number; test: number; unlabeled: number; onTopic: number; augmented: number; maxTokens: number };
-  rows: EmbeddingRow[];
-  training: Record<string, { seconds: number; losses: number[] }>;
-  seconds: number;
-}
+export type { EmbeddingRow, EmbeddingRecipeResult };
 
 const TEACHER_PARAMS_USE_LITE = 6_975_914;
 
@@ -67,8 +41,7 @@ export function useLiteBytes(): number {
   return ["model.json", "vocab.json", ...json.weightsManifest.flatMap((g) => g.paths)].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
 }
 
-/** What a page loads for a static/bag folder: config, table, tokenizer (not the runtime code or the projection). */
-export const inferenceBytes = (dir: string) => ["config.json", "embeddings.safetensors", "tokenizer.json"].map((f) => bytesOnDisk(join(dir, f))).reduce((a, b) => a + b, 0);
+export { inferenceBytes };
 
 export interface EmbeddingRecipeOptions {
   /** The run folder the models are saved in. */
@@ -90,10 +63,14 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- data -------------------------------------------------------------------------------------------------------
   const { labelled, unlabeled, onTopic } = loadEmbeddingData(r.data, r.seed);
-  const split = stratifiedSplit(labelled.labels, r.data.testShare, r.seed);
+  const splits = Array.from({ length: r.data.splits }, (_, k) => stratifiedSplit(labelled.labels, r.data.testShare, k === 0 ? r.seed : r.seed + 99 + k));
+  const split = splits[0];
   const nL = labelled.texts.length;
   const C = labelled.classNames.length;
-  info(`data: ${nL} labelled quotes in ${C} categories (${split.train.length} train / ${split.test.length} test), ${unlabeled.length} unlabeled quotes (${onTopic} of the labelled categories, not drawn)`);
+  info(`data: ${nL} labelled quotes in ${C} categories (${split.train.length} train / ${split.test.length} test${splits.length > 1 ? `, ${splits.length} splits` : ""}), ${unlabeled.length} unlabeled quotes (${onTopic} of the labelled categories, not drawn)`);
+  const trainTexts = (s: Split) => Array.from(s.train, (i) => labelled.texts[i]);
+  // What the static tables are refined on; the training quotes (teacher vectors only) when refine.train is set.
+  const refineTexts = r.static.refine.train ? [...unlabeled, ...trainTexts(split)] : unlabeled;
 
   // ---- teacher ----------------------------------------------------------------------------------------------------
   const teacherSpec = r.teacher === "use-lite" ? "use-lite" : join(opts.recipeDir, r.teacher);
@@ -112,9 +89,12 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   }
   const tLabelled = await teacherVectors(labelled.texts, "labelled");
   const tUnlabeled = await teacherVectors(unlabeled, "unlabeled");
-  // Augmented training quotes for the classifiers' transfer set (the teacher reads them here, while it is open).
-  const augmented = r.classifier.students.length > 0 && r.classifier.augment.copies > 0 ? augmentTexts(Array.from(split.train, (i) => labelled.texts[i]), r.classifier.augment, r.seed) : [];
-  const tAugmented = augmented.length > 0 ? await teacherVectors(augmented, "augmented") : new Float32Array(0);
+  // Augmented training quotes of each split for the classifiers' transfer set (the teacher reads them while it is open).
+  const augmented: { texts: string[]; vectors: Float32Array }[] = [];
+  for (const s of splits) {
+    const texts = r.classifier.students.length > 0 && r.classifier.augment.copies > 0 ? augmentTexts(trainTexts(s), r.classifier.augment, r.seed) : [];
+    augmented.push({ texts, vectors: texts.length > 0 ? await teacherVectors(texts, "augmented") : new Float32Array(0) });
+  }
   const probeSets: (ProbeSet & { split: { train: Int32Array; test: Int32Array }; vectors: Float32Array })[] = [];
   for (const p of r.probes) {
     const set = loadProbeSet(p, r.seed);
@@ -129,12 +109,12 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   // ---- static tables ------------------------------------------------------------------------------------------------
   const statics = new Map<number, { dir: string; projection: Projection | null }>();
   const training: EmbeddingRecipeResult["training"] = {};
-  // Whole words from the quotes the students may learn from: the unlabeled ones and the training quotes.
+  // Whole words from the refinement text (never a held-out quote).
   let words: string[] = [];
   if (r.static.words) {
     if (!(teacher.tokenizer instanceof SentencePieceTokenizer)) throw new TsdistillError(`static.words: teacher ${teacherName}'s tokenizer is ${teacher.tokenizer?.kind ?? "missing"}; whole words need a SentencePiece teacher (USE-lite)`);
-    words = frequentWords([...unlabeled, ...Array.from(split.train, (i) => labelled.texts[i])], teacher.tokenizer, r.static.words);
-    info(`static tables: ${words.length} whole words (seen ≥ ${r.static.words.minCount}× in the unlabeled and training quotes, split by the teacher's vocabulary) join its ${teacher.tokenizer.vocabSize} pieces`);
+    words = frequentWords(refineTexts, teacher.tokenizer, r.static.words);
+    info(`static tables: ${words.length} whole words (seen ≥ ${r.static.words.minCount}× in the refinement text, split by the teacher's vocabulary) join its ${teacher.tokenizer.vocabSize} pieces`);
   }
   // The teacher's vector of every piece (and word), kept in the cache like the text vectors.
   const tokenFile = join(cacheDir, `${teacherName.replace(/[^\w.-]/g, "_")}-${(teacher.hash ?? "nohash").slice(0, 12)}-tokens-${hashOf(words)}`);
@@ -160,7 +140,6 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- refined tables and trained students (on the unlabeled texts) ---------------------------------------------------
   const refined = new Map<number, string>();
-  const refineTexts = r.static.refine.train ? [...unlabeled, ...Array.from(split.train, (i) => labelled.texts[i])] : unlabeled;
   let refineVectors = tUnlabeled;
   if (r.static.refine.train) {
     refineVectors = new Float32Array(refineTexts.length * D);
@@ -170,7 +149,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   for (const d of r.static.refine.dims) {
     const { model, tokenizer: tok, projection } = loadEmbeddingModel(statics.get(d)!.dir);
     const targets = projectTeacher(projection!, refineVectors, refineTexts.length);
-    const res = await trainEmbeddingStudent(model, tok, refineTexts, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed });
+    const res = await trainEmbeddingStudent(model, tok, refineTexts, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed, tokenDropout: r.static.refine.tokenDropout, anchor: r.static.refine.anchor });
     const out = join(dir, `static-${d}-refined`);
     await saveEmbeddingModel(model, out, { tokenizer: tok, projection, metadata: { teacher: teacher.name, refined: { epochs: r.static.refine.epochs, losses: res.losses } } });
     refined.set(d, out);
@@ -220,14 +199,17 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   }
 
   // ---- evaluation of the embedding models -------------------------------------------------------------------------
-  const yTrain = Int32Array.from(split.train, (i) => labelled.labels[i]);
-  const yTest = Int32Array.from(split.test, (i) => labelled.labels[i]);
-  const l2Of = (x: Float32Array, spec: EmbeddingRecipe["probe"]) => (spec.l2 === "cv" ? chooseProbeL2({ x, y: yTrain }, C, { epochs: spec.epochs, lr: spec.lr, seed: r.seed }).l2 : spec.l2);
-  const probe = (v: Float32Array, d: number) => {
-    const x = pickRows(v, d, split.train);
-    return linearProbe({ x, y: yTrain }, { x: pickRows(v, d, split.test), y: yTest }, C, { ...r.probe, l2: l2Of(x, r.probe), seed: r.seed }).testAccuracy;
-  };
-  const teacherProbe = probe(tLabelled, D);
+  const labelsOf = (rows: Int32Array) => Int32Array.from(rows, (i) => labelled.labels[i]);
+  const l2Of = (x: Float32Array, y: Int32Array, spec: EmbeddingRecipe["probe"]) => (spec.l2 === "cv" ? chooseProbeL2({ x, y }, C, { epochs: spec.epochs, lr: spec.lr, seed: r.seed }).l2 : spec.l2);
+  // The probe on each split: logistic regression on the split's training quotes, scored on its test quotes.
+  const probe = (v: Float32Array, d: number) =>
+    splits.map((s) => {
+      const x = pickRows(v, d, s.train);
+      const y = labelsOf(s.train);
+      return linearProbe({ x, y }, { x: pickRows(v, d, s.test), y: labelsOf(s.test) }, C, { ...r.probe, l2: l2Of(x, y, r.probe), seed: r.seed }).testAccuracy;
+    });
+  const teacherProbes0 = probe(tLabelled, D);
+  const teacherProbe = mean(teacherProbes0);
   // The other probe sets: the same logistic regression (L2 by CV on its training rows) on their own split.
   const probeOn = (set: (typeof probeSets)[number], v: Float32Array, d: number) => {
     const y = (rows: Int32Array) => Int32Array.from(rows, (i) => set.labels[i]);
@@ -239,24 +221,26 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   const probesOf = (f: (set: (typeof probeSets)[number]) => number) =>
     probeSets.length === 0 ? undefined : Object.fromEntries(probeSets.map((set) => { const a = f(set); return [set.name, { accuracy: a, retention: a / teacherProbes[set.name] }]; }));
   const rows: EmbeddingRow[] = [];
+  const heldOut = r.static.refine.train ? split.test : Int32Array.from({ length: nL }, (_, i) => i);
   const row = (x: Omit<EmbeddingRow, "smaller" | "faster">): EmbeddingRow => ({ ...x, smaller: teacherMb / x.mb, faster: teacherTiming.msPerSentence / x.msPerSentence });
-  rows.push(row({ model: `${teacherName} (teacher)`, role: "teacher", params: teacherParams, mb: teacherMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: 1, nn10: 1, accuracy: teacherProbe, retention: 1, probes: probesOf((set) => teacherProbes[set.name]), dir: null }));
+  rows.push(row({ model: `${teacherName} (teacher)`, role: "teacher", params: teacherParams, mb: teacherMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: 1, nn10: 1, accuracy: teacherProbe, accuracies: teacherProbes0, retention: 1, probes: probesOf((set) => teacherProbes[set.name]), dir: null }));
   async function evaluate(name: string, role: EmbeddingRow["role"], out: string, e: Embedder, projection: Projection | null, mb: number): Promise<void> {
     const v = e.embed(labelled.texts);
-    // Cosine and NN@10 on the test quotes only: the training quotes may be refinement text (static.refine.train),
-    // and a student is closer to the teacher on what it was fitted to (d = 96 on all 896 quotes, 2026-12-03: 0.913
-    // refined with the training quotes, 0.822 without them).
-    const nT = split.test.length;
-    const vTest = pickRows(v, e.dim, split.test);
-    const tTest = pickRows(tLabelled, D, split.test);
+    // Cosine and NN@10 on held-out quotes only: the training quotes may be refinement text (static.refine.train),
+    // and a student is closer to the teacher on what it was fitted to (d = 96, 2026-12-03: 0.94 on its refinement
+    // text, 0.827 on the test quotes).
+    const nT = heldOut.length;
+    const vTest = pickRows(v, e.dim, heldOut);
+    const tTest = pickRows(tLabelled, D, heldOut);
     const target = projection ? projectTeacher(projection, tTest, nT) : tTest;
     const cosine = target.length === vTest.length ? meanCosine(vTest, target, nT) : null;
     const nn10 = nT > 10 ? neighbourOverlap(vTest, tTest, nT, 10) : null;
-    const accuracy = probe(v, e.dim);
+    const accuracies = probe(v, e.dim);
+    const accuracy = mean(accuracies);
     const probes = probesOf((set) => probeOn(set, e.embed(set.texts), e.dim));
     const timing = await timeEmbedding((x) => e.embed(x), timingTexts, { maxSeconds: r.timingSeconds / 2 });
-    rows.push(row({ model: name, role, params: e.paramCount, mb, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine, nn10, accuracy, retention: accuracy / teacherProbe, probes, dir: basename(out) }));
-    info(`${name}: cos ${cosine?.toFixed(3) ?? "–"}, NN@10 ${nn10?.toFixed(3) ?? "–"}, probe ${(100 * accuracy).toFixed(1)} %${Object.entries(probes ?? {}).map(([k, p]) => `, ${k} probe ${(100 * p.accuracy).toFixed(1)} %`).join("")}, ${timing.msPerSentence.toFixed(3)} ms/sentence`);
+    rows.push(row({ model: name, role, params: e.paramCount, mb, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine, nn10, accuracy, accuracies, retention: accuracy / teacherProbe, probes, dir: basename(out) }));
+    info(`${name}: cos ${cosine?.toFixed(3) ?? "–"}, NN@10 ${nn10?.toFixed(3) ?? "–"}, probe ${(100 * accuracy).toFixed(1)} %${splits.length > 1 ? ` [${accuracies.map((a) => (100 * a).toFixed(1)).join(" ")}]` : ""}${Object.entries(probes ?? {}).map(([k, p]) => `, ${k} probe ${(100 * p.accuracy).toFixed(1)} %`).join("")}, ${timing.msPerSentence.toFixed(3)} ms/sentence`);
   }
   const evalBag = async (name: string, role: EmbeddingRow["role"], out: string) => {
     const { model, tokenizer: tok, projection } = loadEmbeddingModel(out);
@@ -277,53 +261,15 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- fine-tune, then distil -------------------------------------------------------------------------------------
   if (r.classifier.students.length > 0) {
-    const headX = pickRows(tLabelled, D, split.train);
-    const headL2 = l2Of(headX, r.classifier.head);
-    const head = fitLinearClassifier({ x: headX, y: yTrain }, C, { ...r.classifier.head, l2: headL2, seed: r.seed });
-    const fineTuned = accuracyOf(head.predict(pickRows(tLabelled, D, split.test), split.test.length), yTest);
-    const headMb = ((D + 1) * C * 4 + 2 * D * 4) / 1e6; // weights, bias, standardisation
-    rows.push(row({ model: `${teacherName} + head (fine-tuned teacher)`, role: "fine-tuned teacher", params: teacherParams + (D + 1) * C, mb: teacherMb + headMb, msPerSentence: teacherTiming.msPerSentence, sentencesPerSecond: teacherTiming.sentencesPerSecond, cosine: null, nn10: null, accuracy: fineTuned, retention: 1, dir: null }));
-    info(`fine-tuned teacher (frozen ${teacherName} + linear head): ${(100 * fineTuned).toFixed(1)} % on the test quotes`);
-    // Transfer set: the labelled training quotes (with labels), the unlabeled quotes and the augmented training
-    // quotes, with the fine-tuned teacher's logits.
-    const texts = [...Array.from(split.train, (i) => labelled.texts[i]), ...unlabeled, ...augmented];
-    const vectors = new Float32Array(texts.length * D);
-    vectors.set(pickRows(tLabelled, D, split.train));
-    vectors.set(tUnlabeled, split.train.length * D);
-    vectors.set(tAugmented, (split.train.length + unlabeled.length) * D);
-    const logits = head.logits(vectors, texts.length);
-    const labels = Int32Array.from({ length: texts.length }, (_, i) => (i < split.train.length ? yTrain[i] : -1));
-    const testTexts = Array.from(split.test, (i) => labelled.texts[i]);
-    for (const c of r.classifier.students) {
-      const base = refined.get(c.width) ?? statics.get(c.width)!.dir;
-      const variants: { name: string; role: EmbeddingRow["role"]; texts: string[]; logits: Float32Array; labels: Int32Array; hardWeight: number }[] = [
-        { name: `classifier ← static-${c.width}${refined.has(c.width) ? " refined" : ""}, distilled`, role: "distilled classifier", texts, logits, labels, hardWeight: c.hardWeight },
-        // The same student on the labelled quotes alone (hard labels only): what the teacher adds.
-        { name: `classifier ← static-${c.width}${refined.has(c.width) ? " refined" : ""}, labels only`, role: "classifier alone", texts: texts.slice(0, split.train.length), logits: logits.subarray(0, split.train.length * C), labels: labels.subarray(0, split.train.length), hardWeight: 1 },
-      ];
-      for (const v of variants) {
-        const st = loadEmbeddingModel(base);
-        const trainTexts = texts.slice(0, split.train.length);
-        const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { ...r.classifier.head, l2: headL2 } }, r.seed);
-        st.model.dispose();
-        const res = await distillClassifier(model, st.tokenizer, v.texts, v.logits, v.labels, { epochs: c.epochs, optimizer: { lr: c.lr }, temperature: c.temperature, hardWeight: v.hardWeight, ctx: r.maxTokens, seed: r.seed });
-        const out = join(dir, `classifier-${c.width}${v.role === "classifier alone" ? "-alone" : ""}`);
-        await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, metadata: { teacher: teacher.name, classes: labelled.classNames, classifier: { ...c, hardWeight: v.hardWeight, losses: res.losses } } });
-        training[v.name] = { seconds: res.seconds, losses: res.losses };
-        const e = bagEmbedder(model, st.tokenizer);
-        const accuracy = accuracyOf(argmaxRows(e.embed(testTexts), testTexts.length, C), yTest);
-        const timing = await timeEmbedding((x) => e.embed(x), timingTexts, { maxSeconds: r.timingSeconds / 2 });
-        rows.push(row({ model: v.name, role: v.role, params: model.paramCount, mb: inferenceBytes(out) / 1e6, msPerSentence: timing.msPerSentence, sentencesPerSecond: timing.sentencesPerSecond, cosine: null, nn10: null, accuracy, retention: accuracy / fineTuned, dir: basename(out) }));
-        info(`${v.name}: ${(100 * accuracy).toFixed(1)} % (${(100 * accuracy / fineTuned).toFixed(1)} % of the fine-tuned teacher), ${timing.msPerSentence.toFixed(3)} ms/sentence`);
-        model.dispose();
-      }
-    }
+    const bases = new Map(r.classifier.students.map((c) => [c.width, { dir: refined.get(c.width) ?? statics.get(c.width)!.dir, refined: refined.has(c.width) }]));
+    const teacherRow = { name: teacherName, params: teacherParams, mb: teacherMb, timing: teacherTiming };
+    for (const x of await runClassifiers(r, { labelled, unlabeled, splits, tLabelled, tUnlabeled, augmented, bases, teacher: teacherRow, teacherDescription: teacher.name, dir, timingTexts, training, info })) rows.push(row(x));
   }
   return {
     name: r.name,
     quick: opts.quick,
     runDir: dir,
-    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, unlabeled: unlabeled.length, onTopic, augmented: augmented.length, maxTokens: r.maxTokens },
+    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, splits: splits.length, heldOut: heldOut.length, unlabeled: unlabeled.length, onTopic, augmented: augmented[0].texts.length, maxTokens: r.maxTokens },
     rows,
     training,
     seconds: (performance.now() - started) / 1000,
@@ -336,7 +282,7 @@ export function embeddingRecipeTable(res: EmbeddingRecipeResult): string {
   const num = (x: number | null, digits = 3) => (x === null || !Number.isFinite(x) ? "–" : x.toFixed(digits));
   const extra = [...new Set(res.rows.flatMap((r) => Object.keys(r.probes ?? {})))];
   return [
-    `| model | params | MB | × smaller | ms/sentence (batch 1) | × faster | sentences/s (batch 32) | cos→teacher (test quotes) | NN@10 overlap (test quotes) | accuracy (probe / classifier) | retention |${extra.map((k) => ` ${k} probe | ${k} retention |`).join("")}`,
+    `| model | params | MB | × smaller | ms/sentence (batch 1) | × faster | sentences/s (batch 32) | cos→teacher (${res.data.heldOut ?? res.data.test} held-out quotes) | NN@10 overlap (same) | accuracy (probe / classifier${res.data.splits > 1 ? `; mean of ${res.data.splits} splits` : ""}) | retention |${extra.map((k) => ` ${k} probe | ${k} retention |`).join("")}`,
     `|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|${"--:|--:|".repeat(extra.length)}`,
     ...res.rows.map(
       (r) =>

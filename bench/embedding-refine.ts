@@ -1,0 +1,64 @@
+// Refinement variants of a static table (e.g. a use-embeddings run's static-96, before refinement), refined on the
+// recipe's unlabeled quotes only, so that all 896 labelled quotes are held out: cosine to the projected teacher on
+// them and the probe's mean over the recipe's 5 splits (seeds 0, 100–103). `teacher` also probes the teacher's
+// vectors, in 512-d and projected into the table's PCA space.
+//   E=8 LR=0.001 P=0 A=0 W=0 N=all nice node --import tsx bench/embedding-refine.ts RUN/static-96 [teacher]
+// P: tokenDropout; A: anchor; W: targets and table divided by σ^W per dimension (σ of the targets; W 1: whitened);
+// N: refine on the first N unlabeled quotes. Teacher vectors come from runs/embedding-cache (a full recipe run
+// makes them).
+import * as tf from "@tensorflow/tfjs-core";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { useBackend } from "../src/engine/backend.js";
+import { stratifiedSplit } from "../src/data/stratified-split.js";
+import { bagEmbedder, loadEmbeddingModel, projectTeacher } from "../src/embeddings/embedding-model.js";
+import { chooseProbeL2, linearProbe, meanCosine, pickRows } from "../src/eval/embedding-metrics.js";
+import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
+import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
+
+await useBackend("wasm"); // as `tsdistill run` refines the recipe's tables
+const [src, ...rest] = process.argv.slice(2);
+const env = (k: string, d: number) => Number(process.env[k] ?? d);
+const E = env("E", 8), LR = env("LR", 0.001), P = env("P", 0), A = env("A", 0), W = env("W", 0);
+const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: 20000, unlabeledFrom: "both" }, 0);
+const L = data.labelled, C = 6, D = 512;
+const hashOf = (t: string[]) => createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
+const vectors = (t: string[]) => new Float32Array(readFileSync(join("runs/embedding-cache", `USE-lite-9d7c0b83d987-128-${hashOf(t)}.f32`)).buffer.slice(0));
+const tL = vectors(L.texts), tU = vectors(data.unlabeled);
+const seeds = [0, 100, 101, 102, 103];
+function probe(v: Float32Array, dim: number, seed: number): number {
+  const s = stratifiedSplit(L.labels, 0.2, seed);
+  const y = (r: Int32Array) => Int32Array.from(r, (i) => L.labels[i]);
+  const x = pickRows(v, dim, s.train);
+  const l2 = chooseProbeL2({ x, y: y(s.train) }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2;
+  return linearProbe({ x, y: y(s.train) }, { x: pickRows(v, dim, s.test), y: y(s.test) }, C, { epochs: 100, lr: 0.01, l2, seed: 0 }).testAccuracy;
+}
+function report(name: string, v: Float32Array, dim: number, target?: Float32Array): void {
+  const a = seeds.map((s) => probe(v, dim, s));
+  const m = a.reduce((x, y) => x + y, 0) / a.length;
+  console.log(`${name}: ${target ? `cos ${meanCosine(v, target, L.texts.length).toFixed(3)}, ` : ""}probe mean ${(100 * m).toFixed(1)} % [${a.map((x) => (100 * x).toFixed(1)).join(" ")}]`);
+}
+const { model, tokenizer, projection } = loadEmbeddingModel(src);
+const YL = projectTeacher(projection!, tL, L.texts.length);
+if (rest.includes("teacher")) {
+  report("teacher (512-d)", tL, D);
+  report(`teacher projected (d = ${projection!.dim})`, YL, projection!.dim);
+}
+report("table before refinement", bagEmbedder(model, tokenizer).embed(L.texts), model.config.width, YL);
+const N = env("N", data.unlabeled.length);
+const w = model.config.width;
+let targets = projectTeacher(projection!, tU, data.unlabeled.length).subarray(0, N * w);
+if (W > 0) {
+  const mu = new Float64Array(w), sd = new Float64Array(w);
+  for (let i = 0; i < N; i++) for (let j = 0; j < w; j++) mu[j] += targets[i * w + j] / N;
+  for (let i = 0; i < N; i++) for (let j = 0; j < w; j++) sd[j] += (targets[i * w + j] - mu[j]) ** 2 / N;
+  const f = Float32Array.from(sd, (v) => Math.pow(Math.sqrt(v), -W));
+  targets = targets.map((v, k) => v * f[k % w]);
+  const table = model.table.tensor.dataSync() as Float32Array;
+  model.table.tensor.assign(tf.tensor2d(table.map((v, k) => v * f[k % w]), [model.config.vocab, w]));
+}
+const res = await trainEmbeddingStudent(model, tokenizer, data.unlabeled.slice(0, N), targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: 0, tokenDropout: P, anchor: A });
+// With W > 0 the table lives in the rescaled space: its cosine to the (unscaled) teacher is not comparable.
+report(`refined on ${N} quotes, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
+model.dispose();
