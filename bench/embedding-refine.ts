@@ -7,33 +7,21 @@
 // N: refine on the first N unlabeled quotes. Teacher vectors come from runs/embedding-cache (a full recipe run
 // makes them).
 import * as tf from "@tensorflow/tfjs-core";
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
-import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { bagEmbedder, loadEmbeddingModel, projectTeacher } from "../src/embeddings/embedding-model.js";
-import { chooseProbeL2, linearProbe, meanCosine, pickRows } from "../src/eval/embedding-metrics.js";
-import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
+import { meanCosine } from "../src/eval/embedding-metrics.js";
 import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
+import { cachedTeacherVectors, OTHER_SPLIT_SEEDS, probeOnSplit, recipeData } from "./embedding-bench-data.js";
 
 await useBackend("wasm"); // as `tsdistill run` refines the recipe's tables
 const [src, ...rest] = process.argv.slice(2);
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const E = env("E", 8), LR = env("LR", 0.001), P = env("P", 0), A = env("A", 0), W = env("W", 0);
-const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: 20000, unlabeledFrom: "both" }, 0);
+const data = recipeData(20000);
 const L = data.labelled, C = 6, D = 512;
-const hashOf = (t: string[]) => createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
-const vectors = (t: string[]) => new Float32Array(readFileSync(join("runs/embedding-cache", `USE-lite-9d7c0b83d987-128-${hashOf(t)}.f32`)).buffer.slice(0));
-const tL = vectors(L.texts), tU = vectors(data.unlabeled);
-const seeds = [0, 100, 101, 102, 103];
-function probe(v: Float32Array, dim: number, seed: number): number {
-  const s = stratifiedSplit(L.labels, 0.2, seed);
-  const y = (r: Int32Array) => Int32Array.from(r, (i) => L.labels[i]);
-  const x = pickRows(v, dim, s.train);
-  const l2 = chooseProbeL2({ x, y: y(s.train) }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2;
-  return linearProbe({ x, y: y(s.train) }, { x: pickRows(v, dim, s.test), y: y(s.test) }, C, { epochs: 100, lr: 0.01, l2, seed: 0 }).testAccuracy;
-}
+const tL = cachedTeacherVectors(L.texts), tU = cachedTeacherVectors(data.unlabeled);
+const seeds = [0, ...OTHER_SPLIT_SEEDS];
+const probe = (v: Float32Array, dim: number, seed: number) => probeOnSplit(L.labels, C, v, dim, seed);
 function report(name: string, v: Float32Array, dim: number, target?: Float32Array): void {
   const a = seeds.map((s) => probe(v, dim, s));
   const m = a.reduce((x, y) => x + y, 0) / a.length;

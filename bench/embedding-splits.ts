@@ -4,20 +4,13 @@
 // Folders refined on the training quotes (static.refine.train) saw the other splits' test texts: not held out there.
 import { readFileSync } from "node:fs";
 import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
-import { stratifiedSplit } from "../src/data/stratified-split.js";
-import { chooseProbeL2, linearProbe, pickRows } from "../src/eval/embedding-metrics.js";
+import { probeOnSplit } from "./embedding-bench-data.js";
 import { bagEmbedder, loadEmbeddingModel } from "../src/embeddings/embedding-model.js";
 const K = Number(process.env.K ?? 6);
 const d = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: 2000, unlabeledFrom: "both" }, 0);
 const L = d.labelled;
 const C = L.classNames.length;
-const probe = (v: Float32Array, dim: number, seed: number) => {
-  const s = stratifiedSplit(L.labels, 0.2, seed);
-  const y = (r: Int32Array) => Int32Array.from(r, (i) => L.labels[i]);
-  const x = pickRows(v, dim, s.train);
-  const l2 = chooseProbeL2({ x, y: y(s.train) }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2;
-  return linearProbe({ x, y: y(s.train) }, { x: pickRows(v, dim, s.test), y: y(s.test) }, C, { epochs: 100, lr: 0.01, l2, seed: 0 }).testAccuracy;
-};
+const probe = (v: Float32Array, dim: number, seed: number) => probeOnSplit(L.labels, C, v, dim, seed);
 function report(name: string, v: Float32Array, dim: number) {
   const fixed = probe(v, dim, 0);
   const others = Array.from({ length: K }, (_, k) => probe(v, dim, 100 + k));

@@ -5,23 +5,18 @@
 // runs/embedding-cache (a full run of recipes/use-embeddings.yaml writes them; U = its data.unlabeled).
 //   U=20000 nice -n 10 node --import tsx bench/embedding-static-ceiling.ts RUN_DIR [d=96] [H=256] [epochs=30]
 import * as tf from "@tensorflow/tfjs-core";
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { useBackend } from "../src/engine/backend.js";
 import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { bagEmbedder, loadEmbeddingModel, projectTeacher } from "../src/embeddings/embedding-model.js";
-import { chooseProbeL2, linearProbe, meanCosine, pickRows } from "../src/eval/embedding-metrics.js";
-import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
+import { meanCosine, pickRows } from "../src/eval/embedding-metrics.js";
+import { cachedTeacherVectors, probeOnSplit, recipeData } from "./embedding-bench-data.js";
 import { Rng } from "../src/util/rng.js";
 await useBackend("wasm");
 const run = process.argv[2], d = Number(process.argv[3] ?? 96), H = Number(process.argv[4] ?? 256), epochs = Number(process.argv[5] ?? 30), U = Number(process.env.U ?? 20000);
-const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: U, unlabeledFrom: "both" }, 0);
+const data = recipeData(U);
 const L = data.labelled, C = 6, D = 512;
-const hashOf = (t: string[]) => createHash("sha256").update(JSON.stringify(t)).digest("hex").slice(0, 16);
-const f32 = (f: string) => new Float32Array(readFileSync(f).buffer.slice(0));
-const cache = "runs/embedding-cache", pre = "USE-lite-9d7c0b83d987-128-";
-const tL = f32(join(cache, pre + hashOf(L.texts) + ".f32")), tU = f32(join(cache, pre + hashOf(data.unlabeled) + ".f32"));
+const tL = cachedTeacherVectors(L.texts), tU = cachedTeacherVectors(data.unlabeled);
 const s0 = stratifiedSplit(L.labels, 0.2, 0);
 const texts = [...data.unlabeled, ...Array.from(s0.train, (i) => L.texts[i])];
 const tv = new Float32Array(texts.length * D); tv.set(tU); tv.set(pickRows(tL, D, s0.train), tU.length);
@@ -29,7 +24,7 @@ const { model, tokenizer, projection } = loadEmbeddingModel(join(run, `static-${
 const e = bagEmbedder(model, tokenizer);
 const X = e.embed(texts), XL = e.embed(L.texts);
 const Y = projectTeacher(projection!, tv, texts.length), YL = projectTeacher(projection!, tL, L.texts.length);
-const probe = (v: Float32Array, dim: number) => { const y = (r: Int32Array) => Int32Array.from(r, (i) => L.labels[i]); const x = pickRows(v, dim, s0.train); const l2 = chooseProbeL2({ x, y: y(s0.train) }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2; return linearProbe({ x, y: y(s0.train) }, { x: pickRows(v, dim, s0.test), y: y(s0.test) }, C, { epochs: 100, lr: 0.01, l2, seed: 0 }).testAccuracy; };
+const probe = (v: Float32Array, dim: number) => probeOnSplit(L.labels, C, v, dim, 0);
 const cosTest = (v: Float32Array) => meanCosine(pickRows(v, d, s0.test), pickRows(YL, d, s0.test), s0.test.length);
 console.log(`base: cos ${cosTest(XL).toFixed(3)} probe ${(100 * probe(XL, d)).toFixed(1)}`);
 const W1 = tf.variable(tf.randomNormal([d, H], 0, 1 / Math.sqrt(d), "float32", 1)), b1 = tf.variable(tf.zeros([H]));

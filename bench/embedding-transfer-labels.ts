@@ -8,14 +8,12 @@
 // as (b) capped the same way per teacher class.
 //   K=4 nice -n 10 node --import tsx bench/embedding-transfer-labels.ts TABLE_DIR
 // U: the unlabeled quotes drawn as the recipe draws them (default 4000, the draw the documented numbers used; the recipe now takes all: U=20000).
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { loadFortunes } from "../src/data/fortunes.js";
 import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { bagEmbedder, loadEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { accuracyOf, chooseProbeL2, fitLinearClassifier, pickRows } from "../src/eval/embedding-metrics.js";
 import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
+import { cachedTeacherVectors } from "./embedding-bench-data.js";
 
 const K = Number(process.env.K ?? 4);
 const tableDir = process.argv[2];
@@ -30,8 +28,7 @@ all.texts.forEach((t, i) => { if (!trueLabel.has(t)) trueLabel.set(t, all.labels
 const onTopic = data.unlabeled.slice(0, data.onTopic);
 const yOn = Int32Array.from(onTopic, (t) => trueLabel.get(t) ?? -1);
 if (yOn.some((y) => y < 0)) throw new Error("an on-topic unlabeled quote is in no labelled category's file");
-const hashOf = (texts: string[]) => createHash("sha256").update(JSON.stringify(texts)).digest("hex").slice(0, 16);
-const f32 = (texts: string[]) => new Float32Array(readFileSync(join("runs/embedding-cache", `USE-lite-9d7c0b83d987-128-${hashOf(texts)}.f32`)).buffer.slice(0));
+const f32 = cachedTeacherVectors;
 const tL = f32(L.texts);
 const tOn = f32(data.unlabeled).subarray(0, onTopic.length * 512);
 const m = loadEmbeddingModel(tableDir);

@@ -14,7 +14,8 @@ import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { distillStaticFromTeacher } from "../src/embeddings/distill-static.js";
 import { bagEmbedder, loadEmbeddingModel, projectTeacher, saveEmbeddingModel } from "../src/embeddings/embedding-model.js";
 import { frequentWords } from "../src/embeddings/words.js";
-import { chooseProbeL2, linearProbe, pickRows } from "../src/eval/embedding-metrics.js";
+import { pickRows } from "../src/eval/embedding-metrics.js";
+import { probeOnSplit } from "./embedding-bench-data.js";
 import { inferenceBytes } from "../src/experiments/embedding-run.js";
 import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
 import { openUseLite } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
@@ -50,13 +51,7 @@ const refineVectors = new Float32Array(refineTexts.length * D);
 refineVectors.set(tU);
 refineVectors.set(pickRows(tL, D, split0.train), tU.length);
 
-function probe(v: Float32Array, dim: number, seed: number): number {
-  const s = stratifiedSplit(L.labels, 0.2, seed);
-  const y = (r: Int32Array) => Int32Array.from(r, (i) => L.labels[i]);
-  const x = pickRows(v, dim, s.train);
-  const l2 = chooseProbeL2({ x, y: y(s.train) }, C, { epochs: 100, lr: 0.01, seed: 0 }).l2;
-  return linearProbe({ x, y: y(s.train) }, { x: pickRows(v, dim, s.test), y: y(s.test) }, C, { epochs: 100, lr: 0.01, l2, seed: 0 }).testAccuracy;
-}
+const probe = (v: Float32Array, dim: number, seed: number) => probeOnSplit(L.labels, C, v, dim, seed);
 const pct = (x: number) => (100 * x).toFixed(1);
 console.log(`teacher probe: fixed ${pct(probe(tL, D, 0))}, other splits [${Array.from({ length: K }, (_, k) => pct(probe(tL, D, 100 + k))).join(" ")}]`);
 for (const { d, ns } of specs) {
