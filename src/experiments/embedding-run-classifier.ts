@@ -41,7 +41,7 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
   const C = labelled.classNames.length;
   const labelsOf = (rows: Int32Array) => Int32Array.from(rows, (i) => labelled.labels[i]);
   const fineTuned: number[] = [];
-  const results = new Map<string, { role: EmbeddingRow["role"]; width: number; accuracies: number[]; out: string; params: number }>();
+  const results = new Map<string, { role: EmbeddingRow["role"]; accuracies: number[]; out: string; params: number }>();
   for (const [k, s] of splits.entries()) {
     const yTrain = labelsOf(s.train);
     const yTest = labelsOf(s.test);
@@ -83,7 +83,7 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
           cx.training[v.name] = { seconds: res.seconds, losses: res.losses };
         }
         const accuracy = accuracyOf(argmaxRows(bagEmbedder(model, st.tokenizer).embed(testTexts), testTexts.length, C), yTest);
-        const entry = results.get(v.name) ?? results.set(v.name, { role: v.role, width: c.width, accuracies: [], out, params: model.paramCount }).get(v.name)!;
+        const entry = results.get(v.name) ?? results.set(v.name, { role: v.role, accuracies: [], out, params: model.paramCount }).get(v.name)!;
         entry.accuracies.push(accuracy);
         info(`split ${k + 1}/${splits.length}: ${v.name}: ${pct(accuracy)} % (${pct(accuracy / fineTuned[k])} % of the fine-tuned teacher), ${res.seconds.toFixed(0)} s`);
         model.dispose();
