@@ -10,9 +10,7 @@
 // soft (kl | mse: the soft term on the logits), copies (augmented copies of each training quote, default 2).
 // U: the unlabeled quotes drawn as the recipe draws them (default 4000, the draw of the numbers documented before
 // 2026-12-03; the recipe now takes all: U=20000).
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { stratifiedSplit } from "../src/data/stratified-split.js";
 import { useBackend } from "../src/engine/backend.js";
 import { augmentTexts } from "../src/data/text-augment.js";
@@ -23,6 +21,7 @@ import { loadEmbeddingData } from "../src/experiments/embedding-data.js";
 import { embedAll, type EmbeddingTeacher } from "../src/teachers/embedding/embedding-teacher.js";
 import { openUseLite } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
 import { writeFileAtomic } from "../src/util/files.js";
+import { cacheFileOf, EMBEDDING_CACHE, MAX_TOKENS, USE_LITE_CACHE_PREFIX } from "./embedding-bench-data.js";
 
 const K = Number(process.env.K ?? 4);
 const [tableDir, ...variantArgs] = process.argv.slice(2);
@@ -31,19 +30,16 @@ const variants = variantArgs.map((a) => {
   const kv = Object.fromEntries(spec.split(",").filter(Boolean).map((p) => p.split(":")));
   return { name, transfer: kv.transfer ?? "all+aug", hard: Number(kv.hard ?? 0.5), T: Number(kv.T ?? 2), epochs: Number(kv.epochs ?? 8), lr: Number(kv.lr ?? 0.003), conf: Number(kv.conf ?? 0), freeze: kv.freeze === "1", balance: kv.balance === "1", fixedOnly: kv.fixedOnly === "1", soft: (kv.soft ?? "kl") as "kl" | "mse", copies: Number(kv.copies ?? 2) };
 });
-const MAX_TOKENS = 128;
 await useBackend("wasm"); // as `tsdistill run` trains the recipe's students
-const cache = "runs/embedding-cache";
-mkdirSync(cache, { recursive: true });
+mkdirSync(EMBEDDING_CACHE, { recursive: true });
 const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: Number(process.env.U ?? 4000), unlabeledFrom: "both" }, 0);
 const L = data.labelled;
 const C = L.classNames.length;
 const D = 512;
-const hashOf = (texts: string[]) => createHash("sha256").update(JSON.stringify(texts)).digest("hex").slice(0, 16);
 let teacher: EmbeddingTeacher | null = null;
-const teacherHash = "9d7c0b83d987"; // USE-lite's (the recipe's cache names)
+const teacherHash = USE_LITE_CACHE_PREFIX.slice("USE-lite-".length);
 async function vectors(texts: string[]): Promise<Float32Array> {
-  const file = join(cache, `USE-lite-${teacherHash}-${MAX_TOKENS}-${hashOf(texts)}.f32`);
+  const file = cacheFileOf(texts);
   if (existsSync(file)) return new Float32Array(readFileSync(file).buffer.slice(0));
   teacher ??= await openUseLite({ maxTokens: MAX_TOKENS });
   if (!teacher.hash?.startsWith(teacherHash)) throw new Error(`teacher hash ${teacher.hash}; expected ${teacherHash}…`);
