@@ -74,9 +74,9 @@ export function benchModels(runDir: string): { result: EmbeddingRecipeResult; mo
   for (const row of result.rows) {
     if (!row.dir) continue;
     const dir = join(runDir, row.dir);
-    const kind = (JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { kind?: string }).kind;
+    const { kind, context } = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { kind?: string; context?: number };
     if (row.role === "static") models.push({ name: row.model, kind: "runtime", dir });
-    else if (row.role === "trained" && kind === "bag") models.push({ name: row.model, kind: "runtime", dir });
+    else if (row.role === "trained" && (kind === "bag" || (context ?? 0) > 0)) models.push({ name: row.model, kind: "runtime", dir });
     else if (row.role === "distilled classifier") models.push({ name: `${row.model} (ONNX)`, kind: "onnx", dir });
   }
   return { result, models };

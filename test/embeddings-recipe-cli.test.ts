@@ -88,6 +88,12 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const int8 = res.rows.find((x) => x.model === "static d=64, refined, int8")!;
   assert.ok(int8.mb < f32.mb / 2.5 && int8.dir === "static-64-refined-int8", `int8 ${int8.mb} MB vs float32 ${f32.mb} MB`);
   assert.match(readFileSync(join(res.runDir, int8.dir, "embeddings.safetensors")).subarray(0, 400).toString("latin1"), /"embeddings":\{"dtype":"I8"/);
+  // The contextual d=64 table (static.context) and its int8 copy: the layer's weights saved beside the table.
+  const ctx = res.rows.find((x) => x.model === "static d=64 + context")!;
+  const ctx8 = res.rows.find((x) => x.model === "static d=64 + context, int8")!;
+  assert.equal(ctx.role, "trained");
+  assert.equal(JSON.parse(readFileSync(join(res.runDir, ctx.dir!, "config.json"), "utf8")).context, 16);
+  assert.ok(ctx8.mb < ctx.mb / 2.5 && ctx8.cosine !== null && ctx8.cosine > 0.1, `context int8 ${ctx8.mb} MB vs ${ctx.mb} MB, cosine ${ctx8.cosine}`);
   // Whole words (static.words): up to 300 of them after USE's 8000 pieces, one table row each.
   const words = (JSON.parse(readFileSync(join(res.runDir, int8.dir, "tokenizer.json"), "utf8")) as { words?: string[] }).words ?? [];
   assert.ok(words.length > 20 && words.length <= 300, `${words.length} whole words`);
@@ -149,7 +155,7 @@ test("embeddings in Chromium beside Node: every model of a --quick use-embedding
   assert.equal(b.sentences, 6);
   assert.deepEqual(b.skipped, [], "every student of the run opens");
   const names = b.models.map((m) => m.name);
-  for (const want of [/^USE-lite \(teacher\)$/, /^static d=32$/, /^static d=64$/, /^bag-32/, /^classifier ← static-64.*distilled \(ONNX\)$/]) {
+  for (const want of [/^USE-lite \(teacher\)$/, /^static d=32$/, /^static d=64$/, /^bag-32/, /^static d=64 \+ context(, int8)?$/, /^classifier ← static-64.*distilled \(ONNX\)$/]) {
     assert.ok(names.some((n) => want.test(n)), `a model matching ${want}; got ${names.join(", ")}`);
   }
   for (const m of b.models) {

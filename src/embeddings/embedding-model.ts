@@ -18,6 +18,7 @@ import { Rng } from "../util/rng.js";
 import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "../util/safetensors.js";
 import { dequantizeTensors, EmbedRuntimeError, EMBEDDINGS_FORMAT, EmbeddingModel as RuntimeModel, type StoredTensor } from "../../src/embeddings/runtime/embed-runtime.mjs";
 import { quantizeTable, type TableQuantization } from "./quantize-table.js";
+import { contextList, contextPool, contextShapes, CONTEXT_TENSORS, createContext, type ContextParams } from "./context-layer.js";
 
 export const EMBEDDINGS_CONFIG_FILE = "config.json";
 export const EMBEDDINGS_WEIGHTS_FILE = "embeddings.safetensors";
@@ -47,6 +48,8 @@ export interface EmbeddingModelConfig {
   readonly normalize: boolean;
   /** Rows never averaged (padding); null: every id counts. */
   readonly padId: number | null;
+  /** Hidden width of the context layer (context-layer.ts); 0: none, the plain mean. Absent in older folders: 0. */
+  readonly context: number;
 }
 
 export interface EmbeddingModelSpec {
@@ -57,6 +60,8 @@ export interface EmbeddingModelSpec {
   dim?: number;
   normalize?: boolean;
   padId?: number | null;
+  /** A context layer of this hidden width (context-layer.ts); default 0: none. */
+  context?: number;
 }
 
 /** The teacher-space → student-space map of a static model: x ↦ (x − mean)·components. */
@@ -73,19 +78,25 @@ function resolveConfig(spec: EmbeddingModelSpec): EmbeddingModelConfig {
   for (const [k, v] of [["vocab", vocab], ["width", width], ["dim", spec.dim ?? width]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new TsdistillError(`embedding model: ${k}: expected an integer ≥ 1, got ${v}`);
   }
+  const context = spec.context ?? 0;
+  if (!Number.isInteger(context) || context < 0) throw new TsdistillError(`embedding model: context: expected an integer ≥ 0 (0: no context layer), got ${context}`);
   const padId = spec.padId ?? null;
   if (padId !== null && !(Number.isInteger(padId) && padId >= 0 && padId < vocab)) throw new TsdistillError(`embedding model: padId: ${padId} is outside the vocabulary [0, ${vocab})`);
   const head = spec.dim !== undefined;
-  return { format: EMBEDDINGS_FORMAT, version: 1, kind: spec.kind ?? (head ? "bag" : "static"), vocab, width, dim: spec.dim ?? width, head, normalize: spec.normalize ?? true, padId };
+  return { format: EMBEDDINGS_FORMAT, version: 1, kind: spec.kind ?? (head ? "bag" : "static"), vocab, width, dim: spec.dim ?? width, head, normalize: spec.normalize ?? true, padId, context };
 }
 
-/** Table [vocab, width] → mean over a sample's non-pad tokens → optional linear head. Inputs: ids as floats [B, T]. */
+/**
+ * Table [vocab, width] → mean over a sample's non-pad tokens (or, with a context layer, its weighted mean of
+ * context-mixed rows) → optional linear head. Inputs: ids as floats [B, T], padding after the tokens.
+ */
 export class BagOfEmbeddingsModel implements TrainableModel {
   static readonly className = "BagOfEmbeddings";
   readonly config: EmbeddingModelConfig;
   readonly table: NamedParam;
   readonly kernel: NamedParam | null;
   readonly bias: NamedParam | null;
+  readonly context: ContextParams | null;
 
   /** A table initialised N(0, 0.02) (or to `table` when given, e.g. distilled rows) and a zero-bias head. */
   constructor(spec: EmbeddingModelSpec, { seed = 0, table }: { seed?: number; table?: Float32Array } = {}) {
@@ -101,6 +112,7 @@ export class BagOfEmbeddingsModel implements TrainableModel {
     // Head init N(0, 1/√width): the pooled rows are small, and the head must reach the teacher's scale quickly.
     this.kernel = head ? normalParam("head/kernel", [width, dim], 1 / Math.sqrt(width), rng) : null;
     this.bias = head ? constParam("head/bias", [dim], 0) : null;
+    this.context = this.config.context > 0 ? createContext(width, this.config.context, rng) : null;
   }
 
   get inputShape(): number[] {
@@ -113,7 +125,7 @@ export class BagOfEmbeddingsModel implements TrainableModel {
     return this.config.dim;
   }
   namedWeights(): NamedParam[] {
-    return [this.table, ...(this.kernel ? [this.kernel, this.bias!] : [])];
+    return [this.table, ...(this.context ? contextList(this.context) : []), ...(this.kernel ? [this.kernel, this.bias!] : [])];
   }
   get params(): tf.Variable[] {
     return this.namedWeights().map((p) => p.tensor);
@@ -142,7 +154,9 @@ export class BagOfEmbeddingsModel implements TrainableModel {
     const logits = tf.tidy(() => {
       const rows = embeddingLookup(this.table.tensor as tf.Tensor2D, tf.tensor2d(ids, [B, T], "int32")); // [B, T, W]
       const mask = tf.tensor3d(keep, [B, T, 1]);
-      const pooled = tf.div(tf.sum(tf.mul(rows, mask), 1), tf.maximum(tf.sum(mask, 1), 1)) as tf.Tensor2D; // [B, W]
+      const pooled = this.context
+        ? contextPool(this.context, tf.mul(rows, mask) as tf.Tensor3D, mask)
+        : (tf.div(tf.sum(tf.mul(rows, mask), 1), tf.maximum(tf.sum(mask, 1), 1)) as tf.Tensor2D); // [B, W]
       record("pooled", pooled);
       if (!this.kernel) return pooled;
       return tf.add(tf.matMul(pooled, this.kernel.tensor as tf.Tensor2D), this.bias!.tensor) as tf.Tensor2D; // [B, dim]
@@ -257,6 +271,8 @@ function readConfig(path: string): EmbeddingModelConfig & { metadata: Record<str
   for (const k of ["vocab", "width", "dim"]) if (!Number.isInteger(json[k]) || (json[k] as number) < 1) throw new DataError(path, `${k}: expected an integer ≥ 1, got ${JSON.stringify(json[k])}`);
   if (typeof json.head !== "boolean" || typeof json.normalize !== "boolean") throw new DataError(path, "head and normalize: expected true or false");
   if (json.kind !== "static" && json.kind !== "bag") throw new DataError(path, `kind is ${JSON.stringify(json.kind)}; expected "static" or "bag"`);
+  json.context ??= 0;
+  if (!Number.isInteger(json.context) || (json.context as number) < 0) throw new DataError(path, `context: expected an integer ≥ 0 (0: no context layer), got ${JSON.stringify(json.context)}`);
   return json as unknown as EmbeddingModelConfig & { metadata: Record<string, unknown> };
 }
 
@@ -290,9 +306,13 @@ export function loadEmbeddingModel(dir: string): LoadedEmbeddingModel {
   const table = expect("embeddings", [c.vocab, c.width]);
   const tokenizer = loadTokenizer(dir);
   if (tokenizer.vocabSize > c.vocab) throw new DataError(join(dir, "tokenizer.json"), `has ${tokenizer.vocabSize} ids; the embedding table has ${c.vocab} rows`);
-  const model = new BagOfEmbeddingsModel({ kind: c.kind, vocab: c.vocab, width: c.width, dim: c.head ? c.dim : undefined, normalize: c.normalize, padId: c.padId }, { table });
-  if (c.head) {
-    const w = [tf.tensor(table, [c.vocab, c.width]), tf.tensor(expect("head/kernel", [c.width, c.dim]), [c.width, c.dim]), tf.tensor(expect("head/bias", [c.dim]), [c.dim])];
+  const model = new BagOfEmbeddingsModel({ kind: c.kind, vocab: c.vocab, width: c.width, dim: c.head ? c.dim : undefined, normalize: c.normalize, padId: c.padId, context: c.context }, { table });
+  const rest: [string, number[]][] = [
+    ...(c.context > 0 ? CONTEXT_TENSORS.map((name, i): [string, number[]] => [name, contextShapes(c.width, c.context)[i]]) : []),
+    ...(c.head ? ([["head/kernel", [c.width, c.dim]], ["head/bias", [c.dim]]] as [string, number[]][]) : []),
+  ];
+  if (rest.length > 0) {
+    const w = [tf.tensor(table, [c.vocab, c.width]), ...rest.map(([name, shape]) => tf.tensor(expect(name, shape), shape))];
     model.setWeights(w);
     tf.dispose(w);
   }
@@ -323,6 +343,23 @@ export function bagFromStatic(model: BagOfEmbeddingsModel, projection: Projectio
   bag.setWeights(w);
   tf.dispose(w);
   return bag;
+}
+
+/**
+ * The same model (table, head, settings) with a new context layer of hidden width `hidden` (context-layer.ts). The
+ * layer starts as the identity, so the result embeds exactly as `model` does until it is trained.
+ */
+export function withContext(model: BagOfEmbeddingsModel, hidden: number, seed = 0): BagOfEmbeddingsModel {
+  const c = model.config;
+  if (c.context > 0) throw new TsdistillError(`withContext: the model already has a context layer (hidden ${c.context})`);
+  const t = model.tensors();
+  const out = new BagOfEmbeddingsModel({ kind: c.kind, vocab: c.vocab, width: c.width, dim: c.head ? c.dim : undefined, normalize: c.normalize, padId: c.padId, context: hidden }, { seed, table: t.embeddings.data as Float32Array });
+  if (c.head) {
+    const w = out.namedWeights().map(({ name, tensor }) => (t[name] ? tf.tensor(t[name].data as Float32Array, t[name].shape) : tf.clone(tensor)));
+    out.setWeights(w);
+    tf.dispose(w);
+  }
+  return out;
 }
 
 /** Teacher vectors [n, teacherDim] → the student's space [n, dim] through a static model's projection. */

@@ -115,8 +115,23 @@ export const EmbeddingRecipe = z
           .strict()
           .prefault({}),
         /**
-         * Quantised copies of these widths' tables (refined where refined): int8 (one float32 scale per row) and/or
-         * fp16, saved as <folder>-int8 / <folder>-fp16 and measured like the float32 tables.
+         * Contextual tables (static-<d>-context): these widths' static tables with a context layer (each token sees its
+         * neighbours; a learned weighted mean; src/embeddings/context-layer.ts), trained with the table on the
+         * refinement text towards the projected teacher vectors, as refine does. The layer starts as the identity.
+         */
+        context: z
+          .object({
+            dims: z.array(z.number().int().positive()).default([]),
+            /** Hidden width H of the layer: 3·d·H + H + H·d + H more weights (float32, also in quantised copies). */
+            hidden: z.number().int().positive().default(64),
+            epochs: z.number().int().positive().default(4),
+            lr: Lr.default(1e-3),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * Quantised copies of these widths' tables (refined where refined; the contextual ones too): int8 (one float32
+         * scale per row) and/or fp16, saved as <folder>-int8 / <folder>-fp16 and measured like the float32 tables.
          */
         quantize: z
           .object({ dims: z.array(z.number().int().positive()).default([]), kinds: z.array(z.enum(["int8", "fp16"])).min(1).default(["int8"]) })
@@ -219,6 +234,7 @@ export function checkEmbeddingRecipe(r: EmbeddingRecipe, file: string): void {
   const dims = new Set(r.static.dims);
   for (const d of r.static.quantize.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.quantize.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const d of r.static.refine.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.refine.dims: ${d} is not among static.dims [${r.static.dims}]`);
+  for (const d of r.static.context.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.context.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const c of r.classifier.students) if (!dims.has(c.width)) throw new TsdistillError(`${file}: classifier.students: width ${c.width} is not among static.dims [${r.static.dims}]`);
   for (const s of r.students) if (s.kind === "bag" && s.init === "static" && !dims.has(s.width)) throw new TsdistillError(`${file}: students: ${s.name} starts from static-${s.width}, which is not among static.dims [${r.static.dims}]`);
 }

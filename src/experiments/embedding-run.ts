@@ -15,7 +15,7 @@ import { openEmbeddingTeacher } from "../teachers/embedding/embedding-teacher-co
 import { openUseLite, useLiteDir } from "../teachers/embedding/tfjs-embedding-teacher.js";
 import { writeFileAtomic } from "../util/files.js";
 import { distillStaticFromTeacher, type TokenVectors } from "../embeddings/distill-static.js";
-import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, type Embedder, type Projection } from "../embeddings/embedding-model.js";
+import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, projectTeacher, saveEmbeddingModel, withContext, type Embedder, type Projection } from "../embeddings/embedding-model.js";
 import type { EmbeddingRecipe } from "./embedding-recipe.js";
 import { augmentTexts } from "../data/text-augment.js";
 import { loadEmbeddingData, loadProbeSet, type ProbeSet } from "./embedding-data.js";
@@ -157,15 +157,33 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     info(`static d=${d} refined: loss ${res.losses.map((l) => l.toFixed(4)).join(" → ")} (${res.seconds.toFixed(0)} s)`);
     model.dispose();
   }
-  // ---- quantised copies (int8 with a scale per row, fp16) of the refined (else static) tables -----------------------
+  // ---- contextual tables: the static table + a context layer, trained together like a refinement ------------------
+  const contextual = new Map<number, string>();
+  for (const d of r.static.context.dims) {
+    const c = r.static.context;
+    const st = loadEmbeddingModel(statics.get(d)!.dir);
+    const model = withContext(st.model, c.hidden, r.seed);
+    st.model.dispose();
+    const res = await trainEmbeddingStudent(model, st.tokenizer, refineTexts, projectTeacher(st.projection!, refineVectors, refineTexts.length), { epochs: c.epochs, batchSize: 64, optimizer: { lr: c.lr }, ctx: r.maxTokens, seed: r.seed });
+    const out = join(dir, `static-${d}-context`);
+    await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, projection: st.projection, metadata: { teacher: teacher.name, context: { hidden: c.hidden, epochs: c.epochs, losses: res.losses } } });
+    contextual.set(d, out);
+    training[`static-${d}-context`] = { seconds: res.seconds, losses: res.losses };
+    info(`static d=${d} + context layer (H ${c.hidden}): loss ${res.losses.map((l) => l.toFixed(4)).join(" → ")} (${res.seconds.toFixed(0)} s)`);
+    model.dispose();
+  }
+  // ---- quantised copies (int8 with a scale per row, fp16) of the refined (else static) and contextual tables -------
   const quantized: { name: string; dir: string }[] = [];
-  for (const d of r.static.quantize.dims) {
-    const src = refined.get(d) ?? statics.get(d)!.dir;
+  const toQuantize = r.static.quantize.dims.flatMap((d) => [
+    { src: refined.get(d) ?? statics.get(d)!.dir, name: `static d=${d}${refined.has(d) ? ", refined" : ""}` },
+    ...(contextual.has(d) ? [{ src: contextual.get(d)!, name: `static d=${d} + context` }] : []),
+  ]);
+  for (const { src, name } of toQuantize) {
     const { model, tokenizer: tok, projection, metadata } = loadEmbeddingModel(src);
     for (const kind of r.static.quantize.kinds) {
       const out = `${src}-${kind}`;
       await saveEmbeddingModel(model, out, { tokenizer: tok, projection, quantize: kind, metadata: { ...metadata, quantized: kind } });
-      quantized.push({ name: `static d=${d}${refined.has(d) ? ", refined" : ""}, ${kind}`, dir: out });
+      quantized.push({ name: `${name}, ${kind}`, dir: out });
     }
     model.dispose();
   }
@@ -249,7 +267,8 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   };
   for (const [d, s] of statics) await evalBag(`static d=${d}`, "static", s.dir);
   for (const [d, out] of refined) await evalBag(`static d=${d}, refined`, "trained", out);
-  for (const q of quantized) await evalBag(q.name, q.name.includes("refined") ? "trained" : "static", q.dir);
+  for (const [d, out] of contextual) await evalBag(`static d=${d} + context`, "trained", out);
+  for (const q of quantized) await evalBag(q.name, q.name.includes("refined") || q.name.includes("context") ? "trained" : "static", q.dir);
   for (const t of trainedDirs) {
     if (t.kind === "bag") await evalBag(t.name, "trained", t.dir);
     else {

@@ -2,6 +2,8 @@
 //
 //   input_ids int64 [batch, tokens], attention_mask int64 [batch, tokens] (1 = real token, 0 = padding)
 //   → Gather(table, input_ids) [B, T, W] → × mask → ReduceSum over T / max(Σ mask, 1)   (mean of the real tokens)
+//     (with a context layer, context-layer.ts: Pad/Slice/Concat the rows' neighbours → MatMul + Add → Relu → z = rows
+//     + h·W2, scores h·q, −1e9 at padding → Softmax over T → ReduceSum of z × weights)
 //   → MatMul + Add (the head, when the model has one) → ÷ max(‖v‖₂, 1e-12) (when the model normalises)
 //   → embeddings float32 [batch, dim]
 //
@@ -53,9 +55,13 @@ export function exportEmbeddingOnnx(model: BagOfEmbeddingsModel, opts: { produce
   const mask3 = node("Unsqueeze", [maskF, "axis_last"], "mask_3d"); // [B, T, 1]
   const masked = node("Mul", [rows, mask3], "masked_rows");
   const keep0 = [{ name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 0 }];
-  const sum = node("ReduceSum", [masked, "axis_tokens"], "row_sum", keep0); // [B, W]
-  const count = node("ReduceSum", [mask3, "axis_tokens"], "token_count", keep0); // [B, 1]
-  let cur = node("Div", [sum, node("Max", [count, "one"], "token_count_min1")], "pooled"); // [B, W]
+  let cur: string;
+  if (c.context > 0) cur = contextNodes(t, c.width, c.context, masked, mask3, node, inits);
+  else {
+    const sum = node("ReduceSum", [masked, "axis_tokens"], "row_sum", keep0); // [B, W]
+    const count = node("ReduceSum", [mask3, "axis_tokens"], "token_count", keep0); // [B, 1]
+    cur = node("Div", [sum, node("Max", [count, "one"], "token_count_min1")], "pooled"); // [B, W]
+  }
   if (c.head) {
     inits.push(floatInit("head_kernel", [c.width, c.dim], t["head/kernel"].data as Float32Array), floatInit("head_bias", [c.dim], t["head/bias"].data as Float32Array));
     cur = node("Add", [node("MatMul", [cur, "head_kernel"], "head_matmul"), "head_bias"], "head_out");
@@ -85,6 +91,34 @@ export function exportEmbeddingOnnx(model: BagOfEmbeddingsModel, opts: { produce
     ],
   };
   return new Uint8Array(onnx.ModelProto.encode(onnx.ModelProto.create(proto)).finish());
+}
+
+type NodeFn = (opType: string, inputs: string[], output: string, attribute?: Onnx.IAttributeProto[]) => string;
+
+/** The context layer (context-layer.ts) on masked rows [B, T, W] → pooled [B, W]. */
+function contextNodes(t: ReturnType<BagOfEmbeddingsModel["tensors"]>, W: number, H: number, masked: string, mask3: string, node: NodeFn, inits: Onnx.ITensorProto[]): string {
+  const f = (name: string) => t[name].data as Float32Array;
+  inits.push(
+    floatInit("context_kernel1", [3 * W, H], f("context/kernel1")),
+    floatInit("context_bias1", [H], f("context/bias1")),
+    floatInit("context_kernel2", [H, W], f("context/kernel2")),
+    floatInit("context_query", [H, 1], f("context/query")),
+    floatInit("big", [], Float32Array.of(1e9)),
+    int64Init("pads_tokens", [0, 1, 0, 0, 1, 0]),
+    int64Init("prev_start", [0]),
+    int64Init("prev_end", [-2]),
+    int64Init("next_start", [2]),
+    int64Init("next_end", [2 ** 31 - 1]),
+  );
+  const padded = node("Pad", [masked, "pads_tokens"], "context_padded"); // [B, T + 2, W]
+  const prev = node("Slice", [padded, "prev_start", "prev_end", "axis_tokens"], "context_prev");
+  const next = node("Slice", [padded, "next_start", "next_end", "axis_tokens"], "context_next");
+  const window = node("Concat", [prev, masked, next], "context_window", [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 2 }]); // [B, T, 3W]
+  const h = node("Relu", [node("Add", [node("MatMul", [window, "context_kernel1"], "context_matmul1"), "context_bias1"], "context_pre")], "context_hidden"); // [B, T, H]
+  const z = node("Add", [masked, node("MatMul", [h, "context_kernel2"], "context_matmul2")], "context_rows"); // [B, T, W]
+  const scores = node("Add", [node("MatMul", [h, "context_query"], "context_scores"), node("Mul", [node("Sub", [mask3, "one"], "mask_minus1"), "big"], "pad_penalty")], "context_scores_masked"); // [B, T, 1]
+  const weights = node("Mul", [node("Softmax", [scores], "context_softmax", [{ name: "axis", type: onnx.AttributeProto.AttributeType.INT, i: 1 }]), mask3], "context_weights");
+  return node("ReduceSum", [node("Mul", [z, weights], "context_weighted"), "axis_tokens"], "pooled", [{ name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 0 }]); // [B, W]
 }
 
 /** Writes exportEmbeddingOnnx(model) to `path` atomically; returns the byte count. */

@@ -15,6 +15,7 @@ import { bagEmbedder, EMBED_RUNTIME_FILES, type BagOfEmbeddingsModel } from "../
 import { writeTokenizerFiles } from "../tokenizers/io.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { writeDirAtomic } from "../util/files.js";
+import { TsdistillError } from "../util/errors.js";
 import { CHECK_TEXTS } from "./onnx-embeddings.js";
 
 export const TFJS_EMBEDDINGS_WEIGHTS = "group1-shard1of1.bin";
@@ -34,6 +35,7 @@ const dims = (shape: number[]) => ({ dim: shape.map((s) => ({ size: String(s) })
 export function tfjsEmbeddingArtifacts(model: BagOfEmbeddingsModel): { modelJson: Record<string, unknown>; weights: Uint8Array } {
   const t = model.tensors();
   const c = model.config;
+  if (c.context > 0) throw new TsdistillError(`TF.js export: this embedding model has a context layer (config.json context ${c.context}), which the TF.js graph export does not write; export it to ONNX, or serve the folder with embed-runtime.mjs`);
   const nodes: GraphNode[] = [];
   const specs: { name: string; shape: number[]; dtype: "float32" | "int32" }[] = [];
   const chunks: Uint8Array[] = [];

@@ -49,6 +49,8 @@ export interface TextEncoderLike {
 export interface EmbeddingConfigJson {
   format: "tsdistill-embeddings";
   padId?: number | null;
+  /** Hidden width of the context layer; 0 or absent: none (the plain mean of the rows). */
+  context?: number;
   normalize?: boolean;
   [key: string]: unknown;
 }

@@ -259,10 +259,13 @@ export function tokenizerFromJson(json, encode) {
 
 /**
  * An embedding model from its parts: config.json's object, the safetensors tensors ("embeddings" [vocab, width],
- * optional "head/kernel" [width, dim] and "head/bias" [dim]) and a tokenizer {encode(text) → ids}.
+ * optional "head/kernel" [width, dim] and "head/bias" [dim], and with config.context > 0 the context layer's
+ * "context/kernel1" [3·width, H], "context/bias1" [H], "context/kernel2" [H, width], "context/query" [H]) and a
+ * tokenizer {encode(text) → ids}.
  * embed(texts) → one Float32Array(dim) per text: the mean of the tokens' rows (ids outside the table and the pad id
  * are skipped; a text without tokens is the zero vector before the head), then the head, then L2 normalisation
- * when config.normalize.
+ * when config.normalize. With a context layer the mean becomes Σ softmax(a)_t·z_t over the kept tokens, where
+ * h_t = relu([r_{t−1}, r_t, r_{t+1}]·W1 + b1) (zero rows outside the text), z_t = r_t + h_t·W2, a_t = h_t·q.
  */
 export class EmbeddingModel {
   constructor(config, tensors, tokenizer) {
@@ -278,6 +281,16 @@ export class EmbeddingModel {
     this.dim = this.kernel ? tensors["head/kernel"].shape[1] : this.width;
     if (this.kernel && tensors["head/kernel"].shape[0] !== this.width) throw new EmbedRuntimeError("embeddings.safetensors", "head/kernel rows do not match the table width");
     this.padId = typeof config.padId === "number" ? config.padId : -1;
+    this.hidden = Number.isInteger(config.context) && config.context > 0 ? config.context : 0;
+    if (this.hidden > 0) {
+      const H = this.hidden;
+      const W = this.width;
+      const want = { "context/kernel1": [3 * W, H], "context/bias1": [H], "context/kernel2": [H, W], "context/query": [H] };
+      for (const [name, shape] of Object.entries(want)) {
+        if (!tensors[name] || tensors[name].shape.join() !== shape.join()) throw new EmbedRuntimeError("embeddings.safetensors", `expected a tensor "${name}" [${shape}] for config.context ${H}`);
+      }
+      this.ctx = { w1: tensors["context/kernel1"].data, b1: tensors["context/bias1"].data, w2: tensors["context/kernel2"].data, q: tensors["context/query"].data };
+    }
     this.normalize = config.normalize !== false;
     this.tokenizer = tokenizer;
   }
@@ -285,15 +298,17 @@ export class EmbeddingModel {
   /** Ids → vector (Float64 accumulation, Float32 result). */
   embedIds(ids) {
     const w = this.width;
-    const acc = new Float64Array(w);
-    let count = 0;
-    for (const id of ids) {
-      if (!(id >= 0 && id < this.vocab) || id === this.padId) continue;
-      const row = id * w;
-      for (let j = 0; j < w; j++) acc[j] += this.table[row + j];
-      count++;
+    let acc = new Float64Array(w);
+    const kept = [];
+    for (const id of ids) if (id >= 0 && id < this.vocab && id !== this.padId) kept.push(id);
+    if (this.hidden > 0) acc = this.contextPool(kept);
+    else {
+      for (const id of kept) {
+        const row = id * w;
+        for (let j = 0; j < w; j++) acc[j] += this.table[row + j];
+      }
+      if (kept.length > 0) for (let j = 0; j < w; j++) acc[j] /= kept.length;
     }
-    if (count > 0) for (let j = 0; j < w; j++) acc[j] /= count;
     let v = acc;
     if (this.kernel) {
       const d = this.dim;
@@ -313,6 +328,53 @@ export class EmbeddingModel {
       for (let j = 0; j < v.length; j++) v[j] *= inv;
     }
     return Float32Array.from(v);
+  }
+
+  /** The context layer's weighted mean of the kept ids' context-mixed rows (see the class comment). */
+  contextPool(kept) {
+    const W = this.width;
+    const H = this.hidden;
+    const { w1, b1, w2, q } = this.ctx;
+    const n = kept.length;
+    const out = new Float64Array(W);
+    if (n === 0) return out;
+    const z = new Float64Array(n * W);
+    const a = new Float64Array(n);
+    const h = new Float64Array(H);
+    for (let t = 0; t < n; t++) {
+      for (let k = 0; k < H; k++) h[k] = b1[k];
+      for (let part = 0; part < 3; part++) {
+        const s = t + part - 1;
+        if (s < 0 || s >= n) continue;
+        const row = kept[s] * W;
+        for (let i = 0; i < W; i++) {
+          const x = this.table[row + i];
+          if (x === 0) continue;
+          const base = (part * W + i) * H;
+          for (let k = 0; k < H; k++) h[k] += x * w1[base + k];
+        }
+      }
+      const row = kept[t] * W;
+      for (let i = 0; i < W; i++) z[t * W + i] = this.table[row + i];
+      let score = 0;
+      for (let k = 0; k < H; k++) {
+        const hk = h[k] > 0 ? h[k] : 0;
+        if (hk === 0) continue;
+        score += hk * q[k];
+        const base = k * W;
+        for (let i = 0; i < W; i++) z[t * W + i] += hk * w2[base + i];
+      }
+      a[t] = score;
+    }
+    let max = -Infinity;
+    for (let t = 0; t < n; t++) max = Math.max(max, a[t]);
+    let total = 0;
+    for (let t = 0; t < n; t++) total += (a[t] = Math.exp(a[t] - max));
+    for (let t = 0; t < n; t++) {
+      const p = a[t] / total;
+      for (let i = 0; i < W; i++) out[i] += p * z[t * W + i];
+    }
+    return out;
   }
 
   /** Texts → one Float32Array(dim) each. */
