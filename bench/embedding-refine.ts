@@ -4,20 +4,40 @@
 // vectors, in 512-d and projected into the table's PCA space.
 //   E=8 LR=0.001 P=0 A=0 W=0 N=all nice node --import tsx bench/embedding-refine.ts RUN/static-96 [teacher]
 // P: tokenDropout; A: anchor; W: targets and table divided by σ^W per dimension (σ of the targets; W 1: whitened);
-// N: refine on the first N unlabeled quotes. Teacher vectors come from runs/embedding-cache (a full recipe run
-// makes them).
+// N: refine on the first N unlabeled quotes; AUG: that many teacher-read variants of each quote join the text
+// (static.refine.augment: words dropped at p 0.3, cut to a 1–16-word span at p 0.5; their vectors are computed
+// with USE-lite once, then cached); CTX: a context layer of that hidden width (static.context) trained with the
+// table. BACKEND: wasm (default, as `tsdistill run`) or native. Teacher vectors of the quotes come from
+// runs/embedding-cache (a full recipe run makes them).
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
 import { bagEmbedder, loadEmbeddingModel, projectTeacher } from "../src/embeddings/embedding-model.js";
 import { meanCosine } from "../src/eval/embedding-metrics.js";
 import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
-import { cachedTeacherVectors, OTHER_SPLIT_SEEDS, probeOnSplit, recipeData } from "./embedding-bench-data.js";
+import { augmentTexts } from "../src/data/text-augment.js";
+import { withContext } from "../src/embeddings/embedding-model.js";
+import { embedAll } from "../src/teachers/embedding/embedding-teacher.js";
+import { openUseLite } from "../src/teachers/embedding/tfjs-embedding-teacher.js";
+import { writeFileAtomic } from "../src/util/files.js";
+import { cacheFileOf, cachedTeacherVectors, MAX_TOKENS, OTHER_SPLIT_SEEDS, probeOnSplit, recipeData } from "./embedding-bench-data.js";
+import { existsSync } from "node:fs";
 
-await useBackend("wasm"); // as `tsdistill run` refines the recipe's tables
+const backend = process.env.BACKEND ?? "wasm"; // wasm: as `tsdistill run` refines the recipe's tables
 const [src, ...rest] = process.argv.slice(2);
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
-const E = env("E", 8), LR = env("LR", 0.001), P = env("P", 0), A = env("A", 0), W = env("W", 0);
+const E = env("E", 8), LR = env("LR", 0.001), P = env("P", 0), A = env("A", 0), W = env("W", 0), AUG = env("AUG", 0), CTX = env("CTX", 0);
 const data = recipeData(20000);
+// The recipe's variants (static.refine.augment with its defaults, seed 0 + 1), read by the teacher before TF.js moves to the backend.
+const variants = AUG > 0 ? augmentTexts(data.unlabeled, { copies: AUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 1) : [];
+if (variants.length > 0 && !existsSync(cacheFileOf(variants))) {
+  const t0 = performance.now();
+  const teacher = await openUseLite({ maxTokens: MAX_TOKENS });
+  const v = await embedAll(teacher, variants, { batchSize: 32 });
+  await teacher.close();
+  writeFileAtomic(cacheFileOf(variants), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  console.log(`teacher: ${variants.length} variants in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+await useBackend(backend as Parameters<typeof useBackend>[0]);
 const L = data.labelled, C = 6, D = 512;
 const tL = cachedTeacherVectors(L.texts), tU = cachedTeacherVectors(data.unlabeled);
 const seeds = [0, ...OTHER_SPLIT_SEEDS];
@@ -27,16 +47,27 @@ function report(name: string, v: Float32Array, dim: number, target?: Float32Arra
   const m = a.reduce((x, y) => x + y, 0) / a.length;
   console.log(`${name}: ${target ? `cos ${meanCosine(v, target, L.texts.length).toFixed(3)}, ` : ""}probe mean ${(100 * m).toFixed(1)} % [${a.map((x) => (100 * x).toFixed(1)).join(" ")}]`);
 }
-const { model, tokenizer, projection } = loadEmbeddingModel(src);
+const loaded = loadEmbeddingModel(src);
+const { tokenizer, projection } = loaded;
 const YL = projectTeacher(projection!, tL, L.texts.length);
 if (rest.includes("teacher")) {
   report("teacher (512-d)", tL, D);
   report(`teacher projected (d = ${projection!.dim})`, YL, projection!.dim);
 }
-report("table before refinement", bagEmbedder(model, tokenizer).embed(L.texts), model.config.width, YL);
+report("table before refinement", bagEmbedder(loaded.model, tokenizer).embed(L.texts), loaded.model.config.width, YL);
+const model = CTX > 0 ? withContext(loaded.model, CTX, 0) : loaded.model;
 const N = env("N", data.unlabeled.length);
 const w = model.config.width;
+let texts = data.unlabeled.slice(0, N);
 let targets = projectTeacher(projection!, tU, data.unlabeled.length).subarray(0, N * w);
+if (variants.length > 0) {
+  const tV = projectTeacher(projection!, cachedTeacherVectors(variants), variants.length);
+  const all = new Float32Array(targets.length + tV.length);
+  all.set(targets);
+  all.set(tV, targets.length);
+  targets = all;
+  texts = [...texts, ...variants];
+}
 if (W > 0) {
   const mu = new Float64Array(w), sd = new Float64Array(w);
   for (let i = 0; i < N; i++) for (let j = 0; j < w; j++) mu[j] += targets[i * w + j] / N;
@@ -46,7 +77,7 @@ if (W > 0) {
   const table = model.table.tensor.dataSync() as Float32Array;
   model.table.tensor.assign(tf.tensor2d(table.map((v, k) => v * f[k % w]), [model.config.vocab, w]));
 }
-const res = await trainEmbeddingStudent(model, tokenizer, data.unlabeled.slice(0, N), targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: 0, tokenDropout: P, anchor: A });
+const res = await trainEmbeddingStudent(model, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: 0, tokenDropout: P, anchor: A });
 // With W > 0 the table lives in the rescaled space: its cosine to the (unscaled) teacher is not comparable.
-report(`refined on ${N} quotes, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
+report(`refined on ${N} quotes + ${variants.length} variants, ${CTX > 0 ? `context H ${CTX}, ` : ""}${backend}, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
 model.dispose();

@@ -194,7 +194,7 @@ export { ApiEmbeddingTeacher, ApiEmbeddingSettings } from "./teachers/embedding/
 export { SentencePieceTokenizer } from "./tokenizers/sentencepiece.js";
 export { distillStatic, distillStaticFromTeacher, type StaticDistillOptions, type StaticDistillResult } from "./embeddings/distill-static.js";
 export { frequentWords, type FrequentWordsOptions } from "./embeddings/words.js";
-export { BagOfEmbeddingsModel, bagEmbedder, saveEmbeddingModel, loadEmbeddingModel, isEmbeddingModelFolder, projectTeacher, type Embedder, type EmbeddingModelConfig, type Projection } from "./embeddings/embedding-model.js";
+export { BagOfEmbeddingsModel, bagEmbedder, saveEmbeddingModel, loadEmbeddingModel, isEmbeddingModelFolder, projectTeacher, withContext, type Embedder, type EmbeddingModelConfig, type Projection } from "./embeddings/embedding-model.js";
 export { trainEmbeddingStudent, type EmbeddingTrainOptions, type EmbeddingTrainResult } from "./distill/train-embedding.js";
 export { transformerEmbedder, openEmbedder, isEmbedderFolder } from "./embeddings/transformer-embedder.js";
 export { symmetricEigen } from "./embeddings/eigen.js";

@@ -29,6 +29,10 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   assert.throws(() => checkEmbeddingRecipe(r, "r.yaml"), /classifier\.students: width 128 is not among static\.dims \[64\]/);
   const leaky = parseEmbeddingRecipe({ ...base, data: { splits: 3 }, static: { dims: [64], refine: { dims: [64], train: true } } }, "r.yaml");
   assert.throws(() => checkEmbeddingRecipe(leaky, "r.yaml"), /r\.yaml: data\.splits: 3 splits need static\.refine\.train false/);
+  const ctx = parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { dims: [96] } } }, "r.yaml");
+  assert.throws(() => checkEmbeddingRecipe(ctx, "r.yaml"), /r\.yaml: static\.context\.dims: 96 is not among static\.dims \[64\]/);
+  assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { hidden: 0 } } }, "r.yaml"), /r\.yaml.*static\.context\.hidden/);
+  assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], refine: { augment: { mask: 1 } } } }, "r.yaml"), /r\.yaml.*static\.refine\.augment\.mask/);
   const q = parseEmbeddingRecipe({ ...base, quick: { static: { dims: [32] }, data: { unlabeled: 10 } } }, "r.yaml", { quick: true });
   assert.deepEqual(q.static.dims, [32]);
   assert.equal(q.data.unlabeled, 10);
@@ -63,7 +67,7 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const r = await runQuick();
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr.slice(-2000)}`);
   t.diagnostic(`quick recipe: ${r.seconds.toFixed(0)} s (machine shared)`);
-  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number; splits: number; heldOut: number; unlabeled: number; onTopic: number; augmented: number } };
+  const res = JSON.parse(r.stdout) as { rows: Row[]; table: string; runDir: string; data: { labelled: number; test: number; splits: number; heldOut: number; unlabeled: number; onTopic: number; augmented: number; refineVariants: number } };
   const roles = res.rows.map((x) => x.role);
   for (const role of ["teacher", "static", "trained", "fine-tuned teacher", "distilled classifier", "classifier alone"]) assert.ok(roles.includes(role), `a ${role} row; got ${roles.join(", ")}`);
   const teacher = res.rows.find((x) => x.role === "teacher")!;
@@ -99,6 +103,8 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   assert.ok(words.length > 20 && words.length <= 300, `${words.length} whole words`);
   assert.equal(JSON.parse(readFileSync(join(res.runDir, int8.dir, "config.json"), "utf8")).vocab, 8000 + words.length);
   assert.ok(res.data.onTopic === res.data.unlabeled && res.data.augmented > 0, `on-topic ${res.data.onTopic}, augmented ${res.data.augmented}`);
+  // static.refine.augment (quick: 1 copy): a teacher-read variant of (nearly) every refinement quote joins the text.
+  assert.ok(res.data.refineVariants > res.data.unlabeled * 0.8 && res.data.refineVariants <= res.data.unlabeled, `${res.data.refineVariants} refinement variants of ${res.data.unlabeled} quotes`);
   const ft = res.rows.find((x) => x.role === "fine-tuned teacher")!;
   const distilled = res.rows.find((x) => x.role === "distilled classifier")!;
   assert.ok(Math.abs(distilled.retention - distilled.accuracy / ft.accuracy) < 1e-9, "classifier retention is relative to the fine-tuned teacher");

@@ -111,6 +111,20 @@ export const EmbeddingRecipe = z
             tokenDropout: z.number().min(0).lt(1).default(0),
             /** Weight of a pull towards the distilled rows: anchor · mean((row − distilled row)²). */
             anchor: z.number().min(0).default(0),
+            /**
+             * Variants of the refinement text read by the teacher join it (refined and contextual tables): `copies` per
+             * text, each with words dropped at p = mask, then cut to a random 1…maxN-word span at p = ngram
+             * (data/text-augment.ts). Default 0 copies: none.
+             */
+            augment: z
+              .object({
+                copies: z.number().int().min(0).default(0),
+                mask: z.number().min(0).lt(1).default(0.3),
+                ngram: z.number().min(0).max(1).default(0.5),
+                maxN: z.number().int().min(1).default(16),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
           .prefault({}),

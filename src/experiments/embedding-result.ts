@@ -31,7 +31,7 @@ export interface EmbeddingRecipeResult {
   name: string;
   quick: boolean;
   runDir: string;
-  data: { categories: string[]; labelled: number; train: number; test: number; splits: number; heldOut: number; unlabeled: number; onTopic: number; augmented: number; maxTokens: number };
+  data: { categories: string[]; labelled: number; train: number; test: number; splits: number; heldOut: number; unlabeled: number; onTopic: number; augmented: number; /** Teacher-read variants of the refinement text (static.refine.augment). */ refineVariants: number; maxTokens: number };
   rows: EmbeddingRow[];
   training: Record<string, { seconds: number; losses: number[] }>;
   seconds: number;

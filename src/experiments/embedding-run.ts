@@ -89,6 +89,9 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   }
   const tLabelled = await teacherVectors(labelled.texts, "labelled");
   const tUnlabeled = await teacherVectors(unlabeled, "unlabeled");
+  // Variants of the refinement text (words dropped, cut to a span), read by the teacher: more texts for each row.
+  const variants = r.static.refine.augment.copies > 0 ? augmentTexts(refineTexts, r.static.refine.augment, r.seed + 1) : [];
+  const tVariants = variants.length > 0 ? await teacherVectors(variants, "refinement variants") : new Float32Array(0);
   // Augmented training quotes of each split for the classifiers' transfer set (the teacher reads them while it is open).
   const augmented: { texts: string[]; vectors: Float32Array }[] = [];
   for (const s of splits) {
@@ -146,10 +149,17 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     refineVectors.set(tUnlabeled);
     refineVectors.set(pickRows(tLabelled, D, split.train), tUnlabeled.length);
   }
+  if (variants.length > 0) {
+    const v = new Float32Array(refineVectors.length + tVariants.length);
+    v.set(refineVectors);
+    v.set(tVariants, refineVectors.length);
+    refineVectors = v;
+  }
+  const refineAll = [...refineTexts, ...variants];
   for (const d of r.static.refine.dims) {
     const { model, tokenizer: tok, projection } = loadEmbeddingModel(statics.get(d)!.dir);
-    const targets = projectTeacher(projection!, refineVectors, refineTexts.length);
-    const res = await trainEmbeddingStudent(model, tok, refineTexts, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed, tokenDropout: r.static.refine.tokenDropout, anchor: r.static.refine.anchor });
+    const targets = projectTeacher(projection!, refineVectors, refineAll.length);
+    const res = await trainEmbeddingStudent(model, tok, refineAll, targets, { epochs: r.static.refine.epochs, batchSize: 64, optimizer: { lr: r.static.refine.lr }, ctx: r.maxTokens, seed: r.seed, tokenDropout: r.static.refine.tokenDropout, anchor: r.static.refine.anchor });
     const out = join(dir, `static-${d}-refined`);
     await saveEmbeddingModel(model, out, { tokenizer: tok, projection, metadata: { teacher: teacher.name, refined: { epochs: r.static.refine.epochs, losses: res.losses } } });
     refined.set(d, out);
@@ -164,7 +174,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     const st = loadEmbeddingModel(statics.get(d)!.dir);
     const model = withContext(st.model, c.hidden, r.seed);
     st.model.dispose();
-    const res = await trainEmbeddingStudent(model, st.tokenizer, refineTexts, projectTeacher(st.projection!, refineVectors, refineTexts.length), { epochs: c.epochs, batchSize: 64, optimizer: { lr: c.lr }, ctx: r.maxTokens, seed: r.seed });
+    const res = await trainEmbeddingStudent(model, st.tokenizer, refineAll, projectTeacher(st.projection!, refineVectors, refineAll.length), { epochs: c.epochs, batchSize: 64, optimizer: { lr: c.lr }, ctx: r.maxTokens, seed: r.seed });
     const out = join(dir, `static-${d}-context`);
     await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, projection: st.projection, metadata: { teacher: teacher.name, context: { hidden: c.hidden, epochs: c.epochs, losses: res.losses } } });
     contextual.set(d, out);
@@ -288,7 +298,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
     name: r.name,
     quick: opts.quick,
     runDir: dir,
-    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, splits: splits.length, heldOut: heldOut.length, unlabeled: unlabeled.length, onTopic, augmented: augmented[0].texts.length, maxTokens: r.maxTokens },
+    data: { categories: labelled.classNames, labelled: nL, train: split.train.length, test: split.test.length, splits: splits.length, heldOut: heldOut.length, unlabeled: unlabeled.length, onTopic, augmented: augmented[0].texts.length, refineVariants: variants.length, maxTokens: r.maxTokens },
     rows,
     training,
     seconds: (performance.now() - started) / 1000,
