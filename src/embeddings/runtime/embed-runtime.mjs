@@ -330,7 +330,11 @@ export class EmbeddingModel {
     return Float32Array.from(v);
   }
 
-  /** The context layer's weighted mean of the kept ids' context-mixed rows (see the class comment). */
+  /**
+   * The context layer's weighted mean of the kept ids' context-mixed rows (see the class comment). Two rewrites keep
+   * it cheap: each id's three products r·W1[part] are computed once and kept (this.parts), so h_t is a sum of three
+   * of them; and W2 is applied once per text, since Σ_t p_t (r_t + h_t·W2) = Σ_t p_t r_t + (Σ_t p_t h_t)·W2.
+   */
   contextPool(kept) {
     const W = this.width;
     const H = this.hidden;
@@ -338,41 +342,58 @@ export class EmbeddingModel {
     const n = kept.length;
     const out = new Float64Array(W);
     if (n === 0) return out;
-    const z = new Float64Array(n * W);
-    const a = new Float64Array(n);
-    const h = new Float64Array(H);
-    for (let t = 0; t < n; t++) {
-      for (let k = 0; k < H; k++) h[k] = b1[k];
+    if (!this.parts) {
+      this.parts = new Float32Array(this.vocab * 3 * H);
+      this.partsDone = new Uint8Array(this.vocab);
+    }
+    for (const id of kept) {
+      if (this.partsDone[id]) continue;
+      const row = id * W;
       for (let part = 0; part < 3; part++) {
-        const s = t + part - 1;
-        if (s < 0 || s >= n) continue;
-        const row = kept[s] * W;
+        const acc = new Float64Array(H);
         for (let i = 0; i < W; i++) {
           const x = this.table[row + i];
           if (x === 0) continue;
           const base = (part * W + i) * H;
-          for (let k = 0; k < H; k++) h[k] += x * w1[base + k];
+          for (let k = 0; k < H; k++) acc[k] += x * w1[base + k];
         }
+        this.parts.set(acc, (id * 3 + part) * H);
       }
-      const row = kept[t] * W;
-      for (let i = 0; i < W; i++) z[t * W + i] = this.table[row + i];
+      this.partsDone[id] = 1;
+    }
+    const h = new Float64Array(n * H);
+    const a = new Float64Array(n);
+    let max = -Infinity;
+    for (let t = 0; t < n; t++) {
+      const cur = (kept[t] * 3 + 1) * H;
+      const prev = t > 0 ? kept[t - 1] * 3 * H : -1;
+      const next = t < n - 1 ? (kept[t + 1] * 3 + 2) * H : -1;
       let score = 0;
       for (let k = 0; k < H; k++) {
-        const hk = h[k] > 0 ? h[k] : 0;
-        if (hk === 0) continue;
-        score += hk * q[k];
-        const base = k * W;
-        for (let i = 0; i < W; i++) z[t * W + i] += hk * w2[base + i];
+        let v = b1[k] + this.parts[cur + k];
+        if (prev >= 0) v += this.parts[prev + k];
+        if (next >= 0) v += this.parts[next + k];
+        v = v > 0 ? v : 0;
+        h[t * H + k] = v;
+        score += v * q[k];
       }
       a[t] = score;
+      if (score > max) max = score;
     }
-    let max = -Infinity;
-    for (let t = 0; t < n; t++) max = Math.max(max, a[t]);
     let total = 0;
     for (let t = 0; t < n; t++) total += (a[t] = Math.exp(a[t] - max));
+    const hs = new Float64Array(H);
     for (let t = 0; t < n; t++) {
       const p = a[t] / total;
-      for (let i = 0; i < W; i++) out[i] += p * z[t * W + i];
+      const row = kept[t] * W;
+      for (let i = 0; i < W; i++) out[i] += p * this.table[row + i];
+      for (let k = 0; k < H; k++) hs[k] += p * h[t * H + k];
+    }
+    for (let k = 0; k < H; k++) {
+      const v = hs[k];
+      if (v === 0) continue;
+      const base = k * W;
+      for (let i = 0; i < W; i++) out[i] += v * w2[base + i];
     }
     return out;
   }
