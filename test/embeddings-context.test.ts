@@ -7,7 +7,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
-import { BagOfEmbeddingsModel, bagEmbedder, loadEmbeddingModel, saveEmbeddingModel, withContext } from "../src/embeddings/embedding-model.js";
+import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, saveEmbeddingModel, withContext } from "../src/embeddings/embedding-model.js";
+import { classifierFromStatic } from "../src/distill/embedding-classifier.js";
 import { CONTEXT_TENSORS } from "../src/embeddings/context-layer.js";
 import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { exportEmbeddingOnnx, runEmbeddingOnnx } from "../src/export/onnx-embeddings.js";
@@ -56,6 +57,9 @@ test("context layer: a new one embeds exactly as the model without it; its tenso
   assertAllClose(bagEmbedder(model, tok).embed(TEXTS), plain, { rtol: 1e-6, atolScale: 1e-7, what: "runtime, identity start" });
   assertAllClose(forwardTexts(model, tok, TEXTS.slice(0, 4)), plain.subarray(0, 4 * 8), { rtol: 1e-5, atolScale: 1e-6, what: "TF.js, identity start" });
   assert.throws(() => withContext(model, 3), /already has a context layer \(hidden 5\)/);
+  // Students built from a table would drop the layer: they refuse it instead.
+  assert.throws(() => bagFromStatic(model, { mean: new Float32Array(4), components: new Float32Array(32), teacherDim: 4, dim: 8 }), /bagFromStatic: the model has a context layer \(hidden 5\)/);
+  assert.throws(() => classifierFromStatic(model, tok, 3), /classifierFromStatic: the table has a context layer \(hidden 5\)/);
   base.dispose();
   model.dispose();
 });

@@ -197,6 +197,7 @@ export function classBalancedWeights(teacherLogits: Float32Array, labels: Int32A
 export function classifierFromStatic(table: BagOfEmbeddingsModel, tokenizer: Tokenizer, numClasses: number, init: { texts: readonly string[]; labels: Int32Array; probe?: ProbeOptions } | null = null, seed = 0): BagOfEmbeddingsModel {
   const { vocab, width, padId, head } = table.config;
   if (head) throw new TsdistillError("classifierFromStatic: expected a static table without a head");
+  if (table.config.context > 0) throw new TsdistillError(`classifierFromStatic: the table has a context layer (hidden ${table.config.context}); classifier students pool the plain table, start from the static table without it`);
   const rows = Float32Array.from(table.tensors().embeddings.data as Float32Array);
   if (!init) return new BagOfEmbeddingsModel({ kind: "bag", vocab, width, dim: numClasses, padId, normalize: false }, { seed, table: rows });
   const pooled = meanPool(rows, width, padId, init.texts.map((t) => tokenizer.encode(t)));

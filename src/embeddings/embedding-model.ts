@@ -334,6 +334,7 @@ export function loadEmbeddingModel(dir: string): LoadedEmbeddingModel {
 export function bagFromStatic(model: BagOfEmbeddingsModel, projection: Projection): BagOfEmbeddingsModel {
   const { vocab, width, padId, normalize } = model.config;
   if (model.config.head || projection.dim !== width) throw new TsdistillError(`bagFromStatic: expected a static model without head whose width (${width}) is the projection's (${projection.dim})`);
+  if (model.config.context > 0) throw new TsdistillError(`bagFromStatic: the model has a context layer (hidden ${model.config.context}), which a bag student would drop; start from the plain static table`);
   const D = projection.teacherDim;
   const table = model.tensors().embeddings.data as Float32Array;
   const bag = new BagOfEmbeddingsModel({ kind: "bag", vocab, width, dim: D, padId, normalize }, { table });
