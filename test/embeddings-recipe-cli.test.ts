@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { FORTUNES_DIR } from "../src/data/fortunes.js";
+import { loadNativeAddon } from "../src/engine/native-addon.js";
 import { parseEmbeddingRecipe, checkEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
 import { parseStudentSpec } from "../src/cli/commands/embedding.js";
 import { parse as parseYaml } from "yaml";
@@ -32,6 +33,7 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   const ctx = parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { dims: [96] } } }, "r.yaml");
   assert.throws(() => checkEmbeddingRecipe(ctx, "r.yaml"), /r\.yaml: static\.context\.dims: 96 is not among static\.dims \[64\]/);
   assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { hidden: 0 } } }, "r.yaml"), /r\.yaml.*static\.context\.hidden/);
+  assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { backend: "gpu" } } }, "r.yaml"), /r\.yaml.*static\.context\.backend/);
   assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], refine: { augment: { mask: 1 } } } }, "r.yaml"), /r\.yaml.*static\.refine\.augment\.mask/);
   const q = parseEmbeddingRecipe({ ...base, quick: { static: { dims: [32] }, data: { unlabeled: 10 } } }, "r.yaml", { quick: true });
   assert.deepEqual(q.static.dims, [32]);
@@ -96,7 +98,10 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const ctx = res.rows.find((x) => x.model === "static d=64 + context")!;
   const ctx8 = res.rows.find((x) => x.model === "static d=64 + context, int8")!;
   assert.equal(ctx.role, "trained");
-  assert.equal(JSON.parse(readFileSync(join(res.runDir, ctx.dir!, "config.json"), "utf8")).context, 16);
+  const ctxConfig = JSON.parse(readFileSync(join(res.runDir, ctx.dir!, "config.json"), "utf8"));
+  assert.equal(ctxConfig.context, 16);
+  // static.context.backend: native trains the layer on the addon where it is built (else wasm); the run stays on wasm.
+  assert.equal(ctxConfig.metadata.context.backend, loadNativeAddon() ? "native" : "wasm");
   assert.ok(ctx8.mb < ctx.mb / 2.5 && ctx8.cosine !== null && ctx8.cosine > 0.1, `context int8 ${ctx8.mb} MB vs ${ctx.mb} MB, cosine ${ctx8.cosine}`);
   // Whole words (static.words): up to 300 of them after USE's 8000 pieces, one table row each.
   const words = (JSON.parse(readFileSync(join(res.runDir, int8.dir, "tokenizer.json"), "utf8")) as { words?: string[] }).words ?? [];

@@ -140,6 +140,13 @@ export const EmbeddingRecipe = z
             hidden: z.number().int().positive().default(64),
             epochs: z.number().int().positive().default(4),
             lr: Lr.default(1e-3),
+            /** Word dropout: each token of a text left out of a step with this probability (as refine.tokenDropout). */
+            tokenDropout: z.number().min(0).lt(1).default(0),
+            /**
+             * The TF.js backend this training runs on (default: the run's). The run goes back to its own backend
+             * afterwards, so the teacher and the timings are not affected. "native" falls back to wasm without the addon.
+             */
+            backend: z.enum(["wasm", "cpu", "native"]).optional(),
           })
           .strict()
           .prefault({}),
