@@ -8,6 +8,7 @@
 // augmented copies, e.g. ontopic+aug), hard (α), T, epochs, lr, conf (keep unlabeled rows whose teacher max-prob ≥
 // conf), freeze (1: the table is frozen, only the head trains), balance (1: classBalancedWeights on the soft term), fixedOnly (1: the fixed split alone),
 // soft (kl | mse: the soft term on the logits), copies (augmented copies of each training quote, default 2).
+// BACKEND: wasm (default) or native. TABLE_DIR may be a contextual table (static.context): the student keeps its layer.
 // U: the unlabeled quotes drawn as the recipe draws them (default 4000, the draw of the numbers documented before
 // 2026-12-03; the recipe now takes all: U=20000).
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -30,7 +31,7 @@ const variants = variantArgs.map((a) => {
   const kv = Object.fromEntries(spec.split(",").filter(Boolean).map((p) => p.split(":")));
   return { name, transfer: kv.transfer ?? "all+aug", hard: Number(kv.hard ?? 0.5), T: Number(kv.T ?? 2), epochs: Number(kv.epochs ?? 8), lr: Number(kv.lr ?? 0.003), conf: Number(kv.conf ?? 0), freeze: kv.freeze === "1", balance: kv.balance === "1", fixedOnly: kv.fixedOnly === "1", soft: (kv.soft ?? "kl") as "kl" | "mse", copies: Number(kv.copies ?? 2) };
 });
-await useBackend("wasm"); // as `tsdistill run` trains the recipe's students
+await useBackend((process.env.BACKEND ?? "wasm") as Parameters<typeof useBackend>[0]); // wasm: as `tsdistill run` trains the recipe's students
 mkdirSync(EMBEDDING_CACHE, { recursive: true });
 const data = loadEmbeddingData({ dir: "/usr/share/games/fortunes", categories: ["computers", "food", "law", "love", "politics", "sports"], perCategory: 150, unlabeled: Number(process.env.U ?? 4000), unlabeledFrom: "both" }, 0);
 const L = data.labelled;

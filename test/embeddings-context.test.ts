@@ -8,7 +8,8 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
 import { BagOfEmbeddingsModel, bagEmbedder, bagFromStatic, loadEmbeddingModel, saveEmbeddingModel, withContext } from "../src/embeddings/embedding-model.js";
-import { classifierFromStatic } from "../src/distill/embedding-classifier.js";
+import { classifierFromStatic, distillClassifier } from "../src/distill/embedding-classifier.js";
+import { accuracyOf, argmaxRows } from "../src/eval/embedding-metrics.js";
 import { CONTEXT_TENSORS } from "../src/embeddings/context-layer.js";
 import { trainEmbeddingStudent } from "../src/distill/train-embedding.js";
 import { exportEmbeddingOnnx, runEmbeddingOnnx } from "../src/export/onnx-embeddings.js";
@@ -57,9 +58,8 @@ test("context layer: a new one embeds exactly as the model without it; its tenso
   assertAllClose(bagEmbedder(model, tok).embed(TEXTS), plain, { rtol: 1e-6, atolScale: 1e-7, what: "runtime, identity start" });
   assertAllClose(forwardTexts(model, tok, TEXTS.slice(0, 4)), plain.subarray(0, 4 * 8), { rtol: 1e-5, atolScale: 1e-6, what: "TF.js, identity start" });
   assert.throws(() => withContext(model, 3), /already has a context layer \(hidden 5\)/);
-  // Students built from a table would drop the layer: they refuse it instead.
+  // A bag student built from a table would drop the layer: it refuses it instead.
   assert.throws(() => bagFromStatic(model, { mean: new Float32Array(4), components: new Float32Array(32), teacherDim: 4, dim: 8 }), /bagFromStatic: the model has a context layer \(hidden 5\)/);
-  assert.throws(() => classifierFromStatic(model, tok, 3), /classifierFromStatic: the table has a context layer \(hidden 5\)/);
   base.dispose();
   model.dispose();
 });
@@ -145,4 +145,44 @@ test("context layer: trains on a teacher's vectors (loss falls, the layer moves 
   assert.deepEqual(Array.from(b.w[CONTEXT_TENSORS[2]].data as Float32Array), Array.from(a.w[CONTEXT_TENSORS[2]].data as Float32Array));
   assert.throws(() => new BagOfEmbeddingsModel({ vocab: 10, width: 4, context: 1.5 }), /context: expected an integer ≥ 0/);
   base.dispose();
+});
+
+test("classifierFromStatic on a contextual table: the layer is copied, the head is fitted on its pooled vectors, and it trains", async () => {
+  await useBackend("cpu");
+  const tok = trainBpe(CORPUS, { vocabSize: 300 });
+  const table = randomContextModel(tok.vocabSize, tok.special.pad!);
+  const texts = CORPUS;
+  const labels = Int32Array.from([0, 0, 1, 1, 2, 2]);
+  const student = classifierFromStatic(table, tok, 3, { texts, labels, probe: { epochs: 200, l2: 0 } }, 0);
+  assert.deepEqual([student.config.context, student.config.dim, student.config.normalize], [5, 3, false]);
+  const src = table.tensors();
+  const got = student.tensors();
+  for (const name of ["embeddings", ...CONTEXT_TENSORS]) assert.deepEqual(got[name].data, src[name].data, `${name} copied as it was`);
+  // logits = pooled·K + b, with pooled the layer's (unnormalised) weighted mean: the contextual table's vector
+  // times its length, since the table normalises.
+  const unit = bagEmbedder(table, tok).embed(texts);
+  const pooler = new BagOfEmbeddingsModel({ kind: "static", vocab: tok.vocabSize, width: 8, padId: tok.special.pad, normalize: false, context: 5 }, { table: src.embeddings.data as Float32Array });
+  pooler.setWeights(pooler.namedWeights().map(({ name }) => tf.tensor(src[name].data as Float32Array, src[name].shape)));
+  const pooled = bagEmbedder(pooler, tok).embed(texts);
+  for (let i = 0; i < texts.length; i++) {
+    const row = pooled.subarray(i * 8, i * 8 + 8);
+    const norm = Math.hypot(...row);
+    assertAllClose(Float32Array.from(row, (v) => v / norm), unit.subarray(i * 8, i * 8 + 8), { rtol: 1e-5, atolScale: 1e-6, what: `text ${i}: the pooler is the table before normalisation` });
+  }
+  const K = got["head/kernel"].data as Float32Array, b = got["head/bias"].data as Float32Array;
+  const expected = Float32Array.from({ length: texts.length * 3 }, (_, k) => {
+    const i = Math.floor(k / 3), c = k % 3;
+    let v = b[c];
+    for (let j = 0; j < 8; j++) v += pooled[i * 8 + j] * K[j * 3 + c];
+    return v;
+  });
+  const logits = bagEmbedder(student, tok).embed(texts);
+  assertAllClose(logits, expected, { rtol: 1e-4, atolScale: 1e-5, what: "student logits = head(pooled)" });
+  assert.equal(accuracyOf(argmaxRows(logits, 6, 3), labels), 1, "the fitted head separates its 6 training texts");
+  // Distillation trains the layer too (its weights move), and the loss falls.
+  const teacher = Float32Array.from({ length: 18 }, (_, k) => (labels[Math.floor(k / 3)] === k % 3 ? 3 : 0));
+  const r = await distillClassifier(student, tok, texts, teacher, labels, { epochs: 5, batchSize: 3, seed: 1 });
+  assert.ok(r.losses[4] < r.losses[0], `loss ${r.losses.map((l) => l.toFixed(3)).join(" → ")}`);
+  assert.notDeepEqual(student.tensors()[CONTEXT_TENSORS[0]].data, src[CONTEXT_TENSORS[0]].data, "the layer trains");
+  for (const m of [table, student, pooler]) m.dispose();
 });

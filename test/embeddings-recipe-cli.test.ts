@@ -34,6 +34,8 @@ test("use-embeddings recipe: schema errors name the field; cross-section widths 
   assert.throws(() => checkEmbeddingRecipe(ctx, "r.yaml"), /r\.yaml: static\.context\.dims: 96 is not among static\.dims \[64\]/);
   assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { hidden: 0 } } }, "r.yaml"), /r\.yaml.*static\.context\.hidden/);
   assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], context: { backend: "gpu" } } }, "r.yaml"), /r\.yaml.*static\.context\.backend/);
+  const ctxClassifier = parseEmbeddingRecipe({ ...base, classifier: { students: [{ width: 64, from: "context", epochs: 1 }] } }, "r.yaml");
+  assert.throws(() => checkEmbeddingRecipe(ctxClassifier, "r.yaml"), /r\.yaml: classifier\.students: width 64 from: context needs 64 among static\.context\.dims \[\]/);
   assert.throws(() => parseEmbeddingRecipe({ ...base, static: { dims: [64], refine: { augment: { mask: 1 } } } }, "r.yaml"), /r\.yaml.*static\.refine\.augment\.mask/);
   const q = parseEmbeddingRecipe({ ...base, quick: { static: { dims: [32] }, data: { unlabeled: 10 } } }, "r.yaml", { quick: true });
   assert.deepEqual(q.static.dims, [32]);
@@ -113,6 +115,11 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const ft = res.rows.find((x) => x.role === "fine-tuned teacher")!;
   const distilled = res.rows.find((x) => x.role === "distilled classifier")!;
   assert.ok(Math.abs(distilled.retention - distilled.accuracy / ft.accuracy) < 1e-9, "classifier retention is relative to the fine-tuned teacher");
+  // A classifier student from the contextual table (classifier.students from: context): it keeps the layer.
+  const ctxClassifier = res.rows.find((x) => x.model === "classifier ← static-64 + context, distilled")!;
+  assert.equal(ctxClassifier?.dir, "classifier-64-context");
+  const ctxClassifierConfig = JSON.parse(readFileSync(join(res.runDir, ctxClassifier.dir, "config.json"), "utf8"));
+  assert.deepEqual([ctxClassifierConfig.context, ctxClassifierConfig.dim, ctxClassifierConfig.metadata.classifier.backend], [16, 6, loadNativeAddon() ? "native" : "wasm"]);
   assert.match(res.table, /\| USE-lite \(teacher\) \|/);
   assert.ok(existsSync(join(res.runDir, "results.json")));
 

@@ -16,7 +16,7 @@ import { lrFactor, ScheduleConfig } from "../util/schedules.js";
 import { TsdistillError } from "../util/errors.js";
 import { Rng } from "../util/rng.js";
 import { fitLinearClassifier, type ProbeOptions } from "../eval/embedding-metrics.js";
-import { BagOfEmbeddingsModel } from "../embeddings/embedding-model.js";
+import { BagOfEmbeddingsModel, bagEmbedder } from "../embeddings/embedding-model.js";
 
 export interface ClassifierDistillOptions {
   epochs: number;
@@ -192,14 +192,17 @@ export function classBalancedWeights(teacherLogits: Float32Array, labels: Int32A
  * A classifier student that starts from a static (distilled) table: its rows, mean-pooled, then a linear head to
  * `numClasses` logits (no normalisation: logits). With labelled texts the table's columns are rescaled to unit
  * standard deviation of the pooled vectors (the static table's rows are small after SIF weighting; rescaled, Adam's
- * steps are the same size for every column) and the head starts as a logistic regression fitted on them.
+ * steps are the same size for every column) and the head starts as a logistic regression fitted on them. A table
+ * with a context layer (withContext) keeps it: the student pools through the layer, its rows are not rescaled (the
+ * layer reads them as trained), and the head is fitted on the layer's pooled vectors.
  */
 export function classifierFromStatic(table: BagOfEmbeddingsModel, tokenizer: Tokenizer, numClasses: number, init: { texts: readonly string[]; labels: Int32Array; probe?: ProbeOptions } | null = null, seed = 0): BagOfEmbeddingsModel {
-  const { vocab, width, padId, head } = table.config;
+  const { vocab, width, padId, head, context } = table.config;
   if (head) throw new TsdistillError("classifierFromStatic: expected a static table without a head");
-  if (table.config.context > 0) throw new TsdistillError(`classifierFromStatic: the table has a context layer (hidden ${table.config.context}); classifier students pool the plain table, start from the static table without it`);
+  if (context > 0) return contextClassifier(table, tokenizer, numClasses, init, seed);
   const rows = Float32Array.from(table.tensors().embeddings.data as Float32Array);
-  if (!init) return new BagOfEmbeddingsModel({ kind: "bag", vocab, width, dim: numClasses, padId, normalize: false }, { seed, table: rows });
+  const spec = { kind: "bag" as const, vocab, width, dim: numClasses, padId, normalize: false };
+  if (!init) return new BagOfEmbeddingsModel(spec, { seed, table: rows });
   const pooled = meanPool(rows, width, padId, init.texts.map((t) => tokenizer.encode(t)));
   const n = init.texts.length;
   for (let j = 0; j < width; j++) {
@@ -212,8 +215,32 @@ export function classifierFromStatic(table: BagOfEmbeddingsModel, tokenizer: Tok
     for (let i = 0; i < n; i++) pooled[i * width + j] *= scale;
   }
   const { kernel, bias } = fitLinearClassifier({ x: pooled, y: init.labels }, numClasses, { seed, ...init.probe }).affine();
-  const model = new BagOfEmbeddingsModel({ kind: "bag", vocab, width, dim: numClasses, padId, normalize: false }, { seed, table: rows });
+  const model = new BagOfEmbeddingsModel(spec, { seed, table: rows });
   const w = [tf.tensor2d(rows, [vocab, width]), tf.tensor2d(kernel, [width, numClasses]), tf.tensor1d(bias)];
+  model.setWeights(w);
+  tf.dispose(w);
+  return model;
+}
+
+/** classifierFromStatic for a table with a context layer: the table and the layer copied, a head on the layer's pooled vectors. */
+function contextClassifier(table: BagOfEmbeddingsModel, tokenizer: Tokenizer, numClasses: number, init: { texts: readonly string[]; labels: Int32Array; probe?: ProbeOptions } | null, seed: number): BagOfEmbeddingsModel {
+  const { vocab, width, padId, context } = table.config;
+  const src = table.tensors();
+  const copy = (m: BagOfEmbeddingsModel) => {
+    const w = m.namedWeights().map(({ name, tensor }) => (src[name] ? tf.tensor(src[name].data as Float32Array, src[name].shape) : tf.clone(tensor)));
+    m.setWeights(w);
+    tf.dispose(w);
+    return m;
+  };
+  const model = copy(new BagOfEmbeddingsModel({ kind: "bag", vocab, width, dim: numClasses, padId, normalize: false, context }, { seed, table: src.embeddings.data as Float32Array }));
+  if (!init) return model;
+  // The pooled vectors as the runtime computes them: the same table and layer, without head or normalisation.
+  const pooler = copy(new BagOfEmbeddingsModel({ kind: "static", vocab, width, padId, normalize: false, context }, { table: src.embeddings.data as Float32Array }));
+  const pooled = bagEmbedder(pooler, tokenizer).embed(init.texts);
+  pooler.dispose();
+  const { kernel, bias } = fitLinearClassifier({ x: pooled, y: init.labels }, numClasses, { seed, ...init.probe }).affine();
+  const named = model.namedWeights();
+  const w = named.map(({ name, tensor }) => (name === "head/kernel" ? tf.tensor2d(kernel, [width, numClasses]) : name === "head/bias" ? tf.tensor1d(bias) : tf.clone(tensor)));
   model.setWeights(w);
   tf.dispose(w);
   return model;

@@ -175,16 +175,22 @@ export const EmbeddingRecipe = z
           .object({ copies: z.number().int().min(0).default(0), mask: z.number().min(0).lt(1).default(0.1), ngram: z.number().min(0).max(1).default(0.25) })
           .strict()
           .prefault({}),
-        /** Students: a static table of this width (refined if it was) + a linear head to the classes. */
+        /**
+         * Students: a static table of this width (refined if it was; with from: context, its contextual table, the
+         * layer included) + a linear head to the classes.
+         */
         students: z
           .array(
             z
               .object({
                 width: z.number().int().positive(),
+                from: z.enum(["table", "context"]).default("table"),
                 epochs: z.number().int().positive(),
                 lr: Lr.default(3e-3),
                 temperature: z.number().positive().default(2),
                 hardWeight: z.number().min(0).max(1).default(0.5),
+                /** The TF.js backend this student trains on (default: the run's), as static.context.backend. */
+                backend: z.enum(["wasm", "cpu", "native"]).optional(),
               })
               .strict(),
           )
@@ -256,6 +262,9 @@ export function checkEmbeddingRecipe(r: EmbeddingRecipe, file: string): void {
   for (const d of r.static.quantize.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.quantize.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const d of r.static.refine.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.refine.dims: ${d} is not among static.dims [${r.static.dims}]`);
   for (const d of r.static.context.dims) if (!dims.has(d)) throw new TsdistillError(`${file}: static.context.dims: ${d} is not among static.dims [${r.static.dims}]`);
-  for (const c of r.classifier.students) if (!dims.has(c.width)) throw new TsdistillError(`${file}: classifier.students: width ${c.width} is not among static.dims [${r.static.dims}]`);
+  for (const c of r.classifier.students) {
+    if (!dims.has(c.width)) throw new TsdistillError(`${file}: classifier.students: width ${c.width} is not among static.dims [${r.static.dims}]`);
+    if (c.from === "context" && !r.static.context.dims.includes(c.width)) throw new TsdistillError(`${file}: classifier.students: width ${c.width} from: context needs ${c.width} among static.context.dims [${r.static.context.dims}]`);
+  }
   for (const s of r.students) if (s.kind === "bag" && s.init === "static" && !dims.has(s.width)) throw new TsdistillError(`${file}: students: ${s.name} starts from static-${s.width}, which is not among static.dims [${r.static.dims}]`);
 }

@@ -3,6 +3,8 @@
 // distilled from it on the training quotes, the unlabeled quotes and the augmented training quotes, and the same
 // student on the labelled quotes alone. Accuracies are means over the splits; the first split's models are saved.
 import { join, basename } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { useBackend, type ResolvedBackend } from "../engine/backend.js";
 import type { LabelledTexts } from "../data/fortunes.js";
 import { classifierFromStatic, distillClassifier } from "../distill/embedding-classifier.js";
 import { bagEmbedder, loadEmbeddingModel, saveEmbeddingModel } from "../embeddings/embedding-model.js";
@@ -20,8 +22,8 @@ export interface ClassifierContext {
   tUnlabeled: Float32Array;
   /** Each split's augmented training quotes and their teacher vectors. */
   augmented: { texts: string[]; vectors: Float32Array }[];
-  /** Each student width's starting table (refined where it was). */
-  bases: Map<number, { dir: string; refined: boolean }>;
+  /** Each student's starting table (refined where it was; contextual with from: context), by classifierBaseKey. */
+  bases: Map<string, { dir: string; name: string }>;
   teacher: { name: string; params: number; mb: number; timing: EmbedTiming };
   /** Stored in the saved classifiers' metadata. */
   teacherDescription: string;
@@ -32,6 +34,9 @@ export interface ClassifierContext {
 }
 
 type Row = Omit<EmbeddingRow, "smaller" | "faster">;
+type ClassifierStudent = EmbeddingRecipe["classifier"]["students"][number];
+/** The key of a classifier student's starting table in ClassifierContext.bases, and its folders' suffix. */
+export const classifierBaseKey = (c: Pick<ClassifierStudent, "width" | "from">) => `${c.width}${c.from === "context" ? "-context" : ""}`;
 const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
 const pct = (x: number) => (100 * x).toFixed(1);
 
@@ -64,8 +69,8 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
     const labels = Int32Array.from({ length: texts.length }, (_, i) => (i < s.train.length ? yTrain[i] : -1));
     const testTexts = Array.from(s.test, (i) => labelled.texts[i]);
     for (const c of r.classifier.students) {
-      const base = cx.bases.get(c.width)!;
-      const from = `static-${c.width}${base.refined ? " refined" : ""}`;
+      const base = cx.bases.get(classifierBaseKey(c))!;
+      const from = base.name;
       const n = s.train.length;
       const variants = [
         { name: `classifier ← ${from}, distilled`, role: "distilled classifier" as const, texts, logits, labels, hardWeight: c.hardWeight, suffix: "" },
@@ -73,20 +78,23 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
         { name: `classifier ← ${from}, labels only`, role: "classifier alone" as const, texts: trainTexts, logits: logits.subarray(0, n * C), labels: labels.subarray(0, n), hardWeight: 1, suffix: "-alone" },
       ];
       for (const v of variants) {
+        const runBackend = tf.getBackend() as ResolvedBackend;
+        if (c.backend) await useBackend(c.backend);
         const st = loadEmbeddingModel(base.dir);
         const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { ...spec, l2: headL2 } }, r.seed);
         st.model.dispose();
         const res = await distillClassifier(model, st.tokenizer, v.texts, v.logits, v.labels, { epochs: c.epochs, optimizer: { lr: c.lr }, temperature: c.temperature, hardWeight: v.hardWeight, ctx: r.maxTokens, seed: r.seed });
-        const out = join(cx.dir, `classifier-${c.width}${v.suffix}`);
+        const out = join(cx.dir, `classifier-${classifierBaseKey(c)}${v.suffix}`);
         if (k === 0) {
-          await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, metadata: { teacher: cx.teacherDescription, classes: labelled.classNames, classifier: { ...c, hardWeight: v.hardWeight, losses: res.losses } } });
+          await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, metadata: { teacher: cx.teacherDescription, classes: labelled.classNames, classifier: { ...c, hardWeight: v.hardWeight, backend: tf.getBackend(), losses: res.losses } } });
           cx.training[v.name] = { seconds: res.seconds, losses: res.losses };
         }
         const accuracy = accuracyOf(argmaxRows(bagEmbedder(model, st.tokenizer).embed(testTexts), testTexts.length, C), yTest);
         const entry = results.get(v.name) ?? results.set(v.name, { role: v.role, accuracies: [], out, params: model.paramCount }).get(v.name)!;
         entry.accuracies.push(accuracy);
-        info(`split ${k + 1}/${splits.length}: ${v.name}: ${pct(accuracy)} % (${pct(accuracy / fineTuned[k])} % of the fine-tuned teacher), ${res.seconds.toFixed(0)} s`);
+        info(`split ${k + 1}/${splits.length}: ${v.name}: ${pct(accuracy)} % (${pct(accuracy / fineTuned[k])} % of the fine-tuned teacher), ${res.seconds.toFixed(0)} s${c.backend ? ` on ${tf.getBackend()}` : ""}`);
         model.dispose();
+        if (c.backend) await useBackend(runBackend);
       }
     }
   }

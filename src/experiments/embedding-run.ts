@@ -26,7 +26,7 @@ import { frequentWords } from "../embeddings/words.js";
 import { SentencePieceTokenizer } from "../tokenizers/sentencepiece.js";
 import { TsdistillError } from "../util/errors.js";
 import { openEmbedder } from "../embeddings/transformer-embedder.js";
-import { runClassifiers } from "./embedding-run-classifier.js";
+import { classifierBaseKey, runClassifiers } from "./embedding-run-classifier.js";
 import type { EmbeddingRecipeResult, EmbeddingRow } from "./embedding-result.js";
 
 type Split = { train: Int32Array; test: Int32Array };
@@ -295,7 +295,7 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
 
   // ---- fine-tune, then distil -------------------------------------------------------------------------------------
   if (r.classifier.students.length > 0) {
-    const bases = new Map(r.classifier.students.map((c) => [c.width, { dir: refined.get(c.width) ?? statics.get(c.width)!.dir, refined: refined.has(c.width) }]));
+    const bases = new Map(r.classifier.students.map((c) => [classifierBaseKey(c), c.from === "context" ? { dir: contextual.get(c.width)!, name: `static-${c.width} + context` } : { dir: refined.get(c.width) ?? statics.get(c.width)!.dir, name: `static-${c.width}${refined.has(c.width) ? " refined" : ""}` }]));
     const teacherRow = { name: teacherName, params: teacherParams, mb: teacherMb, timing: teacherTiming };
     for (const x of await runClassifiers(r, { labelled, unlabeled, splits, tLabelled, tUnlabeled, augmented, bases, teacher: teacherRow, teacherDescription: teacher.name, dir, timingTexts, training, info })) rows.push(row(x));
   }
