@@ -1,5 +1,5 @@
 // Public library API: the CLI is a thin layer over these.
-export { useBackend, currentBackend, resolveAuto, BACKENDS, DEFAULT_BACKEND, type BackendName, type ResolvedBackend } from "./engine/backend.js";
+export { useBackend, onBackend, currentBackend, resolveAuto, BACKENDS, DEFAULT_BACKEND, type BackendName, type ResolvedBackend } from "./engine/backend.js";
 export { dense, conv2d, conv2dFilterGrad, conv2dInputGrad, convPads, type Activation, type Padding } from "./engine/ops.js";
 export { Rng } from "./util/rng.js";
 export { TsdistillError, UsageError, DataError } from "./util/errors.js";

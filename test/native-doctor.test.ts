@@ -30,3 +30,14 @@ test("auto is the default backend: native when the addon loads, else wasm; docto
   assert.equal(report.requested, "auto");
   assert.match(text, new RegExp(`^backend        ${expected} \\(auto: `, "m"));
 });
+
+test("onBackend runs one stage on another backend and goes back to the one before, also when the stage throws", async () => {
+  const { onBackend } = await import("../src/engine/backend.js");
+  const tf = await import("@tensorflow/tfjs-core");
+  await useBackend("wasm");
+  assert.equal(await onBackend("cpu", async (b) => `${b}:${tf.getBackend()}`), "cpu:cpu");
+  assert.equal(tf.getBackend(), "wasm");
+  await assert.rejects(onBackend("cpu", async () => { throw new Error("stage failed"); }), /stage failed/);
+  assert.equal(tf.getBackend(), "wasm", "restored after a throw");
+  assert.equal(await onBackend(undefined, async (b) => b), "wasm", "undefined: the backend in use");
+});

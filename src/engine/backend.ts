@@ -56,6 +56,22 @@ export async function useBackend(name: BackendName = DEFAULT_BACKEND, { fallback
   return name;
 }
 
+/**
+ * Runs fn on backend `name` (undefined: the one in use), then goes back to the backend in use before, also when fn
+ * throws; fn gets the backend it runs on. For one stage of a run on another backend (e.g. a student trained on
+ * native while the teacher and the timings stay on wasm).
+ */
+export async function onBackend<T>(name: BackendName | undefined, fn: (backend: ResolvedBackend) => Promise<T>): Promise<T> {
+  const before = tf.getBackend() as ResolvedBackend;
+  if (name === undefined) return fn(before);
+  const backend = await useBackend(name);
+  try {
+    return await fn(backend);
+  } finally {
+    await useBackend(before);
+  }
+}
+
 /** What "auto" picks in this process: native when the addon loads, else wasm. */
 export function resolveAuto(): ResolvedBackend {
   return registerNativeBackend() ? "native" : "wasm";

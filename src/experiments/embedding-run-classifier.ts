@@ -3,8 +3,7 @@
 // distilled from it on the training quotes, the unlabeled quotes and the augmented training quotes, and the same
 // student on the labelled quotes alone. Accuracies are means over the splits; the first split's models are saved.
 import { join, basename } from "node:path";
-import * as tf from "@tensorflow/tfjs-core";
-import { useBackend, type ResolvedBackend } from "../engine/backend.js";
+import { onBackend } from "../engine/backend.js";
 import type { LabelledTexts } from "../data/fortunes.js";
 import { classifierFromStatic, distillClassifier } from "../distill/embedding-classifier.js";
 import { bagEmbedder, loadEmbeddingModel, saveEmbeddingModel } from "../embeddings/embedding-model.js";
@@ -78,23 +77,22 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
         { name: `classifier ← ${from}, labels only`, role: "classifier alone" as const, texts: trainTexts, logits: logits.subarray(0, n * C), labels: labels.subarray(0, n), hardWeight: 1, suffix: "-alone" },
       ];
       for (const v of variants) {
-        const runBackend = tf.getBackend() as ResolvedBackend;
-        if (c.backend) await useBackend(c.backend);
-        const st = loadEmbeddingModel(base.dir);
-        const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { ...spec, l2: headL2 } }, r.seed);
-        st.model.dispose();
-        const res = await distillClassifier(model, st.tokenizer, v.texts, v.logits, v.labels, { epochs: c.epochs, optimizer: { lr: c.lr }, temperature: c.temperature, hardWeight: v.hardWeight, ctx: r.maxTokens, seed: r.seed });
-        const out = join(cx.dir, `classifier-${classifierBaseKey(c)}${v.suffix}`);
-        if (k === 0) {
-          await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, metadata: { teacher: cx.teacherDescription, classes: labelled.classNames, classifier: { ...c, hardWeight: v.hardWeight, backend: tf.getBackend(), losses: res.losses } } });
-          cx.training[v.name] = { seconds: res.seconds, losses: res.losses };
-        }
-        const accuracy = accuracyOf(argmaxRows(bagEmbedder(model, st.tokenizer).embed(testTexts), testTexts.length, C), yTest);
-        const entry = results.get(v.name) ?? results.set(v.name, { role: v.role, accuracies: [], out, params: model.paramCount }).get(v.name)!;
-        entry.accuracies.push(accuracy);
-        info(`split ${k + 1}/${splits.length}: ${v.name}: ${pct(accuracy)} % (${pct(accuracy / fineTuned[k])} % of the fine-tuned teacher), ${res.seconds.toFixed(0)} s${c.backend ? ` on ${tf.getBackend()}` : ""}`);
-        model.dispose();
-        if (c.backend) await useBackend(runBackend);
+        await onBackend(c.backend, async (backend) => {
+          const st = loadEmbeddingModel(base.dir);
+          const model = classifierFromStatic(st.model, st.tokenizer, C, { texts: trainTexts, labels: yTrain, probe: { ...spec, l2: headL2 } }, r.seed);
+          st.model.dispose();
+          const res = await distillClassifier(model, st.tokenizer, v.texts, v.logits, v.labels, { epochs: c.epochs, optimizer: { lr: c.lr }, temperature: c.temperature, hardWeight: v.hardWeight, ctx: r.maxTokens, seed: r.seed });
+          const out = join(cx.dir, `classifier-${classifierBaseKey(c)}${v.suffix}`);
+          if (k === 0) {
+            await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, metadata: { teacher: cx.teacherDescription, classes: labelled.classNames, classifier: { ...c, hardWeight: v.hardWeight, backend, losses: res.losses } } });
+            cx.training[v.name] = { seconds: res.seconds, losses: res.losses };
+          }
+          const accuracy = accuracyOf(argmaxRows(bagEmbedder(model, st.tokenizer).embed(testTexts), testTexts.length, C), yTest);
+          const entry = results.get(v.name) ?? results.set(v.name, { role: v.role, accuracies: [], out, params: model.paramCount }).get(v.name)!;
+          entry.accuracies.push(accuracy);
+          info(`split ${k + 1}/${splits.length}: ${v.name}: ${pct(accuracy)} % (${pct(accuracy / fineTuned[k])} % of the fine-tuned teacher), ${res.seconds.toFixed(0)} s${c.backend ? ` on ${backend}` : ""}`);
+          model.dispose();
+        });
       }
     }
   }

@@ -2,8 +2,7 @@
 // run folder), static tables at several widths from one pass of the teacher over its vocabulary, refined tables,
 // trained students, a head fine-tuned on the frozen teacher and classifiers distilled from it; one table.
 import { createHash } from "node:crypto";
-import * as tf from "@tensorflow/tfjs-core";
-import { useBackend, type ResolvedBackend } from "../engine/backend.js";
+import { onBackend } from "../engine/backend.js";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { stratifiedSplit } from "../data/stratified-split.js";
@@ -173,19 +172,18 @@ export async function runEmbeddingRecipe(r: EmbeddingRecipe, opts: EmbeddingReci
   const contextual = new Map<number, string>();
   for (const d of r.static.context.dims) {
     const c = r.static.context;
-    const runBackend = tf.getBackend();
-    const backend = c.backend ? await useBackend(c.backend) : runBackend;
-    const st = loadEmbeddingModel(statics.get(d)!.dir);
-    const model = withContext(st.model, c.hidden, r.seed);
-    st.model.dispose();
-    const res = await trainEmbeddingStudent(model, st.tokenizer, refineAll, projectTeacher(st.projection!, refineVectors, refineAll.length), { epochs: c.epochs, batchSize: 64, optimizer: { lr: c.lr }, ctx: r.maxTokens, seed: r.seed, tokenDropout: c.tokenDropout });
-    const out = join(dir, `static-${d}-context`);
-    await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, projection: st.projection, metadata: { teacher: teacher.name, context: { hidden: c.hidden, epochs: c.epochs, tokenDropout: c.tokenDropout, backend, losses: res.losses } } });
-    contextual.set(d, out);
-    training[`static-${d}-context`] = { seconds: res.seconds, losses: res.losses };
-    info(`static d=${d} + context layer (H ${c.hidden}, ${backend}): loss ${res.losses.map((l) => l.toFixed(4)).join(" → ")} (${res.seconds.toFixed(0)} s)`);
-    model.dispose();
-    if (c.backend) await useBackend(runBackend as ResolvedBackend);
+    await onBackend(c.backend, async (backend) => {
+      const st = loadEmbeddingModel(statics.get(d)!.dir);
+      const model = withContext(st.model, c.hidden, r.seed);
+      st.model.dispose();
+      const res = await trainEmbeddingStudent(model, st.tokenizer, refineAll, projectTeacher(st.projection!, refineVectors, refineAll.length), { epochs: c.epochs, batchSize: 64, optimizer: { lr: c.lr }, ctx: r.maxTokens, seed: r.seed, tokenDropout: c.tokenDropout });
+      const out = join(dir, `static-${d}-context`);
+      await saveEmbeddingModel(model, out, { tokenizer: st.tokenizer, projection: st.projection, metadata: { teacher: teacher.name, context: { hidden: c.hidden, epochs: c.epochs, tokenDropout: c.tokenDropout, backend, losses: res.losses } } });
+      contextual.set(d, out);
+      training[`static-${d}-context`] = { seconds: res.seconds, losses: res.losses };
+      info(`static d=${d} + context layer (H ${c.hidden}, ${backend}): loss ${res.losses.map((l) => l.toFixed(4)).join(" → ")} (${res.seconds.toFixed(0)} s)`);
+      model.dispose();
+    });
   }
   // ---- quantised copies (int8 with a scale per row, fp16) of the refined (else static) and contextual tables -------
   const quantized: { name: string; dir: string }[] = [];
