@@ -346,11 +346,12 @@ export class EmbeddingModel {
       this.parts = new Float32Array(this.vocab * 3 * H);
       this.partsDone = new Uint8Array(this.vocab);
     }
+    const acc = new Float64Array(H);
     for (const id of kept) {
       if (this.partsDone[id]) continue;
       const row = id * W;
       for (let part = 0; part < 3; part++) {
-        const acc = new Float64Array(H);
+        acc.fill(0);
         for (let i = 0; i < W; i++) {
           const x = this.table[row + i];
           if (x === 0) continue;
