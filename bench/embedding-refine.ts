@@ -5,7 +5,7 @@
 //   E=8 LR=0.001 P=0 A=0 W=0 N=all nice node --import tsx bench/embedding-refine.ts RUN/static-96 [teacher]
 // P: tokenDropout; A: anchor; W: targets and table divided by σ^W per dimension (σ of the targets; W 1: whitened);
 // N: refine on the first N unlabeled quotes; AUG: that many teacher-read variants of each quote join the text
-// (static.refine.augment: words dropped at p 0.3, cut to a 1–16-word span at p 0.5; their vectors are computed
+// (static.refine.augment: words dropped at p 0.3, cut to a 1–16-word span at p 0.5; AUGW below; their vectors are computed
 // with USE-lite once, then cached); SOTU: that many State of the Union sentences join the text (read and cached
 // likewise); CTX: a context layer of that hidden width (static.context) trained with the
 // table. BACKEND: wasm (default, as `tsdistill run`) or native. Teacher vectors of the quotes come from
@@ -32,6 +32,9 @@ const E = env("E", 8), LR = env("LR", 0.001), P = env("P", 0), A = env("A", 0), 
 const data = recipeData(20000);
 // The recipe's variants (static.refine.augment with its defaults, seed 0 + 1), read by the teacher before TF.js moves to the backend.
 const variants = AUG > 0 ? augmentTexts(data.unlabeled, { copies: AUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 1) : [];
+// AUGW=1: instead (or besides), the first prototype's two variants of each quote: a 3–16-word window of it, and the
+// quote with 30 % of its words dropped.
+if (env("AUGW", 0) > 0) variants.push(...augmentTexts(data.unlabeled, { copies: 1, mask: 0, ngram: 1, minN: 3, maxN: 16 }, 1), ...augmentTexts(data.unlabeled, { copies: 1, mask: 0.3, ngram: 0 }, 2));
 // SOTU=N: N sentences of the State of the Union addresses (6–60 words, a seeded draw) join the text too.
 const SOTU = env("SOTU", 0);
 const sotu = SOTU > 0 ? sotuSentences(SOTU) : [];

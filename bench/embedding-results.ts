@@ -26,7 +26,9 @@ const best = (role: string) => r.rows.filter((x) => x.role === role).sort((a, b)
 const emb = [...r.rows.filter((x) => x.role === "static" || x.role === "trained")].sort((a, b) => b.retention - a.retention)[0];
 const small = r.rows.filter((x) => (x.role === "static" || x.role === "trained") && x.smaller >= 20 && x.faster >= 20).sort((a, b) => b.retention - a.retention)[0];
 const dc = best("distilled classifier");
+const da = best("classifier alone");
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+const classifierVerdict = (x: typeof dc) => `${x.model}: ${pct(x.retention)} (${pct(x.accuracy)} vs ${pct(ft!.accuracy)}) at ${x.faster.toFixed(0)}× faster, ${x.smaller.toFixed(1)}× smaller. ${x.retention >= 0.97 && x.faster >= 10 ? "Met." : "Not met."}`;
 // Runs from before the on-topic transfer set have no onTopic count: all their unlabeled quotes were off-topic.
 const onTopic = r.data.onTopic ?? 0;
 const spamRow = r.rows.find((x) => x.probes?.spam);
@@ -41,7 +43,7 @@ const lines = [
   "",
   embeddingRecipeTable(r),
   "",
-  `Targets (issue 17): an embedding student ≥ 20× smaller and faster keeping ≥ 95 % of the probe accuracy — ${small ? `best at ≥ 20× smaller and ≥ 20× faster: ${small.model}, ${pct(small.retention)} at ${small.smaller.toFixed(1)}× smaller and ${small.faster.toFixed(0)}× faster${small.probes?.spam ? ` (spam probe: ${pct(small.probes.spam.retention)} of the teacher's)` : ""}` : "no student here is ≥ 20× smaller and ≥ 20× faster"}; best of all: ${emb.model}, ${pct(emb.retention)} (${emb.smaller.toFixed(1)}× smaller). ${(small?.retention ?? 0) >= 0.95 ? "Met." : "Not met."} A distilled classifier ≥ 97 % of the fine-tuned teacher at ≥ 10× speed-up — ${dc && ft ? `${dc.model}: ${pct(dc.retention)} (${pct(dc.accuracy)} vs ${pct(ft.accuracy)}) at ${dc.faster.toFixed(0)}× faster, ${dc.smaller.toFixed(1)}× smaller. ${dc.retention >= 0.97 && dc.faster >= 10 ? "Met." : "Not met."}` : "no classifier in this run."} Teacher probe: ${pct(teacher.accuracy)}.`,
+  `Targets (issue 17): an embedding student ≥ 20× smaller and faster keeping ≥ 95 % of the probe accuracy — ${small ? `best at ≥ 20× smaller and ≥ 20× faster: ${small.model}, ${pct(small.retention)} at ${small.smaller.toFixed(1)}× smaller and ${small.faster.toFixed(0)}× faster${small.probes?.spam ? ` (spam probe: ${pct(small.probes.spam.retention)} of the teacher's)` : ""}` : "no student here is ≥ 20× smaller and ≥ 20× faster"}; best of all: ${emb.model}, ${pct(emb.retention)} (${emb.smaller.toFixed(1)}× smaller). ${(small?.retention ?? 0) >= 0.95 ? "Met." : "Not met."} A distilled classifier ≥ 97 % of the fine-tuned teacher at ≥ 10× speed-up — ${dc && ft ? `fine-tune then distil (trained on the fine-tuned teacher's logits): best ${classifierVerdict(dc)}${da ? ` Distil then fine-tune (DistilBERT's route: a student whose table was distilled from the teacher, fine-tuned on the labelled quotes alone): best ${classifierVerdict(da)}` : ""}` : "no classifier in this run."} Teacher probe: ${pct(teacher.accuracy)}.`,
   EMBEDDING_RESULTS_END,
 ].join("\n");
 const path = "docs/RESULTS.md";

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { FORTUNES_DIR } from "../src/data/fortunes.js";
 import { loadNativeAddon } from "../src/engine/native-addon.js";
 import { parseEmbeddingRecipe, checkEmbeddingRecipe } from "../src/experiments/embedding-recipe.js";
+import { withoutRows } from "../src/experiments/embedding-run-classifier.js";
 import { parseStudentSpec } from "../src/cli/commands/embedding.js";
 import { parse as parseYaml } from "yaml";
 import { runCli, tempDir } from "./helpers.js";
@@ -19,6 +20,17 @@ import { measureEmbeddingsBrowser } from "../bench/embeddings-browser-measure.js
 const NO_FORTUNES = existsSync(join(FORTUNES_DIR, "computers")) ? false : `${FORTUNES_DIR} missing (apt-get install fortunes fortunes-min)`;
 
 interface Row { model: string; role: string; params: number; mb: number; smaller: number; faster: number; cosine: number | null; nn10: number | null; accuracy: number; accuracies: number[]; retention: number; dir: string | null }
+
+test("classifier.students unlabeled: false: the transfer set loses exactly the unlabeled rows, logits and labels aligned", () => {
+  // 2 training quotes, 3 unlabeled, 1 augmented copy; 2 classes; logit = 10·row + class.
+  const texts = ["t0", "t1", "u0", "u1", "u2", "a0"];
+  const logits = Float32Array.from({ length: 12 }, (_, j) => 10 * Math.floor(j / 2) + (j % 2));
+  const labels = Int32Array.from([1, 0, -1, -1, -1, -1]);
+  const kept = withoutRows(2, 3, 2, { texts, logits, labels });
+  assert.deepEqual(kept.texts, ["t0", "t1", "a0"]);
+  assert.deepEqual([...kept.logits], [0, 1, 10, 11, 50, 51]);
+  assert.deepEqual([...kept.labels], [1, 0, -1]);
+});
 
 test("use-embeddings recipe: schema errors name the field; cross-section widths are checked", () => {
   const base = { kind: "embedding", static: { dims: [64] } };
@@ -116,10 +128,11 @@ test("tsdistill run recipes/use-embeddings.yaml --quick: one table with static, 
   const distilled = res.rows.find((x) => x.role === "distilled classifier")!;
   assert.ok(Math.abs(distilled.retention - distilled.accuracy / ft.accuracy) < 1e-9, "classifier retention is relative to the fine-tuned teacher");
   // A classifier student from the contextual table (classifier.students from: context): it keeps the layer.
-  const ctxClassifier = res.rows.find((x) => x.model === "classifier ← static-64 + context, distilled")!;
+  // unlabeled: false: distilled on the training quotes and their augmented copies only.
+  const ctxClassifier = res.rows.find((x) => x.model === "classifier ← static-64 + context, distilled (training quotes + copies)")!;
   assert.equal(ctxClassifier?.dir, "classifier-64-context");
   const ctxClassifierConfig = JSON.parse(readFileSync(join(res.runDir, ctxClassifier.dir, "config.json"), "utf8"));
-  assert.deepEqual([ctxClassifierConfig.context, ctxClassifierConfig.dim, ctxClassifierConfig.metadata.classifier.backend], [16, 6, loadNativeAddon() ? "native" : "wasm"]);
+  assert.deepEqual([ctxClassifierConfig.context, ctxClassifierConfig.dim, ctxClassifierConfig.metadata.classifier.backend, ctxClassifierConfig.metadata.classifier.unlabeled], [16, 6, loadNativeAddon() ? "native" : "wasm", false]);
   assert.match(res.table, /\| USE-lite \(teacher\) \|/);
   assert.ok(existsSync(join(res.runDir, "results.json")));
 

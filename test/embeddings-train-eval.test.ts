@@ -128,6 +128,10 @@ test("augmentTexts (Tang et al. 2019): words dropped with the mask probability, 
   // 90 % of the words kept, given that at least one was dropped: (10.8 − 12 · 0.9¹²) / (1 − 0.9¹²) / 12 ≈ 0.86.
   assert.ok(kept > 0.84 && kept < 0.88, `about 86 % of the words kept: ${kept}`);
   assert.deepEqual(augmentTexts(texts, { copies: 3, mask: 0, ngram: 0 }, 1), [], "no change, no copy");
+  // minN … maxN: windows of 3–5 contiguous words, every length drawn.
+  const windows = augmentTexts([texts[0]], { copies: 300, mask: 0, ngram: 1, minN: 3, maxN: 5 }, 3).map((t) => t.split(" "));
+  assert.deepEqual([...new Set(windows.map((w) => w.length))].sort(), [3, 4, 5]);
+  for (const w of windows) assert.ok(texts[0].includes(w.join(" ")), `a contiguous window: ${w.join(" ")}`);
 });
 
 test("probe sets: a seeded sample of perClass texts per label; a missing file names the command that makes it", (t) => {

@@ -13,11 +13,14 @@ export interface TextAugmentOptions {
   ngram: number;
   /** Longest n-gram (Tang et al.: 5). */
   maxN?: number;
+  /** Shortest n-gram (default 1). */
+  minN?: number;
 }
 
 /** `copies` augmented versions of each text, in order (text 0's copies, then text 1's, …); empty results are skipped. */
 export function augmentTexts(texts: readonly string[], opts: TextAugmentOptions, seed: number): string[] {
   const maxN = opts.maxN ?? 5;
+  const minN = Math.min(opts.minN ?? 1, maxN);
   const out: string[] = [];
   texts.forEach((text, i) => {
     const rng = new Rng(seed, "text-augment", i);
@@ -25,7 +28,7 @@ export function augmentTexts(texts: readonly string[], opts: TextAugmentOptions,
     for (let c = 0; c < opts.copies; c++) {
       let kept = words.filter(() => rng.next() >= opts.mask);
       if (rng.next() < opts.ngram && kept.length > 1) {
-        const n = Math.min(kept.length, 1 + rng.int(maxN));
+        const n = Math.min(kept.length, minN + rng.int(maxN - minN + 1));
         const start = rng.int(kept.length - n + 1);
         kept = kept.slice(start, start + n);
       }

@@ -189,6 +189,11 @@ export const EmbeddingRecipe = z
                 lr: Lr.default(3e-3),
                 temperature: z.number().positive().default(2),
                 hardWeight: z.number().min(0).max(1).default(0.5),
+                /**
+                 * Whether the unlabeled quotes join this student's transfer set (default true). false: the training
+                 * quotes and their augmented copies only (Tang et al.'s transfer set), a fraction of the cost.
+                 */
+                unlabeled: z.boolean().default(true),
                 /** The TF.js backend this student trains on (default: the run's), as static.context.backend. */
                 backend: z.enum(["wasm", "cpu", "native"]).optional(),
               })

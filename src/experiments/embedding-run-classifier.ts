@@ -71,8 +71,9 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
       const base = cx.bases.get(classifierBaseKey(c))!;
       const from = base.name;
       const n = s.train.length;
+      const transfer = c.unlabeled ? { texts, logits, labels } : withoutRows(n, unlabeled.length, C, { texts, logits, labels });
       const variants = [
-        { name: `classifier ← ${from}, distilled`, role: "distilled classifier" as const, texts, logits, labels, hardWeight: c.hardWeight, suffix: "" },
+        { name: `classifier ← ${from}, distilled${c.unlabeled ? "" : " (training quotes + copies)"}`, role: "distilled classifier" as const, ...transfer, hardWeight: c.hardWeight, suffix: "" },
         // The same student on the labelled quotes alone (hard labels only): what the teacher adds.
         { name: `classifier ← ${from}, labels only`, role: "classifier alone" as const, texts: trainTexts, logits: logits.subarray(0, n * C), labels: labels.subarray(0, n), hardWeight: 1, suffix: "-alone" },
       ];
@@ -111,4 +112,13 @@ export async function runClassifiers(r: EmbeddingRecipe, cx: ClassifierContext):
     info(`${name}: ${pct(accuracy)} % (${pct(accuracy / ft)} % of the fine-tuned teacher)${splits.length > 1 ? `, mean of ${splits.length} splits` : ""}, ${timing.msPerSentence.toFixed(3)} ms/sentence`);
   }
   return rows;
+}
+
+/** The transfer set without its rows from .. from + count (the unlabeled quotes): what unlabeled: false trains on. */
+export function withoutRows(from: number, count: number, C: number, t: { texts: string[]; logits: Float32Array; labels: Int32Array }) {
+  const logits = new Float32Array((t.texts.length - count) * C);
+  logits.set(t.logits.subarray(0, from * C));
+  logits.set(t.logits.subarray((from + count) * C), from * C);
+  const keep = (_: unknown, i: number) => i < from || i >= from + count;
+  return { texts: t.texts.filter(keep), logits, labels: t.labels.filter(keep) };
 }
