@@ -8,7 +8,7 @@
 // (static.refine.augment: words dropped at p 0.3, cut to a 1–16-word span at p 0.5; AUGW below; their vectors are computed
 // with USE-lite once, then cached); SOTU: that many State of the Union sentences join the text (read and cached
 // likewise); CTX: a context layer of that hidden width (static.context) trained with the
-// table. BACKEND: wasm (default, as `tsdistill run`) or native. Teacher vectors of the quotes come from
+// table; ONAUG, SOUP: below. BACKEND: wasm (default, as `tsdistill run`) or native. Teacher vectors of the quotes come from
 // runs/embedding-cache (a full recipe run makes them).
 import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../src/engine/backend.js";
@@ -34,11 +34,15 @@ const data = recipeData(20000);
 const variants = AUG > 0 ? augmentTexts(data.unlabeled, { copies: AUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 1) : [];
 // AUGW=1: instead (or besides), the first prototype's two variants of each quote: a 3–16-word window of it, and the
 // quote with 30 % of its words dropped.
+// ONAUG=N: N more variants (the recipe's kind, seed 3) of each on-topic quote (the labelled categories' undrawn
+// quotes, the first data.onTopic of the unlabeled ones): more of the probe's domain in the text.
+const ONAUG = env("ONAUG", 0);
+const onTopicVariants = ONAUG > 0 ? augmentTexts(data.unlabeled.slice(0, data.onTopic), { copies: ONAUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 3) : [];
 if (env("AUGW", 0) > 0) variants.push(...augmentTexts(data.unlabeled, { copies: 1, mask: 0, ngram: 1, minN: 3, maxN: 16 }, 1), ...augmentTexts(data.unlabeled, { copies: 1, mask: 0.3, ngram: 0 }, 2));
 // SOTU=N: N sentences of the State of the Union addresses (6–60 words, a seeded draw) join the text too.
 const SOTU = env("SOTU", 0);
 const sotu = SOTU > 0 ? sotuSentences(SOTU) : [];
-for (const [what, texts] of [["variants", variants], ["SOTU sentences", sotu]] as const) {
+for (const [what, texts] of [["variants", variants], ["on-topic variants", onTopicVariants], ["SOTU sentences", sotu]] as const) {
   if (texts.length === 0 || existsSync(cacheFileOf(texts))) continue;
   const t0 = performance.now();
   const teacher = await openUseLite({ maxTokens: MAX_TOKENS });
@@ -70,7 +74,7 @@ const N = env("N", data.unlabeled.length);
 const w = model.config.width;
 let texts = data.unlabeled.slice(0, N);
 let targets = projectTeacher(projection!, tU, data.unlabeled.length).subarray(0, N * w);
-for (const extra of [variants, sotu]) {
+for (const extra of [variants, onTopicVariants, sotu]) {
   if (extra.length === 0) continue;
   const tV = projectTeacher(projection!, cachedTeacherVectors(extra), extra.length);
   const all = new Float32Array(targets.length + tV.length);
@@ -89,8 +93,25 @@ if (W > 0) {
   model.table.tensor.assign(tf.tensor2d(table.map((v, k) => v * f[k % w]), [model.config.vocab, w]));
 }
 const res = await trainEmbeddingStudent(model, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: 0, tokenDropout: P, anchor: A });
+// SOUP=K (K ≥ 2, not with W): K − 1 more copies from the same start (same table, same context-layer init), trained
+// with seeds 1 … K − 1 (another shuffle and word dropout), then all K averaged weight by weight (a model soup).
+const SOUP = env("SOUP", 1);
+if (SOUP > 1) {
+  report(`soup member 0 (seed 0)`, bagEmbedder(model, tokenizer).embed(L.texts), w, YL);
+  const members = [model];
+  for (let k = 1; k < SOUP; k++) {
+    const base = loadEmbeddingModel(src).model;
+    const m = CTX > 0 ? withContext(base, CTX, 0) : base;
+    if (m !== base) base.dispose();
+    await trainEmbeddingStudent(m, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: k, tokenDropout: P, anchor: A });
+    report(`soup member ${k} (seed ${k})`, bagEmbedder(m, tokenizer).embed(L.texts), w, YL);
+    members.push(m);
+  }
+  model.params.forEach((p, i) => p.assign(tf.tidy(() => tf.div(tf.addN(members.map((m) => m.params[i])), SOUP))));
+  for (const m of members.slice(1)) m.dispose();
+}
 // With W > 0 the table lives in the rescaled space: its cosine to the (unscaled) teacher is not comparable.
-report(`refined on ${N} quotes + ${variants.length} variants + ${sotu.length} SOTU sentences, ${CTX > 0 ? `context H ${CTX}, ` : ""}${backend}, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
+report(`${SOUP > 1 ? `soup of ${SOUP}: ` : ""}refined on ${N} quotes + ${variants.length} variants + ${onTopicVariants.length} on-topic variants + ${sotu.length} SOTU sentences, ${CTX > 0 ? `context H ${CTX}, ` : ""}${backend}, ${E} epochs, lr ${LR}, tokenDropout ${P}, anchor ${A}, W ${W} (loss ${res.losses.map((l) => l.toFixed(3)).join(" → ")}, ${res.seconds.toFixed(0)} s)`, bagEmbedder(model, tokenizer).embed(L.texts), w, W > 0 ? undefined : YL);
 model.dispose();
 
 function sotuSentences(n: number): string[] {

@@ -1,7 +1,7 @@
 // Text augmentation for a distillation transfer set (Tang et al. 2019, "Distilling Task-Specific Knowledge from BERT
 // into Simple Neural Networks", §3.3): each word is masked with probability `mask` (here: dropped, as the students'
 // tokenizers have no mask token), then with probability `ngram` the text is cut to a random n-gram of its words
-// (n uniform in 1…5). The teacher labels each augmented text; their labels are never used. Seeded.
+// (n uniform in 1…5; minN…maxN here). The teacher labels each augmented text; their labels are never used. Seeded.
 import { Rng } from "../util/rng.js";
 
 export interface TextAugmentOptions {
