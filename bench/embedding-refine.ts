@@ -34,11 +34,11 @@ const data = recipeData(20000);
 const variants = AUG > 0 ? augmentTexts(data.unlabeled, { copies: AUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 1) : [];
 // AUGW=1: instead (or besides), the first prototype's two variants of each quote: a 3–16-word window of it, and the
 // quote with 30 % of its words dropped.
+if (env("AUGW", 0) > 0) variants.push(...augmentTexts(data.unlabeled, { copies: 1, mask: 0, ngram: 1, minN: 3, maxN: 16 }, 1), ...augmentTexts(data.unlabeled, { copies: 1, mask: 0.3, ngram: 0 }, 2));
 // ONAUG=N: N more variants (the recipe's kind, seed 3) of each on-topic quote (the labelled categories' undrawn
 // quotes, the first data.onTopic of the unlabeled ones): more of the probe's domain in the text.
 const ONAUG = env("ONAUG", 0);
 const onTopicVariants = ONAUG > 0 ? augmentTexts(data.unlabeled.slice(0, data.onTopic), { copies: ONAUG, mask: 0.3, ngram: 0.5, maxN: 16 }, 3) : [];
-if (env("AUGW", 0) > 0) variants.push(...augmentTexts(data.unlabeled, { copies: 1, mask: 0, ngram: 1, minN: 3, maxN: 16 }, 1), ...augmentTexts(data.unlabeled, { copies: 1, mask: 0.3, ngram: 0 }, 2));
 // SOTU=N: N sentences of the State of the Union addresses (6–60 words, a seeded draw) join the text too.
 const SOTU = env("SOTU", 0);
 const sotu = SOTU > 0 ? sotuSentences(SOTU) : [];
@@ -92,10 +92,12 @@ if (W > 0) {
   const table = model.table.tensor.dataSync() as Float32Array;
   model.table.tensor.assign(tf.tensor2d(table.map((v, k) => v * f[k % w]), [model.config.vocab, w]));
 }
-const res = await trainEmbeddingStudent(model, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: 0, tokenDropout: P, anchor: A });
+const train = (m: typeof model, seed: number) => trainEmbeddingStudent(m, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed, tokenDropout: P, anchor: A });
+const res = await train(model, 0);
 // SOUP=K (K ≥ 2, not with W): K − 1 more copies from the same start (same table, same context-layer init), trained
 // with seeds 1 … K − 1 (another shuffle and word dropout), then all K averaged weight by weight (a model soup).
 const SOUP = env("SOUP", 1);
+if (SOUP > 1 && W > 0) throw new Error("SOUP: not with W (only the first copy is rescaled)");
 if (SOUP > 1) {
   report(`soup member 0 (seed 0)`, bagEmbedder(model, tokenizer).embed(L.texts), w, YL);
   const members = [model];
@@ -103,7 +105,7 @@ if (SOUP > 1) {
     const base = loadEmbeddingModel(src).model;
     const m = CTX > 0 ? withContext(base, CTX, 0) : base;
     if (m !== base) base.dispose();
-    await trainEmbeddingStudent(m, tokenizer, texts, targets, { epochs: E, batchSize: 64, optimizer: { lr: LR }, ctx: 128, seed: k, tokenDropout: P, anchor: A });
+    await train(m, k);
     report(`soup member ${k} (seed ${k})`, bagEmbedder(m, tokenizer).embed(L.texts), w, YL);
     members.push(m);
   }
